@@ -1,0 +1,81 @@
+import { ModelpipeError } from '../errors/index.js';
+import { DTYPES, type NumericArray } from './dtype.js';
+import { formatShape } from './shape.js';
+import { Tensor } from './tensor.js';
+
+/**
+ * Concatenates tensors along dimension 0. Numeric data is copied with one typed-array
+ * `set` per part (memcpy), never element by element. All parts must agree in dtype and
+ * in every dimension but the first.
+ */
+export function concat(parts: readonly Tensor[]): Tensor {
+  const first = parts[0];
+  if (first === undefined) throw new ModelpipeError('MP_ERR_TENSOR_CONCAT', 'concat of zero tensors');
+  if (first.shape.length === 0) throw new ModelpipeError('MP_ERR_TENSOR_CONCAT', 'cannot concat scalars along dimension 0');
+  if (parts.length === 1) return first;
+  let rows = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const t = parts[p] as Tensor;
+    if (t.dtype !== first.dtype) {
+      throw new ModelpipeError('MP_ERR_TENSOR_CONCAT', `concat: part ${p} is ${t.dtype}, part 0 is ${first.dtype}`);
+    }
+    if (t.shape.length !== first.shape.length || t.shape.some((d, i) => i > 0 && d !== first.shape[i])) {
+      throw new ModelpipeError(
+        'MP_ERR_TENSOR_CONCAT',
+        `concat: part ${p} has shape ${formatShape(t.shape)}, incompatible with ${formatShape(first.shape)}`,
+      );
+    }
+    rows += t.shape[0] as number;
+  }
+  const shape = [rows, ...first.shape.slice(1)];
+  if (first.dtype === 'string') {
+    const out: Uint8Array[] = [];
+    for (const t of parts) for (const s of t.data as readonly Uint8Array[]) out.push(s);
+    return new Tensor('string', shape, out);
+  }
+  const ctor = DTYPES[first.dtype].ctor;
+  if (ctor === undefined) throw new ModelpipeError('MP_ERR_TENSOR_CONCAT', `concat: ${first.dtype} tensors carry no data`);
+  let total = 0;
+  for (const t of parts) total += t.data.length;
+  const out = new ctor(total);
+  let off = 0;
+  for (const t of parts) {
+    (out as Float64Array).set(t.data as Float64Array, off);
+    off += t.data.length;
+  }
+  return new Tensor(first.dtype, shape, out);
+}
+
+/**
+ * Splits a tensor along dimension 0 into parts of the given row counts. Numeric parts
+ * are views into the input (no copy).
+ */
+export function split(t: Tensor, rows: readonly number[]): Tensor[] {
+  if (t.shape.length === 0) throw new ModelpipeError('MP_ERR_TENSOR_CONCAT', 'cannot split a scalar');
+  const total = t.shape[0] as number;
+  const sum = rows.reduce((a, b) => a + b, 0);
+  if (sum !== total) throw new ModelpipeError('MP_ERR_TENSOR_CONCAT', `split: row counts add up to ${sum}, tensor has ${total} rows`);
+  const rowSize = total === 0 ? 0 : t.size / total;
+  const out: Tensor[] = [];
+  let start = 0;
+  for (const r of rows) {
+    const shape = [r, ...t.shape.slice(1)];
+    const a = start * rowSize;
+    const b = (start + r) * rowSize;
+    const data = Array.isArray(t.data) ? (t.data as readonly Uint8Array[]).slice(a, b) : (t.data as NumericArray).subarray(a, b);
+    out.push(new Tensor(t.dtype, shape, data));
+    start += r;
+  }
+  return out;
+}
+
+/** Row `i` of dimension 0 as a view tensor of shape [1, ...rest]. */
+export function row(t: Tensor, i: number): Tensor {
+  const n = t.shape[0] ?? 0;
+  if (i < 0 || i >= n) throw new ModelpipeError('MP_ERR_TENSOR_SHAPE', `row ${i} out of range for ${n} rows`);
+  const rowSize = t.size / n;
+  const data = Array.isArray(t.data)
+    ? (t.data as readonly Uint8Array[]).slice(i * rowSize, (i + 1) * rowSize)
+    : (t.data as NumericArray).subarray(i * rowSize, (i + 1) * rowSize);
+  return new Tensor(t.dtype, [1, ...t.shape.slice(1)], data);
+}

@@ -1,0 +1,6 @@
+export * from './dtype.js';
+export * from './shape.js';
+export * from './float16.js';
+export { Tensor, isTensor, type TensorData } from './tensor.js';
+export { fromNested, fromFlat, toNested, toFlat, toJSONValue, type Nested, type Scalar } from './nested.js';
+export { concat, split, row } from './batch.js';

@@ -1,0 +1,32 @@
+import { ModelpipeError } from '../errors/index.js';
+
+export type Shape = readonly number[];
+
+/** Largest element count we accept: keeps byte lengths below 2^53 for 8-byte types. */
+export const MAX_ELEMENTS = 2 ** 50;
+
+/** Checks a shape is an array of non-negative safe integers and returns its element count. */
+export function shapeSize(shape: Shape, what = 'shape'): number {
+  let n = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new ModelpipeError('MP_ERR_TENSOR_SHAPE', `${what}[${i}] = ${String(d)} is not a non-negative integer`);
+    }
+    n *= d;
+    if (n > MAX_ELEMENTS) {
+      throw new ModelpipeError('MP_ERR_TENSOR_SHAPE', `${what} [${shape.join(', ')}] has more than 2^50 elements`);
+    }
+  }
+  return n;
+}
+
+export function shapesEqual(a: Shape, b: Shape): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function formatShape(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
