@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { isModelpipeError } from '../errors/index.js';
+import { INFER_HELP, METADATA_HELP, inferCommand, metadataCommand } from './client-commands.js';
+import { SERVE_HELP, serveCommand } from './serve-command.js';
+
+type Command = { run: (argv: string[]) => Promise<void>; help: string };
+
+/** Subcommands; each lives in its own module and is loaded only when used. */
+const COMMANDS: Record<string, Command> = {
+  serve: { run: serveCommand, help: SERVE_HELP },
+  infer: { run: inferCommand, help: INFER_HELP },
+  metadata: { run: metadataCommand, help: METADATA_HELP },
+};
+
+function usage(): string {
+  return `modelpipe — serve ONNX and TypeScript models over GraphPipe, and chain them.
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(14)}${c.help.split('\n')[0]?.replace(/^modelpipe \S+ ?/, '') ?? ''}`)
+  .join('\n')}
+
+Run "modelpipe <command> --help" for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`unknown command ${name}\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  await cmd.run(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (isModelpipeError(err)) console.error(`modelpipe: ${err.code}: ${err.message}`);
+  else console.error(`modelpipe: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exitCode = 1;
+});

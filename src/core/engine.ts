@@ -1,0 +1,126 @@
+import { ModelpipeError, toModelpipeError } from '../errors/index.js';
+import type { Model, ModelMetadata } from '../models/model.js';
+import { ModelScheduler } from '../scheduling/scheduler.js';
+import { DEFAULT_SCHEDULER, type SchedulerOptions } from '../scheduling/options.js';
+import type { Tensor } from '../tensor/index.js';
+import { Metrics } from './metrics.js';
+import { type InferCall, type PreparedCall, prepareCall } from './validate.js';
+
+export interface InferOutcome {
+  model: ModelMetadata;
+  outputNames: string[];
+  outputs: Tensor[];
+  timings: { queueMs: number; computeMs: number; totalMs: number };
+}
+
+/** A hook that may answer some rows itself (the row cache) and runs the rest. */
+export type RunThrough = (
+  prepared: PreparedCall,
+  run: (call: PreparedCall) => Promise<{ outputs: Tensor[]; queueMs: number; computeMs: number }>,
+) => Promise<{ outputs: Tensor[]; queueMs: number; computeMs: number }>;
+
+interface Served {
+  model: Model;
+  scheduler: ModelScheduler;
+  runThrough: RunThrough | undefined;
+}
+
+/**
+ * The protocol-independent core. Frontends (GraphPipe, Open Inference Protocol REST
+ * and gRPC) translate their wire format into an InferCall and call `infer`; the
+ * engine validates against metadata, schedules (queue, batching, instances) and
+ * keeps the metrics. Nothing protocol-specific lives here.
+ */
+export class Engine {
+  readonly metrics: Metrics;
+  private readonly models = new Map<string, Served>();
+  defaultModel: string | undefined;
+  private shuttingDown = false;
+
+  constructor(opts: { metrics?: Metrics } = {}) {
+    this.metrics = opts.metrics ?? new Metrics();
+  }
+
+  add(name: string, model: Model, opts: Partial<SchedulerOptions> & { runThrough?: RunThrough; loadSeconds?: number } = {}): void {
+    const sched = new ModelScheduler(model, name, { ...DEFAULT_SCHEDULER, ...opts }, this.metrics);
+    this.models.set(name, { model, scheduler: sched, runThrough: opts.runThrough });
+    this.defaultModel ??= name;
+    if (opts.loadSeconds !== undefined) this.metrics.loadTime.set({ model: name }, opts.loadSeconds);
+  }
+
+  async remove(name: string): Promise<void> {
+    const s = this.models.get(name);
+    if (!s) return;
+    this.models.delete(name);
+    if (this.defaultModel === name) this.defaultModel = this.models.keys().next().value;
+    await s.scheduler.drain();
+    await s.model.close();
+  }
+
+  names(): string[] {
+    return [...this.models.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.models.has(name);
+  }
+
+  private served(name: string | undefined): Served & { name: string } {
+    const n = name ?? this.defaultModel;
+    const s = n === undefined ? undefined : this.models.get(n);
+    if (n === undefined || s === undefined)
+      throw new ModelpipeError('MP_ERR_UNKNOWN_MODEL', n === undefined ? 'no model is being served' : `unknown model ${JSON.stringify(n)}`);
+    return { ...s, name: n };
+  }
+
+  metadata(name?: string): ModelMetadata {
+    return this.served(name).model.metadata;
+  }
+
+  isReady(): boolean {
+    return !this.shuttingDown && this.models.size > 0;
+  }
+
+  async infer(name: string | undefined, call: InferCall, protocol: string): Promise<InferOutcome> {
+    const t0 = performance.now();
+    const s = this.served(name);
+    const label = { model: s.name };
+    this.metrics.inFlight.inc(label);
+    try {
+      if (this.shuttingDown) throw new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down');
+      const prepared = prepareCall(s.model.metadata, call);
+      const run = (c: PreparedCall) =>
+        s.scheduler.submit(c, {
+          ...(call.signal ? { signal: call.signal } : {}),
+          ...(call.timeoutMs !== undefined ? { timeoutMs: call.timeoutMs } : {}),
+          priority: call.priority ?? 0,
+          transferable: call.transferable ?? false,
+        });
+      const r = s.runThrough ? await s.runThrough(prepared, run) : await run(prepared);
+      const totalMs = performance.now() - t0;
+      this.metrics.latency.observe({ ...label, phase: 'queue' }, r.queueMs / 1000);
+      this.metrics.latency.observe({ ...label, phase: 'compute' }, r.computeMs / 1000);
+      this.metrics.latency.observe({ ...label, phase: 'total' }, totalMs / 1000);
+      this.metrics.requests.inc({ ...label, protocol, outcome: 'ok' });
+      return {
+        model: s.model.metadata,
+        outputNames: prepared.outputNames,
+        outputs: r.outputs,
+        timings: { queueMs: r.queueMs, computeMs: r.computeMs, totalMs },
+      };
+    } catch (err: unknown) {
+      const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
+      this.metrics.requests.inc({ ...label, protocol, outcome: e.code });
+      throw e;
+    } finally {
+      this.metrics.inFlight.dec(label);
+    }
+  }
+
+  /** Stops taking requests, lets queued and running ones finish, closes the models. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    await Promise.all([...this.models.values()].map((s) => s.scheduler.drain()));
+    await Promise.all([...this.models.values()].map((s) => s.model.close()));
+  }
+}

@@ -1,0 +1,66 @@
+import type { DType, Tensor } from '../tensor/index.js';
+
+/**
+ * The Model interface: what every backend (ONNX in worker threads, TypeScript
+ * functions, remote GraphPipe servers) implements, and all the server core knows
+ * about a model. Protocol frontends never see a Model; they call the engine.
+ */
+
+/** One input or output as the model declares it. -1 in `shape` means any size. */
+export interface TensorSpec {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  description?: string;
+}
+
+export interface ModelMetadata {
+  name: string;
+  version: string;
+  description: string;
+  /** Server name reported in GraphPipe metadata. */
+  server: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** Inputs assumed, in order, when a request gives tensors without names. */
+  defaultInputs: string[];
+  /** Outputs returned when a request names none (empty: the request must name them). */
+  defaultOutputs: string[];
+}
+
+export interface RunRequest {
+  /** Validated inputs by name. */
+  inputs: ReadonlyMap<string, Tensor>;
+  /** Outputs wanted, in the order to return them. */
+  outputNames: readonly string[];
+  /** The request's GraphPipe config string ('' when none). */
+  config: string;
+  /** Aborted when nobody waits for the result any more. */
+  signal: AbortSignal;
+  /**
+   * True when the inputs' ArrayBuffers belong to this request alone, so a backend
+   * may transfer (detach) them instead of copying, e.g. into a worker thread.
+   */
+  transferable: boolean;
+}
+
+export interface Model {
+  readonly metadata: ModelMetadata;
+  /** How many runs may execute at once (worker threads, sessions, sockets). */
+  readonly instances: number;
+  /**
+   * Whether dimension 0 of every input and output is a free batch dimension, so
+   * requests may be merged along it. False for fixed-batch models (mnist: batch 1).
+   */
+  readonly batchable: boolean;
+  /** Runs one (possibly merged) request; returns tensors in `outputNames` order. */
+  run(req: RunRequest): Promise<Tensor[]>;
+  /** Releases workers, sessions and connections. */
+  close(): Promise<void>;
+}
+
+/** Dimension 0 is batchable when every input and output declares it free (-1). */
+export function inferBatchable(md: Pick<ModelMetadata, 'inputs' | 'outputs'>): boolean {
+  const all = [...md.inputs, ...md.outputs];
+  return all.length > 0 && all.every((s) => s.shape.length > 0 && s.shape[0] === -1);
+}

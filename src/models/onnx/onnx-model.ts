@@ -1,0 +1,73 @@
+import { basename, extname } from 'node:path';
+import type { Tensor } from '../../tensor/index.js';
+import { type Model, type ModelMetadata, type RunRequest, type TensorSpec, inferBatchable } from '../model.js';
+import type { SessionSettings } from './protocol.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface OnnxModelOptions {
+  /** Local path of the .onnx file (see source.ts for URLs). */
+  path: string;
+  name?: string;
+  version?: string;
+  description?: string;
+  device?: 'cpu' | 'cuda';
+  /** Worker threads, one session each (default 1). */
+  instances?: number;
+  intraOpThreads?: number;
+  interOpThreads?: number;
+  /** Default inputs/outputs (default: the model's, in order). */
+  inputs?: string[];
+  outputs?: string[];
+  /** GraphPipe-style value inputs: {name: [dtypeHint, shape]} pins or overrides input shapes. */
+  valueInputs?: Record<string, [unknown, number[]]>;
+}
+
+/** An ONNX model served by onnxruntime-node sessions in worker threads. */
+export class OnnxModel implements Model {
+  readonly metadata: ModelMetadata;
+  readonly instances: number;
+  readonly batchable: boolean;
+  readonly loadMs: number;
+
+  private constructor(
+    private readonly pool: WorkerPool,
+    md: ModelMetadata,
+  ) {
+    this.metadata = md;
+    this.instances = pool.size;
+    this.batchable = inferBatchable(md);
+    this.loadMs = pool.info.loadMs;
+  }
+
+  static async load(opts: OnnxModelOptions): Promise<OnnxModel> {
+    const settings: SessionSettings = { modelPath: opts.path, device: opts.device ?? 'cpu' };
+    if (opts.intraOpThreads !== undefined) settings.intraOpThreads = opts.intraOpThreads;
+    if (opts.interOpThreads !== undefined) settings.interOpThreads = opts.interOpThreads;
+    const pool = await WorkerPool.start(settings, Math.max(1, opts.instances ?? 1));
+    const toSpec = (s: { name: string; dtype: TensorSpec['dtype']; shape: number[] }): TensorSpec => ({ ...s, description: '' });
+    const inputs = pool.info.inputs.map(toSpec);
+    for (const [name, [, shape]] of Object.entries(opts.valueInputs ?? {})) {
+      const spec = inputs.find((s) => s.name === name);
+      if (spec) spec.shape = shape.map((d) => (d < 0 ? -1 : d));
+    }
+    const md: ModelMetadata = {
+      name: opts.name ?? basename(opts.path, extname(opts.path)),
+      version: opts.version ?? '1',
+      description: opts.description ?? `ONNX model ${basename(opts.path)}`,
+      server: 'modelpipe',
+      inputs,
+      outputs: pool.info.outputs.map(toSpec),
+      defaultInputs: opts.inputs ?? inputs.map((s) => s.name),
+      defaultOutputs: opts.outputs ?? pool.info.outputs.map((s) => s.name),
+    };
+    return new OnnxModel(pool, md);
+  }
+
+  run(req: RunRequest): Promise<Tensor[]> {
+    return this.pool.run(req.inputs, req.outputNames, req.transferable);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

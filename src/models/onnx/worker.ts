@@ -1,0 +1,93 @@
+/**
+ * Worker thread hosting one onnxruntime session. session.run() blocks its thread for
+ * the whole inference, so it must never run on the main thread: the event loop
+ * there keeps decoding, validating and answering health checks meanwhile.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { DType, NumericArray } from '../../tensor/index.js';
+import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('onnx worker must run in a worker thread');
+const settings = workerData as SessionSettings;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage(msg, transfer);
+}
+
+function spec(meta: readonly ort.InferenceSession.ValueMetadata[], names: readonly string[]): IOSpecMsg[] {
+  return names.map((name) => {
+    const m = meta.find((x) => x.name === name);
+    if (m === undefined || !m.isTensor) return { name, dtype: 'null' as DType, shape: [] };
+    const shape = m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+    return { name, dtype: m.type as DType, shape };
+  });
+}
+
+function toOrt(t: WireTensor): ort.Tensor {
+  if (t.dtype === 'string')
+    return new ort.Tensor(
+      'string',
+      (t.data as Uint8Array[]).map((b) => dec.decode(b)),
+      t.shape,
+    );
+  return new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataTypeMap[ort.Tensor.Type], t.shape);
+}
+
+function fromOrt(t: ort.Tensor, transfer: ArrayBuffer[]): WireTensor {
+  const shape = t.dims.map(Number);
+  if (t.type === 'string') return { dtype: 'string', shape, data: (t.data as string[]).map((s) => enc.encode(s)) };
+  let data = t.data as NumericArray;
+  // Transfer needs a buffer of our own; copy if the output is a view into a larger one.
+  if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice() as NumericArray;
+  transfer.push(data.buffer as ArrayBuffer);
+  return { dtype: t.type as DType, shape, data };
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  let session: ort.InferenceSession;
+  try {
+    const opts: ort.InferenceSession.SessionOptions = {
+      executionProviders: settings.device === 'cuda' ? ['cuda'] : ['cpu'],
+      graphOptimizationLevel: 'all',
+    };
+    if (settings.intraOpThreads !== undefined) opts.intraOpNumThreads = settings.intraOpThreads;
+    if (settings.interOpThreads !== undefined) opts.interOpNumThreads = settings.interOpThreads;
+    if (settings.freeDimensionOverrides !== undefined) opts.freeDimensionOverrides = settings.freeDimensionOverrides;
+    session = await ort.InferenceSession.create(settings.modelPath, opts);
+  } catch (err: unknown) {
+    const message = err instanceof Error ? err.message : String(err);
+    send({ kind: 'load-error', message, device: settings.device === 'cuda' });
+    return;
+  }
+  send({
+    kind: 'ready',
+    inputs: spec(session.inputMetadata, session.inputNames),
+    outputs: spec(session.outputMetadata, session.outputNames),
+    loadMs: performance.now() - t0,
+  });
+  port?.on('message', (msg: ToWorker) => {
+    if (msg.kind === 'close') {
+      void session.release().finally(() => port.close());
+      return;
+    }
+    void (async () => {
+      try {
+        const feeds: Record<string, ort.Tensor> = {};
+        for (const [k, v] of Object.entries(msg.feeds)) feeds[k] = toOrt(v);
+        const out = await session.run(feeds, msg.outputNames);
+        const transfer: ArrayBuffer[] = [];
+        const outputs = msg.outputNames.map((n) => fromOrt(out[n] as ort.Tensor, transfer));
+        send({ kind: 'result', id: msg.id, outputs }, transfer);
+      } catch (err: unknown) {
+        send({ kind: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) });
+      }
+    })();
+  });
+}
+
+void main();

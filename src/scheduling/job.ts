@@ -1,0 +1,82 @@
+import { ModelpipeError } from '../errors/index.js';
+import type { PreparedCall } from '../core/validate.js';
+import type { Tensor } from '../tensor/index.js';
+
+export interface JobResult {
+  outputs: Tensor[];
+  queueMs: number;
+  computeMs: number;
+  batchRows: number;
+}
+
+/**
+ * One request in a model queue. It settles exactly once: with its outputs, or with
+ * a timeout/cancel error the moment that happens, even if its batch is still running
+ * (the batch's result is then dropped for this job).
+ */
+export class Job {
+  readonly enqueuedAt = performance.now();
+  readonly rows: number;
+  /** Requests with equal signatures may share a batch. */
+  readonly signature: string;
+  settled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onAbort: () => void;
+
+  constructor(
+    readonly call: PreparedCall,
+    readonly priority: number,
+    readonly transferable: boolean,
+    private readonly resolveFn: (r: JobResult) => void,
+    private readonly rejectFn: (e: ModelpipeError) => void,
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number,
+    onDrop: (job: Job) => void,
+  ) {
+    const first = call.inputs.values().next().value as Tensor | undefined;
+    this.rows = first?.shape[0] ?? 1;
+    this.signature = batchSignature(call);
+    this.onAbort = () => {
+      this.reject(new ModelpipeError('MP_ERR_CANCELLED', 'request cancelled: the client went away'));
+      onDrop(this);
+    };
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (timeoutMs > 0) {
+      this.timer = setTimeout(() => {
+        this.reject(new ModelpipeError('MP_ERR_TIMEOUT', `request timed out after ${timeoutMs} ms`));
+        onDrop(this);
+      }, timeoutMs);
+      this.timer.unref();
+    }
+  }
+
+  private cleanup(): void {
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  resolve(r: JobResult): void {
+    if (this.settled) return;
+    this.cleanup();
+    this.resolveFn(r);
+  }
+
+  reject(e: ModelpipeError): void {
+    if (this.settled) return;
+    this.cleanup();
+    this.rejectFn(e);
+  }
+}
+
+/**
+ * Names, dtypes and non-batch dimensions of every input, the outputs wanted and the
+ * config: only requests that agree on all of these are ever merged.
+ */
+export function batchSignature(call: PreparedCall): string {
+  const parts: string[] = [];
+  for (const [name, t] of [...call.inputs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    parts.push(`${name}:${t.dtype}:${t.shape.slice(1).join('x')}`);
+  }
+  return JSON.stringify([parts, call.outputNames, call.config]);
+}

@@ -1,0 +1,54 @@
+import type { IncomingMessage } from 'node:http';
+import { ModelpipeError } from '../errors/index.js';
+
+/**
+ * Reads a request body into memory of its own (a fresh ArrayBuffer at offset 0):
+ * decoded tensors are views into it, 64-byte aligned as our encoder lays them out,
+ * and the buffer may be transferred to a worker thread without copying, since no
+ * other request shares it (unlike Buffer's pooled small allocations).
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+      return;
+    }
+    let buf: Uint8Array | undefined = Number.isFinite(declared) && declared > 0 ? Buffer.allocUnsafeSlow(declared) : undefined;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      if (buf !== undefined && received <= buf.length) buf.set(chunk, received - chunk.length);
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (buf !== undefined && received === buf.length && chunks.length === 0) {
+        resolve(buf);
+        return;
+      }
+      // No or wrong Content-Length: gather what came.
+      const out = Buffer.allocUnsafeSlow(received);
+      let o = 0;
+      if (buf !== undefined) {
+        const n = Math.min(received, buf.length);
+        out.set(buf.subarray(0, n), 0);
+        o = n;
+      }
+      for (const c of chunks) {
+        out.set(c, o);
+        o += c.length;
+      }
+      buf = undefined;
+      resolve(out);
+    });
+    req.on('error', (e) => reject(new ModelpipeError('MP_ERR_CANCELLED', `request body failed: ${e.message}`)));
+  });
+}

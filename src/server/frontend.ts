@@ -1,0 +1,24 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Engine } from '../core/engine.js';
+import type { Logger } from './logger.js';
+
+/** What a protocol frontend gets for each HTTP request. */
+export interface RequestContext {
+  id: string;
+  log: Logger;
+  engine: Engine;
+  /** Aborted when the client disconnects before the response is complete. */
+  signal: AbortSignal;
+  bodyLimit: number;
+  timeoutMs: number | undefined;
+  path: string;
+}
+
+/**
+ * A protocol frontend: translates its wire format to Engine calls and back. It
+ * returns false when the request is not for it, so the server tries the next one.
+ */
+export interface HttpFrontend {
+  readonly name: string;
+  handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean>;
+}

@@ -1,0 +1,128 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Engine } from '../core/engine.js';
+import { toModelpipeError } from '../errors/index.js';
+import type { HttpFrontend, RequestContext } from './frontend.js';
+import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
+import { type Logger, silentLogger } from './logger.js';
+import { sendText } from './respond.js';
+
+export interface HttpServerOptions {
+  engine: Engine;
+  /** Protocol frontends in the order they are tried; GraphPipe (catch-all) should come last. */
+  frontends?: HttpFrontend[];
+  logger?: Logger;
+  /** Largest request body in bytes (default 64 MiB). */
+  bodyLimit?: number;
+  /** Default per-request timeout in ms. */
+  timeoutMs?: number;
+  /** Extra routes tried before the frontends (apps such as Classy's upload page). */
+  routes?: ((req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<boolean> | boolean)[];
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The HTTP/1.1 server: keep-alive on node:http, operations endpoints, then the
+ * protocol frontends. It never runs a model itself: inference goes through the
+ * engine to worker threads, so health checks answer while models are busy.
+ */
+export class HttpServer {
+  readonly server: Server;
+  private readonly frontends: HttpFrontend[];
+  private readonly log: Logger;
+  private nextId = 1;
+  private readonly opts: HttpServerOptions;
+
+  constructor(opts: HttpServerOptions) {
+    this.opts = opts;
+    this.log = opts.logger ?? silentLogger;
+    this.frontends = opts.frontends ?? [new GraphPipeFrontend()];
+    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => void this.dispatch(req, res));
+  }
+
+  get engine(): Engine {
+    return this.opts.engine;
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  get url(): string {
+    const a = this.server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const id = (req.headers['x-request-id'] as string | undefined) ?? String(this.nextId++);
+    const ac = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const ctx: RequestContext = {
+      id,
+      log: this.log,
+      engine: this.opts.engine,
+      signal: ac.signal,
+      bodyLimit: this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      timeoutMs: this.opts.timeoutMs,
+      path,
+    };
+    const t0 = performance.now();
+    try {
+      if (this.operations(req, res, path)) return;
+      for (const r of this.opts.routes ?? []) if (await r(req, res, ctx)) return;
+      for (const f of this.frontends) if (await f.handle(req, res, ctx)) return;
+      sendText(res, 405, `method ${req.method} not allowed on ${path}\n`);
+    } catch (err: unknown) {
+      sendGraphPipeError(res, toModelpipeError(err), ctx);
+    } finally {
+      this.log.debug({ reqId: id, method: req.method, path, status: res.statusCode, ms: +(performance.now() - t0).toFixed(2) }, 'request');
+    }
+  }
+
+  /** Liveness, readiness (graphpipe-go's /control/* and the usual /health/*) and metrics. */
+  private operations(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    switch (path) {
+      case '/control/is_alive':
+      case '/health/live':
+        sendText(res, 200, 'ok\n');
+        return true;
+      case '/control/is_ready':
+      case '/health/ready': {
+        const ready = this.opts.engine.isReady();
+        sendText(res, ready ? 200 : 503, ready ? 'ok\n' : 'not ready\n');
+        return true;
+      }
+      case '/metrics':
+        void this.opts.engine.metrics.text().then((text) => {
+          res.writeHead(200, { 'content-type': this.opts.engine.metrics.registry.contentType });
+          res.end(text);
+        });
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Graceful stop: refuse new connections, finish in-flight requests, close models. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    await this.opts.engine.shutdown();
+    this.server.closeIdleConnections();
+    const t = setTimeout(() => this.server.closeAllConnections(), 5000);
+    await closed;
+    clearTimeout(t);
+  }
+}
