@@ -129,6 +129,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     ...optional('bodyLimit', bytes(v['body-limit'], 'body-limit')),
     ...optional('timeoutMs', int(v.timeout, 'timeout')),
   });
+  stopOnSignals(() => server.close(), log);
   await server.listen(port, host);
   log.info(
     {
@@ -141,7 +142,6 @@ export async function serveCommand(argv: string[]): Promise<void> {
     },
     `serving ${model.metadata.name} on ${server.url}`,
   );
-  stopOnSignals(() => server.close(), log);
 }
 
 export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { request } from 'undici';
+import { Agent, interceptors, request } from 'undici';
 import { ModelpipeError } from '../errors/index.js';
 
 export interface SourceOptions {
@@ -51,7 +51,10 @@ export async function resolveModelSource(location: string, opts: SourceOptions =
   }
   const tmp = `${target}.${process.pid}.partial`;
   try {
-    const res = await request(location, { maxRedirections: 5, signal: opts.signal ?? null } as Parameters<typeof request>[1]);
+    const res = await request(location, {
+      dispatcher: new Agent().compose(interceptors.redirect({ maxRedirections: 5 })),
+      signal: opts.signal ?? null,
+    });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new ModelpipeError('MP_ERR_DOWNLOAD', `downloading ${location}: HTTP ${res.statusCode}`);

@@ -1,0 +1,29 @@
+/**
+ * modelpipe's public API. Layers, bottom up: tensor → protocol codecs → models
+ * (backends) → scheduling → core engine → server frontends → client → pipelines.
+ */
+export * from './tensor/index.js';
+export * from './errors/index.js';
+export * as graphpipe from './protocol/graphpipe/index.js';
+export type { Model, ModelMetadata, TensorSpec, RunRequest } from './models/model.js';
+export { FunctionModel, type ApplyFn, type FunctionModelOptions, type ApplyContext } from './models/function-model.js';
+export { OnnxModel, type OnnxModelOptions } from './models/onnx/onnx-model.js';
+export { RemoteModel, type RemoteModelOptions } from './models/remote-model.js';
+export { resolveModelSource } from './models/source.js';
+export { Engine, type InferOutcome } from './core/engine.js';
+export type { InferCall } from './core/validate.js';
+export { Metrics } from './core/metrics.js';
+export type { SchedulerOptions, BatchingOptions } from './scheduling/options.js';
+export { HttpServer, type HttpServerOptions } from './server/http-server.js';
+export { serve, serveModel, type RunningServer, type ServeOptions } from './server/serve.js';
+export {
+  remote,
+  remoteRaw,
+  multiRemote,
+  multiRemoteRaw,
+  metadata,
+  type CallOptions,
+  type MultiOptions,
+} from './client/graphpipe-client.js';
+export { RemoteError } from './client/errors.js';
+export { chain, serverSequenced, hybridSequenced, parseNextHop, callHop, type Hop } from './pipeline/sequencing.js';
