@@ -23,6 +23,14 @@ interface Served {
   model: Model;
   scheduler: ModelScheduler;
   runThrough: RunThrough | undefined;
+  /** Metric children bound to this model's labels (label lookup per request is costly). */
+  m: {
+    queue: { observe(v: number): void };
+    compute: { observe(v: number): void };
+    total: { observe(v: number): void };
+    inFlight: { inc(): void; dec(): void };
+    ok: Map<string, { inc(): void }>;
+  };
 }
 
 /**
@@ -43,7 +51,19 @@ export class Engine {
 
   add(name: string, model: Model, opts: Partial<SchedulerOptions> & { runThrough?: RunThrough; loadSeconds?: number } = {}): void {
     const sched = new ModelScheduler(model, name, { ...DEFAULT_SCHEDULER, ...opts }, this.metrics);
-    this.models.set(name, { model, scheduler: sched, runThrough: opts.runThrough });
+    const m = this.metrics;
+    this.models.set(name, {
+      model,
+      scheduler: sched,
+      runThrough: opts.runThrough,
+      m: {
+        queue: m.latency.labels({ model: name, phase: 'queue' }),
+        compute: m.latency.labels({ model: name, phase: 'compute' }),
+        total: m.latency.labels({ model: name, phase: 'total' }),
+        inFlight: m.inFlight.labels({ model: name }),
+        ok: new Map(),
+      },
+    });
     this.defaultModel ??= name;
     if (opts.loadSeconds !== undefined) this.metrics.loadTime.set({ model: name }, opts.loadSeconds);
   }
@@ -85,7 +105,7 @@ export class Engine {
     const t0 = performance.now();
     const s = this.served(name);
     const label = { model: s.name };
-    this.metrics.inFlight.inc(label);
+    s.m.inFlight.inc();
     try {
       if (this.shuttingDown) throw new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down');
       const prepared = prepareCall(s.model.metadata, call);
@@ -98,10 +118,15 @@ export class Engine {
         });
       const r = s.runThrough ? await s.runThrough(prepared, run) : await run(prepared);
       const totalMs = performance.now() - t0;
-      this.metrics.latency.observe({ ...label, phase: 'queue' }, r.queueMs / 1000);
-      this.metrics.latency.observe({ ...label, phase: 'compute' }, r.computeMs / 1000);
-      this.metrics.latency.observe({ ...label, phase: 'total' }, totalMs / 1000);
-      this.metrics.requests.inc({ ...label, protocol, outcome: 'ok' });
+      s.m.queue.observe(r.queueMs / 1000);
+      s.m.compute.observe(r.computeMs / 1000);
+      s.m.total.observe(totalMs / 1000);
+      let ok = s.m.ok.get(protocol);
+      if (ok === undefined) {
+        ok = this.metrics.requests.labels({ ...label, protocol, outcome: 'ok' });
+        s.m.ok.set(protocol, ok);
+      }
+      ok.inc();
       return {
         model: s.model.metadata,
         outputNames: prepared.outputNames,
@@ -113,7 +138,7 @@ export class Engine {
       this.metrics.requests.inc({ ...label, protocol, outcome: e.code });
       throw e;
     } finally {
-      this.metrics.inFlight.dec(label);
+      s.m.inFlight.dec();
     }
   }
 

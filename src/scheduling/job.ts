@@ -17,8 +17,7 @@ export interface JobResult {
 export class Job {
   readonly enqueuedAt = performance.now();
   readonly rows: number;
-  /** Requests with equal signatures may share a batch. */
-  readonly signature: string;
+  private sig: string | undefined;
   settled = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly onAbort: () => void;
@@ -35,7 +34,6 @@ export class Job {
   ) {
     const first = call.inputs.values().next().value as Tensor | undefined;
     this.rows = first?.shape[0] ?? 1;
-    this.signature = batchSignature(call);
     this.onAbort = () => {
       this.reject(new ModelpipeError('MP_ERR_CANCELLED', 'request cancelled: the client went away'));
       onDrop(this);
@@ -48,6 +46,12 @@ export class Job {
       }, timeoutMs);
       this.timer.unref();
     }
+  }
+
+  /** Requests with equal signatures may share a batch (computed only when batching looks at it). */
+  get signature(): string {
+    this.sig ??= batchSignature(this.call);
+    return this.sig;
   }
 
   private cleanup(): void {

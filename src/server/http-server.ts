@@ -86,7 +86,11 @@ export class HttpServer {
     } catch (err: unknown) {
       sendGraphPipeError(res, toModelpipeError(err), ctx);
     } finally {
-      this.log.debug({ reqId: id, method: req.method, path, status: res.statusCode, ms: +(performance.now() - t0).toFixed(2) }, 'request');
+      if (this.log.isLevelEnabled('debug'))
+        this.log.debug(
+          { reqId: id, method: req.method, path, status: res.statusCode, ms: +(performance.now() - t0).toFixed(2) },
+          'request',
+        );
     }
   }
 

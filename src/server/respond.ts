@@ -1,6 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { ModelpipeError } from '../errors/index.js';
 
+const SMALL = 16 * 1024;
+
 /** Writes chunks with one corked (scatter-gather) socket write; payloads are not copied. */
 export function sendChunks(
   res: ServerResponse,

@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Pool } from 'undici';
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** Closed-loop load: `concurrency` clients each POST `body` back to back for `seconds`. */
+export async function load(
+  url: string,
+  path: string,
+  body: Uint8Array,
+  concurrency: number,
+  seconds: number,
+  headers: Record<string, string> = {},
+): Promise<LoadResult> {
+  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/octet-stream', ...headers } });
+        await r.body.arrayBuffer();
+        if (r.statusCode !== 200) errors++;
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  await pool.close();
+  lat.sort((a, b) => a - b);
+  return { requests: lat.length, seconds: secs, rps: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
+}
+
+/** Starts a node script that prints its URL; returns the URL and the process. */
+export async function startServer(args: string[]): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
+      if (m) resolve(m[0]);
+    });
+    proc.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}: ${out}`)));
+  });
+  return { url, proc };
+}
+
+export async function stopServer(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  proc.kill('SIGKILL');
+  await once(proc, 'exit');
+}
+
+/** Runs a script to completion and parses the last JSON line it prints. */
+export async function runJSON<T>(args: string[]): Promise<T> {
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  await once(proc, 'exit');
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as T;
+}
+
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toFixed(2)) : c)))];
+  const w = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
+  return cells
+    .map(
+      (r, k) =>
+        r.map((c, i) => String(c).padEnd(w[i] as number)).join('  ') + (k === 0 ? `\n${w.map((n) => '-'.repeat(n)).join('  ')}` : ''),
+    )
+    .join('\n');
+}

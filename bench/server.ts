@@ -1,0 +1,130 @@
+/**
+ * Server benchmarks (issue: GraphPipe model server). All ratios come from one run:
+ *  1. small requests: identity model [1,4] float32 vs a bare node:http echo server;
+ *  2. squeezenet batch-16 requests from 1 and 5 clients vs onnxruntime in-process
+ *     (the limit) and vs Express + JSON (the typical hand-written wrapper);
+ *  3. p99 of /health/live while benchmark 2 saturates the model.
+ * Prints a table and a final JSON line.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeRequest } from '../src/protocol/graphpipe/index.js';
+import { Tensor } from '../src/tensor/index.js';
+import { load, percentile, runJSON, startServer, stopServer, table } from './load.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const shared = process.env.MODELPIPE_SHARED ?? join(here, '..', '..', '..', 'shared');
+const SQUEEZE = join(shared, 'models', 'squeezenet1.1.onnx');
+const SECS = Number(process.env.BENCH_SECONDS ?? 5);
+
+function gpBody(t: Tensor): Uint8Array {
+  return encodeRequest({ type: 'infer', config: '', inputNames: [], inputs: [t], outputNames: [] });
+}
+
+async function small(): Promise<Record<string, number>> {
+  const body = gpBody(new Tensor('float32', [1, 4], new Float32Array([1, 2, 3, 4])));
+  const echo = await startServer([join(here, 'servers', 'echo.js')]);
+  const ident = await startServer([join(here, 'servers', 'identity.js')]);
+  const out: Record<string, number> = {};
+  const rows: (string | number)[][] = [];
+  try {
+    for (const c of [1, 8]) {
+      await load(echo.url, '/', body, c, 1); // warm-up
+      await load(ident.url, '/', body, c, 1);
+      const e = await load(echo.url, '/', body, c, SECS);
+      const m = await load(ident.url, '/', body, c, SECS);
+      rows.push(
+        [`echo (ceiling) c=${c}`, e.rps, e.p50, e.p99, ''],
+        [`modelpipe identity c=${c}`, m.rps, m.p50, m.p99, `${((m.rps / e.rps) * 100).toFixed(1)} %`],
+      );
+      out[`small_c${c}_ratio`] = m.rps / e.rps;
+      out[`small_c${c}_rps`] = m.rps;
+      out[`small_c${c}_p99_ms`] = m.p99;
+      if (m.errors) throw new Error(`${m.errors} errors in the identity benchmark`);
+    }
+  } finally {
+    await stopServer(echo.proc);
+    await stopServer(ident.proc);
+  }
+  console.log('\n1. Small requests ([1,4] float32, loopback)\n');
+  console.log(table(['server', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling'], rows));
+  return out;
+}
+
+async function healthDuring(url: string, stopAt: number): Promise<number[]> {
+  const lat: number[] = [];
+  while (performance.now() < stopAt) {
+    const t0 = performance.now();
+    const r = await fetch(`${url}/health/live`);
+    await r.text();
+    lat.push(performance.now() - t0);
+    await new Promise((r2) => setTimeout(r2, 5));
+  }
+  return lat.sort((a, b) => a - b);
+}
+
+async function squeezenet(): Promise<Record<string, number>> {
+  const batch = 16;
+  const t = new Tensor('float32', [batch, 3, 224, 224], new Float32Array(batch * 3 * 224 * 224).fill(100));
+  const body = gpBody(t);
+  const nested = {
+    inputs: Array.from({ length: batch }, () =>
+      Array.from({ length: 3 }, () => Array.from({ length: 224 }, () => new Array(224).fill(100))),
+    ),
+  };
+  const jsonBody = Buffer.from(JSON.stringify(nested));
+  const limit = await runJSON<{ rowsPerSec: number }>([join(here, 'servers', 'ort-loop.js'), SQUEEZE, String(batch), String(SECS)]);
+  const mp = await startServer([join(here, 'servers', 'modelpipe-onnx.js'), SQUEEZE, '1']);
+  const ex = await startServer([join(here, 'servers', 'express-json.js'), SQUEEZE]);
+  const rows: (string | number)[][] = [['onnxruntime in-process loop (limit)', 1, limit.rowsPerSec, '', '']];
+  const out: Record<string, number> = { ort_limit_rows_per_s: limit.rowsPerSec };
+  try {
+    for (const c of [1, 5]) {
+      await load(mp.url, '/', body, c, 1);
+      const stopAt = performance.now() + SECS * 1000;
+      const [m, health] = await Promise.all([load(mp.url, '/', body, c, SECS), healthDuring(mp.url, stopAt)]);
+      await load(ex.url, '/predict', jsonBody, c, 1, { 'content-type': 'application/json' });
+      const e = await load(ex.url, '/predict', jsonBody, c, SECS, { 'content-type': 'application/json' });
+      if (m.errors || e.errors) throw new Error(`errors: modelpipe ${m.errors}, express ${e.errors}`);
+      const mRows = m.rps * batch;
+      const eRows = e.rps * batch;
+      rows.push(
+        [
+          `modelpipe GraphPipe`,
+          c,
+          mRows,
+          `${((mRows / limit.rowsPerSec) * 100).toFixed(1)} % of limit`,
+          `health p99 ${percentile(health, 99).toFixed(2)} ms`,
+        ],
+        [`Express + JSON`, c, eRows, `modelpipe ${(mRows / eRows).toFixed(1)} x faster`, ''],
+      );
+      out[`squeeze_c${c}_rows_per_s`] = mRows;
+      out[`squeeze_c${c}_vs_limit`] = mRows / limit.rowsPerSec;
+      out[`squeeze_c${c}_vs_express`] = mRows / eRows;
+      out[`health_p99_ms_c${c}`] = percentile(health, 99);
+    }
+  } finally {
+    await stopServer(mp.proc);
+    await stopServer(ex.proc);
+  }
+  console.log(`\n2. SqueezeNet, batch-${batch} requests; 3. /health/live while the model is saturated\n`);
+  console.log(table(['server', 'clients', 'rows/s', 'ratio', 'responsiveness'], rows));
+  return out;
+}
+
+export async function main(): Promise<void> {
+  if (!existsSync(SQUEEZE)) throw new Error(`shared data absent: ${SQUEEZE} (set MODELPIPE_SHARED)`);
+  const a = await small();
+  const b = await squeezenet();
+  const r = { ...a, ...b };
+  const targets = {
+    small_ge_60pct_of_ceiling: (r.small_c1_ratio ?? 0) >= 0.6 && (r.small_c8_ratio ?? 0) >= 0.6,
+    squeeze_ge_95pct_of_limit: (r.squeeze_c1_vs_limit ?? 0) >= 0.95 && (r.squeeze_c5_vs_limit ?? 0) >= 0.95,
+    squeeze_ge_5x_express: (r.squeeze_c1_vs_express ?? 0) >= 5 && (r.squeeze_c5_vs_express ?? 0) >= 5,
+    health_p99_lt_5ms: (r.health_p99_ms_c1 ?? 99) < 5 && (r.health_p99_ms_c5 ?? 99) < 5,
+  };
+  console.log(`\n${JSON.stringify({ bench: 'server', ...r, targets })}`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
