@@ -12,6 +12,16 @@ fi
 rm -rf test-output/flatc-gen dist/conformance
 mkdir -p test-output/flatc-gen
 flatc --ts -o test-output/flatc-gen src/protocol/graphpipe/schema.fbs
+# flatc 2.0.8 re-exports only the types reachable from root_type (Request), so the
+# response tables (InferResponse, MetadataResponse) are generated but not exported:
+# export every generated class/enum from the entry and compile them all.
+entry=test-output/flatc-gen/schema_generated.ts
+for f in test-output/flatc-gen/graphpipe/*.ts; do
+  name=$(sed -n -E 's/^export (class|enum) ([A-Za-z0-9_]+).*/\2/p' "$f" | head -n1)
+  if [ -n "$name" ] && ! grep -q "export { $name[ ,]" "$entry"; then
+    echo "export { $name } from './graphpipe/$(basename "$f" .ts)';" >> "$entry"
+  fi
+done
 npx tsc --module commonjs --moduleResolution node --target es2020 --skipLibCheck --strict false \
-  --outDir dist/conformance test-output/flatc-gen/schema_generated.ts
+  --outDir dist/conformance "$entry" test-output/flatc-gen/graphpipe/*.ts
 echo '{"type":"commonjs"}' > dist/conformance/package.json

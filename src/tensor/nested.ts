@@ -82,7 +82,12 @@ export function fromFlat(flat: readonly Scalar[], shape: readonly number[], dtyp
       throw new ModelpipeError('MP_ERR_TENSOR_DTYPE', `element ${i} of a ${dtype} tensor is a string`);
     }
     if (big) {
-      (out as BigInt64Array)[i] = typeof x === 'bigint' ? x : BigInt(Math.trunc(Number(x)));
+      const v = typeof x === 'bigint' ? x : Math.trunc(Number(x));
+      // BigInt(NaN or ±Infinity) would throw a bare RangeError.
+      if (typeof v === 'number' && !Number.isFinite(v)) {
+        throw new ModelpipeError('MP_ERR_TENSOR_DTYPE', `element ${i} of a ${dtype} tensor is ${v}, not an integer`);
+      }
+      (out as BigInt64Array)[i] = typeof v === 'bigint' ? v : BigInt(v);
     } else if (dtype === 'float16') {
       (out as Uint16Array)[i] = float32ToFloat16Bits(Number(x));
     } else {

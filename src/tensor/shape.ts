@@ -7,12 +7,16 @@ export const MAX_ELEMENTS = 2 ** 50;
 
 /** Checks a shape is an array of non-negative safe integers and returns its element count. */
 export function shapeSize(shape: Shape, what = 'shape'): number {
-  let n = 1;
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i];
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw new ModelpipeError('MP_ERR_TENSOR_SHAPE', `${what}[${i}] = ${String(d)} is not a non-negative integer`);
     }
+  }
+  // A zero dimension makes the tensor empty whatever the others are: [2^51, 0] is valid.
+  if (shape.includes(0)) return 0;
+  let n = 1;
+  for (const d of shape) {
     n *= d;
     if (n > MAX_ELEMENTS) {
       throw new ModelpipeError('MP_ERR_TENSOR_SHAPE', `${what} [${shape.join(', ')}] has more than 2^50 elements`);

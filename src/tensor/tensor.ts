@@ -6,7 +6,8 @@ import { type Shape, formatShape, shapeSize } from './shape.js';
 export type TensorData = NumericArray | readonly Uint8Array[];
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: a leading U+FEFF is part of the element, not a marker to strip.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /**
  * An immutable-by-convention n-dimensional array. `data` may be a view into a larger

@@ -59,6 +59,9 @@ function readTensor(r: WireReader, t: Table): Tensor {
   }
   if (dtype === 'null') {
     if (data.length !== 0) r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} is a Null tensor with ${data.length} bytes of data`);
+    // No data bounds a Null tensor's shape, so check it here: Tensor would reject it
+    // with a non-wire code.
+    if (product(shape, MAX_ELEMENTS) < 0) r.fail('MP_ERR_WIRE_SHAPE', `${what} has shape [${shape.join(', ')}], over 2^50 elements`);
     return new Tensor('null', shape, new Uint8Array(0));
   }
   const item = DTYPES[dtype].itemSize;
@@ -81,9 +84,16 @@ export function decodeRequest(bytes: Uint8Array): Request {
   const r = new WireReader(bytes);
   const root = r.root('Request');
   const tag = root.u8(0, 'req_type');
-  if (tag === REQ_NONE || tag === REQ_METADATA) return { type: 'metadata' };
-  if (tag !== REQ_INFER) r.fail('MP_ERR_WIRE_BAD_UNION', `Request.req has union type ${tag}, expected 0-2`);
+  if (tag !== REQ_NONE && tag !== REQ_METADATA && tag !== REQ_INFER) {
+    r.fail('MP_ERR_WIRE_BAD_UNION', `Request.req has union type ${tag}, expected 0-2`);
+  }
   const p = root.offset(1, 'req');
+  if (tag !== REQ_INFER) {
+    // The MetadataRequest table is empty, but when present it must still be a table
+    // inside the message: otherwise a truncated or corrupt request would pass.
+    if (p !== 0) r.table(p, 'MetadataRequest');
+    return { type: 'metadata' };
+  }
   if (p === 0) r.fail('MP_ERR_WIRE_BAD_UNION', 'Request.req is InferRequest but holds no table');
   const ir = r.table(p, 'InferRequest');
   const inputNames = ir.texts(1, 'input_names');
@@ -99,8 +109,9 @@ export function decodeInferResponse(bytes: Uint8Array): InferResponse {
   const root = r.root('InferResponse');
   const errors: WireError[] = root.offsets(1, 'errors').map((p, i) => {
     const e = r.table(p, `errors[${i}]`);
-    const code = e.i64(0, 'code');
-    return { code: Number(BigInt.asIntN(53, code)), message: e.text(1, 'message') };
+    // Number(), not BigInt.asIntN(53, …): asIntN wraps at ±2^52, turning 2^53-1 into -1.
+    // Codes beyond ±2^53 round to the nearest double.
+    return { code: Number(e.i64(0, 'code')), message: e.text(1, 'message') };
   });
   return { outputs: readTensors(r, root, 0, 'output_tensors'), errors };
 }

@@ -15,7 +15,8 @@ export class WireReader {
   readonly bytes: Uint8Array;
   private readonly dv: DataView;
   readonly length: number;
-  private static readonly dec = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM: a leading U+FEFF is content, not a marker to strip (names must round-trip).
+  private static readonly dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;

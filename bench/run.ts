@@ -1,0 +1,33 @@
+import { spawnSync } from 'node:child_process';
+
+/**
+ * Benchmark dispatcher: `node dist/bench/run.js <name>` runs the named benchmark
+ * module's `run()`. Add a benchmark by adding one line to BENCHES.
+ *
+ * Benchmarks that measure memory need `global.gc`, and the codec benchmark's JSON
+ * baseline needs a large heap (nested arrays of 19M numbers, ~400 MB strings), so
+ * the dispatcher re-executes itself once with those Node flags.
+ */
+const BENCHES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+  codec: () => import('./codec.js'),
+};
+
+const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
+
+async function main(): Promise<void> {
+  const name = process.argv[2];
+  const load = name === undefined ? undefined : BENCHES[name];
+  if (load === undefined) {
+    console.error(`usage: npm run bench -- <name>   (one of: ${Object.keys(BENCHES).join(', ')})`);
+    process.exitCode = 2;
+    return;
+  }
+  if (typeof globalThis.gc !== 'function') {
+    const r = spawnSync(process.execPath, [...NODE_FLAGS, ...process.argv.slice(1)], { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+    return;
+  }
+  await (await load()).run();
+}
+
+await main();
