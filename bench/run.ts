@@ -8,8 +8,10 @@ import { spawnSync } from 'node:child_process';
  * baseline needs a large heap (nested arrays of 19M numbers, ~400 MB strings), so
  * the dispatcher re-executes itself once with those Node flags.
  */
-const BENCHES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+type Bench = { run?: () => Promise<void>; main?: () => Promise<void> };
+const BENCHES: Record<string, () => Promise<Bench>> = {
   codec: () => import('./codec.js'),
+  server: () => import('./server.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
@@ -27,7 +29,10 @@ async function main(): Promise<void> {
     process.exitCode = r.status ?? 1;
     return;
   }
-  await (await load()).run();
+  const mod = await load();
+  const entry = mod.run ?? mod.main;
+  if (entry === undefined) throw new Error(`benchmark ${name} exports neither run() nor main()`);
+  await entry();
 }
 
 await main();
