@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { isModelpipeError } from '../errors/index.js';
+import { BATCHER_HELP, batcherCommand } from './batcher-command.js';
 import { INFER_HELP, METADATA_HELP, inferCommand, metadataCommand } from './client-commands.js';
 import { SERVE_HELP, serveCommand } from './serve-command.js';
 
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { run: serveCommand, help: SERVE_HELP },
   infer: { run: inferCommand, help: INFER_HELP },
   metadata: { run: metadataCommand, help: METADATA_HELP },
+  batcher: { run: batcherCommand, help: BATCHER_HELP },
 };
 
 function usage(): string {

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
+import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
+import { loadModelConfig } from '../scheduling/config.js';
 import { progressPrinter, resolveModelSource } from '../models/source.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import { HttpServer } from '../server/http-server.js';
@@ -19,7 +21,11 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]
   --intra-op-threads N      onnxruntime intra-op threads per session
   --inter-op-threads N      onnxruntime inter-op threads per session
   --sha256 HEX              expected SHA-256 of the model file
-  --cache-dir DIR           where downloaded models are kept
+  --download-dir DIR        where downloaded models are kept (default ~/.cache/modelpipe/models)
+  --model-config FILE.json  per-model scheduling config (dynamic_batching, max_queue_size, timeout_ms, instances)
+  --cache                   row-level result cache (off by default)
+  --cache-dir DIR           where the row cache lives (default ~/.cache/modelpipe/rows)
+  --cache-max-bytes SIZE    row cache budget, oldest rows evicted beyond it (default 1GiB)
   --body-limit SIZE         largest request body (default 64MiB)
   --timeout MS              per-request timeout (default 30000)
   --max-queue N             queued requests before 503 (default 1024)
@@ -41,7 +47,11 @@ export const SERVE_FLAGS = {
   'intra-op-threads': { type: 'string' },
   'inter-op-threads': { type: 'string' },
   sha256: { type: 'string' },
+  'download-dir': { type: 'string' },
+  'model-config': { type: 'string' },
+  cache: { type: 'boolean' },
   'cache-dir': { type: 'string' },
+  'cache-max-bytes': { type: 'string' },
   'body-limit': { type: 'string' },
   timeout: { type: 'string' },
   'max-queue': { type: 'string' },
@@ -54,15 +64,25 @@ export const SERVE_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** Scheduler options from flags (shared by serve and batcher). */
-export function schedulerFromFlags(v: Record<string, unknown>, batchableDefault: boolean): Partial<SchedulerOptions> {
-  const on = v['no-batch'] === true ? false : v.batch === true ? true : batchableDefault;
+/**
+ * Scheduler options: the per-model config file first, then flags on top. Batching
+ * defaults to on for models with a free batch dimension (it never applies to others).
+ */
+export function schedulerFromFlags(
+  v: Record<string, unknown>,
+  batchableDefault: boolean,
+  file: Partial<SchedulerOptions> = {},
+): Partial<SchedulerOptions> {
+  const fileSaysBatching = Object.hasOwn(file, 'batching');
+  const on = v['no-batch'] === true ? false : v.batch === true ? true : fileSaysBatching ? file.batching !== undefined : batchableDefault;
+  const base = file.batching ?? DEFAULT_BATCHING;
   const out: Partial<SchedulerOptions> = {
+    ...file,
     batching: on
       ? {
-          maxBatchSize: int(v['max-batch-size'], 'max-batch-size') ?? DEFAULT_BATCHING.maxBatchSize,
-          maxQueueDelayUs: int(v['max-queue-delay-us'], 'max-queue-delay-us') ?? DEFAULT_BATCHING.maxQueueDelayUs,
-          preferredBatchSizes: (list(v['preferred-batch-sizes']) ?? []).map(Number),
+          maxBatchSize: int(v['max-batch-size'], 'max-batch-size') ?? base.maxBatchSize,
+          maxQueueDelayUs: int(v['max-queue-delay-us'], 'max-queue-delay-us') ?? base.maxQueueDelayUs,
+          preferredBatchSizes: list(v['preferred-batch-sizes'])?.map(Number) ?? base.preferredBatchSizes,
         }
       : undefined,
   };
@@ -98,18 +118,20 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const device = (str(v.device) ?? 'cpu') as 'cpu' | 'cuda';
   if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--device must be cpu or cuda, got ${device}`);
   const sha = str(v.sha256);
-  const cacheDir = str(v['cache-dir']);
+  const cacheDir = str(v['download-dir']);
   const path = await resolveModelSource(location, {
     ...(sha ? { sha256: sha } : {}),
     ...(cacheDir ? { cacheDir } : {}),
     onProgress: progressPrinter(`downloading ${location}`),
   });
   const valueInputsFile = str(v['value-inputs']);
+  const configFile = str(v['model-config']);
+  const fileConfig = configFile ? loadModelConfig(configFile) : { scheduler: {} };
   const t0 = performance.now();
   const model = await OnnxModel.load({
     path,
     device,
-    instances: int(v.instances, 'instances') ?? 1,
+    instances: int(v.instances, 'instances') ?? fileConfig.instances ?? 1,
     ...optional('name', str(v.name)),
     ...optional('inputs', list(v.inputs)),
     ...optional('outputs', list(v.outputs)),
@@ -121,7 +143,19 @@ export async function serveCommand(argv: string[]): Promise<void> {
     ),
   });
   const engine = new Engine();
-  engine.add(model.metadata.name, model, { ...schedulerFromFlags(v, model.batchable), loadSeconds: (performance.now() - t0) / 1000 });
+  const cache =
+    v.cache === true
+      ? RowCache.open({
+          dir: str(v['cache-dir']) ?? defaultRowCacheDir(),
+          ...optional('maxBytes', bytes(v['cache-max-bytes'], 'cache-max-bytes')),
+        })
+      : undefined;
+  const identity = cache ? `${await fileIdentity(path)}:${model.metadata.name}:${model.metadata.version}` : '';
+  engine.add(model.metadata.name, model, {
+    ...schedulerFromFlags(v, model.batchable, fileConfig.scheduler),
+    loadSeconds: (performance.now() - t0) / 1000,
+    ...optional('runThrough', cache?.runThrough(model.metadata.name, identity, engine.metrics)),
+  });
   const { host, port } = listenAddress(str(v.listen));
   const server = new HttpServer({
     engine,
@@ -129,7 +163,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
     ...optional('bodyLimit', bytes(v['body-limit'], 'body-limit')),
     ...optional('timeoutMs', int(v.timeout, 'timeout')),
   });
-  stopOnSignals(() => server.close(), log);
+  stopOnSignals(async () => {
+    await server.close();
+    await cache?.close();
+  }, log);
   await server.listen(port, host);
   log.info(
     {
@@ -137,7 +174,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
       model: model.metadata.name,
       instances: model.instances,
       device,
-      batchable: model.batchable,
+      batching: engine.schedulerOptions(model.metadata.name).batching ?? 'off',
+      cache: cache ? 'on' : 'off',
       loadMs: Math.round(performance.now() - t0),
     },
     `serving ${model.metadata.name} on ${server.url}`,

@@ -77,6 +77,11 @@ export class Engine {
     await s.model.close();
   }
 
+  /** The scheduling options a model was added with (for logs and tests). */
+  schedulerOptions(name: string): SchedulerOptions {
+    return this.served(name).scheduler.options;
+  }
+
   names(): string[] {
     return [...this.models.keys()];
   }

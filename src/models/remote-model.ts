@@ -10,6 +10,8 @@ export interface RemoteModelOptions {
   timeoutMs?: number;
   /** Forward each request's config string (default true). */
   forwardConfig?: boolean;
+  /** Treat dimension 0 as a batch dimension even if the target's metadata pins it. */
+  batchable?: boolean;
 }
 
 /**
@@ -25,7 +27,7 @@ export class RemoteModel implements Model {
     private readonly opts: RemoteModelOptions,
   ) {
     this.instances = opts.instances ?? 32;
-    this.batchable = inferBatchable(metadata);
+    this.batchable = opts.batchable ?? inferBatchable(metadata);
   }
 
   static async connect(opts: RemoteModelOptions): Promise<RemoteModel> {

@@ -9,7 +9,7 @@ import { Agent, interceptors, request } from 'undici';
 import { ModelpipeError } from '../errors/index.js';
 
 export interface SourceOptions {
-  /** Where downloaded models are kept (default ~/.cache/modelpipe/models or MODELPIPE_CACHE_DIR). */
+  /** Where downloaded models are kept (default ~/.cache/modelpipe/models or MODELPIPE_DOWNLOAD_DIR). */
   cacheDir?: string;
   /** Expected SHA-256 (hex) of the file; checked on download and on reuse. */
   sha256?: string;
@@ -19,7 +19,7 @@ export interface SourceOptions {
 }
 
 export function defaultCacheDir(): string {
-  return process.env.MODELPIPE_CACHE_DIR ?? join(homedir(), '.cache', 'modelpipe', 'models');
+  return process.env.MODELPIPE_DOWNLOAD_DIR ?? join(homedir(), '.cache', 'modelpipe', 'models');
 }
 
 async function sha256File(path: string): Promise<string> {

@@ -35,6 +35,10 @@ export class ModelScheduler {
     private readonly metrics: Metrics,
   ) {}
 
+  get options(): SchedulerOptions {
+    return this.opts;
+  }
+
   get depth(): number {
     return this.queue.length;
   }

@@ -90,7 +90,7 @@ test('a model URL is downloaded once into the cache, checked and reused', { skip
     assert.deepEqual(readFileSync(p1), bytes);
     await assert.rejects(resolveModelSource(`${modelUrl}?v=2`, { cacheDir: cache, sha256: '0'.repeat(64) }), /SHA-256 .* expected 0000/);
     // The CLI serves from the URL too.
-    const s = await startPrintingUrl([CLI, 'serve', modelUrl, '--cache-dir', cache, '--listen', '127.0.0.1:0']);
+    const s = await startPrintingUrl([CLI, 'serve', modelUrl, '--download-dir', cache, '--listen', '127.0.0.1:0']);
     const r = await runNode([CLI, 'metadata', s.url]);
     assert.match(r.stdout, /"Input3"/);
     await stop(s.proc);
