@@ -12,6 +12,7 @@ type Bench = { run?: () => Promise<void>; main?: () => Promise<void> };
 const BENCHES: Record<string, () => Promise<Bench>> = {
   codec: () => import('./codec.js'),
   server: () => import('./server.js'),
+  batching: () => import('./batching.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

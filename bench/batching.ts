@@ -1,0 +1,171 @@
+/**
+ * Dynamic batching benchmark: 32 concurrent clients each sending single-image
+ * squeezenet requests, against modelpipe with batching off and on (max 16 and 32,
+ * 2–5 ms delay), through `modelpipe batcher` in front of a non-batching server, and
+ * the limit: onnxruntime in-process at its best batch size. Plus the row cache: a
+ * repeated row versus computing it. One run; table + final JSON line.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeRequest } from '../src/protocol/graphpipe/index.js';
+import { Tensor } from '../src/tensor/index.js';
+import { load, runJSON, startServer, stopServer, table } from './load.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const shared = process.env.MODELPIPE_SHARED ?? join(here, '..', '..', '..', 'shared');
+const SQUEEZE = join(shared, 'models', 'squeezenet1.1.onnx');
+const CLI = join(here, '..', 'src', 'cli', 'main.js');
+const SECS = Number(process.env.BENCH_SECONDS ?? 6);
+const CLIENTS = 32;
+
+const one = encodeRequest({
+  type: 'infer',
+  config: '',
+  inputNames: [],
+  inputs: [new Tensor('float32', [1, 3, 224, 224], new Float32Array(3 * 224 * 224).fill(100))],
+  outputNames: [],
+});
+
+async function scenario(
+  label: string,
+  args: string[],
+  through?: string[],
+): Promise<{ label: string; rows: number; p50: number; p99: number; delayUs: number; maxBatch: number }> {
+  const srv = await startServer([CLI, ...args, '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+  const px = through
+    ? await startServer([CLI, 'batcher', '--target', srv.url, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...through])
+    : undefined;
+  try {
+    const url = px?.url ?? srv.url;
+    await load(url, '/', one, CLIENTS, 1.5);
+    const r = await load(url, '/', one, CLIENTS, SECS);
+    if (r.errors) throw new Error(`${label}: ${r.errors} errors`);
+    const all = [...args, ...(through ?? [])];
+    const flag = (f: string) => Number(all[all.indexOf(f) + 1] ?? 0);
+    return {
+      label,
+      rows: r.rps,
+      p50: r.p50,
+      p99: r.p99,
+      delayUs: all.includes('--max-queue-delay-us') ? flag('--max-queue-delay-us') : 0,
+      maxBatch: all.includes('--max-batch-size') ? flag('--max-batch-size') : 1,
+    };
+  } finally {
+    if (px) await stopServer(px.proc);
+    await stopServer(srv.proc);
+  }
+}
+
+async function cacheRatio(): Promise<{ computeMs: number; hitMs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-cache-'));
+  const srv = await startServer([
+    CLI,
+    'serve',
+    SQUEEZE,
+    '--listen',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+    '--cache',
+    '--cache-dir',
+    dir,
+    '--no-batch',
+  ]);
+  try {
+    const t = (i: number) =>
+      encodeRequest({
+        type: 'infer',
+        config: '',
+        inputNames: [],
+        inputs: [new Tensor('float32', [1, 3, 224, 224], new Float32Array(3 * 224 * 224).fill(i))],
+        outputNames: [],
+      });
+    const time = async (body: Uint8Array) => {
+      const t0 = performance.now();
+      const r = await fetch(srv.url, { method: 'POST', body });
+      await r.arrayBuffer();
+      return performance.now() - t0;
+    };
+    const compute: number[] = [];
+    const hits: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const body = t(i + 1);
+      compute.push(await time(body)); // first time: computed
+      await new Promise((r) => setTimeout(r, 20)); // the row is written after the response
+      hits.push(await time(body)); // second time: answered from the cache
+    }
+    const med = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)] as number;
+    return { computeMs: med(compute), hitMs: med(hits) };
+  } finally {
+    await stopServer(srv.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function main(): Promise<void> {
+  if (!existsSync(SQUEEZE)) throw new Error(`shared data absent: ${SQUEEZE} (set MODELPIPE_SHARED)`);
+  const limit = await runJSON<Record<string, { rowsPerSec: number; msPerBatch: number }>>([
+    join(here, 'servers', 'ort-best.js'),
+    SQUEEZE,
+    '3',
+    '1',
+    '8',
+    '16',
+    '32',
+  ]);
+  const best = Object.entries(limit).sort((a, b) => b[1].rowsPerSec - a[1].rowsPerSec)[0] as [string, { rowsPerSec: number }];
+  const serve = ['serve', SQUEEZE];
+  const runs = [
+    await scenario('batching off', [...serve, '--no-batch']),
+    await scenario('batching max 16, 2 ms', [...serve, '--batch', '--max-batch-size', '16', '--max-queue-delay-us', '2000']),
+    await scenario('batching max 32, 5 ms', [...serve, '--batch', '--max-batch-size', '32', '--max-queue-delay-us', '5000']),
+    await scenario(
+      'batcher proxy (max 16, 2 ms) -> non-batching server',
+      [...serve, '--no-batch', '--max-queue', '4096'],
+      ['--max-batch-size', '16', '--max-queue-delay-us', '2000', '--upstream-connections', '1'],
+    ),
+  ];
+  const rows = runs.map((r) => {
+    const full = limit[String(r.maxBatch)]?.msPerBatch ?? Number.NaN;
+    const bound = r.delayUs / 1000 + 2 * full;
+    return [
+      r.label,
+      r.rows,
+      `${((r.rows / best[1].rowsPerSec) * 100).toFixed(1)} %`,
+      r.p50,
+      r.p99,
+      r.maxBatch > 1 ? bound.toFixed(1) : '-',
+    ];
+  });
+  console.log(
+    `\nSqueezeNet, ${CLIENTS} clients sending single images. Limit: onnxruntime in-process, best batch ${best[0]} = ${best[1].rowsPerSec.toFixed(1)} rows/s\n`,
+  );
+  console.log(table(['server', 'rows/s', 'of limit', 'p50 ms', 'p99 ms', 'p99 bound ms'], rows));
+  const c = await cacheRatio();
+  console.log(
+    `\nRow cache: computing a row ${c.computeMs.toFixed(2)} ms, answering it from the cache ${c.hitMs.toFixed(2)} ms (${(c.computeMs / c.hitMs).toFixed(1)} x)\n`,
+  );
+  const [off, b16, b32, proxy] = runs as [(typeof runs)[0], (typeof runs)[0], (typeof runs)[0], (typeof runs)[0]];
+  const bound = (r: typeof b16) => r.delayUs / 1000 + 2 * (limit[String(r.maxBatch)]?.msPerBatch ?? 0);
+  const result = {
+    bench: 'batching',
+    limit_rows_per_s: best[1].rowsPerSec,
+    limit_batch: Number(best[0]),
+    ort_by_batch: limit,
+    runs,
+    proxy_overhead_vs_inserver: 1 - proxy.rows / b16.rows,
+    cache: c,
+    targets: {
+      batching_ge_90pct_of_limit: Math.max(b16.rows, b32.rows) / best[1].rowsPerSec >= 0.9,
+      p99_within_bound: b16.p99 <= bound(b16) && b32.p99 <= bound(b32),
+      cache_hit_ge_100x: c.computeMs / c.hitMs >= 100,
+    },
+    batching_gain_vs_off: Math.max(b16.rows, b32.rows) / off.rows,
+  };
+  console.log(JSON.stringify(result));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
