@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { CLASSY_HELP, classyCommand } from '../apps/classy/cli.js';
 import { isModelpipeError } from '../errors/index.js';
 import { INFER_HELP, METADATA_HELP, inferCommand, metadataCommand } from './client-commands.js';
 import { SERVE_HELP, serveCommand } from './serve-command.js';
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { run: serveCommand, help: SERVE_HELP },
   infer: { run: inferCommand, help: INFER_HELP },
   metadata: { run: metadataCommand, help: METADATA_HELP },
+  classy: { run: classyCommand, help: CLASSY_HELP },
 };
 
 function usage(): string {
