@@ -132,7 +132,9 @@ const SCRIPT = `
     add('outputs', specs(m.outputs));
     add('preset', info.preset);
     add('classes', String(info.classes));
-    add('stages', 'downloader ' + info.stages.downloader + ' → preprocessor ' + info.stages.preprocessor + ' → model ' + info.stages.model);
+    add('downloader', info.stages.downloader);
+    add('preprocessor', info.stages.preprocessor);
+    add('model server', info.stages.model);
   }).catch(function (e) { setStatus('metadata unavailable: ' + e.message, true); });
 })();
 `;
