@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Locator, type Page, chromium } from 'playwright-core';
 import { loadLabels } from '../../../src/apps/classy/labels.js';
 import { type ClassyStack, startStack } from '../../../src/apps/classy/stack.js';
 import { needShared, repoRoot, sharedPath } from '../../helpers/shared.js';
@@ -20,6 +20,7 @@ describe('classy web playground in Chromium', { skip }, () => {
   let images: ImageServer;
   let browser: Browser;
   let page: Page;
+  const text = async (l: Locator): Promise<string> => ((await l.textContent()) ?? '').trim();
 
   before(async () => {
     images = await startImageServer();
@@ -55,16 +56,16 @@ describe('classy web playground in Chromium', { skip }, () => {
     page.on('requestfailed', (r) => failed.push(r.url()));
     await page.goto(`${stack.playground!.url}/`);
     await page.locator('#meta dd').first().waitFor();
-    assert.match(await page.locator('#meta').innerText(), /squeezenet1\.1[\s\S]*data_0 float32 \[-1, 3, 224, 224\]/);
+    assert.match(await text(page.locator('#meta')), /squeezenet1\.1[\s\S]*data_0 float32 \[-1, 3, 224, 224\]/);
     await page.setInputFiles('#file', sharedPath('images/mug227.png'));
     await page.locator('#results li .label').first().waitFor();
-    const labels = await page.locator('#results li .label').allInnerTexts();
+    const labels = await page.locator('#results li .label').allTextContents();
     assert.equal(labels[0], 'coffee mug');
     assert.equal(labels.length, 5);
-    assert.match(await page.locator('#results li .p').first().innerText(), /^\d+\.\d%$/);
-    assert.match(await page.locator('#t-preprocess').innerText(), /ms$/);
-    assert.match(await page.locator('#t-model').innerText(), /ms$/);
-    assert.equal(await page.locator('#t-download').innerText(), '—', 'an upload is not downloaded');
+    assert.match(await text(page.locator('#results li .p').first()), /^\d+\.\d%$/);
+    assert.match(await text(page.locator('#t-preprocess')), /ms$/);
+    assert.match(await text(page.locator('#t-model')), /ms$/);
+    assert.equal(await text(page.locator('#t-download')), '—', 'an upload is not downloaded');
     await page.waitForTimeout(450); // let the bars finish their transition before the screenshot
     await page.screenshot({ path: join(OUT, 'classy-playground.png'), fullPage: true });
     assert.deepEqual(failed, [], 'no request of the page failed (nothing external)');
@@ -75,14 +76,14 @@ describe('classy web playground in Chromium', { skip }, () => {
     await page.fill('#url', `${images.base}/images/dog.jpg`);
     await page.click('#url-form button');
     await page.locator('#results li .label', { hasText: 'golden retriever' }).first().waitFor();
-    assert.equal((await page.locator('#results li .label').allInnerTexts())[0], 'golden retriever');
-    assert.match(await page.locator('#t-download').innerText(), /ms$/);
+    assert.equal((await page.locator('#results li .label').allTextContents())[0], 'golden retriever');
+    assert.match(await text(page.locator('#t-download')), /ms$/);
     await page.screenshot({ path: join(OUT, 'classy-playground-narrow.png'), fullPage: true });
   });
 
   test('an undecodable upload shows the error', async () => {
     await page.setInputFiles('#file', { name: 'junk.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
     await page.locator('#status.error').waitFor();
-    assert.match(await page.locator('#status').innerText(), /MP_ERR_IMAGE_DECODE: image 0: /);
+    assert.match(await text(page.locator('#status')), /MP_ERR_IMAGE_DECODE: image 0: /);
   });
 });
