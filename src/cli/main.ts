@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { CLASSY_HELP, classyCommand } from '../apps/classy/cli.js';
 import { isModelpipeError } from '../errors/index.js';
 import { BATCHER_HELP, batcherCommand } from './batcher-command.js';
 import { INFER_HELP, METADATA_HELP, inferCommand, metadataCommand } from './client-commands.js';
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
   infer: { run: inferCommand, help: INFER_HELP },
   metadata: { run: metadataCommand, help: METADATA_HELP },
   batcher: { run: batcherCommand, help: BATCHER_HELP },
+  classy: { run: classyCommand, help: CLASSY_HELP },
 };
 
 function usage(): string {

@@ -14,6 +14,11 @@ export function sendChunks(
   let total = 0;
   for (const c of chunks) total += c.length;
   res.writeHead(status, { 'content-type': contentType, 'content-length': String(total), ...headers });
+  if (total <= SMALL) {
+    // Small answers: one buffer, one write; cheaper than corking several tiny pieces.
+    res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total));
+    return;
+  }
   res.cork();
   for (const c of chunks) res.write(c);
   res.uncork();

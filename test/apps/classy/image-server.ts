@@ -99,6 +99,10 @@ export async function startImageServer(): Promise<ImageServer> {
         pump();
         return;
       }
+      case '/corrupt.png': // PNG signature, then garbage: passes the type checks, fails to decode
+        res.writeHead(200, { 'content-type': 'image/png' });
+        res.end(Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 7)]));
+        return;
       case '/missing.png':
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found');

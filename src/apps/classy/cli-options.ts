@@ -1,0 +1,79 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { bytes, int, list, str } from '../../cli/args.js';
+import { ModelpipeError } from '../../errors/index.js';
+import type { DownloadOptions } from './download.js';
+import { loadLabels } from './labels.js';
+import { type Preset, loadPresetConfig, resolvePreset } from './presets.js';
+
+/** Flags shared by the Classy subcommands, and how they become library options. */
+
+export const DOWNLOAD_FLAGS = {
+  'allow-private': { type: 'boolean' },
+  'allow-address': { type: 'string' },
+  'download-timeout': { type: 'string' },
+  'max-size': { type: 'string' },
+  'max-redirects': { type: 'string' },
+  'download-concurrency': { type: 'string' },
+} as const;
+
+export const DOWNLOAD_HELP = `  --allow-private           let the downloader fetch loopback/private/link-local addresses (refused by default)
+  --allow-address a,b       permit just these addresses or CIDRs
+  --download-timeout MS     per URL, redirects and body included (default 10000)
+  --max-size SIZE           largest image body (default 20MiB)
+  --max-redirects N         redirects followed per URL (default 5)
+  --download-concurrency N  downloads in flight per request (default 8)`;
+
+type Values = Record<string, unknown>;
+
+export function downloadOptions(v: Values): Omit<DownloadOptions, 'signal'> {
+  const o: { -readonly [K in keyof DownloadOptions]?: DownloadOptions[K] } = {};
+  if (v['allow-private'] === true) o.allowPrivate = true;
+  const allow = list(v['allow-address']);
+  if (allow) o.allowAddresses = allow;
+  const t = int(v['download-timeout'], 'download-timeout');
+  if (t !== undefined) o.timeoutMs = t;
+  const size = bytes(v['max-size'], 'max-size');
+  if (size !== undefined) o.maxBytes = size;
+  const r = int(v['max-redirects'], 'max-redirects');
+  if (r !== undefined) o.maxRedirects = r;
+  const c = int(v['download-concurrency'], 'download-concurrency');
+  if (c !== undefined) o.concurrency = c;
+  return o;
+}
+
+/** The preset name plus user presets from --presets FILE, checked before anything starts. */
+export async function presetOptions(v: Values): Promise<{ preset: string; presets?: Map<string, Preset> }> {
+  const preset = str(v.preset) ?? 'squeezenet';
+  const file = str(v.presets);
+  const presets = file === undefined ? undefined : await loadPresetConfig(file);
+  resolvePreset(preset, presets);
+  return { preset, ...(presets ? { presets } : {}) };
+}
+
+/**
+ * --labels, else a labels file next to the model: <stem>-labels.txt, <stem>.labels.txt,
+ * labels.txt, synset.txt, or the only *labels*.txt in that folder.
+ */
+export function findLabels(model: string | undefined): string | undefined {
+  if (model === undefined) return undefined;
+  const dir = dirname(model);
+  const stem = basename(model, extname(model));
+  for (const name of [`${stem}-labels.txt`, `${stem}.labels.txt`, 'labels.txt', 'synset.txt']) {
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  let candidates: string[] = [];
+  try {
+    candidates = readdirSync(dir).filter((f) => /labels.*\.txt$/i.test(f));
+  } catch {
+    // unreadable folder: no default
+  }
+  return candidates.length === 1 ? join(dir, candidates[0] as string) : undefined;
+}
+
+export async function labelsFrom(v: Values): Promise<string[]> {
+  const path = str(v.labels) ?? findLabels(str(v.model));
+  if (path === undefined)
+    throw new ModelpipeError('MP_ERR_BAD_CONFIG', '--labels FILE is required (no labels file found next to the model)');
+  return loadLabels(path);
+}

@@ -1,0 +1,143 @@
+import { readFile } from 'node:fs/promises';
+import { int, parseWithEnv, str } from '../../cli/args.js';
+import { ModelpipeError } from '../../errors/index.js';
+import { createLogger } from '../../server/logger.js';
+import { DOWNLOAD_FLAGS, DOWNLOAD_HELP, downloadOptions, labelsFrom, presetOptions } from './cli-options.js';
+import { DOWNLOADER_HELP, PREPROCESSOR_HELP, UP_HELP, downloaderCommand, preprocessorCommand, upCommand } from './cli-servers.js';
+import { type ClassifyResult, type ClassyInput, type ImageOutcome, classifyImages, predictions } from './client.js';
+import { formatPrediction } from './labels.js';
+import { startStack } from './stack.js';
+
+/** `modelpipe classy …`: classify files and URLs, or run the Classy servers. */
+
+export const CLASSY_HELP = `modelpipe classy <files or URLs…> [options]   classify images (one line each: "image 0 is class 504: coffee mug")
+  Against running servers:
+    --downloader URL      the downloader stage (needed for URLs)
+    --preprocessor URL    the preprocessor stage
+  Or all three stages in this process:
+    --model FILE          the ONNX model
+    --preset NAME         squeezenet | vgg | imagenet | a name from --presets (default squeezenet)
+    --presets FILE        user presets (JSON)
+  --labels FILE           class labels (default: a labels file next to --model)
+  --top-k N               show the N best classes per image (default 1)
+  --keep-going            report every image, failed ones with their error (default: stop at the first error)
+  --timeout MS            whole request timeout (default 60000)
+${DOWNLOAD_HELP}
+  Files are read here and enter at the preprocessor; URLs go through the downloader.
+  Exit status: 0 when every image was classified, 1 otherwise.
+
+${UP_HELP}
+
+${DOWNLOADER_HELP}
+
+${PREPROCESSOR_HELP}`;
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
+  up: upCommand,
+  downloader: downloaderCommand,
+  preprocessor: preprocessorCommand,
+};
+
+export async function classyCommand(argv: string[]): Promise<void> {
+  const sub = argv[0] === undefined ? undefined : SUBCOMMANDS[argv[0]];
+  if (sub) return sub(argv.slice(1));
+  return classifyCommand(argv);
+}
+
+const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/** Reads local files; an unreadable one is that image's error (fatal unless keep-going). */
+async function readInputs(
+  args: readonly string[],
+  keepGoing: boolean,
+): Promise<{ inputs: ClassyInput[]; unread: Map<number, ModelpipeError> }> {
+  const unread = new Map<number, ModelpipeError>();
+  const inputs = await Promise.all(
+    args.map(async (a, i): Promise<ClassyInput> => {
+      if (isUrl(a)) return { url: a };
+      try {
+        return { bytes: new Uint8Array(await readFile(a)), name: a };
+      } catch (e) {
+        const err = new ModelpipeError('MP_ERR_FETCH', `image ${i} (${a}): cannot read file: ${(e as Error).message}`);
+        if (!keepGoing) throw err;
+        unread.set(i, err);
+        return { bytes: new Uint8Array(0), name: a }; // travels as an empty image, reported below
+      }
+    }),
+  );
+  return { inputs, unread };
+}
+
+function print(outcomes: readonly ImageOutcome[], labels: readonly string[], k: number): boolean {
+  let allOk = true;
+  for (const o of outcomes) {
+    if (!o.ok) {
+      allOk = false;
+      console.log(`image ${o.index} failed: ${o.error.code}: ${o.error.message}`);
+      continue;
+    }
+    const preds = predictions(o, k, labels);
+    console.log(formatPrediction(o.index, preds[0]!));
+    for (const [r, p] of preds.entries()) {
+      if (r > 0) console.log(`    ${r + 1}. class ${p.index}: ${p.label} (${(p.probability * 100).toFixed(2)}%)`);
+    }
+  }
+  return allOk;
+}
+
+async function classifyCommand(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseWithEnv(argv, {
+    downloader: { type: 'string' },
+    preprocessor: { type: 'string' },
+    model: { type: 'string' },
+    labels: { type: 'string' },
+    preset: { type: 'string' },
+    presets: { type: 'string' },
+    'top-k': { type: 'string' },
+    'keep-going': { type: 'boolean' },
+    timeout: { type: 'string' },
+    'log-level': { type: 'string' },
+    ...DOWNLOAD_FLAGS,
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help || positionals.length === 0) {
+    console.log(CLASSY_HELP);
+    if (!v.help) process.exitCode = 2;
+    return;
+  }
+  const k = int(v['top-k'], 'top-k') ?? 1;
+  if (k < 1) throw new ModelpipeError('MP_ERR_BAD_CONFIG', '--top-k must be at least 1');
+  const keepGoing = v['keep-going'] === true;
+  const labels = await labelsFrom(v);
+  const { inputs, unread } = await readInputs(positionals, keepGoing);
+  const opts = { keepGoing, timeoutMs: int(v.timeout, 'timeout') ?? 60_000 };
+  let result: ClassifyResult;
+  const preprocessor = str(v.preprocessor);
+  const model = str(v.model);
+  if (preprocessor !== undefined) {
+    const downloader = str(v.downloader);
+    result = await classifyImages(inputs, { preprocessor, ...(downloader ? { downloader } : {}) }, opts);
+  } else if (model !== undefined) {
+    // In-process mode: the same three servers, on ephemeral loopback ports, for this one command.
+    const stack = await startStack({
+      modelPath: model,
+      labels,
+      ...(await presetOptions(v)),
+      download: downloadOptions(v),
+      playground: false,
+      logger: createLogger(str(v['log-level']) ?? 'warn'),
+    });
+    try {
+      result = await classifyImages(inputs, stack.endpoints, opts);
+    } finally {
+      await stack.close();
+    }
+  } else {
+    throw new ModelpipeError('MP_ERR_BAD_CONFIG', 'give --preprocessor URL (and --downloader URL) of running servers, or --model FILE');
+  }
+  const outcomes = result.images.map((o, i) => {
+    const err = unread.get(i);
+    return err ? { index: i, ok: false as const, error: err } : o;
+  });
+  if (!print(outcomes, labels, k)) process.exitCode = 1;
+}

@@ -1,0 +1,64 @@
+import { ModelpipeError } from '../../errors/index.js';
+import { FunctionModel } from '../../models/function-model.js';
+import { Tensor } from '../../tensor/index.js';
+import { type DownloadOptions, downloadAll, downloadAllSettled } from './download.js';
+import { EMPTY_BYTES, asStrings, stageSpecs } from './stage-util.js';
+import { type StageResult, callStage, errorEntry, parseStageConfig, preprocessorConfig, stageTensors } from './protocol.js';
+
+/**
+ * The Classy downloader stage: URLs in, image bytes out, or (hybrid sequencing) the
+ * next stage's answer when the request's config names one. See protocol.ts for the
+ * config and the `output`/`errors`/`timings` outputs.
+ */
+
+export interface DownloaderOptions extends Omit<DownloadOptions, 'signal'> {
+  /** Model name in metadata (default classy-downloader). */
+  readonly name?: string;
+  /** Timeout for the call to the next stage (default 60 000 ms). */
+  readonly nextTimeoutMs?: number;
+}
+
+export function downloaderModel(opts: DownloaderOptions = {}): FunctionModel {
+  const { name = 'classy-downloader', nextTimeoutMs = 60_000, ...download } = opts;
+  return new FunctionModel(
+    async (inputs, config, ctx) => {
+      const urls = asStrings(inputs.urls, 'urls').map((u) => new TextDecoder().decode(u));
+      const cfg = parseStageConfig(config);
+      const t0 = performance.now();
+      const dl = { ...download, signal: ctx.signal };
+      let bytes: Uint8Array[];
+      let errors: string[];
+      if (cfg.keepGoing) {
+        const settled = await downloadAllSettled(urls, dl);
+        bytes = settled.map((r) => (r.ok ? r.bytes : EMPTY_BYTES));
+        errors = settled.map((r) => (r.ok ? '' : errorEntry(r.error)));
+      } else {
+        bytes = await downloadAll(urls, dl); // throws the first failure, naming its index
+        errors = urls.map(() => '');
+      }
+      const downloadMs = performance.now() - t0;
+      const images = Tensor.fromStrings(bytes, [bytes.length]);
+      if (cfg.next === undefined) return stageTensors({ output: images, errors, timings: { download: downloadMs } });
+      // Failed downloads travel on as empty entries so the next stage keeps our index space.
+      const next: StageResult = await callStage(cfg.next, images, cfg.config ?? preprocessorConfig(cfg.keepGoing), {
+        signal: ctx.signal,
+        timeoutMs: nextTimeoutMs,
+      });
+      if (next.errors.length !== errors.length)
+        throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${cfg.next}: ${next.errors.length} error entries for ${errors.length} images`);
+      return stageTensors({
+        output: next.output,
+        errors: errors.map((e, i) => (e !== '' ? e : (next.errors[i] as string))),
+        timings: { download: downloadMs, ...next.timings },
+      });
+    },
+    {
+      name,
+      description: 'Classy downloader: image URLs in; image bytes out, or the next stage named in config',
+      inputs: [{ name: 'urls', dtype: 'string', shape: [-1], description: 'image URLs (http/https)' }],
+      outputs: stageSpecs('string', 'downloaded image bytes, or the next stage output (e.g. float32 probabilities)'),
+      // Never merge requests: errors and rows are per request.
+      batchable: false,
+    },
+  );
+}
