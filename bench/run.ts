@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   codec: () => import('./codec.js'),
   server: () => import('./server.js'),
   batching: () => import('./batching.js'),
+  classy: () => import('./classy.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
