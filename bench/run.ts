@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
  * baseline needs a large heap (nested arrays of 19M numbers, ~400 MB strings), so
  * the dispatcher re-executes itself once with those Node flags.
  */
-type Bench = { run?: () => Promise<void>; main?: () => Promise<void> };
+type Bench = { run?: () => Promise<unknown>; main?: () => Promise<unknown> };
 const BENCHES: Record<string, () => Promise<Bench>> = {
   codec: () => import('./codec.js'),
   server: () => import('./server.js'),
