@@ -15,6 +15,8 @@ export interface OnnxModelOptions {
   instances?: number;
   intraOpThreads?: number;
   interOpThreads?: number;
+  /** onnxruntime thread-pool spin-waiting (default false: the event loop needs the CPU more). */
+  spinning?: boolean;
   /** Default inputs/outputs (default: the model's, in order). */
   inputs?: string[];
   outputs?: string[];
@@ -40,7 +42,7 @@ export class OnnxModel implements Model {
   }
 
   static async load(opts: OnnxModelOptions): Promise<OnnxModel> {
-    const settings: SessionSettings = { modelPath: opts.path, device: opts.device ?? 'cpu' };
+    const settings: SessionSettings = { modelPath: opts.path, device: opts.device ?? 'cpu', spinning: opts.spinning ?? false };
     if (opts.intraOpThreads !== undefined) settings.intraOpThreads = opts.intraOpThreads;
     if (opts.interOpThreads !== undefined) settings.interOpThreads = opts.interOpThreads;
     const pool = await WorkerPool.start(settings, Math.max(1, opts.instances ?? 1));

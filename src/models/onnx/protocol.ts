@@ -9,6 +9,8 @@ export interface SessionSettings {
   interOpThreads?: number;
   /** Overrides for free dimensions, e.g. from --value-inputs. */
   freeDimensionOverrides?: Record<string, number>;
+  /** Let onnxruntime's thread pool spin-wait (default true in onnxruntime; false leaves CPU to the event loop). */
+  spinning?: boolean;
 }
 
 /** Tensor payload crossing the thread boundary: typed arrays are transferred, strings copied. */

@@ -55,6 +55,9 @@ async function main(): Promise<void> {
       executionProviders: settings.device === 'cuda' ? ['cuda'] : ['cpu'],
       graphOptimizationLevel: 'all',
     };
+    // onnxruntime's intra-op threads spin while waiting for work by default, burning
+    // the cores the event loop needs to answer health checks and decode requests.
+    if (settings.spinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
     if (settings.intraOpThreads !== undefined) opts.intraOpNumThreads = settings.intraOpThreads;
     if (settings.interOpThreads !== undefined) opts.interOpNumThreads = settings.interOpThreads;
     if (settings.freeDimensionOverrides !== undefined) opts.freeDimensionOverrides = settings.freeDimensionOverrides;
