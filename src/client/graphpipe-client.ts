@@ -115,13 +115,11 @@ export async function multiRemote(url: string, inputs: readonly (Tensor | Nested
   return (await multiRemoteRaw(url, inputs.map(asTensor), opts)).map(toNested);
 }
 
-/** One input, one output (the first requested, or the server's first default). */
-export async function remote(
-  url: string,
-  input: Tensor | Nested,
-  opts: CallOptions & { inputName?: string; outputName?: string } = {},
-): Promise<Nested> {
-  const out = await multiRemote(url, [input], {
+export type SingleOptions = CallOptions & { inputName?: string; outputName?: string };
+
+/** One tensor in, the first requested output (or the server's first default) out. */
+export async function remoteRaw(url: string, input: Tensor, opts: SingleOptions = {}): Promise<Tensor> {
+  const out = await multiRemoteRaw(url, [input], {
     ...opts,
     ...(opts.inputName ? { inputNames: [opts.inputName] } : {}),
     ...(opts.outputName ? { outputNames: [opts.outputName] } : {}),
@@ -130,19 +128,9 @@ export async function remote(
   return out[0];
 }
 
-/** Like remote, but returns the output tensor. */
-export async function remoteRaw(
-  url: string,
-  input: Tensor,
-  opts: CallOptions & { inputName?: string; outputName?: string } = {},
-): Promise<Tensor> {
-  const out = await multiRemoteRaw(url, [input], {
-    ...opts,
-    ...(opts.inputName ? { inputNames: [opts.inputName] } : {}),
-    ...(opts.outputName ? { outputNames: [opts.outputName] } : {}),
-  });
-  if (out[0] === undefined) throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${url}: response has no output tensors`, { url });
-  return out[0];
+/** Like remoteRaw, with nested arrays (or a tensor) in and nested arrays out. */
+export async function remote(url: string, input: Tensor | Nested, opts: SingleOptions = {}): Promise<Nested> {
+  return toNested(await remoteRaw(url, asTensor(input), opts));
 }
 
 /** The server's GraphPipe metadata (a flatbuffer MetadataRequest, as every GraphPipe server answers). */
