@@ -108,3 +108,18 @@ test('--device cuda without the CUDA provider fails with a clear error', { skip:
     return true;
   });
 });
+
+test('closing an ONNX model lets in-flight runs finish, and idle workers do not hold the process', { skip: needShared('models/squeezenet1.1.onnx') }, async () => {
+  const model = await OnnxModel.load({ path: sharedPath('models/squeezenet1.1.onnx') });
+  const run = model.run({
+    inputs: new Map([['data_0', Tensor.zeros('float32', [8, 3, 224, 224])]]),
+    outputNames: ['softmaxout_1'],
+    config: '',
+    signal: new AbortController().signal,
+    transferable: false,
+  });
+  await new Promise((r) => setTimeout(r, 5));
+  await model.close();
+  const [out] = await run;
+  assert.deepEqual(out?.shape, [8, 1000, 1, 1]);
+});

@@ -42,7 +42,10 @@ export class WorkerPool {
     }
     const ok = started.map((r) => (r as PromiseFulfilledResult<{ worker: Worker; info: PoolInfo }>).value);
     const pool = new WorkerPool((ok[0] as { info: PoolInfo }).info);
-    for (const { worker } of ok) pool.adopt(worker);
+    for (const { worker } of ok) {
+      pool.adopt(worker);
+      worker.unref();
+    }
     return pool;
   }
 
@@ -54,6 +57,9 @@ export class WorkerPool {
       if (!p) return;
       slot.pending.delete(msg.id);
       slot.busy = slot.pending.size > 0;
+      // An idle worker must not keep the process alive (a batch job that forgot to
+      // close its model would otherwise never exit); it is ref'd while it has work.
+      if (!slot.busy) slot.worker.unref();
       if (msg.kind === 'error') p.reject(new ModelpipeError('MP_ERR_MODEL_RUNTIME', `onnxruntime: ${msg.message}`));
       else p.resolve(msg.outputs.map(fromWire));
     });
@@ -91,12 +97,31 @@ export class WorkerPool {
     return new Promise<Tensor[]>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.busy = true;
+      slot.worker.ref();
       slot.worker.postMessage(msg, [...transfer]);
     });
   }
 
+  /** Lets in-flight runs finish (a model refresh retires the old pool this way), then stops the workers. */
   async close(): Promise<void> {
     this.closed = true;
+    const inflight = this.slots.flatMap((s) =>
+      [...s.pending.values()].map(
+        (p) =>
+          new Promise<void>((r) => {
+            const { resolve, reject } = p;
+            p.resolve = (t) => {
+              resolve(t);
+              r();
+            };
+            p.reject = (e) => {
+              reject(e);
+              r();
+            };
+          }),
+      ),
+    );
+    await Promise.all(inflight);
     await Promise.all(
       this.slots.map(
         (s) =>
