@@ -109,7 +109,9 @@ test('--device cuda without the CUDA provider fails with a clear error', { skip:
   });
 });
 
-test('closing an ONNX model lets in-flight runs finish, and idle workers do not hold the process', { skip: needShared('models/squeezenet1.1.onnx') }, async () => {
+test('closing an ONNX model lets in-flight runs finish, and idle workers do not hold the process', {
+  skip: needShared('models/squeezenet1.1.onnx'),
+}, async () => {
   const model = await OnnxModel.load({ path: sharedPath('models/squeezenet1.1.onnx') });
   const run = model.run({
     inputs: new Map([['data_0', Tensor.zeros('float32', [8, 3, 224, 224])]]),

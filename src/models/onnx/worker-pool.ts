@@ -126,6 +126,7 @@ export class WorkerPool {
       this.slots.map(
         (s) =>
           new Promise<void>((resolve) => {
+            s.worker.ref(); // keep the loop alive until the worker has really exited
             s.worker.once('exit', () => resolve());
             s.worker.postMessage({ kind: 'close' } satisfies ToWorker);
             setTimeout(() => void s.worker.terminate(), 2000).unref();
