@@ -27,3 +27,20 @@ export {
 } from './client/graphpipe-client.js';
 export { RemoteError } from './client/errors.js';
 export { chain, serverSequenced, hybridSequenced, parseNextHop, callHop, type Hop } from './pipeline/sequencing.js';
+export * as oip from './protocol/oip/index.js';
+export {
+  infer,
+  modelMetadata,
+  modelReady,
+  serverLive,
+  serverReady,
+  closeGrpcClients,
+  type OipCallOptions,
+  type OipResult,
+  type OipInputs,
+} from './client/oip-client.js';
+export { OipFrontend } from './server/oip-frontend.js';
+export { OipGrpcServer, type OipGrpcServerOptions } from './server/oip-grpc-server.js';
+export { RepositoryFrontend } from './server/repository-frontend.js';
+export type { ModelDirectory, OipModelMetadata } from './server/oip-models.js';
+export { ModelRepository, type ModelLoader, type RepositoryOptions, type ModelConfig } from './repository/index.js';

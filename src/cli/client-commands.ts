@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { metadata, multiRemoteRaw } from '../client/graphpipe-client.js';
+import { closeGrpcClients, modelMetadata, infer as oipInfer2 } from '../client/oip-client.js';
 import { ModelpipeError } from '../errors/index.js';
 import { type DType, type Nested, type Tensor, fromNested, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
 import { int, parseWithEnv, str } from './args.js';
@@ -11,9 +12,56 @@ export const INFER_HELP = `modelpipe infer URL --input <JSON array | file.npy> [
   --dtype T          dtype for JSON inputs (default float32)
   --config S         the request's config string
   --out FILE.npy     write the (first) output as .npy instead of printing JSON
-  --timeout MS       request timeout (default 60000)`;
+  --timeout MS       request timeout (default 60000)
+  --protocol P       graphpipe (default), v2 (OIP REST, binary tensors) or v2-grpc (URL host:port or grpc://host:port)
+  --model NAME       model to run (v2 and v2-grpc: required)
+  --model-version V  model version (v2 and v2-grpc)`;
 
-export const METADATA_HELP = `modelpipe metadata URL     print the server's GraphPipe metadata as JSON`;
+export const METADATA_HELP = `modelpipe metadata URL [--protocol graphpipe|v2|v2-grpc --model NAME]   print model metadata as JSON`;
+
+const PROTOCOL_FLAGS = {
+  protocol: { type: 'string' },
+  model: { type: 'string' },
+  'model-version': { type: 'string' },
+} as const;
+
+type Protocol = 'graphpipe' | 'v2' | 'v2-grpc';
+
+function protocolOf(v: Record<string, unknown>): Protocol {
+  const p = str(v.protocol) ?? 'graphpipe';
+  if (p !== 'graphpipe' && p !== 'v2' && p !== 'v2-grpc')
+    throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--protocol must be graphpipe, v2 or v2-grpc, got ${p}`);
+  return p;
+}
+
+/** The URL for the OIP client: v2-grpc takes host:port or grpc://host:port. */
+function oipUrl(url: string, p: Protocol): string {
+  return p === 'v2-grpc' && !url.startsWith('grpc://') ? `grpc://${url.replace(/^https?:\/\//, '')}` : url;
+}
+
+function modelFlag(v: Record<string, unknown>): string {
+  const m = str(v.model);
+  if (!m) throw new ModelpipeError('MP_ERR_BAD_CONFIG', '--model NAME is required with --protocol v2 and v2-grpc');
+  return m;
+}
+
+/** Inference over the Open Inference Protocol; input names default to the model's, in order. */
+async function oipInfer(url: string, v: Record<string, unknown>, inputs: Tensor[], timeoutMs: number): Promise<Tensor[]> {
+  const model = modelFlag(v);
+  const version = str(v['model-version']);
+  const opts = { timeoutMs, ...(version ? { version } : {}) };
+  let names = v['input-name'] as string[] | undefined;
+  if (!names) names = (await modelMetadata(url, model, opts)).inputs.map((i) => i.name);
+  if (names.length < inputs.length)
+    throw new ModelpipeError('MP_ERR_BAD_CONFIG', `model ${model} takes ${names.length} inputs, got ${inputs.length}`);
+  const r = await oipInfer2(
+    url,
+    model,
+    inputs.map((tensor, i) => ({ name: (names as string[])[i] as string, tensor })),
+    { ...opts, ...((v['output-name'] as string[] | undefined) ? { outputs: v['output-name'] as string[] } : {}) },
+  );
+  return Object.values(r.outputs);
+}
 
 function loadInput(spec: string, dtype: DType): Tensor {
   if (spec.endsWith('.npy')) return parseNpy(readFileSync(spec));
@@ -40,6 +88,7 @@ export async function inferCommand(argv: string[]): Promise<void> {
     out: { type: 'string' },
     timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
+    ...PROTOCOL_FLAGS,
   });
   const url = positionals[0];
   if (v.help || !url) {
@@ -51,12 +100,17 @@ export async function inferCommand(argv: string[]): Promise<void> {
   if (!isDType(dtype)) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--dtype ${dtype} is not a dtype`);
   const inputs = ((v.input as string[] | undefined) ?? []).map((s) => loadInput(s, dtype));
   if (inputs.length === 0) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `infer needs at least one --input\n\n${INFER_HELP}`);
-  const outputs = await multiRemoteRaw(url, inputs, {
-    ...((v['input-name'] as string[] | undefined) ? { inputNames: v['input-name'] as string[] } : {}),
-    ...((v['output-name'] as string[] | undefined) ? { outputNames: v['output-name'] as string[] } : {}),
-    ...(str(v.config) !== undefined ? { config: str(v.config) as string } : {}),
-    timeoutMs: int(v.timeout, 'timeout') ?? 60_000,
-  });
+  const protocol = protocolOf(v);
+  const timeoutMs = int(v.timeout, 'timeout') ?? 60_000;
+  const outputs =
+    protocol === 'graphpipe'
+      ? await multiRemoteRaw(url, inputs, {
+          ...((v['input-name'] as string[] | undefined) ? { inputNames: v['input-name'] as string[] } : {}),
+          ...((v['output-name'] as string[] | undefined) ? { outputNames: v['output-name'] as string[] } : {}),
+          ...(str(v.config) !== undefined ? { config: str(v.config) as string } : {}),
+          timeoutMs,
+        })
+      : await oipInfer(oipUrl(url, protocol), v, inputs, timeoutMs).finally(closeGrpcClients);
   const out = str(v.out);
   if (out) {
     writeFileSync(out, toNpy(outputs[0] as Tensor));
@@ -68,12 +122,23 @@ export async function inferCommand(argv: string[]): Promise<void> {
 }
 
 export async function metadataCommand(argv: string[]): Promise<void> {
-  const { values: v, positionals } = parseWithEnv(argv, { help: { type: 'boolean', short: 'h' }, timeout: { type: 'string' } });
+  const { values: v, positionals } = parseWithEnv(argv, {
+    help: { type: 'boolean', short: 'h' },
+    timeout: { type: 'string' },
+    ...PROTOCOL_FLAGS,
+  });
   const url = positionals[0];
   if (v.help || !url) {
     console.log(METADATA_HELP);
     if (!url && !v.help) process.exitCode = 2;
     return;
   }
-  console.log(JSON.stringify(await metadata(url, { timeoutMs: int(v.timeout, 'timeout') ?? 30_000 }), null, 2));
+  const protocol = protocolOf(v);
+  const timeoutMs = int(v.timeout, 'timeout') ?? 30_000;
+  const version = str(v['model-version']);
+  const md =
+    protocol === 'graphpipe'
+      ? await metadata(url, { timeoutMs })
+      : await modelMetadata(oipUrl(url, protocol), modelFlag(v), { timeoutMs, ...(version ? { version } : {}) }).finally(closeGrpcClients);
+  console.log(JSON.stringify(md, null, 2));
 }

@@ -6,12 +6,18 @@ import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { loadModelConfig } from '../scheduling/config.js';
 import { progressPrinter, resolveModelSource } from '../models/source.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
-import { HttpServer } from '../server/http-server.js';
-import { createLogger } from '../server/logger.js';
-import { bytes, int, list, listenAddress, parseWithEnv, str } from './args.js';
+import { type Logger, createLogger } from '../server/logger.js';
+import { bytes, int, list, parseWithEnv, str } from './args.js';
+import { serveRepository } from './serve-repository.js';
+import { type Stack, startStack } from './serve-stack.js';
 
-export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]
-  --listen host:port        address to listen on (default 127.0.0.1:9000)
+export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: modelpipe serve --repository DIR)
+  --listen host:port        address to listen on (default 127.0.0.1:9000): GraphPipe and OIP REST (/v2)
+  --grpc-listen host:port   also serve OIP gRPC (inference.GRPCInferenceService) there
+  --grpc-max-message SIZE   largest gRPC message either way (default: --body-limit)
+  --repository DIR          serve every model in DIR/<model>/<version>/model.onnx (+ config.json)
+  --default-model NAME      repository model GraphPipe's root path serves (default: the first)
+  --poll-seconds N          rescan the repository every N seconds, reloading changed models
   --name NAME               model name (default: the file's stem)
   --inputs a,b              default inputs, in order (default: the model's)
   --outputs x,y             default outputs (default: the model's)
@@ -38,6 +44,11 @@ Every flag can also be set as MODELPIPE_<FLAG> (e.g. MODELPIPE_LISTEN=0.0.0.0:90
 
 export const SERVE_FLAGS = {
   listen: { type: 'string' },
+  'grpc-listen': { type: 'string' },
+  'grpc-max-message': { type: 'string' },
+  repository: { type: 'string' },
+  'default-model': { type: 'string' },
+  'poll-seconds': { type: 'string' },
   name: { type: 'string' },
   inputs: { type: 'string' },
   outputs: { type: 'string' },
@@ -112,6 +123,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
+  const repoDir = str(v.repository);
+  if (repoDir !== undefined) {
+    await serveRepository(v, repoDir);
+    return;
+  }
   const location = positionals[0] ?? str(v.model);
   if (!location) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `serve needs a model file or URL\n\n${SERVE_HELP}`);
   const log = createLogger(str(v['log-level']));
@@ -156,18 +172,14 @@ export async function serveCommand(argv: string[]): Promise<void> {
     loadSeconds: (performance.now() - t0) / 1000,
     ...optional('runThrough', cache?.runThrough(model.metadata.name, identity, engine.metrics)),
   });
-  const { host, port } = listenAddress(str(v.listen));
-  const server = new HttpServer({
-    engine,
-    logger: log,
-    ...optional('bodyLimit', bytes(v['body-limit'], 'body-limit')),
-    ...optional('timeoutMs', int(v.timeout, 'timeout')),
-  });
+  // Signal handlers first, so a SIGTERM during start-up still exits cleanly.
+  let stack: Stack | undefined;
   stopOnSignals(async () => {
-    await server.close();
+    await stack?.close();
     await cache?.close();
   }, log);
-  await server.listen(port, host);
+  stack = await startStack(stackOptions(v, engine, log));
+  const server = stack.http;
   log.info(
     {
       url: server.url,
@@ -184,4 +196,17 @@ export async function serveCommand(argv: string[]): Promise<void> {
 
 export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** What startStack needs from the flags. */
+export function stackOptions(v: Record<string, unknown>, engine: Engine, log: Logger) {
+  return {
+    engine,
+    log,
+    listen: str(v.listen),
+    grpcListen: str(v['grpc-listen']),
+    bodyLimit: bytes(v['body-limit'], 'body-limit'),
+    grpcMaxMessage: bytes(v['grpc-max-message'], 'grpc-max-message'),
+    timeoutMs: int(v.timeout, 'timeout'),
+  };
 }

@@ -42,6 +42,8 @@ interface Served {
 export class Engine {
   readonly metrics: Metrics;
   private readonly models = new Map<string, Served>();
+  /** Names that point at an entry (model versions, reload swaps); resolved when a request starts. */
+  private readonly aliases = new Map<string, string>();
   defaultModel: string | undefined;
   private shuttingDown = false;
 
@@ -87,14 +89,38 @@ export class Engine {
   }
 
   has(name: string): boolean {
-    return this.models.has(name);
+    return this.models.has(this.aliases.get(name) ?? name);
+  }
+
+  /**
+   * Points `name` at the entry `target` (added: repository versions and reloads).
+   * A request resolves the alias once, when it starts, so switching an alias never
+   * moves a request that is already queued or running.
+   */
+  alias(name: string, target: string): void {
+    this.aliases.set(name, target);
+  }
+
+  /** Removes an alias (added with alias()); entries are left alone. */
+  unalias(name: string): void {
+    this.aliases.delete(name);
+  }
+
+  /** The entry a name or alias stands for, when it is served (added with alias()). */
+  resolve(name: string): string | undefined {
+    const n = this.aliases.get(name) ?? name;
+    return this.models.has(n) ? n : undefined;
   }
 
   private served(name: string | undefined): Served & { name: string } {
-    const n = name ?? this.defaultModel;
+    const asked = name ?? this.defaultModel;
+    const n = asked === undefined ? undefined : (this.aliases.get(asked) ?? asked);
     const s = n === undefined ? undefined : this.models.get(n);
     if (n === undefined || s === undefined)
-      throw new ModelpipeError('MP_ERR_UNKNOWN_MODEL', n === undefined ? 'no model is being served' : `unknown model ${JSON.stringify(n)}`);
+      throw new ModelpipeError(
+        'MP_ERR_UNKNOWN_MODEL',
+        asked === undefined ? 'no model is being served' : `unknown model ${JSON.stringify(asked)}`,
+      );
     return { ...s, name: n };
   }
 

@@ -5,7 +5,8 @@
  * is what a frontend answers with.
  *
  * Ranges: 1xx wire/codec, 2xx request validation, 3xx model/runtime, 4xx server
- * and transport, 5xx client side, 6xx pipelines.
+ * and transport, 5xx client side, 6xx pipelines, 7xx Open Inference Protocol and
+ * the model repository.
  */
 export const ERROR_CODES = {
   // wire / codec (caller sent bytes we cannot read)
@@ -64,6 +65,15 @@ export const ERROR_CODES = {
   MP_ERR_FETCH: { num: 601, status: 400 },
   MP_ERR_FORBIDDEN_ADDRESS: { num: 602, status: 400 },
   MP_ERR_IMAGE_DECODE: { num: 603, status: 400 },
+  // Open Inference Protocol (KServe v2) and the model repository
+  MP_ERR_OIP_DATATYPE: { num: 700, status: 400 },
+  MP_ERR_OIP_DATA: { num: 701, status: 400 },
+  MP_ERR_OIP_BINARY: { num: 702, status: 400 },
+  MP_ERR_OIP_NOT_FOUND: { num: 703, status: 404 },
+  MP_ERR_REPO_BAD_NAME: { num: 710, status: 400 },
+  MP_ERR_REPO_UNKNOWN_MODEL: { num: 711, status: 404 },
+  MP_ERR_REPO_CONFIG: { num: 712, status: 400 },
+  MP_ERR_REPO_LOAD_FAILED: { num: 713, status: 500 },
 } as const satisfies Record<string, { num: number; status: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -26,6 +26,8 @@ export interface ModelMetadata {
   defaultInputs: string[];
   /** Outputs returned when a request names none (empty: the request must name them). */
   defaultOutputs: string[];
+  /** Free-form fields from a model's configuration (labels, preprocessing preset, platform) carried for clients. */
+  extra?: Record<string, unknown>;
 }
 
 export interface RunRequest {

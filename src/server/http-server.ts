@@ -5,11 +5,12 @@ import { toModelpipeError } from '../errors/index.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
 import { type Logger, silentLogger } from './logger.js';
+import { OipFrontend } from './oip-frontend.js';
 import { sendText } from './respond.js';
 
 export interface HttpServerOptions {
   engine: Engine;
-  /** Protocol frontends in the order they are tried; GraphPipe (catch-all) should come last. */
+  /** Protocol frontends in the order they are tried (default: OIP under /v2, then GraphPipe); GraphPipe (catch-all) should come last. */
   frontends?: HttpFrontend[];
   logger?: Logger;
   /** Largest request body in bytes (default 64 MiB). */
@@ -37,7 +38,7 @@ export class HttpServer {
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
-    this.frontends = opts.frontends ?? [new GraphPipeFrontend()];
+    this.frontends = opts.frontends ?? [new OipFrontend(), new GraphPipeFrontend()];
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => void this.dispatch(req, res));
   }
 

@@ -22,6 +22,8 @@ export interface OnnxModelOptions {
   outputs?: string[];
   /** GraphPipe-style value inputs: {name: [dtypeHint, shape]} pins or overrides input shapes. */
   valueInputs?: Record<string, [unknown, number[]]>;
+  /** Free-form metadata carried in ModelMetadata.extra (a repository's app fields). */
+  extra?: Record<string, unknown>;
 }
 
 /** An ONNX model served by onnxruntime-node sessions in worker threads. */
@@ -61,6 +63,7 @@ export class OnnxModel implements Model {
       outputs: pool.info.outputs.map(toSpec),
       defaultInputs: opts.inputs ?? inputs.map((s) => s.name),
       defaultOutputs: opts.outputs ?? pool.info.outputs.map((s) => s.name),
+      ...(opts.extra ? { extra: opts.extra } : {}),
     };
     return new OnnxModel(pool, md);
   }

@@ -1,0 +1,36 @@
+import { Engine } from '../core/engine.js';
+import { ModelpipeError } from '../errors/index.js';
+import { ModelRepository } from '../repository/index.js';
+import { createLogger } from '../server/logger.js';
+import { int, str } from './args.js';
+import { schedulerFromFlags, stackOptions, stopOnSignals } from './serve-command.js';
+import { startStack } from './serve-stack.js';
+
+/**
+ * `modelpipe serve --repository DIR`: every model in the directory, each with its
+ * own workers and batcher; models that fail to load are reported not-ready and do
+ * not stop the others.
+ */
+export async function serveRepository(v: Record<string, unknown>, dir: string): Promise<void> {
+  const log = createLogger(str(v['log-level']));
+  const engine = new Engine();
+  // Flags set the defaults; a model's config.json overrides them.
+  const scheduler = schedulerFromFlags(v, true);
+  const repository = new ModelRepository({ dir, engine, logger: log, scheduler });
+  await repository.loadAll();
+  const ready = repository.readyModels();
+  const wanted = str(v['default-model']);
+  if (wanted !== undefined && !repository.index().some((e) => e.name === wanted)) {
+    throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--default-model ${wanted} is not in the repository ${dir}`);
+  }
+  // GraphPipe's root path serves this model (an alias, so reloads carry over).
+  engine.defaultModel = wanted ?? ready[0];
+  const poll = int(v['poll-seconds'], 'poll-seconds');
+  if (poll !== undefined && poll > 0) repository.poll(poll);
+  const stack = await startStack({ ...stackOptions(v, engine, log), repository });
+  stopOnSignals(() => stack.close(), log);
+  log.info(
+    { url: stack.http.url, models: repository.index(), defaultModel: engine.defaultModel },
+    `serving ${ready.length} model(s) from ${dir} on ${stack.http.url}`,
+  );
+}

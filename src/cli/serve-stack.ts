@@ -1,0 +1,63 @@
+import type { Engine } from '../core/engine.js';
+import type { ModelRepository } from '../repository/index.js';
+import { GraphPipeFrontend } from '../server/graphpipe-frontend.js';
+import { DEFAULT_BODY_LIMIT, HttpServer } from '../server/http-server.js';
+import type { Logger } from '../server/logger.js';
+import { OipFrontend } from '../server/oip-frontend.js';
+import { OipGrpcServer } from '../server/oip-grpc-server.js';
+import { RepositoryFrontend } from '../server/repository-frontend.js';
+import { listenAddress } from './args.js';
+
+export interface Stack {
+  http: HttpServer;
+  grpc: OipGrpcServer | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts what `modelpipe serve` exposes over one engine: HTTP (repository control,
+ * OIP REST, GraphPipe last as the catch-all) and, with --grpc-listen, OIP gRPC.
+ */
+export async function startStack(o: {
+  engine: Engine;
+  repository?: ModelRepository;
+  log: Logger;
+  listen: string | undefined;
+  grpcListen: string | undefined;
+  bodyLimit: number | undefined;
+  grpcMaxMessage: number | undefined;
+  timeoutMs: number | undefined;
+}): Promise<Stack> {
+  const directory = o.repository ? { directory: o.repository } : {};
+  const http = new HttpServer({
+    engine: o.engine,
+    logger: o.log,
+    frontends: [...(o.repository ? [new RepositoryFrontend(o.repository)] : []), new OipFrontend(directory), new GraphPipeFrontend()],
+    ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
+    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+  });
+  let grpc: OipGrpcServer | undefined;
+  if (o.grpcListen !== undefined) {
+    grpc = new OipGrpcServer({
+      engine: o.engine,
+      ...directory,
+      logger: o.log,
+      maxMessageBytes: o.grpcMaxMessage ?? o.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    });
+    const g = listenAddress(o.grpcListen);
+    await grpc.listen(g.port, g.host);
+    o.log.info({ grpc: grpc.address }, `OIP gRPC on grpc://${grpc.address}`);
+  }
+  const { host, port } = listenAddress(o.listen);
+  await http.listen(port, host);
+  return {
+    http,
+    grpc,
+    close: async () => {
+      o.repository?.stopPolling();
+      await grpc?.close();
+      await http.close();
+    },
+  };
+}

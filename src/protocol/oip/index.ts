@@ -1,0 +1,19 @@
+/** Open Inference Protocol (KServe v2) codec: JSON and the binary tensor data extension. */
+export * from './messages.js';
+export { OIP_DATATYPES, type OipDatatype, dtypeFromOip, oipFromDtype } from './datatypes.js';
+export { parseInferRequest, encodeInferRequest, wantsBinary, requireInputs, BINARY_ALIGN } from './request.js';
+export { encodeInferResponse, parseInferResponse } from './response.js';
+export { tensorFromJSON, tensorDataJSON } from './json-data.js';
+export { tensorFromBinary, tensorToBinary } from './binary.js';
+export { inferenceService } from './grpc-service.js';
+export {
+  tensorFromGrpc,
+  tensorToGrpc,
+  contentsOf,
+  typedContentsPossible,
+  parametersFromGrpc,
+  parametersToGrpc,
+  type GrpcTensor,
+  type GrpcContents,
+  type GrpcParameter,
+} from './grpc-codec.js';

@@ -1,0 +1,275 @@
+import type { Engine } from '../core/engine.js';
+import { ModelpipeError, toModelpipeError } from '../errors/index.js';
+import type { Model } from '../models/model.js';
+import { OnnxModel } from '../models/onnx/onnx-model.js';
+import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
+import type { Logger } from '../server/logger.js';
+import { silentLogger } from '../server/logger.js';
+import type { ModelDirectory, ModelState } from '../server/oip-models.js';
+import { type ModelConfig, selectVersions } from './config.js';
+import { checkModelName, fingerprintOf, listModels, modelFile, readModel } from './scan.js';
+
+/** Loads one version's model; the default starts an OnnxModel (worker threads). */
+export type ModelLoader = (spec: { path: string; name: string; version: string; config: ModelConfig }) => Promise<Model>;
+
+export const onnxLoader: ModelLoader = ({ path, name, version, config: c }) =>
+  OnnxModel.load({
+    path,
+    name,
+    version,
+    ...(c.description !== undefined ? { description: c.description } : {}),
+    ...(c.instances !== undefined ? { instances: c.instances } : {}),
+    ...(c.device !== undefined ? { device: c.device } : {}),
+    ...(c.inputs !== undefined ? { inputs: c.inputs } : {}),
+    ...(c.outputs !== undefined ? { outputs: c.outputs } : {}),
+    ...(c.value_inputs !== undefined ? { valueInputs: c.value_inputs } : {}),
+    extra: { platform: 'onnxruntime_onnx', ...(c.app ?? {}) },
+  });
+
+export interface RepositoryOptions {
+  dir: string;
+  engine: Engine;
+  loader?: ModelLoader;
+  logger?: Logger;
+  /** Scheduler settings a config.json does not override (from the CLI). */
+  scheduler?: Partial<SchedulerOptions>;
+}
+
+export interface IndexEntry {
+  name: string;
+  version?: string;
+  state: ModelState;
+  reason: string;
+}
+
+interface VersionState {
+  state: ModelState;
+  reason: string;
+  /** Engine entry serving it (READY only). */
+  key?: string;
+}
+
+interface Served {
+  versions: Map<string, VersionState>;
+  fingerprint: string | undefined;
+  /** Explicitly unloaded: polling leaves it alone until its files change. */
+  unloaded: boolean;
+}
+
+/**
+ * A directory of models served at once, each version its own engine entry
+ * (`name@version#generation`, with its own workers and batcher) reached through
+ * the aliases `name` (newest version) and `name@version`. Reloads register the new
+ * entries first, switch the aliases, then drain and remove the old entries, so a
+ * request always finishes on the entry it started with and none fails.
+ */
+export class ModelRepository implements ModelDirectory {
+  private readonly models = new Map<string, Served>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly log: Logger;
+  private readonly loader: ModelLoader;
+  private generation = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: RepositoryOptions) {
+    this.log = opts.logger ?? silentLogger;
+    this.loader = opts.loader ?? onnxLoader;
+  }
+
+  /** Loads every model in the directory; failures are recorded (not-ready), never thrown. */
+  async loadAll(): Promise<void> {
+    for (const name of listModels(this.opts.dir)) await this.load(name).catch(() => undefined);
+  }
+
+  /** One operation per model at a time: loads and unloads of a model queue behind each other. */
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => undefined);
+    this.locks.set(name, settled);
+    void settled.then(() => {
+      if (this.locks.get(name) === settled) this.locks.delete(name);
+    });
+    return next;
+  }
+
+  /** Loads or reloads a model (the versions its policy selects); throws when no version could be loaded. */
+  load(name: string): Promise<void> {
+    checkModelName(name);
+    return this.serial(name, () => this.doLoad(name));
+  }
+
+  private async doLoad(name: string): Promise<void> {
+    const { engine, dir } = this.opts;
+    const old = this.models.get(name);
+    const state: Served = { versions: new Map(), fingerprint: fingerprintOf(dir, name), unloaded: false };
+    let disk: ReturnType<typeof readModel>;
+    try {
+      disk = readModel(dir, name);
+    } catch (err: unknown) {
+      const e = toModelpipeError(err, 'MP_ERR_REPO_LOAD_FAILED');
+      if (e.code === 'MP_ERR_REPO_UNKNOWN_MODEL' && !old) throw e;
+      this.fail(name, old, state, e.message);
+      throw e;
+    }
+    const wanted = selectVersions(disk.versions, disk.config.version_policy);
+    if (wanted.length === 0) {
+      const msg = `model ${name} has no version to serve (versions on disk: ${disk.versions.join(', ') || 'none'})`;
+      this.fail(name, old, state, msg);
+      throw new ModelpipeError('MP_ERR_REPO_LOAD_FAILED', msg);
+    }
+    const errors: string[] = [];
+    for (const v of wanted) {
+      state.versions.set(v, { state: 'LOADING', reason: '' });
+      const key = `${name}@${v}#${++this.generation}`;
+      const t0 = performance.now();
+      try {
+        const model = await this.loader({ path: modelFile(dir, name, v), name, version: v, config: disk.config });
+        engine.add(key, model, { ...this.schedulerFor(disk.config, model.batchable), loadSeconds: (performance.now() - t0) / 1000 });
+        state.versions.set(v, { state: 'READY', reason: '', key });
+      } catch (err: unknown) {
+        const msg = `failed to load ${name} version ${v}: ${toModelpipeError(err).message}`;
+        errors.push(msg);
+        const prev = old?.versions.get(v);
+        // A failed reload keeps the previous load of that version serving.
+        if (prev?.key) state.versions.set(v, { ...prev, reason: `reload failed, still serving the previous load: ${msg}` });
+        else state.versions.set(v, { state: 'UNAVAILABLE', reason: msg });
+        this.log.error({ model: name, version: v, err: msg }, 'model load failed');
+      }
+    }
+    this.models.set(name, state);
+    await this.switchAliases(name, old, state);
+    if (![...state.versions.values()].some((s) => s.state === 'READY')) {
+      throw new ModelpipeError('MP_ERR_REPO_LOAD_FAILED', errors.join('; '));
+    }
+    this.log.info({ model: name, versions: wanted }, `loaded ${name}`);
+  }
+
+  private fail(name: string, old: Served | undefined, state: Served, reason: string): void {
+    // Keep serving what was loaded before; record the reason.
+    if (old && [...old.versions.values()].some((s) => s.key)) {
+      for (const [v, s] of old.versions) state.versions.set(v, s.key ? { ...s, reason: `reload failed: ${reason}` } : s);
+      state.fingerprint = state.fingerprint ?? old.fingerprint;
+    } else state.versions.set('', { state: 'UNAVAILABLE', reason });
+    this.models.set(name, state);
+  }
+
+  /** Points the aliases at the new entries, then drains and removes entries nothing points at. */
+  private async switchAliases(name: string, old: Served | undefined, next: Served): Promise<void> {
+    const { engine } = this.opts;
+    const ready = [...next.versions].filter(([, s]) => s.key).sort((a, b) => Number(b[0]) - Number(a[0]));
+    for (const [v, s] of ready) engine.alias(`${name}@${v}`, s.key as string);
+    if (ready[0]) engine.alias(name, ready[0][1].key as string);
+    else engine.unalias(name);
+    const keep = new Set(ready.map(([, s]) => s.key));
+    for (const [v, s] of old?.versions ?? []) {
+      if (!next.versions.get(v)?.key) engine.unalias(`${name}@${v}`);
+      if (s.key && !keep.has(s.key)) await engine.remove(s.key);
+    }
+  }
+
+  private schedulerFor(c: ModelConfig, batchable: boolean): Partial<SchedulerOptions> {
+    const base = this.opts.scheduler ?? {};
+    const b = c.batching;
+    const batching =
+      b === false || !batchable
+        ? undefined
+        : b === undefined
+          ? (base.batching ?? DEFAULT_BATCHING)
+          : {
+              maxBatchSize: b.max_batch_size ?? DEFAULT_BATCHING.maxBatchSize,
+              maxQueueDelayUs: b.max_queue_delay_us ?? DEFAULT_BATCHING.maxQueueDelayUs,
+              preferredBatchSizes: b.preferred_batch_sizes ?? [],
+            };
+    return {
+      ...base,
+      batching,
+      ...(c.max_queue !== undefined ? { maxQueueSize: c.max_queue } : {}),
+      ...(c.timeout_ms !== undefined ? { timeoutMs: c.timeout_ms } : {}),
+    };
+  }
+
+  /** Stops serving a model: aliases go first (new requests get 404), then entries drain. */
+  unload(name: string): Promise<void> {
+    checkModelName(name);
+    return this.serial(name, async () => {
+      const old = this.models.get(name);
+      if (!old || ![...old.versions.values()].some((s) => s.key)) {
+        if (!old && fingerprintOf(this.opts.dir, name) === undefined) {
+          throw new ModelpipeError('MP_ERR_REPO_UNKNOWN_MODEL', `no model ${JSON.stringify(name)} in the repository`);
+        }
+      }
+      const next: Served = {
+        versions: new Map([['', { state: 'UNAVAILABLE', reason: 'unloaded' }]]),
+        fingerprint: old?.fingerprint,
+        unloaded: true,
+      };
+      this.models.set(name, next);
+      await this.switchAliases(name, old, next);
+      this.log.info({ model: name }, `unloaded ${name}`);
+    });
+  }
+
+  /** Every model in the directory or loaded, one entry per version (a model that never loaded has none). */
+  index(): IndexEntry[] {
+    const names = new Set([...listModels(this.opts.dir), ...this.models.keys()]);
+    const out: IndexEntry[] = [];
+    for (const name of [...names].sort()) {
+      const s = this.models.get(name);
+      if (!s) {
+        out.push({ name, state: 'UNAVAILABLE', reason: 'not loaded' });
+        continue;
+      }
+      for (const [v, st] of s.versions) out.push({ name, ...(v ? { version: v } : {}), state: st.state, reason: st.reason });
+    }
+    return out;
+  }
+
+  status(name: string, version?: string): { state: ModelState; reason: string } | undefined {
+    const s = this.models.get(name);
+    if (!s) return undefined;
+    if (version !== undefined) return s.versions.get(version);
+    const all = [...s.versions.values()];
+    return all.find((x) => x.state === 'READY') ?? all.find((x) => x.state === 'LOADING') ?? all[0];
+  }
+
+  versions(name: string): string[] {
+    const s = this.models.get(name);
+    return s ? [...s.versions].filter(([v, x]) => v && x.key).map(([v]) => v) : [];
+  }
+
+  /** Names of models with at least one version serving. */
+  readyModels(): string[] {
+    return [...this.models]
+      .filter(([, s]) => [...s.versions.values()].some((x) => x.key))
+      .map(([n]) => n)
+      .sort();
+  }
+
+  /** Rescans every `seconds`: loads new or changed models, unloads removed ones. */
+  poll(seconds: number): void {
+    this.stopPolling();
+    this.timer = setInterval(() => void this.rescan(), seconds * 1000);
+    this.timer.unref();
+  }
+
+  async rescan(): Promise<void> {
+    const onDisk = new Set(listModels(this.opts.dir));
+    for (const name of onDisk) {
+      const s = this.models.get(name);
+      const fp = fingerprintOf(this.opts.dir, name);
+      if (s && s.fingerprint === fp) continue;
+      await this.load(name).catch((err: unknown) =>
+        this.log.error({ model: name, err: toModelpipeError(err).message }, 'poll: load failed'),
+      );
+    }
+    for (const [name, s] of this.models) {
+      if (!onDisk.has(name) && !s.unloaded) await this.unload(name).catch(() => undefined);
+    }
+  }
+
+  stopPolling(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

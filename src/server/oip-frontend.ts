@@ -1,0 +1,120 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ModelpipeError, toModelpipeError } from '../errors/index.js';
+import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
+import { readBody } from './body.js';
+import type { HttpFrontend, RequestContext } from './frontend.js';
+import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
+import { errorHeaders, sendChunks, sendJSON } from './respond.js';
+
+const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?\/?$/;
+
+/**
+ * The Open Inference Protocol (KServe v2) over HTTP: health, metadata and
+ * inference under /v2, JSON or JSON plus binary tensor data. A thin translation:
+ * the engine validates, schedules and runs; its errors map to {"error": message}
+ * with their HTTP status.
+ */
+export class OipFrontend implements HttpFrontend {
+  readonly name = 'oip';
+
+  constructor(private readonly opts: { directory?: ModelDirectory } = {}) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
+    const path = ctx.path;
+    if (path !== '/v2' && !path.startsWith('/v2/')) return false;
+    try {
+      await this.route(req, res, ctx, path);
+    } catch (err: unknown) {
+      sendOipError(res, toModelpipeError(err), ctx);
+    }
+    return true;
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, path: string): Promise<void> {
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    const engine = ctx.engine;
+    if (get && (path === '/v2' || path === '/v2/')) {
+      sendJSON(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
+      return;
+    }
+    if (get && path === '/v2/health/live') return empty(res, 200);
+    if (get && path === '/v2/health/ready') return empty(res, engine.isReady() ? 200 : 503);
+    const m = MODEL_PATH.exec(path);
+    if (!m) throw notFound(`no such endpoint: ${req.method} ${path}`);
+    const name = decodeURIComponent(m[1] as string);
+    const version = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+    const action = m[3];
+    if (action === '/infer') {
+      if (req.method !== 'POST') throw notFound(`${path} takes POST`, 405);
+      await this.infer(req, res, ctx, name, version);
+      return;
+    }
+    if (!get) throw notFound(`${path} takes GET`, 405);
+    const key = resolveModel(engine, name, version, this.opts.directory);
+    if (action === '/ready') return empty(res, 200);
+    const versions = version === undefined ? versionsOf(engine, key, name, this.opts.directory) : [version];
+    sendJSON(res, 200, oipModelMetadata(engine.metadata(key), versions));
+  }
+
+  private async infer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    name: string,
+    version: string | undefined,
+  ): Promise<void> {
+    const body = await readBody(req, ctx.bodyLimit);
+    const parsed = parseInferRequest(body, req.headers[HEADER_LENGTH] as string | undefined);
+    requireInputs(parsed);
+    const key = resolveModel(ctx.engine, name, version, this.opts.directory);
+    const out = await ctx.engine.infer(
+      key,
+      {
+        inputNames: parsed.inputs.map((i) => i.name),
+        inputs: parsed.inputs.map((i) => i.tensor),
+        outputNames: parsed.outputs.map((o) => o.name),
+        config: '',
+        signal: ctx.signal,
+        // The tensors are views into this request's own body buffer, or built from its JSON.
+        transferable: true,
+        ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
+      },
+      'oip-rest',
+    );
+    const enc = encodeInferResponse(
+      {
+        ...(parsed.id !== undefined ? { id: parsed.id } : {}),
+        modelName: out.model.name,
+        modelVersion: out.model.version,
+        outputs: out.outputNames.map((n, i) => ({ name: n, tensor: out.outputs[i] as NonNullable<(typeof out.outputs)[number]> })),
+      },
+      (n) => wantsBinary(parsed, n),
+    );
+    sendChunks(
+      res,
+      200,
+      enc.contentType,
+      enc.chunks,
+      enc.headerLength === undefined ? {} : { 'inference-header-content-length': String(enc.headerLength) },
+    );
+  }
+}
+
+function empty(res: ServerResponse, status: number): void {
+  res.writeHead(status, { 'content-length': '0' });
+  res.end();
+}
+
+function notFound(message: string, status = 404): ModelpipeError {
+  return new ModelpipeError('MP_ERR_OIP_NOT_FOUND', message, { status });
+}
+
+/** `{"error": message}` with the error's status; the stable code rides in x-modelpipe-error. */
+export function sendOipError(res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
+  if (e.status >= 500) ctx.log.error({ reqId: ctx.id, code: e.code, err: e.message }, 'request failed');
+  else ctx.log.info({ reqId: ctx.id, code: e.code, err: e.message }, 'request rejected');
+  if (res.headersSent || res.destroyed) return;
+  const headers = errorHeaders(e);
+  if (e.code === 'MP_ERR_BODY_TOO_LARGE') headers.connection = 'close';
+  sendJSON(res, e.status, { error: e.message }, headers);
+}
