@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   server: () => import('./server.js'),
   batching: () => import('./batching.js'),
   classy: () => import('./classy.js'),
+  oip: () => import('./oip.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
