@@ -3,6 +3,7 @@ import type { Model, ModelMetadata } from '../models/model.js';
 import { ModelScheduler } from '../scheduling/scheduler.js';
 import { DEFAULT_SCHEDULER, type SchedulerOptions } from '../scheduling/options.js';
 import type { Tensor } from '../tensor/index.js';
+import { Cancellation } from './cancel.js';
 import { Metrics } from './metrics.js';
 import { type InferCall, type PreparedCall, prepareCall } from './validate.js';
 
@@ -142,7 +143,7 @@ export class Engine {
       const prepared = prepareCall(s.model.metadata, call);
       const run = (c: PreparedCall) =>
         s.scheduler.submit(c, {
-          ...(call.signal ? { signal: call.signal } : {}),
+          ...(call.cancel ? { cancel: call.cancel } : call.signal ? { cancel: Cancellation.fromSignal(call.signal) } : {}),
           ...(call.timeoutMs !== undefined ? { timeoutMs: call.timeoutMs } : {}),
           priority: call.priority ?? 0,
           transferable: call.transferable ?? false,

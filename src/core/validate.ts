@@ -1,6 +1,7 @@
 import { ModelpipeError } from '../errors/index.js';
 import { type Tensor, formatShape } from '../tensor/index.js';
 import type { ModelMetadata, TensorSpec } from '../models/model.js';
+import type { Cancellation } from './cancel.js';
 
 /** A request as every frontend hands it to the core, before validation. */
 export interface InferCall {
@@ -10,8 +11,10 @@ export interface InferCall {
   /** Output names; empty means the model's default outputs. */
   outputNames: readonly string[];
   config: string;
-  /** Aborted when the caller goes away (client disconnect). */
+  /** Aborted when the caller goes away (library callers). */
   signal?: AbortSignal;
+  /** The same, cheaper: what server frontends pass (see core/cancel.ts). */
+  cancel?: Cancellation;
   /** Per-request timeout in ms (overrides the model's default). */
   timeoutMs?: number;
   /** The inputs' buffers belong to this call alone (may be transferred to a worker). */

@@ -61,7 +61,12 @@ export class FunctionModel implements Model {
     for (const [k, t] of req.inputs) args[k] = this.opts.nested ? toNested(t) : t;
     let result: ApplyResult;
     try {
-      result = await this.apply(args, req.config, { signal: req.signal, outputNames: req.outputNames });
+      result = await this.apply(args, req.config, {
+        outputNames: req.outputNames,
+        get signal() {
+          return req.signal; // made only if apply looks at it
+        },
+      });
     } catch (err: unknown) {
       if (err instanceof ModelpipeError) throw err;
       throw new ModelpipeError(

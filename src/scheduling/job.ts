@@ -1,4 +1,5 @@
 import { ModelpipeError } from '../errors/index.js';
+import type { Cancellation } from '../core/cancel.js';
 import type { PreparedCall } from '../core/validate.js';
 import type { Tensor } from '../tensor/index.js';
 
@@ -21,6 +22,7 @@ export class Job {
   settled = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly onAbort: () => void;
+  private readonly unsubscribe: (() => void) | undefined;
 
   constructor(
     readonly call: PreparedCall,
@@ -28,7 +30,7 @@ export class Job {
     readonly transferable: boolean,
     private readonly resolveFn: (r: JobResult) => void,
     private readonly rejectFn: (e: ModelpipeError) => void,
-    private readonly signal: AbortSignal | undefined,
+    readonly cancel: Cancellation | undefined,
     timeoutMs: number,
     onDrop: (job: Job) => void,
   ) {
@@ -38,7 +40,7 @@ export class Job {
       this.reject(new ModelpipeError('MP_ERR_CANCELLED', 'request cancelled: the client went away'));
       onDrop(this);
     };
-    signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.unsubscribe = cancel?.onCancel(this.onAbort);
     if (timeoutMs > 0) {
       this.timer = setTimeout(() => {
         this.reject(new ModelpipeError('MP_ERR_TIMEOUT', `request timed out after ${timeoutMs} ms`));
@@ -57,7 +59,7 @@ export class Job {
   private cleanup(): void {
     this.settled = true;
     if (this.timer) clearTimeout(this.timer);
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.unsubscribe?.();
   }
 
   resolve(r: JobResult): void {

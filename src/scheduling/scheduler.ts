@@ -1,3 +1,4 @@
+import { type Cancellation, NEVER_ABORTED } from '../core/cancel.js';
 import type { Metrics } from '../core/metrics.js';
 import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
@@ -7,7 +8,7 @@ import { Job, type JobResult } from './job.js';
 import type { SchedulerOptions } from './options.js';
 
 export interface SubmitOptions {
-  signal?: AbortSignal;
+  cancel?: Cancellation;
   timeoutMs?: number;
   priority?: number;
   transferable?: boolean;
@@ -27,13 +28,21 @@ export class ModelScheduler {
   private running = 0;
   private delayTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Metric children bound to this model (label hashing per request is costly). */
+  private readonly m: { depth: { set(v: number): void }; executions: { inc(): void }; batchSize: { observe(v: number): void } };
 
   constructor(
     private readonly model: Model,
     private readonly label: string,
     private readonly opts: SchedulerOptions,
-    private readonly metrics: Metrics,
-  ) {}
+    metrics: Metrics,
+  ) {
+    this.m = {
+      depth: metrics.queueDepth.labels({ model: label }),
+      executions: metrics.executions.labels({ model: label }),
+      batchSize: metrics.batchSize.labels({ model: label }),
+    };
+  }
 
   get options(): SchedulerOptions {
     return this.opts;
@@ -58,7 +67,7 @@ export class ModelScheduler {
         new ModelpipeError('MP_ERR_QUEUE_FULL', `model ${this.label} queue is full (${this.opts.maxQueueSize} waiting); retry later`),
       );
     }
-    if (o.signal?.aborted) return Promise.reject(new ModelpipeError('MP_ERR_CANCELLED', 'request cancelled before it was queued'));
+    if (o.cancel?.aborted) return Promise.reject(new ModelpipeError('MP_ERR_CANCELLED', 'request cancelled before it was queued'));
     return new Promise<JobResult>((resolve, reject) => {
       const job = new Job(
         call,
@@ -66,7 +75,7 @@ export class ModelScheduler {
         o.transferable ?? false,
         resolve,
         reject,
-        o.signal,
+        o.cancel,
         o.timeoutMs ?? this.opts.timeoutMs,
         (j) => this.drop(j),
       );
@@ -74,7 +83,7 @@ export class ModelScheduler {
       let i = this.queue.length;
       while (i > 0 && (this.queue[i - 1] as Job).priority < job.priority) i--;
       this.queue.splice(i, 0, job);
-      this.metrics.queueDepth.set({ model: this.label }, this.queue.length);
+      this.m.depth.set(this.queue.length);
       this.pump();
     });
   }
@@ -83,7 +92,7 @@ export class ModelScheduler {
     const i = this.queue.indexOf(job);
     if (i >= 0) {
       this.queue.splice(i, 1);
-      this.metrics.queueDepth.set({ model: this.label }, this.queue.length);
+      this.m.depth.set(this.queue.length);
     }
   }
 
@@ -91,7 +100,7 @@ export class ModelScheduler {
     while (this.running < this.model.instances && this.queue.length > 0) {
       const batch = this.takeBatch();
       if (batch === undefined) return; // waiting for more requests to join
-      this.metrics.queueDepth.set({ model: this.label }, this.queue.length);
+      this.m.depth.set(this.queue.length);
       void this.execute(batch);
     }
   }
@@ -147,12 +156,15 @@ export class ModelScheduler {
         inputs,
         outputNames: first.call.outputNames,
         config: first.call.config,
-        signal: new AbortController().signal,
+        // A lone request's run may be aborted with it; a merged batch serves others too.
+        get signal() {
+          return merged ? NEVER_ABORTED : (first.cancel?.signal ?? NEVER_ABORTED);
+        },
         transferable: merged || first.transferable,
       });
       const computeMs = performance.now() - started;
-      this.metrics.executions.inc({ model: this.label });
-      this.metrics.batchSize.observe({ model: this.label }, rows);
+      this.m.executions.inc();
+      this.m.batchSize.observe(rows);
       const parts = merged ? splitOutputs(outputs, live, rows) : [outputs];
       live.forEach((j, i) => {
         j.resolve({ outputs: parts[i] as Tensor[], queueMs: started - j.enqueuedAt, computeMs, batchRows: rows });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Cancellation } from '../core/cancel.js';
 import type { Engine } from '../core/engine.js';
 import type { Logger } from './logger.js';
 
@@ -7,8 +8,10 @@ export interface RequestContext {
   id: string;
   log: Logger;
   engine: Engine;
-  /** Aborted when the client disconnects before the response is complete. */
-  signal: AbortSignal;
+  /** Cancelled when the client disconnects before the response is complete. */
+  cancel: Cancellation;
+  /** The same as a standard AbortSignal (made on first use). */
+  readonly signal: AbortSignal;
   bodyLimit: number;
   timeoutMs: number | undefined;
   path: string;

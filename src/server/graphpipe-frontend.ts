@@ -77,7 +77,7 @@ export class GraphPipeFrontend implements HttpFrontend {
           inputs: msg.inputs,
           outputNames: msg.outputNames,
           config: msg.config,
-          signal: ctx.signal,
+          cancel: ctx.cancel,
           transferable: true,
           ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
         },

@@ -1,5 +1,6 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Cancellation } from '../core/cancel.js';
 import type { Engine } from '../core/engine.js';
 import { toModelpipeError } from '../errors/index.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
@@ -64,16 +65,19 @@ export class HttpServer {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = (req.headers['x-request-id'] as string | undefined) ?? String(this.nextId++);
-    const ac = new AbortController();
+    const cancel = new Cancellation();
     res.on('close', () => {
-      if (!res.writableFinished) ac.abort();
+      if (!res.writableFinished) cancel.cancel();
     });
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const ctx: RequestContext = {
       id,
       log: this.log,
       engine: this.opts.engine,
-      signal: ac.signal,
+      cancel,
+      get signal() {
+        return cancel.signal;
+      },
       bodyLimit: this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
       timeoutMs: this.opts.timeoutMs,
       path,

@@ -74,7 +74,7 @@ export class OipFrontend implements HttpFrontend {
         inputs: parsed.inputs.map((i) => i.tensor),
         outputNames: parsed.outputs.map((o) => o.name),
         config: '',
-        signal: ctx.signal,
+        cancel: ctx.cancel,
         // The tensors are views into this request's own body buffer, or built from its JSON.
         transferable: true,
         ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
