@@ -208,7 +208,7 @@ function tee<T>(src: AsyncIterable<T>, n: number, hwm: number): AsyncIterable<T>
       try {
         const r = await it.next();
         if (r.done) done = true;
-        else bufs.forEach((b, i) => active[i] && b.push(r.value));
+        else for (let i = 0; i < n; i++) if (active[i]) (bufs[i] as T[]).push(r.value);
       } catch (e) {
         error = e;
         done = true;

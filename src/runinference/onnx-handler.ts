@@ -231,7 +231,10 @@ function normalise(x: Tensor | Record<string, Tensor>, inputs: readonly { name: 
     if (!(t instanceof Tensor)) throw new ModelpipeError('MP_ERR_MISSING_INPUT', `example ${i} lacks input ${info.name}`);
     if (info.shape && t.shape.length === info.shape.length - 1) dict[info.name] = new Tensor(t.dtype, [1, ...t.shape], t.data);
     else if (info.shape && info.shape.length > 0 && t.shape.length !== info.shape.length) {
-      throw new ModelpipeError('MP_ERR_INPUT_RANK', `example ${i}: input ${info.name} has rank ${t.shape.length}, model wants ${info.shape.length}`);
+      throw new ModelpipeError(
+        'MP_ERR_INPUT_RANK',
+        `example ${i}: input ${info.name} has rank ${t.shape.length}, model wants ${info.shape.length}`,
+      );
     }
   }
   for (const k of Object.keys(dict)) {

@@ -51,28 +51,31 @@ export class OnnxPool {
       const worker = new Worker(workerUrl, { workerData: { path: this.path, intraOpNumThreads } });
       const slot: Slot = { worker, busy: 0 };
       let ready = false;
-      worker.on('message', (msg: { type?: string; id?: number; message?: string; inputs?: IOInfo[]; outputs?: unknown; error?: string }) => {
-        if (msg.type === 'ready') {
-          ready = true;
-          if (this.inputs.length === 0) {
-            this.inputs.push(...(msg.inputs ?? []));
-            this.outputs.push(...((msg.outputs as IOInfo[]) ?? []));
+      worker.on(
+        'message',
+        (msg: { type?: string; id?: number; message?: string; inputs?: IOInfo[]; outputs?: unknown; error?: string }) => {
+          if (msg.type === 'ready') {
+            ready = true;
+            if (this.inputs.length === 0) {
+              this.inputs.push(...(msg.inputs ?? []));
+              this.outputs.push(...((msg.outputs as IOInfo[]) ?? []));
+            }
+            this.#slots.push(slot);
+            resolve();
+            return;
           }
-          this.#slots.push(slot);
-          resolve();
-          return;
-        }
-        if (msg.type === 'fatal') {
-          reject(new ModelpipeError('MP_ERR_MODEL_LOAD', `cannot load ${this.path}: ${msg.message}`));
-          return;
-        }
-        const p = this.#pending.get(msg.id as number);
-        if (!p) return;
-        this.#pending.delete(msg.id as number);
-        slot.busy--;
-        if (msg.error !== undefined) p.reject(new ModelpipeError('MP_ERR_MODEL_RUNTIME', msg.error));
-        else p.resolve(fromWire(msg.outputs as Record<string, WireTensor>));
-      });
+          if (msg.type === 'fatal') {
+            reject(new ModelpipeError('MP_ERR_MODEL_LOAD', `cannot load ${this.path}: ${msg.message}`));
+            return;
+          }
+          const p = this.#pending.get(msg.id as number);
+          if (!p) return;
+          this.#pending.delete(msg.id as number);
+          slot.busy--;
+          if (msg.error !== undefined) p.reject(new ModelpipeError('MP_ERR_MODEL_RUNTIME', msg.error));
+          else p.resolve(fromWire(msg.outputs as Record<string, WireTensor>));
+        },
+      );
       worker.on('error', (e) => {
         const err = new ModelpipeError('MP_ERR_WORKER_DIED', `onnx worker for ${this.path} died: ${e.message}`, { cause: e });
         slot.dead = err;

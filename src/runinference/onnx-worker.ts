@@ -29,7 +29,7 @@ const { path, intraOpNumThreads } = workerData as { path: string; intraOpNumThre
 const meta = (m: readonly ort.InferenceSession.ValueMetadata[] | undefined, names: readonly string[]): IOInfo[] =>
   names.map((name, i) => {
     const v = m?.[i];
-    return v && v.isTensor ? { name, type: v.type, shape: [...v.shape] } : { name };
+    return v?.isTensor ? { name, type: v.type, shape: [...v.shape] } : { name };
   });
 
 try {
@@ -63,7 +63,11 @@ try {
       port.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e) });
     }
   });
-  port.postMessage({ type: 'ready', inputs: meta(session.inputMetadata, session.inputNames), outputs: meta(session.outputMetadata, session.outputNames) });
+  port.postMessage({
+    type: 'ready',
+    inputs: meta(session.inputMetadata, session.inputNames),
+    outputs: meta(session.outputMetadata, session.outputNames),
+  });
 } catch (e) {
   port.postMessage({ type: 'fatal', message: e instanceof Error ? e.message : String(e) });
 }

@@ -178,7 +178,10 @@ async function* engine(
       try {
         res = await core.runBatch(batch.map((it) => it.x));
         if (res.predictions.length !== batch.length) {
-          throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `${core.modelId}: ${res.predictions.length} predictions for ${batch.length} examples`);
+          throw new ModelpipeError(
+            'MP_ERR_MODEL_OUTPUT',
+            `${core.modelId}: ${res.predictions.length} predictions for ${batch.length} examples`,
+          );
         }
       } catch (e) {
         stats.failedBatches++;
