@@ -63,6 +63,7 @@ export async function* batchStream<T>(source: AsyncIterable<T>, options: BatchOp
   const groups = new Map<string, Group<T>>();
   const it = source[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<T>> | undefined;
+  let settled = false;
   let finished = false;
 
   const take = (sig: string): T[] => {
@@ -74,13 +75,27 @@ export async function* batchStream<T>(source: AsyncIterable<T>, options: BatchOp
 
   try {
     for (;;) {
-      pending ??= it.next();
+      if (pending === undefined) {
+        settled = false;
+        pending = it.next();
+        pending.then(
+          () => {
+            settled = true;
+          },
+          () => {
+            settled = true;
+          },
+        );
+      }
       let r: IteratorResult<T> | typeof TICK | typeof TIMEOUT;
       if (groups.size === 0) {
         r = await pending;
       } else {
-        // Is the source ready right now? setImmediate runs after pending microtasks.
-        r = await Promise.race([pending, new Promise<typeof TICK>((res) => setImmediate(() => res(TICK)))]);
+        // Is the source ready right now? A value from an in-memory chain of generators
+        // arrives within some microtask hops (cheap); only if it does not do we pay for a
+        // macrotask turn (setImmediate) to let already-pending I/O callbacks deliver.
+        for (let hop = 0; hop < 100 && !settled; hop++) await undefined;
+        r = settled ? await pending : await Promise.race([pending, new Promise<typeof TICK>((res) => setImmediate(() => res(TICK)))]);
         if (r === TICK) {
           const ready = [...groups.entries()].find(([, g]) => g.items.length >= min);
           if (ready) {

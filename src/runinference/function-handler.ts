@@ -46,7 +46,7 @@ export interface FunctionHandlerOptions<E, M> {
  * (so it can vectorise) and the loaded model, and must return one prediction per example.
  */
 export function functionHandler<E, P, M = undefined>(
-  fn: (examples: readonly E[], model: M) => P[] | Promise<P[]>,
+  fn: (examples: readonly E[], model: M) => readonly P[] | Promise<readonly P[]>,
   options: FunctionHandlerOptions<E, M> = {},
 ): ModelHandler<E, P> {
   let model: M | undefined;
@@ -79,7 +79,7 @@ export function functionHandler<E, P, M = undefined>(
           `${modelId}: batch function returned ${Array.isArray(out) ? out.length : typeof out} predictions for ${examples.length} examples`,
         );
       }
-      return { predictions: out, modelId };
+      return { predictions: [...out], modelId };
     },
     signature: options.signature ?? tensorSignature,
     byteSize: () => options.byteSize ?? 0,

@@ -138,7 +138,14 @@ async function* engine(
     }
     return { key, raw, x, plan, idx };
   });
+  // Fast path: nothing to do per example, so no per-example promises either.
+  const direct = !multi && (single as ProcessedHandler<unknown, unknown>).pre.length === 0;
   const items = (async function* () {
+    if (direct) {
+      const plan = single as ProcessedHandler<unknown, unknown>;
+      for await (const [key, raw] of src) yield { key, raw, x: raw, plan, idx: 0 };
+      return;
+    }
     for await (const r of prepared) {
       if ('plan' in r) yield r;
       else {
