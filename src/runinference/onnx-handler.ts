@@ -86,6 +86,7 @@ export interface OnnxModelHandler extends ModelHandler<Tensor | Record<string, T
   readonly inputs: readonly { name: string; shape?: (number | string)[] }[];
   /** Model versions swapped in by the watcher so far. */
   readonly refreshes: number;
+  unload(): Promise<void>;
 }
 
 export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {

@@ -61,6 +61,9 @@ export class OnnxPool {
               this.outputs.push(...((msg.outputs as IOInfo[]) ?? []));
             }
             this.#slots.push(slot);
+            // An idle pool must not keep the process alive (a forgotten unload would hang
+            // exit); a worker is ref'd only while it has requests in flight.
+            worker.unref();
             resolve();
             return;
           }
@@ -71,7 +74,7 @@ export class OnnxPool {
           const p = this.#pending.get(msg.id as number);
           if (!p) return;
           this.#pending.delete(msg.id as number);
-          slot.busy--;
+          if (--slot.busy === 0) worker.unref();
           if (msg.error !== undefined) p.reject(new ModelpipeError('MP_ERR_MODEL_RUNTIME', msg.error));
           else p.resolve(fromWire(msg.outputs as Record<string, WireTensor>));
         },
@@ -101,7 +104,7 @@ export class OnnxPool {
       wire[name] = { type: t.dtype, dims: [...t.shape], data: t.dtype === 'string' ? t.strings() : (t.data as ArrayBufferView) };
     }
     this.#inflight++;
-    slot.busy++;
+    if (slot.busy++ === 0) slot.worker.ref();
     try {
       return await new Promise<Record<string, Tensor>>((resolve, reject) => {
         this.#pending.set(id, { resolve, reject, slot });

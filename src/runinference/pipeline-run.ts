@@ -184,7 +184,10 @@ export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
     })
     .map((r) => resultToRow(r as [unknown, PredictionResult<unknown, unknown>]))
     .tap(() => bar?.tick());
-  const sink = sinkFromDef(def.sink, keyField ?? (src.type === 'redis' ? 'key' : undefined));
+  // Rows carry the key in column "key"; it is the primary key (idempotent writes) when the
+  // key is meaningful: a record field, a message id, a file path — not a line number.
+  const idempotent = keyField !== undefined || src.type === 'redis' || src.type === 'files';
+  const sink = sinkFromDef(def.sink, idempotent ? 'key' : undefined);
   try {
     const report = ack ? await flow.through(sink).to(ack) : await flow.to(sink);
     if (ack) await sink.close();
