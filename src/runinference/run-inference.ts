@@ -6,7 +6,7 @@ import { tensorSignature } from './function-handler.js';
 import { type DeadLetter, type ModelHandler, type PredictionResult, type ProcessedHandler, planOf } from './handler.js';
 import { type KeyedModelHandler, isKeyedModelHandler } from './keyed-handler.js';
 import { metricsFor, newStepStats } from './metrics.js';
-import type { PipelineContext, Sink } from './sink.js';
+import type { PipelineContext, Sink, StepStats } from './sink.js';
 
 export interface RunInferenceOptions {
   /** Step name (metrics label, summary row). Default "RunInference", numbered if repeated. */
@@ -47,7 +47,9 @@ export function runInferenceStream<E, P>(
   const items = (async function* () {
     for await (const raw of src) yield [undefined, raw] as [unknown, unknown];
   })();
-  return engine(items, handler as ModelHandler<unknown, unknown>, options, ctx, false) as AsyncGenerator<PredictionResult<E, P>>;
+  return engine(items, handler as ModelHandler<unknown, unknown>, options, ctx, stepStats(options, ctx), false) as AsyncGenerator<
+    PredictionResult<E, P>
+  >;
 }
 
 export function runInferenceKeyedStream<K, E, P>(
@@ -64,7 +66,17 @@ export function runInferenceKeyedStream<K, E, P>(
       yield pair as [unknown, unknown];
     }
   })();
-  return engine(items, handler as ModelHandler<unknown, unknown>, options, ctx, true) as AsyncGenerator<[K, PredictionResult<E, P>]>;
+  return engine(items, handler as ModelHandler<unknown, unknown>, options, ctx, stepStats(options, ctx), true) as AsyncGenerator<
+    [K, PredictionResult<E, P>]
+  >;
+}
+
+/** Registers the step when the flow is built, so the summary lists steps in pipeline order. */
+function stepStats(options: RunInferenceOptions, ctx: PipelineContext): StepStats {
+  const sameName = ctx.steps.filter((s) => s.step.startsWith(options.name ?? 'RunInference')).length;
+  const stats = newStepStats((options.name ?? 'RunInference') + (sameName > 0 ? `#${sameName + 1}` : ''));
+  ctx.steps.push(stats);
+  return stats;
 }
 
 async function* engine(
@@ -72,14 +84,12 @@ async function* engine(
   handler: ModelHandler<unknown, unknown> | KeyedModelHandler<unknown, unknown, unknown>,
   options: RunInferenceOptions,
   ctx: PipelineContext,
+  stats: StepStats,
   keyed: boolean,
 ): AsyncGenerator<unknown> {
   const multi = isKeyedModelHandler(handler) ? handler : undefined;
   const single = multi ? undefined : planOf(handler as ModelHandler<unknown, unknown>);
   const hints = multi ? multi.batching : single?.batching;
-  const sameName = ctx.steps.filter((s) => s.step.startsWith(options.name ?? 'RunInference')).length;
-  const stats = newStepStats((options.name ?? 'RunInference') + (sameName > 0 ? `#${sameName + 1}` : ''));
-  ctx.steps.push(stats);
   const metrics = metricsFor(options.registry);
   const ratio = options.maxFailureRatio;
   const minSeen = options.minExamplesForRatio ?? 100;
@@ -180,6 +190,7 @@ async function* engine(
         metrics.loadLatency.set({ step: stats.step, model_id: core.modelId }, ms);
         metrics.modelByteSize.set({ step: stats.step, model_id: core.modelId }, core.byteSize());
       }
+      if (stats.modelByteSize === 0) stats.modelByteSize = core.byteSize(); // loaded earlier in this process
       const t0 = performance.now();
       let res: { predictions: unknown[]; modelId: string };
       try {
