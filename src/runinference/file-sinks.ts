@@ -18,8 +18,9 @@ export function toJSON(v: unknown): string {
 }
 
 /**
- * A flat row for tabular sinks from a (keyed) PredictionResult: key, model_id, and the
- * inference as JSON (tensors as nested arrays). The example itself is left out by default
+ * A row from a (keyed) PredictionResult: key, model_id, inference. The inference stays a
+ * value: JSON sinks write it as JSON, SQL and CSV sinks store objects and tensors as JSON
+ * text and numbers as numbers. The example itself is left out by default
  * (it may be an image); pass `withExample` to keep it.
  */
 export function resultToRow(r: PredictionResult<unknown, unknown> | [unknown, PredictionResult<unknown, unknown>], withExample = false) {
@@ -27,7 +28,7 @@ export function resultToRow(r: PredictionResult<unknown, unknown> | [unknown, Pr
   const row: Record<string, unknown> = {
     key: key === undefined ? null : typeof key === 'string' ? key : toJSON(key),
     model_id: pr.modelId,
-    inference: toJSON(pr.inference),
+    inference: pr.inference,
   };
   if (withExample) row.example = toJSON(pr.example);
   return row;

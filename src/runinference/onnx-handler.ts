@@ -43,7 +43,7 @@ interface Loaded {
   refs: number;
 }
 const cache = new Map<string, Promise<Loaded>>();
-const log = pino({ name: 'runinference.onnx' }, pino.destination(2));
+const log = pino({ name: 'runinference.onnx' }, pino.destination({ dest: 2, sync: true }));
 
 async function fingerprint(path: string): Promise<{ modelId: string; bytes: number; mtimeMs: number }> {
   let buf: Buffer;

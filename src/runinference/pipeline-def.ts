@@ -16,14 +16,16 @@ import type { BatchingHints, ModelHandler } from './handler.js';
  *
  * Records become examples through `handler.input`: `field` names the record field holding
  * either one nested array (a tensor for the model's first input) or an object of input
- * name → nested array; `dtype` defaults to float32. Files sources with `preset:
+ * name → nested array; `dtype` defaults to float32. stdin lines and Redis `data` fields are
+ * parsed as JSON (stdin with format "text": kept as strings); a line that is not JSON is passed
+ * on as its string, so the handler rejects it into the dead-letter output, not the whole run. Files sources with `preset:
  * "squeezenet"` decode images instead. Validation errors are MP_ERR_PIPELINE_DEF.
  */
 export type SourceDef =
   | { type: 'jsonl'; path: string }
   | { type: 'csv'; path: string; delimiter?: string }
   | { type: 'files'; glob: string; mode?: 'binary' | 'text' }
-  | { type: 'stdin' }
+  | { type: 'stdin'; format?: 'jsonl' | 'text' }
   | { type: 'http'; port?: number; host?: string; path?: string }
   | {
       type: 'redis';

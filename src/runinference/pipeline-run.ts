@@ -63,6 +63,16 @@ export async function runPipelineFile(path: string): Promise<RunReport> {
 
 type Row = Record<string, unknown>;
 
+/** JSON if it parses; otherwise the string itself (the handler then rejects it as a dead letter). */
+function parseOrKeep(s: string | undefined): unknown {
+  if (s === undefined) return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}
+
 export function sinkFromDef(d: SinkDef, key: string | undefined): Sink<Row> {
   switch (d.type) {
     case 'jsonl':
@@ -115,16 +125,7 @@ export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
       });
       const field = src.field ?? 'data';
       // The message id is the key: sinks dedupe on it and the acker XACKs it.
-      keyed = Flow.from(r).map((m) => {
-        const raw = m.fields[field];
-        let rec: unknown = raw;
-        try {
-          rec = raw === undefined ? undefined : JSON.parse(raw);
-        } catch {
-          // not JSON: hand the string to the handler as is
-        }
-        return [m.id, rec] as [unknown, unknown];
-      });
+      keyed = Flow.from(r).map((m) => [m.id, parseOrKeep(m.fields[field])] as [unknown, unknown]);
       ack = r.acker((row: Row) => String(row.key));
       close = () => r.close();
       break;
@@ -150,13 +151,19 @@ export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
       close = () => h.close();
       break;
     }
+    case 'stdin': {
+      let i = 0;
+      const text = src.format === 'text';
+      keyed = Flow.from(stdinLines())
+        .filter((l) => text || l.trim() !== '')
+        .map((l) => {
+          const x = text ? l : parseOrKeep(l);
+          return [keyOf(x, i++), x] as [unknown, unknown];
+        });
+      break;
+    }
     default: {
-      const it =
-        src.type === 'jsonl'
-          ? jsonl(src.path)
-          : src.type === 'csv'
-            ? csv(src.path, src.delimiter ? { delimiter: src.delimiter } : {})
-            : stdinLines();
+      const it = src.type === 'jsonl' ? jsonl(src.path) : csv(src.path, src.delimiter ? { delimiter: src.delimiter } : {});
       let i = 0;
       keyed = Flow.from(it as AsyncIterable<unknown>).map((x) => [keyOf(x, i++), x] as [unknown, unknown]);
     }

@@ -36,7 +36,7 @@ interface Item {
   idx: number;
 }
 
-const log = pino({ name: 'runinference' }, pino.destination(2));
+const log = pino({ name: 'runinference' }, pino.destination({ dest: 2, sync: true }));
 
 export function runInferenceStream<E, P>(
   src: AsyncIterable<E>,
