@@ -31,7 +31,7 @@ export function progressLine(count: number, elapsedMs: number, total: number | u
   if (total === undefined || total <= 0) return `${label} ${count} items ${r}`;
   const frac = Math.min(1, count / total);
   const fill = Math.round(frac * width);
-  const eta = rate > 0 ? (total - count) / rate : Number.POSITIVE_INFINITY;
+  const eta = count >= total ? 0 : rate > 0 ? (total - count) / rate : Number.POSITIVE_INFINITY;
   return `${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0)}% ${count}/${total} ${r} ETA ${formatDuration(eta)}`;
 }
 

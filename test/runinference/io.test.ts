@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { ModelpipeError } from '../../src/errors/index.js';
@@ -18,6 +19,7 @@ import {
   jsonlSink,
   parseCsv,
   postgresSink,
+  progress,
   progressLine,
   resultToRow,
   runPipelineFile,
@@ -202,6 +204,31 @@ describe('progress and pipeline files', () => {
   it('progress line shows bar, rate and ETA when the total is known', () => {
     assert.equal(progressLine(50, 10_000, 100, 'run', 10), 'run [#####.....] 50% 50/100 5.0/s ETA 10s');
     assert.equal(progressLine(7, 1000, undefined, 'run'), 'run 7 items 7.0/s');
+    const capture = (tty: boolean) => {
+      const chunks: string[] = [];
+      const stream = new Writable({
+        write(c, _e, cb) {
+          chunks.push(String(c));
+          cb();
+        },
+      });
+      const p = progress({ total: 4, label: 'p', stream, tty, intervalMs: 0 });
+      for (let i = 0; i < 4; i++) p.tick();
+      p.done();
+      return chunks;
+    };
+    const tty = capture(true);
+    assert.ok(
+      tty.every((c) => c.startsWith('\r')),
+      'a TTY redraws one line',
+    );
+    assert.match(tty.at(-1) ?? '', /100% 4\/4 .*ETA 0s\x1b\[K\n$/);
+    const plain = capture(false);
+    assert.ok(
+      plain.every((c) => !c.includes('\r') && c.endsWith('\n')),
+      'plain mode writes whole lines',
+    );
+    assert.match(plain.at(-1) ?? '', /4\/4 .* done\n$/);
   });
 
   it('validates pipeline definitions with precise MP_ERR_PIPELINE_DEF messages', () => {

@@ -69,6 +69,19 @@ describe('ONNX handler (worker threads)', { skip }, () => {
     await onnx.unload();
   });
 
+  it('loads a model once per process: handlers of the same file share one worker pool', async () => {
+    const h1 = onnxHandler({ model: sharedPath('models/mnist.onnx') });
+    const h2 = onnxHandler({ model: sharedPath('models/mnist.onnx') });
+    await Promise.all([h1.load(), h2.load()]);
+    assert.ok(h1.inputs.length === 1 && h1.inputs === h2.inputs, 'same pool metadata object');
+    assert.equal(h1.modelId, h2.modelId);
+    await h1.unload();
+    // The pool stays up while h2 holds it.
+    const x = new Tensor('float32', [1, 1, 28, 28], new Float32Array(784));
+    assert.equal((await h2.runBatch([x])).predictions.length, 1);
+    await h2.unload();
+  });
+
   it('runs a fixed-batch model (mnist) one example at a time inside larger batches', async () => {
     const onnx = onnxHandler({ model: sharedPath('models/mnist.onnx') });
     const xs = Array.from({ length: 5 }, (_, k) => new Tensor('float32', [1, 1, 28, 28], new Float32Array(784).fill(k * 40)));
