@@ -222,7 +222,9 @@ describe('progress and pipeline files', () => {
       tty.every((c) => c.startsWith('\r')),
       'a TTY redraws one line',
     );
-    assert.match(tty.at(-1) ?? '', /100% 4\/4 .*ETA 0s\x1b\[K\n$/);
+    const last = tty.at(-1) ?? '';
+    assert.match(last, /100% 4\/4 .*ETA 0s/);
+    assert.ok(last.endsWith('\u001b[K\n'), 'clears the rest of the line, then ends it');
     const plain = capture(false);
     assert.ok(
       plain.every((c) => !c.includes('\r') && c.endsWith('\n')),
