@@ -27,13 +27,17 @@ import {
   validatePipelineDef,
 } from '../../src/runinference/index.js';
 import { Tensor } from '../../src/tensor/index.js';
+import { type PgServer, startPg } from './pg-server.js';
 
 let dir: string;
+// Started at load time so the PostgreSQL test's skip reason is known when it is declared.
+const pg: PgServer | string = await startPg();
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'runinf-io-'));
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
+  if (typeof pg !== 'string') await pg.stop();
 });
 
 const isCode = (code: string) => (e: unknown) => e instanceof ModelpipeError && e.code === code;
@@ -178,25 +182,26 @@ describe('sinks', () => {
     assert.throws(() => sqliteSink(path, { table: 'drop table x' }), isCode('MP_ERR_PIPELINE_DEF'));
   });
 
-  it('PostgreSQL sink writes rows idempotently', {
-    skip: process.env.MODELPIPE_PG_URL ? false : 'set MODELPIPE_PG_URL to a PostgreSQL URL to run',
-  }, async () => {
-    const url = process.env.MODELPIPE_PG_URL as string;
+  it('PostgreSQL sink writes rows idempotently (real server)', { skip: typeof pg === 'string' ? pg : false }, async () => {
+    const url = (pg as PgServer).url;
     const table = `runinf_test_${process.pid}`;
     const sink = postgresSink<Record<string, unknown>>(url, { table, key: 'key' });
     await sink.write([
-      { key: 'a', v: 1 },
-      { key: 'b', v: 2 },
+      { key: 'a', v: 1, t: new Tensor('float32', [2], new Float32Array([0.5, 1])) },
+      { key: 'b', v: 2, t: null },
     ]);
-    await sink.write([{ key: 'a', v: 1 }]);
+    await sink.write([{ key: 'a', v: 99, t: null }]); // redelivery of key a: ignored
     await sink.close();
-    const pg = (await import('pg')).default;
-    const c = new pg.Client({ connectionString: url });
+    const { default: PG } = await import('pg');
+    const c = new PG.Client({ connectionString: url });
     await c.connect();
-    const r = await c.query(`SELECT count(*)::int AS n FROM ${table}`);
+    const r = await c.query(`SELECT key, v, t FROM ${table} ORDER BY key`);
     await c.query(`DROP TABLE ${table}`);
     await c.end();
-    assert.equal(r.rows[0].n, 2);
+    assert.deepEqual(r.rows, [
+      { key: 'a', v: '1', t: '[0.5,1]' },
+      { key: 'b', v: '2', t: null },
+    ]);
   });
 });
 
