@@ -65,6 +65,15 @@ export const ERROR_CODES = {
   MP_ERR_FETCH: { num: 601, status: 400 },
   MP_ERR_FORBIDDEN_ADDRESS: { num: 602, status: 400 },
   MP_ERR_IMAGE_DECODE: { num: 603, status: 400 },
+  // RunInference pipelines (650+)
+  MP_ERR_FAILURE_RATIO: { num: 650, status: 500 },
+  MP_ERR_PIPELINE_DEF: { num: 651, status: 400 },
+  MP_ERR_SOURCE: { num: 652, status: 400 },
+  MP_ERR_SINK: { num: 653, status: 500 },
+  MP_ERR_PREPROCESS: { num: 654, status: 400 },
+  MP_ERR_POSTPROCESS: { num: 655, status: 500 },
+  MP_ERR_BATCH_FAILED: { num: 656, status: 500 },
+  MP_ERR_SCALEOUT: { num: 657, status: 500 },
   // Open Inference Protocol (KServe v2) and the model repository
   MP_ERR_OIP_DATATYPE: { num: 700, status: 400 },
   MP_ERR_OIP_DATA: { num: 701, status: 400 },

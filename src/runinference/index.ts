@@ -1,0 +1,32 @@
+/**
+ * RunInference: batch and streaming inference pipelines for modelpipe.
+ * Start with Flow (flow.ts) and ModelHandler (handler.ts).
+ */
+export { Flow } from './flow.js';
+export * from './handler.js';
+export { functionHandler, tensorSignature, tensorBytes, type FunctionHandlerOptions } from './function-handler.js';
+export { onnxHandler, type OnnxHandlerOptions, type OnnxModelHandler } from './onnx-handler.js';
+export { graphPipeHandler, openInferenceHandler, type RemoteHandlerOptions } from './remote-handler.js';
+export { keyedModels, isKeyedModelHandler, type KeyedModelHandler, type KeyModelMapping } from './keyed-handler.js';
+export { batchStream, type BatchOptions } from './batching.js';
+export type { RunInferenceOptions } from './run-inference.js';
+export { runInferenceRegistry, metricsFor, formatSummary } from './metrics.js';
+export { ArraySink, callbackSink, type Sink, type RunReport, type StepStats, type WriteOptions } from './sink.js';
+export { files, globFiles, globToRegExp, jsonl, csv, lines, stdinLines, type FileItem, type CsvSourceOptions } from './sources.js';
+export { CsvParser, parseCsv, csvLine } from './csv.js';
+export { httpSource, type HttpSource } from './http-source.js';
+export { jsonlSink, csvSink, stdoutSink, resultToRow, toJSON } from './file-sinks.js';
+export { sqliteSink, postgresSink, type SqlSinkOptions } from './sql-sinks.js';
+export {
+  redisStreamSource,
+  redisStreamSink,
+  type RedisStreamMessage,
+  type RedisStreamSource,
+  type RedisStreamSourceOptions,
+} from './redis-streams.js';
+export { progress, progressLine, type Progress, type ProgressOptions } from './progress.js';
+export { validatePipelineDef, recordToExample, type PipelineDef, type SourceDef, type SinkDef, type HandlerDef } from './pipeline-def.js';
+export { runPipelineFile, runPipelineDef } from './pipeline-run.js';
+export { classifyDir, type ClassifyOptions, type ClassRow } from './classify.js';
+export { squeezenetPreprocess, argmax } from './image.js';
+export { startWorkers, WORKER_SCRIPT, type WorkerGroup, type WorkerExit } from './scaleout.js';

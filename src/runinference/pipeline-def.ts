@@ -1,0 +1,185 @@
+import { ModelpipeError } from '../errors/index.js';
+import { type DType, type Nested, type Tensor, fromNested } from '../tensor/index.js';
+import { validateBatchOptions } from './batching.js';
+import type { BatchingHints, ModelHandler } from './handler.js';
+
+/**
+ * The JSON pipeline definition read by `modelpipe run pipeline.json`:
+ *
+ *   { "source":  { "type": "jsonl", "path": "in.jsonl" },
+ *     "key": "id",
+ *     "handler": { "type": "onnx", "model": "mnist.onnx", "input": { "field": "inputs" } },
+ *     "batching": { "maxBatchSize": 16 },
+ *     "sink": { "type": "sqlite", "path": "out.db", "table": "predictions" },
+ *     "deadLetter": { "type": "jsonl", "path": "failed.jsonl" },
+ *     "maxFailureRatio": 0.1 }
+ *
+ * Records become examples through `handler.input`: `field` names the record field holding
+ * either one nested array (a tensor for the model's first input) or an object of input
+ * name → nested array; `dtype` defaults to float32. stdin lines and Redis `data` fields are
+ * parsed as JSON (stdin with format "text": kept as strings); a line that is not JSON is passed
+ * on as its string, so the handler rejects it into the dead-letter output, not the whole run. Files sources with `preset:
+ * "squeezenet"` decode images instead. Validation errors are MP_ERR_PIPELINE_DEF.
+ */
+export type SourceDef =
+  | { type: 'jsonl'; path: string }
+  | { type: 'csv'; path: string; delimiter?: string }
+  | { type: 'files'; glob: string; mode?: 'binary' | 'text' }
+  | { type: 'stdin'; format?: 'jsonl' | 'text' }
+  | { type: 'http'; port?: number; host?: string; path?: string }
+  | {
+      type: 'redis';
+      url: string;
+      stream: string;
+      group: string;
+      consumer?: string;
+      field?: string;
+      blockMs?: number;
+      claimIdleMs?: number;
+      exitWhenDrained?: boolean;
+    };
+
+export type SinkDef =
+  | { type: 'jsonl'; path: string }
+  | { type: 'csv'; path: string; columns?: string[] }
+  | { type: 'stdout' }
+  | { type: 'sqlite'; path: string; table?: string }
+  | { type: 'postgres'; url: string; table?: string }
+  | { type: 'redis'; url: string; stream: string };
+
+export type HandlerDef =
+  | {
+      type: 'onnx';
+      model: string;
+      workers?: number;
+      watch?: boolean;
+      outputs?: string[];
+      preset?: 'squeezenet';
+      input?: { field?: string; dtype?: DType };
+    }
+  | { type: 'module'; path: string; export?: string; options?: unknown };
+
+export interface PipelineDef {
+  source: SourceDef;
+  key?: string;
+  handler: HandlerDef;
+  batching?: BatchingHints;
+  concurrency?: number;
+  sink: SinkDef;
+  deadLetter?: SinkDef;
+  maxFailureRatio?: number;
+  minExamplesForRatio?: number;
+  progress?: boolean;
+  summary?: boolean;
+}
+
+const bad = (msg: string): never => {
+  throw new ModelpipeError('MP_ERR_PIPELINE_DEF', msg);
+};
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (o: Record<string, unknown>, k: string, where: string): void => {
+  if (typeof o[k] !== 'string' || o[k] === '') bad(`${where}.${k} must be a non-empty string`);
+};
+
+const SOURCE_REQ: Record<string, string[]> = {
+  jsonl: ['path'],
+  csv: ['path'],
+  files: ['glob'],
+  stdin: [],
+  http: [],
+  redis: ['url', 'stream', 'group'],
+};
+const SINK_REQ: Record<string, string[]> = {
+  jsonl: ['path'],
+  csv: ['path'],
+  stdout: [],
+  sqlite: ['path'],
+  postgres: ['url'],
+  redis: ['url', 'stream'],
+};
+
+/** Checks a parsed JSON value is a PipelineDef, with a precise message when it is not. */
+export function validatePipelineDef(v: unknown): PipelineDef {
+  if (!isObj(v)) return bad('pipeline definition must be a JSON object');
+  const known = [
+    'source',
+    'key',
+    'handler',
+    'batching',
+    'concurrency',
+    'sink',
+    'deadLetter',
+    'maxFailureRatio',
+    'minExamplesForRatio',
+    'progress',
+    'summary',
+  ];
+  for (const k of Object.keys(v)) if (!known.includes(k)) bad(`unknown pipeline field ${JSON.stringify(k)} (known: ${known.join(', ')})`);
+  const part = (name: string, req: Record<string, string[]>, optional = false): void => {
+    const p = v[name];
+    if (p === undefined && optional) return;
+    if (!isObj(p)) {
+      bad(`${name} must be an object with a "type"`);
+      return;
+    }
+    const fields = req[String(p.type)];
+    if (!fields) {
+      bad(`${name}.type must be one of ${Object.keys(req).join(', ')}, got ${JSON.stringify(p.type)}`);
+      return;
+    }
+    for (const f of fields) str(p, f, name);
+  };
+  part('source', SOURCE_REQ);
+  part('sink', SINK_REQ);
+  part('deadLetter', SINK_REQ, true);
+  const h = v.handler;
+  if (!isObj(h)) return bad('handler must be an object with a "type"');
+  if (h.type === 'onnx') str(h, 'model', 'handler');
+  else if (h.type === 'module') str(h, 'path', 'handler');
+  else bad(`handler.type must be "onnx" or "module", got ${JSON.stringify(h.type)}`);
+  if (v.key !== undefined && typeof v.key !== 'string') bad('key must be a field name');
+  if (v.batching !== undefined) {
+    if (!isObj(v.batching)) bad('batching must be an object');
+    validateBatchOptions(v.batching as BatchingHints);
+  }
+  const r = v.maxFailureRatio;
+  if (r !== undefined && (typeof r !== 'number' || r < 0 || r > 1)) bad('maxFailureRatio must be a number in [0, 1]');
+  return v as unknown as PipelineDef;
+}
+
+/** Turns a record into an ONNX example following handler.input. */
+export function recordToExample(rec: unknown, input: { field?: string; dtype?: DType } = {}): Tensor | Record<string, Tensor> {
+  const field = input.field ?? 'inputs';
+  const dtype = input.dtype ?? 'float32';
+  if (!isObj(rec)) throw new ModelpipeError('MP_ERR_BAD_REQUEST', `record is not an object: ${JSON.stringify(rec)?.slice(0, 80)}`);
+  const v = rec[field];
+  if (v === undefined) throw new ModelpipeError('MP_ERR_MISSING_INPUT', `record has no field ${JSON.stringify(field)}`);
+  if (Array.isArray(v)) return fromNested(v as Nested, dtype);
+  if (isObj(v)) {
+    const out: Record<string, Tensor> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (!Array.isArray(x)) throw new ModelpipeError('MP_ERR_BAD_REQUEST', `input ${k} is not an array`);
+      out[k] = fromNested(x as Nested, dtype);
+    }
+    return out;
+  }
+  throw new ModelpipeError('MP_ERR_BAD_REQUEST', `field ${field} must be an array or an object of arrays`);
+}
+
+/** Imports a module handler: its export is a ModelHandler or a factory returning one. */
+export async function loadModuleHandler(path: string, exportName = 'default', options?: unknown): Promise<ModelHandler<unknown, unknown>> {
+  let mod: Record<string, unknown>;
+  try {
+    const { pathToFileURL } = await import('node:url');
+    const { resolve } = await import('node:path');
+    mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot import handler module ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  let h = mod[exportName];
+  if (typeof h === 'function') h = await (h as (o: unknown) => unknown)(options);
+  if (!isObj(h) || typeof h.runBatch !== 'function' || typeof h.load !== 'function') {
+    throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `${path}#${exportName} is not a ModelHandler (needs load and runBatch)`);
+  }
+  return h as unknown as ModelHandler<unknown, unknown>;
+}

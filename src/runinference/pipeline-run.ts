@@ -1,0 +1,210 @@
+import { readFile } from 'node:fs/promises';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ModelpipeError, toModelpipeError } from '../errors/index.js';
+import { resultToRow, csvSink, jsonlSink, stdoutSink } from './file-sinks.js';
+import { Flow } from './flow.js';
+import { type DeadLetter, type ModelHandler, type PredictionResult, withPreprocess } from './handler.js';
+import { httpSource } from './http-source.js';
+import { squeezenetPreprocess } from './image.js';
+import { onnxHandler } from './onnx-handler.js';
+import {
+  type HandlerDef,
+  type PipelineDef,
+  type SinkDef,
+  loadModuleHandler,
+  recordToExample,
+  validatePipelineDef,
+} from './pipeline-def.js';
+import { progress } from './progress.js';
+import { redisStreamSink, redisStreamSource } from './redis-streams.js';
+import { type RunReport, type Sink, callbackSink } from './sink.js';
+import { csv, files, jsonl, stdinLines } from './sources.js';
+import { postgresSink, sqliteSink } from './sql-sinks.js';
+
+/**
+ * Runs a pipeline file (the library side of `modelpipe run pipeline.(js|json)`):
+ * - .json: a PipelineDef (see pipeline-def.ts), validated then run;
+ * - .js/.mjs: a module whose default export is a PipelineDef, or a function that gets the
+ *   RunInference API and returns a Flow (run to its end), a RunReport, or a PipelineDef.
+ */
+export async function runPipelineFile(path: string): Promise<RunReport> {
+  const ext = extname(path);
+  if (ext === '.json') {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot read pipeline ${path}: ${(e as Error).message}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `${path}: invalid JSON: ${(e as Error).message}`);
+    }
+    return runPipelineDef(validatePipelineDef(json));
+  }
+  if (ext === '.js' || ext === '.mjs') {
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+    } catch (e) {
+      throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot import pipeline ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    let v = mod.default;
+    if (typeof v === 'function') v = await (v as (api: unknown) => unknown)(await import('./index.js'));
+    if (v instanceof Flow) return v.run({ summary: true });
+    if (typeof v === 'object' && v !== null && 'items' in v && 'steps' in v) return v as RunReport;
+    return runPipelineDef(validatePipelineDef(v));
+  }
+  throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `pipeline file must be .json, .js or .mjs: ${path}`);
+}
+
+type Row = Record<string, unknown>;
+
+/** JSON if it parses; otherwise the string itself (the handler then rejects it as a dead letter). */
+function parseOrKeep(s: string | undefined): unknown {
+  if (s === undefined) return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}
+
+export function sinkFromDef(d: SinkDef, key: string | undefined): Sink<Row> {
+  switch (d.type) {
+    case 'jsonl':
+      return jsonlSink(d.path);
+    case 'csv':
+      return csvSink(d.path, d.columns ? { columns: d.columns } : {});
+    case 'stdout':
+      return stdoutSink();
+    case 'sqlite':
+      return sqliteSink(d.path, { table: d.table ?? 'predictions', ...(key ? { key } : {}) });
+    case 'postgres':
+      return postgresSink(d.url, { table: d.table ?? 'predictions', ...(key ? { key } : {}) });
+    case 'redis':
+      return redisStreamSink({ url: d.url, stream: d.stream, idOf: (r: Row) => String(r.key) });
+  }
+}
+
+async function handlerFromDef(d: HandlerDef): Promise<ModelHandler<unknown, unknown>> {
+  if (d.type === 'module') return loadModuleHandler(d.path, d.export, d.options);
+  const h = onnxHandler({
+    model: d.model,
+    ...(d.workers === undefined ? {} : { workers: d.workers }),
+    ...(d.watch === undefined ? {} : { watch: d.watch }),
+    ...(d.outputs === undefined ? {} : { outputs: d.outputs }),
+  }) as ModelHandler<unknown, unknown>;
+  if (d.preset === 'squeezenet') return withPreprocess(h, (x: unknown) => squeezenetPreprocess((x as { data: Uint8Array }).data));
+  return withPreprocess(h, (x: unknown) => recordToExample(x, d.input ?? {}));
+}
+
+export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
+  const handler = await handlerFromDef(def.handler);
+  const keyField = def.key;
+  let ack: Sink<Row> | undefined;
+  let close: (() => Promise<void>) | undefined;
+  let keyed: Flow<[unknown, unknown]>;
+  let total: number | undefined;
+  const src = def.source;
+  const keyOf = (x: unknown, i: number): unknown =>
+    keyField === undefined ? i : typeof x === 'object' && x !== null ? (x as Row)[keyField] : undefined;
+  switch (src.type) {
+    case 'redis': {
+      const r = redisStreamSource({
+        url: src.url,
+        stream: src.stream,
+        group: src.group,
+        ...(src.consumer === undefined ? {} : { consumer: src.consumer }),
+        ...(src.blockMs === undefined ? {} : { blockMs: src.blockMs }),
+        ...(src.claimIdleMs === undefined ? {} : { claimIdleMs: src.claimIdleMs }),
+        exitWhenDrained: src.exitWhenDrained ?? false,
+      });
+      const field = src.field ?? 'data';
+      // The message id is the key: sinks dedupe on it and the acker XACKs it.
+      keyed = Flow.from(r).map((m) => [m.id, parseOrKeep(m.fields[field])] as [unknown, unknown]);
+      ack = r.acker((row: Row) => String(row.key));
+      close = () => r.close();
+      break;
+    }
+    case 'files': {
+      const { globFiles } = await import('./sources.js');
+      total = (await globFiles(src.glob)).length;
+      keyed = Flow.from(files(src.glob, { mode: src.mode ?? 'binary' } as { mode?: 'binary' })).map(
+        (f) => [f.path, f] as [unknown, unknown],
+      );
+      break;
+    }
+    case 'http': {
+      const h = await httpSource({
+        ...(src.port === undefined ? {} : { port: src.port }),
+        ...(src.host ? { host: src.host } : {}),
+        ...(src.path ? { path: src.path } : {}),
+      });
+      process.stderr.write(`listening on ${h.url}\n`);
+      keyed = Flow.from(h)
+        .map((x) => x)
+        .keyBy((x) => keyOf(x, 0));
+      close = () => h.close();
+      break;
+    }
+    case 'stdin': {
+      let i = 0;
+      const text = src.format === 'text';
+      keyed = Flow.from(stdinLines())
+        .filter((l) => text || l.trim() !== '')
+        .map((l) => {
+          const x = text ? l : parseOrKeep(l);
+          return [keyOf(x, i++), x] as [unknown, unknown];
+        });
+      break;
+    }
+    default: {
+      const it = src.type === 'jsonl' ? jsonl(src.path) : csv(src.path, src.delimiter ? { delimiter: src.delimiter } : {});
+      let i = 0;
+      keyed = Flow.from(it as AsyncIterable<unknown>).map((x) => [keyOf(x, i++), x] as [unknown, unknown]);
+    }
+  }
+  const dlSink = def.deadLetter ? sinkFromDef(def.deadLetter, 'key') : undefined;
+  const deadLetter = async (ds: readonly DeadLetter[]): Promise<void> => {
+    const rows = ds.map((d) => ({
+      key: d.key === undefined ? null : String(d.key),
+      stage: d.stage,
+      code: d.error.code,
+      message: d.error.message,
+    }));
+    if (dlSink) await dlSink.write(rows);
+    // A dead letter is a final outcome: ack it so it is not redelivered forever.
+    if (ack) await ack.write(rows);
+  };
+  const bar = def.progress === false ? undefined : progress({ ...(total === undefined ? {} : { total }), label: 'run' });
+  const flow = keyed
+    .runInferenceKeyed(handler, {
+      ...(def.batching ?? {}),
+      ...(def.concurrency === undefined ? {} : { concurrency: def.concurrency }),
+      ...(def.maxFailureRatio === undefined ? {} : { maxFailureRatio: def.maxFailureRatio }),
+      ...(def.minExamplesForRatio === undefined ? {} : { minExamplesForRatio: def.minExamplesForRatio }),
+      deadLetter: callbackSink(deadLetter),
+    })
+    .map((r) => resultToRow(r as [unknown, PredictionResult<unknown, unknown>]))
+    .tap(() => bar?.tick());
+  // Rows carry the key in column "key"; it is the primary key (idempotent writes) when the
+  // key is meaningful: a record field, a message id, a file path — not a line number.
+  const idempotent = keyField !== undefined || src.type === 'redis' || src.type === 'files';
+  const sink = sinkFromDef(def.sink, idempotent ? 'key' : undefined);
+  try {
+    const report = ack ? await flow.through(sink).to(ack) : await flow.to(sink);
+    if (ack) await sink.close();
+    bar?.done();
+    if (def.summary ?? true) process.stderr.write((await import('./metrics.js')).formatSummary(report));
+    return report;
+  } catch (e) {
+    throw toModelpipeError(e, 'MP_ERR_PIPELINE');
+  } finally {
+    await dlSink?.close();
+    await close?.();
+  }
+}

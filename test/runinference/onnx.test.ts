@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import sharp from 'sharp';
+import {
+  type DeadLetter,
+  Flow,
+  argmax,
+  classifyDir,
+  functionHandler,
+  graphPipeHandler,
+  onnxHandler,
+  openInferenceHandler,
+  squeezenetPreprocess,
+  withPostprocess,
+  withPreprocess,
+} from '../../src/runinference/index.js';
+import { Tensor } from '../../src/tensor/index.js';
+import { needShared, sharedPath } from '../helpers/shared.js';
+
+const skip = needShared('models/squeezenet1.1.onnx', 'models/mnist.onnx', 'images/mug227.png');
+const IMAGES: [string, number][] = [
+  ['mug227.png', 504],
+  ['dog.jpg', 207],
+  ['fish.png', 0],
+  ['hummingbird.jpg', 94],
+];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'runinf-onnx-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The mnist input for a digit-ish image: grayscale 28×28, 0–255 → [1,1,28,28]. */
+async function mnistInput(img: Uint8Array): Promise<Tensor> {
+  const raw = await sharp(img).grayscale().resize(28, 28, { fit: 'fill' }).raw().toBuffer();
+  return new Tensor('float32', [1, 1, 28, 28], Float32Array.from(raw));
+}
+
+describe('ONNX handler (worker threads)', { skip }, () => {
+  it('classifies the shared images with squeezenet, batched, same as one at a time', async () => {
+    const onnx = onnxHandler({ model: sharedPath('models/squeezenet1.1.onnx'), workers: 2 });
+    const h = withPreprocess(onnx, async (name: string) => squeezenetPreprocess(await readFile(sharedPath(`images/${name}`))));
+    const names = IMAGES.map(([n]) => n);
+    const batched = await Flow.from([...names, ...names])
+      .runInference(h, { maxBatchSize: 8, minBatchSize: 8 })
+      .collect();
+    const single = await Flow.from(names).runInference(h, { maxBatchSize: 1 }).collect();
+    assert.equal(batched.length, 8);
+    for (const r of batched) {
+      const expected = IMAGES.find(([n]) => n === r.example)?.[1];
+      const probs = r.inference.softmaxout_1 as Tensor;
+      assert.deepEqual(probs.shape, [1, 1000, 1, 1]);
+      assert.equal(argmax(probs).index, expected, r.example);
+      const one = single.find((s) => s.example === r.example)?.inference.softmaxout_1 as Tensor;
+      const a = probs.data as Float32Array;
+      const b = one.data as Float32Array;
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs((a[i] as number) - (b[i] as number)) < 1e-4);
+    }
+    assert.match(batched[0]?.modelId ?? '', /^squeezenet1\.1\.onnx@[0-9a-f]{12}$/);
+    assert.equal(onnx.concurrency, 2);
+    await onnx.unload();
+  });
+
+  it('loads a model once per process: handlers of the same file share one worker pool', async () => {
+    const h1 = onnxHandler({ model: sharedPath('models/mnist.onnx') });
+    const h2 = onnxHandler({ model: sharedPath('models/mnist.onnx') });
+    await Promise.all([h1.load(), h2.load()]);
+    assert.ok(h1.inputs.length === 1 && h1.inputs === h2.inputs, 'same pool metadata object');
+    assert.equal(h1.modelId, h2.modelId);
+    await h1.unload();
+    // The pool stays up while h2 holds it.
+    const x = new Tensor('float32', [1, 1, 28, 28], new Float32Array(784));
+    assert.equal((await h2.runBatch([x])).predictions.length, 1);
+    await h2.unload();
+  });
+
+  it('runs a fixed-batch model (mnist) one example at a time inside larger batches', async () => {
+    const onnx = onnxHandler({ model: sharedPath('models/mnist.onnx') });
+    const xs = Array.from({ length: 5 }, (_, k) => new Tensor('float32', [1, 1, 28, 28], new Float32Array(784).fill(k * 40)));
+    const out = await Flow.from(xs).runInference(onnx, { maxBatchSize: 5 }).collect();
+    assert.equal(out.length, 5);
+    const direct = await onnx.runBatch([xs[3] as Tensor]);
+    assert.deepEqual(
+      [...((out[3]?.inference.Plus214_Output_0 ?? Tensor.zeros('float32', [0])).data as Float32Array)],
+      [...((direct.predictions[0]?.Plus214_Output_0 ?? Tensor.zeros('float32', [1])).data as Float32Array)],
+    );
+    // A wrong input shape is a per-batch failure (dead letter), not a crash.
+    const dead: DeadLetter[] = [];
+    const bad = await Flow.from([new Tensor('float32', [1, 1, 5, 5], new Float32Array(25))])
+      .runInference(onnx, { deadLetter: (d) => void dead.push(d) })
+      .collect();
+    assert.equal(bad.length, 0);
+    assert.equal(dead[0]?.stage, 'inference');
+    assert.equal(dead[0]?.error.code, 'MP_ERR_MODEL_RUNTIME');
+    await onnx.unload();
+  });
+
+  it('refreshes a watched model mid-stream: modelId changes, no example fails', async () => {
+    const path = join(dir, 'mnist-live.onnx');
+    await copyFile(sharedPath('models/mnist.onnx'), path);
+    const onnx = onnxHandler({ model: path, watch: { intervalMs: 50 } });
+    const dead: DeadLetter[] = [];
+    const x = new Tensor('float32', [1, 1, 28, 28], new Float32Array(784).fill(100));
+    const source = (async function* () {
+      for (let i = 0; i < 40; i++) {
+        if (i === 15) {
+          // A new version of the model: same graph, different producer version → new bytes.
+          const bytes = await readFile(sharedPath('models/mnist.onnx'));
+          const at = bytes.indexOf(Buffer.from('2.5.1'));
+          assert.ok(at > 0);
+          bytes.write('2.5.2', at);
+          await writeFile(`${path}.tmp`, bytes);
+          await rename(`${path}.tmp`, path); // atomic swap, as a deploy would do
+        }
+        await sleep(15);
+        yield x;
+      }
+    })();
+    const out = await Flow.from(source)
+      .runInference(onnx, { maxBatchSize: 2, deadLetter: (d) => void dead.push(d) })
+      .collect();
+    assert.equal(dead.length, 0, JSON.stringify(dead));
+    assert.equal(out.length, 40);
+    const ids = out.map((r) => r.modelId);
+    const distinct = [...new Set(ids)];
+    assert.equal(distinct.length, 2, `model ids ${distinct}`);
+    // Switches once: every result after the first new-model result comes from the new model.
+    const firstNew = ids.indexOf(distinct[1] as string);
+    assert.ok(firstNew >= 15 && ids.slice(firstNew).every((id) => id === distinct[1]));
+    assert.equal(onnx.refreshes, 1);
+    // Same weights, so the same scores from both versions.
+    const a = (out[0]?.inference.Plus214_Output_0 ?? Tensor.zeros('float32', [0])).data;
+    const b = (out[39]?.inference.Plus214_Output_0 ?? Tensor.zeros('float32', [1])).data;
+    assert.deepEqual([...a], [...b]);
+    await onnx.unload();
+  });
+
+  it('ensembles: branch one image stream into squeezenet and mnist, and sequence squeezenet → label model', async () => {
+    const images = IMAGES.map(([n]) => n);
+    const load = (n: string) => readFile(sharedPath(`images/${n}`));
+    const squeeze = withPostprocess(
+      withPreprocess(onnxHandler({ model: sharedPath('models/squeezenet1.1.onnx') }), async (n: string) =>
+        squeezenetPreprocess(await load(n)),
+      ),
+      (o) => argmax(o.softmaxout_1 as Tensor).index,
+    );
+    const mnist = withPostprocess(
+      withPreprocess(onnxHandler({ model: sharedPath('models/mnist.onnx') }), async (n: string) => mnistInput(await load(n))),
+      (o) => argmax(o.Plus214_Output_0 as Tensor).index,
+    );
+    // Branching: same data to two models, joined back per example.
+    const [a, b] = Flow.from(images).branch(2) as [Flow<string>, Flow<string>];
+    const both = await Flow.zip(a.runInference(squeeze), b.runInference(mnist))
+      .map(([s, m]) => ({ image: s.example, imagenet: s.inference, digit: m.inference, same: s.example === m.example }))
+      .collect();
+    assert.deepEqual(
+      both.map((r) => [r.image, r.imagenet]),
+      IMAGES,
+    );
+    for (const r of both) {
+      assert.ok(r.same);
+      assert.ok(Number.isInteger(r.digit) && r.digit >= 0 && r.digit <= 9);
+    }
+    // Sequencing: A's output, post-processed (top-1 class), is B's input.
+    const labels = (await readFile(sharedPath('models/imagenet-labels.txt'), 'utf8')).split('\n');
+    const labeler = functionHandler((classes: readonly number[]) => classes.map((c) => labels[c]?.trim() ?? '?'), { modelId: 'labels' });
+    const seq = await Flow.from(['mug227.png'])
+      .runInference(squeeze)
+      .map((r) => r.inference)
+      .runInference(labeler)
+      .collect();
+    assert.match(seq[0]?.inference ?? '', /coffee mug/i);
+  });
+
+  it('remote GraphPipe / OIP handlers over a stand-in transport backed by the real model', async () => {
+    // No model server exists on this branch: this function stands in for the transport only;
+    // the model behind it is the real squeezenet in onnxruntime.
+    const local = onnxHandler({ model: sharedPath('models/squeezenet1.1.onnx') });
+    await local.load();
+    let requests = 0;
+    const transport = async (inputs: Record<string, Tensor>) => {
+      requests++;
+      const renamed = { data_0: (inputs.data_0 ?? inputs['']) as Tensor };
+      const res = await local.runBatch([renamed]);
+      return res.predictions[0] as Record<string, Tensor>;
+    };
+    const mug = await squeezenetPreprocess(await readFile(sharedPath('images/mug227.png')));
+    const fish = await squeezenetPreprocess(await readFile(sharedPath('images/fish.png')));
+    for (const h of [
+      graphPipeHandler(transport, { modelId: 'squeezenet' }),
+      openInferenceHandler(transport, { modelId: 'squeezenet/1', inputName: 'data_0' }),
+    ]) {
+      requests = 0;
+      const out = await Flow.from([mug, fish, mug]).runInference(h, { maxBatchSize: 3, minBatchSize: 3 }).collect();
+      assert.deepEqual(
+        out.map((r) => argmax(r.inference.softmaxout_1 as Tensor).index),
+        [504, 0, 504],
+      );
+      assert.equal(requests, 1, 'one request per batch');
+    }
+    // OIP has no default input: a bare tensor without inputName is a clear per-batch error.
+    const dead: DeadLetter[] = [];
+    await Flow.from([mug])
+      .runInference(openInferenceHandler(transport, { modelId: 'sq' }), { deadLetter: (d) => void dead.push(d) })
+      .collect();
+    assert.equal(dead[0]?.error.code, 'MP_ERR_MISSING_INPUT');
+    // Transport failures and malformed responses become MP_ERR_REMOTE / MP_ERR_BAD_RESPONSE dead letters.
+    const failing = graphPipeHandler(
+      async () => {
+        throw new Error('connection refused');
+      },
+      { modelId: 'down' },
+    );
+    const short = graphPipeHandler(async () => ({ out: Tensor.zeros('float32', [1, 2]) }), { modelId: 'short' });
+    dead.length = 0;
+    await Flow.from([mug])
+      .runInference(failing, { deadLetter: (d) => void dead.push(d) })
+      .collect();
+    await Flow.from([mug, fish])
+      .runInference(short, { minBatchSize: 2, deadLetter: (d) => void dead.push(d) })
+      .collect();
+    assert.deepEqual(
+      dead.map((d) => d.error.code),
+      ['MP_ERR_REMOTE', 'MP_ERR_BAD_RESPONSE', 'MP_ERR_BAD_RESPONSE'],
+    );
+    await local.unload();
+  });
+
+  it('classifyDir writes JSONL, CSV and SQLite; a corrupt image is a dead letter, not a crash', async () => {
+    const imgs = join(dir, 'imgs');
+    await rm(imgs, { recursive: true, force: true });
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(imgs, 'sub'), { recursive: true });
+    for (const [n] of IMAGES) await copyFile(sharedPath(`images/${n}`), join(imgs, n));
+    await copyFile(sharedPath('images/mug227.png'), join(imgs, 'sub', 'mug-copy.png'));
+    await writeFile(join(imgs, 'broken.png'), 'not a png');
+    const model = sharedPath('models/squeezenet1.1.onnx');
+    const opts = { model, batchSize: 4, progress: false, summary: false } as const;
+    const r1 = await classifyDir(imgs, { ...opts, out: join(dir, 'c.jsonl') });
+    assert.equal(r1.items, 5);
+    assert.equal(r1.deadLetters, 1);
+    const rows = (await readFile(join(dir, 'c.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { path: string; class: number; label: string });
+    const byPath = Object.fromEntries(rows.map((r) => [r.path, r]));
+    assert.equal(byPath['mug227.png']?.class, 504);
+    assert.match(byPath['mug227.png']?.label ?? '', /coffee mug/);
+    assert.equal(byPath['sub/mug-copy.png']?.class, 504);
+    for (const [n, c] of IMAGES) assert.equal(byPath[n]?.class, c, n);
+    await classifyDir(imgs, { ...opts, out: join(dir, 'c.csv') });
+    const csvText = await readFile(join(dir, 'c.csv'), 'utf8');
+    assert.match(csvText.split('\n')[0] ?? '', /^path,class,label,score,model_id$/);
+    assert.equal(csvText.trim().split('\n').length, 6);
+    await classifyDir(imgs, { ...opts, out: join(dir, 'c.db') });
+    await classifyDir(imgs, { ...opts, out: join(dir, 'c.db') }); // rerun: keyed by path, no duplicates
+    const db = new Database(join(dir, 'c.db'), { readonly: true });
+    const n = db.prepare('SELECT count(*) AS n FROM classifications').get() as { n: number };
+    const mug = db.prepare("SELECT class FROM classifications WHERE path = 'mug227.png'").get() as { class: number };
+    db.close();
+    assert.equal(n.n, 5);
+    assert.equal(mug.class, 504);
+  });
+});
