@@ -17,6 +17,8 @@ export interface OnnxModelOptions {
   interOpThreads?: number;
   /** onnxruntime thread-pool spin-waiting (default false: the event loop needs the CPU more). */
   spinning?: boolean;
+  /** CPU niceness of inference threads (default 10: the event loop comes first; 0 to disable). */
+  nice?: number;
   /** Default inputs/outputs (default: the model's, in order). */
   inputs?: string[];
   outputs?: string[];
@@ -44,7 +46,12 @@ export class OnnxModel implements Model {
   }
 
   static async load(opts: OnnxModelOptions): Promise<OnnxModel> {
-    const settings: SessionSettings = { modelPath: opts.path, device: opts.device ?? 'cpu', spinning: opts.spinning ?? false };
+    const settings: SessionSettings = {
+      modelPath: opts.path,
+      device: opts.device ?? 'cpu',
+      spinning: opts.spinning ?? false,
+      nice: opts.nice ?? 10,
+    };
     if (opts.intraOpThreads !== undefined) settings.intraOpThreads = opts.intraOpThreads;
     if (opts.interOpThreads !== undefined) settings.interOpThreads = opts.interOpThreads;
     const pool = await WorkerPool.start(settings, Math.max(1, opts.instances ?? 1));

@@ -11,6 +11,8 @@ export interface SessionSettings {
   freeDimensionOverrides?: Record<string, number>;
   /** Let onnxruntime's thread pool spin-wait (default true in onnxruntime; false leaves CPU to the event loop). */
   spinning?: boolean;
+  /** Nice value for the worker and onnxruntime's threads (0 = unchanged). */
+  nice?: number;
 }
 
 /** Tensor payload crossing the thread boundary: typed arrays are transferred, strings copied. */

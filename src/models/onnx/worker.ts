@@ -3,6 +3,8 @@
  * the whole inference, so it must never run on the main thread: the event loop
  * there keeps decoding, validating and answering health checks meanwhile.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { DType, NumericArray } from '../../tensor/index.js';
@@ -47,7 +49,24 @@ function fromOrt(t: ort.Tensor, transfer: ArrayBuffer[]): WireTensor {
   return { dtype: t.type as DType, shape, data };
 }
 
+/**
+ * Lowers this thread's CPU priority before the session exists, so onnxruntime's
+ * thread pool (created by the session, inheriting the nice value) yields to the
+ * main thread: health checks and I/O stay fast while a model saturates the cores.
+ * Linux only (a thread's id comes from /proc/thread-self); elsewhere a no-op.
+ */
+function lowerPriority(nice: number): void {
+  if (nice === 0) return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // not Linux, or not permitted: run at normal priority
+  }
+}
+
 async function main(): Promise<void> {
+  lowerPriority(settings.nice ?? 0);
   const t0 = performance.now();
   let session: ort.InferenceSession;
   try {
