@@ -26,6 +26,8 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --instances N             worker threads, one onnxruntime session each (default 1)
   --intra-op-threads N      onnxruntime intra-op threads per session
   --inter-op-threads N      onnxruntime inter-op threads per session
+  --worker-nice N           CPU niceness of inference threads (default 10, so the event loop
+                            answers health checks and I/O first; 0 keeps normal priority)
   --sha256 HEX              expected SHA-256 of the model file
   --download-dir DIR        where downloaded models are kept (default ~/.cache/modelpipe/models)
   --model-config FILE.json  per-model scheduling config (dynamic_batching, max_queue_size, timeout_ms, instances)
@@ -57,6 +59,7 @@ export const SERVE_FLAGS = {
   instances: { type: 'string' },
   'intra-op-threads': { type: 'string' },
   'inter-op-threads': { type: 'string' },
+  'worker-nice': { type: 'string' },
   sha256: { type: 'string' },
   'download-dir': { type: 'string' },
   'model-config': { type: 'string' },
@@ -153,6 +156,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     ...optional('outputs', list(v.outputs)),
     ...optional('intraOpThreads', int(v['intra-op-threads'], 'intra-op-threads')),
     ...optional('interOpThreads', int(v['inter-op-threads'], 'inter-op-threads')),
+    ...optional('nice', int(v['worker-nice'], 'worker-nice')),
     ...optional(
       'valueInputs',
       valueInputsFile ? (JSON.parse(readFileSync(valueInputsFile, 'utf8')) as Record<string, [unknown, number[]]>) : undefined,
