@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   batching: () => import('./batching.js'),
   classy: () => import('./classy.js'),
   oip: () => import('./oip.js'),
+  runinference: () => import('./runinference.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
