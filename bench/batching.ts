@@ -159,9 +159,16 @@ export async function main(): Promise<void> {
     `\nSqueezeNet, ${CLIENTS} clients sending single images. Limit: onnxruntime in-process, best batch ${best[0]} = ${best[1].rowsPerSec.toFixed(1)} rows/s\n`,
   );
   console.log(table(['server', 'rows/s', 'of limit', 'p50 ms', 'p99 ms', 'p99 bound ms'], rows));
-  const c = await cacheRatio();
+  const caches = [
+    await cacheRatio(SQUEEZE, [1, 3, 224, 224], 30),
+    await cacheRatio(join(shared, 'models', 'candy.onnx'), [1, 3, 720, 720], 4),
+  ];
+  console.log('\nRow cache: one row computed vs the same row answered from the cache (HTTP, median)\n');
   console.log(
-    `\nRow cache: computing a row ${c.computeMs.toFixed(2)} ms, answering it from the cache ${c.hitMs.toFixed(2)} ms (${(c.computeMs / c.hitMs).toFixed(1)} x)\n`,
+    table(
+      ['model', 'compute ms', 'cache hit ms', 'ratio'],
+      caches.map((c) => [c.model, c.computeMs, c.hitMs, `${c.ratio.toFixed(1)} x`]),
+    ),
   );
   const [off, b16, b32, proxy] = runs as [(typeof runs)[0], (typeof runs)[0], (typeof runs)[0], (typeof runs)[0]];
   const bound = (r: typeof b16) => r.delayUs / 1000 + 2 * (limit[String(r.maxBatch)]?.msPerBatch ?? 0);
