@@ -6,7 +6,8 @@ import { resultToRow, csvSink, jsonlSink, stdoutSink } from './file-sinks.js';
 import { Flow } from './flow.js';
 import { type DeadLetter, type ModelHandler, type PredictionResult, withPreprocess } from './handler.js';
 import { httpSource } from './http-source.js';
-import { squeezenetPreprocess } from './image.js';
+import { loadPresetConfig } from '../apps/classy/presets.js';
+import { presetPreprocess } from './classify.js';
 import { onnxHandler } from './onnx-handler.js';
 import {
   type HandlerDef,
@@ -18,6 +19,7 @@ import {
 } from './pipeline-def.js';
 import { progress } from './progress.js';
 import { redisStreamSink, redisStreamSource } from './redis-streams.js';
+import { graphPipeUrlHandler, openInferenceUrlHandler } from './remote-url-handlers.js';
 import { type RunReport, type Sink, callbackSink } from './sink.js';
 import { csv, files, jsonl, stdinLines } from './sources.js';
 import { postgresSink, sqliteSink } from './sql-sinks.js';
@@ -90,15 +92,41 @@ export function sinkFromDef(d: SinkDef, key: string | undefined): Sink<Row> {
   }
 }
 
+/** The core handler a definition names (model, remote server or module), before preprocessing. */
+function coreHandler(d: Exclude<HandlerDef, { type: 'module' }>): ModelHandler<unknown, unknown> {
+  const outputs = d.outputs === undefined ? {} : { outputs: d.outputs };
+  const opt = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>));
+  switch (d.type) {
+    case 'onnx':
+      return onnxHandler({ model: d.model, ...opt('workers', d.workers), ...opt('watch', d.watch), ...outputs }) as ModelHandler<
+        unknown,
+        unknown
+      >;
+    case 'graphpipe':
+    case 'oip': {
+      const common = {
+        ...outputs,
+        ...opt('modelId', d.modelId),
+        ...opt('inputName', d.inputName),
+        ...opt('concurrency', d.concurrency),
+        ...opt('timeoutMs', d.timeoutMs),
+      };
+      const h =
+        d.type === 'graphpipe'
+          ? graphPipeUrlHandler(d.url, common)
+          : openInferenceUrlHandler(d.url, { ...common, model: d.model, ...opt('version', d.version) });
+      return h as ModelHandler<unknown, unknown>;
+    }
+  }
+}
+
 async function handlerFromDef(d: HandlerDef): Promise<ModelHandler<unknown, unknown>> {
   if (d.type === 'module') return loadModuleHandler(d.path, d.export, d.options);
-  const h = onnxHandler({
-    model: d.model,
-    ...(d.workers === undefined ? {} : { workers: d.workers }),
-    ...(d.watch === undefined ? {} : { watch: d.watch }),
-    ...(d.outputs === undefined ? {} : { outputs: d.outputs }),
-  }) as ModelHandler<unknown, unknown>;
-  if (d.preset === 'squeezenet') return withPreprocess(h, (x: unknown) => squeezenetPreprocess((x as { data: Uint8Array }).data));
+  const h = coreHandler(d);
+  if (d.preset !== undefined) {
+    const pre = presetPreprocess(d.preset, d.presets === undefined ? undefined : await loadPresetConfig(d.presets));
+    return withPreprocess(h, (x: unknown) => pre((x as { data: Uint8Array }).data));
+  }
   return withPreprocess(h, (x: unknown) => recordToExample(x, d.input ?? {}));
 }
 
