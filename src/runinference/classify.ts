@@ -63,7 +63,15 @@ export const IMAGE_GLOB = '**/*.{png,jpg,jpeg,webp,gif,PNG,JPG,JPEG,WEBP,GIF}';
 export function presetPreprocess(preset: string | Preset, presets?: ReadonlyMap<string, Preset>): (image: Uint8Array) => Promise<Tensor> {
   const p = resolvePreset(preset, presets); // an unknown preset fails here, before any image is read
   // One image per call: the engine runs the step per example, so a bad image is its own dead letter.
-  return (image) => preprocessImages([image], p, { concurrency: 1 });
+  return async (image) => {
+    try {
+      return await preprocessImages([image], p, { concurrency: 1 });
+    } catch (e) {
+      // Classy numbers images within its batch ("image 0: …"); here the batch is this one example.
+      if (e instanceof ModelpipeError) throw new ModelpipeError(e.code, e.message.replace(/^image 0: /, ''), { cause: e });
+      throw e;
+    }
+  };
 }
 
 /** Top-1 of a probability tensor (Classy's topK), labelled when labels are given. */

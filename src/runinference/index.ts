@@ -32,6 +32,6 @@ export {
 } from './redis-streams.js';
 export { progress, progressLine, type Progress, type ProgressOptions } from './progress.js';
 export { validatePipelineDef, recordToExample, type PipelineDef, type SourceDef, type SinkDef, type HandlerDef } from './pipeline-def.js';
-export { runPipelineFile, runPipelineDef } from './pipeline-run.js';
+export { runPipelineFile, runPipelineDef, readPipelineDef } from './pipeline-run.js';
 export { classifyDir, presetPreprocess, top1, type ClassifyOptions, type ClassifyReport, type ClassRow } from './classify.js';
 export { startWorkers, WORKER_SCRIPT, type WorkerGroup, type WorkerExit } from './scaleout.js';

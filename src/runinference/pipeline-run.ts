@@ -31,36 +31,57 @@ import { postgresSink, sqliteSink } from './sql-sinks.js';
  *   RunInference API and returns a Flow (run to its end), a RunReport, or a PipelineDef.
  */
 export async function runPipelineFile(path: string): Promise<RunReport> {
+  const v = await loadPipelineFile(path);
+  if (v instanceof Flow) return v.run({ summary: true });
+  if (typeof v === 'object' && v !== null && 'items' in v && 'steps' in v) return v as RunReport;
+  return runPipelineDef(validatePipelineDef(v));
+}
+
+/**
+ * The pipeline definition of a file, when it has one: a .json file, or a .js module whose
+ * default export is a definition object. Undefined for a module exporting a function (its
+ * pipeline exists only once run). `modelpipe run --workers` uses it to check the source.
+ */
+export async function readPipelineDef(path: string): Promise<PipelineDef | undefined> {
+  if (extname(path) === '.json') return validatePipelineDef(await loadPipelineFile(path));
+  checkExtension(path);
+  const mod = await importPipeline(path);
+  return typeof mod.default === 'function' ? undefined : validatePipelineDef(mod.default);
+}
+
+function checkExtension(path: string): void {
   const ext = extname(path);
-  if (ext === '.json') {
+  if (ext === '.json' || ext === '.js' || ext === '.mjs') return;
+  const hint = ext === '.ts' || ext === '.mts' ? ' (Node 20 cannot import TypeScript: compile it with tsc and run the .js)' : '';
+  throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `pipeline file must be .json, .js or .mjs: ${path}${hint}`);
+}
+
+async function importPipeline(path: string): Promise<{ default?: unknown }> {
+  try {
+    return (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+  } catch (e) {
+    throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot import pipeline ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Parsed JSON, or a module's default export (a function export is called with the API). */
+async function loadPipelineFile(path: string): Promise<unknown> {
+  checkExtension(path);
+  if (extname(path) === '.json') {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
       throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot read pipeline ${path}: ${(e as Error).message}`);
     }
-    let json: unknown;
     try {
-      json = JSON.parse(text);
+      return JSON.parse(text);
     } catch (e) {
       throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `${path}: invalid JSON: ${(e as Error).message}`);
     }
-    return runPipelineDef(validatePipelineDef(json));
   }
-  if (ext === '.js' || ext === '.mjs') {
-    let mod: { default?: unknown };
-    try {
-      mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
-    } catch (e) {
-      throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot import pipeline ${path}: ${(e as Error).message}`, { cause: e });
-    }
-    let v = mod.default;
-    if (typeof v === 'function') v = await (v as (api: unknown) => unknown)(await import('./index.js'));
-    if (v instanceof Flow) return v.run({ summary: true });
-    if (typeof v === 'object' && v !== null && 'items' in v && 'steps' in v) return v as RunReport;
-    return runPipelineDef(validatePipelineDef(v));
-  }
-  throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `pipeline file must be .json, .js or .mjs: ${path}`);
+  const v = (await importPipeline(path)).default;
+  return typeof v === 'function' ? await (v as (api: unknown) => unknown)(await import('./index.js')) : v;
 }
 
 type Row = Record<string, unknown>;
