@@ -190,7 +190,9 @@ export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
       try {
         return { predictions: await runOn(l.model, examples, options.outputs), modelId: l.modelId };
       } finally {
-        await release(l);
+        // Not awaited: when this was a retired model's last batch, its results need not wait
+        // for the workers to shut down.
+        release(l).catch((e: unknown) => log.warn({ path, error: (e as Error).message }, 'closing a retired model failed'));
       }
     },
     signature: tensorSignature,
