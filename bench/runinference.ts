@@ -16,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { classifyDir } from '../src/runinference/classify.js';
-import { argmax, squeezenetPreprocess } from '../src/runinference/image.js';
-import { Tensor, concat, split } from '../src/tensor/index.js';
+import { topK } from '../src/apps/classy/labels.js';
+import { preprocessImages } from '../src/apps/classy/preprocess.js';
+import { Tensor, split } from '../src/tensor/index.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -62,9 +63,8 @@ async function handLoop(dir: string, model: string, batch: number): Promise<Reco
   const classes: Record<string, number> = {};
   for (let i = 0; i < names.length; i += batch) {
     const chunk = names.slice(i, i + batch);
-    const inputs: Tensor[] = [];
-    for (const n of chunk) inputs.push(await squeezenetPreprocess(await readFile(join(dir, n))));
-    const x = concat(inputs);
+    // The same Classy preprocessor classifyDir uses, here batched in one call.
+    const x = await preprocessImages(await Promise.all(chunk.map((n) => readFile(join(dir, n)))), 'squeezenet');
     const out = await session.run({ data_0: new ort.Tensor('float32', x.data as Float32Array, [...x.shape]) });
     const y = out.softmaxout_1 as ort.Tensor;
     const probs = new Tensor('float32', [...y.dims], y.data as Float32Array);
@@ -72,7 +72,7 @@ async function handLoop(dir: string, model: string, batch: number): Promise<Reco
       probs,
       chunk.map(() => 1),
     ).forEach((p, j) => {
-      classes[chunk[j] as string] = argmax(p).index;
+      classes[chunk[j] as string] = (topK(p.data as Float32Array, 1)[0] as { index: number }).index;
     });
   }
   return classes;

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import {
   Flow,
-  argmax,
   functionHandler,
   onnxHandler,
-  squeezenetPreprocess,
+  presetPreprocess,
+  top1,
   withPostprocess,
   withPreprocess,
 } from '../../src/runinference/index.js';
@@ -25,11 +25,10 @@ const shared = process.argv[2] ?? join(process.cwd(), '..', 'shared');
 const images = ['mug227.png', 'dog.jpg', 'fish.png', 'hummingbird.jpg'];
 const read = (name: string) => readFile(join(shared, 'images', name));
 
+const squeezenetInput = presetPreprocess('squeezenet'); // the Classy preprocessor
 const squeezenet = withPostprocess(
-  withPreprocess(onnxHandler({ model: join(shared, 'models/squeezenet1.1.onnx') }), async (n: string) =>
-    squeezenetPreprocess(await read(n)),
-  ),
-  (out) => argmax(out.softmaxout_1 as Tensor).index,
+  withPreprocess(onnxHandler({ model: join(shared, 'models/squeezenet1.1.onnx') }), async (n: string) => squeezenetInput(await read(n))),
+  (out) => top1(out.softmaxout_1 as Tensor).index,
 );
 const mnist = withPostprocess(
   withPreprocess(onnxHandler({ model: join(shared, 'models/mnist.onnx') }), async (n: string) => {
@@ -40,7 +39,7 @@ const mnist = withPostprocess(
       .toBuffer();
     return new Tensor('float32', [1, 1, 28, 28], Float32Array.from(px));
   }),
-  (out) => argmax(out.Plus214_Output_0 as Tensor).index,
+  (out) => top1(out.Plus214_Output_0 as Tensor).index,
 );
 
 // 1. Branching: one source, two models, joined back (both branches keep input order).

@@ -2,7 +2,9 @@
 import { CLASSY_HELP, classyCommand } from '../apps/classy/cli.js';
 import { isModelpipeError } from '../errors/index.js';
 import { BATCHER_HELP, batcherCommand } from './batcher-command.js';
+import { CLASSIFY_DIR_HELP, classifyDirCommand } from './classify-dir-command.js';
 import { INFER_HELP, METADATA_HELP, inferCommand, metadataCommand } from './client-commands.js';
+import { RUN_HELP, runCommand } from './run-command.js';
 import { SERVE_HELP, serveCommand } from './serve-command.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string };
@@ -14,6 +16,8 @@ const COMMANDS: Record<string, Command> = {
   metadata: { run: metadataCommand, help: METADATA_HELP },
   batcher: { run: batcherCommand, help: BATCHER_HELP },
   classy: { run: classyCommand, help: CLASSY_HELP },
+  run: { run: runCommand, help: RUN_HELP },
+  'classify-dir': { run: classifyDirCommand, help: CLASSIFY_DIR_HELP },
 };
 
 function usage(): string {

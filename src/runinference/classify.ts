@@ -1,13 +1,14 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, extname, join, relative } from 'node:path';
+import { extname, join, relative } from 'node:path';
+import { findLabels } from '../apps/classy/cli-options.js';
+import { type Prediction, loadLabels, topK } from '../apps/classy/labels.js';
+import { preprocessImages } from '../apps/classy/preprocess.js';
+import { type Preset, resolvePreset } from '../apps/classy/presets.js';
 import { ModelpipeError } from '../errors/index.js';
 import type { Tensor } from '../tensor/index.js';
 import { csvSink, jsonlSink, stdoutSink } from './file-sinks.js';
 import { Flow } from './flow.js';
-import { type ModelHandler, withPostprocess, withPreprocess } from './handler.js';
-import { argmax, squeezenetPreprocess } from './image.js';
+import { type DeadLetter, type ModelHandler, withPostprocess, withPreprocess } from './handler.js';
 import { onnxHandler } from './onnx-handler.js';
 import { progress } from './progress.js';
 import type { RunReport, Sink } from './sink.js';
@@ -15,15 +16,18 @@ import { type FileItem, files, globFiles } from './sources.js';
 import { sqliteSink } from './sql-sinks.js';
 
 /**
- * `modelpipe classify DIR`: top-1 class of every image under a folder, written to a
- * JSONL, CSV or SQLite file (by the extension of `out`) or stdout. Images are decoded in
- * parallel (sharp's thread pool), batched, and run in ONNX worker threads, so decoding
- * the next batch overlaps inference of the current one.
+ * `modelpipe classify-dir DIR`: top-1 class of every image under a folder, written to a
+ * JSONL, CSV or SQLite file (by the extension of `out`) or stdout. Images go through the
+ * Classy preprocessor (the same presets as `modelpipe classy` and the preprocessor server),
+ * decoded in parallel (sharp's thread pool), batched, and run in ONNX worker threads, so
+ * decoding the next batch overlaps inference of the current one.
  */
 export interface ClassifyOptions {
   model: string;
-  /** Preprocessing preset; only "squeezenet" until the shared Classy presets land. */
-  preset?: 'squeezenet';
+  /** Classy preset: squeezenet | vgg | imagenet, or a name from `presets`. Default squeezenet. */
+  preset?: string;
+  /** User presets (Classy's loadPresetConfig). */
+  presets?: ReadonlyMap<string, Preset>;
   /** Output: .jsonl, .csv, .db/.sqlite, or "-" / undefined for stdout. */
   out?: string;
   batchSize?: number;
@@ -31,7 +35,7 @@ export interface ClassifyOptions {
   workers?: number;
   /** onnxruntime intra-op threads per worker (default: cores / workers). */
   intraOpNumThreads?: number;
-  /** Class names, one per line (default: imagenet-labels.txt beside the model, if any). */
+  /** Class names, one per line (default: Classy's labels file next to the model, if any). */
   labels?: string;
   /** Images decoded at once. Default 8. */
   decodeConcurrency?: number;
@@ -47,7 +51,33 @@ export interface ClassRow extends Record<string, unknown> {
   model_id: string;
 }
 
-export const IMAGE_GLOB = '**/*.{png,jpg,jpeg,webp,gif,tif,tiff,avif,PNG,JPG,JPEG}';
+/** What classifyDir did, with the images that could not be classified and why. */
+export interface ClassifyReport extends RunReport {
+  failures: { path: string; code: string; message: string }[];
+}
+
+// The formats the Classy preprocessor accepts (it sniffs the bytes; the extension only picks files).
+export const IMAGE_GLOB = '**/*.{png,jpg,jpeg,webp,gif,PNG,JPG,JPEG,WEBP,GIF}';
+
+/** A per-example step: one encoded image → the preset's tensor with a batch dimension of 1. */
+export function presetPreprocess(preset: string | Preset, presets?: ReadonlyMap<string, Preset>): (image: Uint8Array) => Promise<Tensor> {
+  const p = resolvePreset(preset, presets); // an unknown preset fails here, before any image is read
+  // One image per call: the engine runs the step per example, so a bad image is its own dead letter.
+  return async (image) => {
+    try {
+      return await preprocessImages([image], p, { concurrency: 1 });
+    } catch (e) {
+      // Classy numbers images within its batch ("image 0: …"); here the batch is this one example.
+      if (e instanceof ModelpipeError) throw new ModelpipeError(e.code, e.message.replace(/^image 0: /, ''), { cause: e });
+      throw e;
+    }
+  };
+}
+
+/** Top-1 of a probability tensor (Classy's topK), labelled when labels are given. */
+export function top1(probs: Tensor, labels?: readonly string[]): Prediction {
+  return topK(probs.data as Float32Array, 1, labels)[0] as Prediction;
+}
 
 export function classSink(out: string | undefined): Sink<ClassRow> {
   if (out === undefined || out === '-') return stdoutSink();
@@ -58,14 +88,13 @@ export function classSink(out: string | undefined): Sink<ClassRow> {
   throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `classify: output ${out} must end in .jsonl, .csv, .db or .sqlite`);
 }
 
-export async function classifyDir(dir: string, options: ClassifyOptions): Promise<RunReport> {
-  if ((options.preset ?? 'squeezenet') !== 'squeezenet') {
-    throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `classify: unknown preset ${options.preset}`);
-  }
+export async function classifyDir(dir: string, options: ClassifyOptions): Promise<ClassifyReport> {
+  const preprocess = presetPreprocess(options.preset ?? 'squeezenet', options.presets);
   const batchSize = options.batchSize ?? 8;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `classify: batchSize must be >= 1`);
-  const labelsPath = options.labels ?? join(dirname(options.model), 'imagenet-labels.txt');
-  const labels = existsSync(labelsPath) ? (await readFile(labelsPath, 'utf8')).split('\n') : [];
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ModelpipeError('MP_ERR_PIPELINE_DEF', 'classify: batchSize must be >= 1');
+  const labelsPath = options.labels ?? findLabels(options.model);
+  const labels = labelsPath === undefined ? undefined : await loadLabels(labelsPath);
+  const sink = classSink(options.out);
   const pattern = join(dir, IMAGE_GLOB);
   const total = (await globFiles(pattern)).length;
   // Default: several single-ish-threaded sessions rather than one wide one: two batches run
@@ -77,9 +106,10 @@ export async function classifyDir(dir: string, options: ClassifyOptions): Promis
     intraOpNumThreads: options.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
   }) as ModelHandler<Tensor, Record<string, Tensor>>;
   const handler = withPostprocess(
-    withPreprocess(base, (f: FileItem<Uint8Array>) => squeezenetPreprocess(f.data)),
-    (out) => argmax(Object.values(out)[0] as Tensor),
+    withPreprocess(base, (f: FileItem<Uint8Array>) => preprocess(f.data)),
+    (out) => top1(Object.values(out)[0] as Tensor, labels),
   );
+  const failures: ClassifyReport['failures'] = [];
   const bar = options.progress === false ? undefined : progress({ total, label: 'classify' });
   const flow = Flow.from(files(pattern))
     .runInference(handler, {
@@ -88,19 +118,24 @@ export async function classifyDir(dir: string, options: ClassifyOptions): Promis
       minBatchSize: batchSize,
       maxWaitMs: 1000,
       preprocessConcurrency: options.decodeConcurrency ?? 8,
+      deadLetter: (d: DeadLetter) => {
+        failures.push({ path: relative(dir, (d.example as FileItem<Uint8Array>).path), ...d.error });
+        bar?.tick();
+      },
     })
     .map(
       (r): ClassRow => ({
         path: relative(dir, r.example.path),
         class: r.inference.index,
-        label: labels[r.inference.index]?.trim() ?? null,
-        score: r.inference.score,
+        label: labels === undefined ? null : r.inference.label,
+        score: r.inference.probability,
         model_id: r.modelId,
       }),
     )
     .tap(() => bar?.tick());
   try {
-    return await flow.to(classSink(options.out), { summary: options.summary ?? true });
+    const report = await flow.to(sink, { summary: options.summary ?? true });
+    return { ...report, failures };
   } finally {
     bar?.done();
     await base.unload?.();

@@ -6,7 +6,13 @@ export { Flow } from './flow.js';
 export * from './handler.js';
 export { functionHandler, tensorSignature, tensorBytes, type FunctionHandlerOptions } from './function-handler.js';
 export { onnxHandler, type OnnxHandlerOptions, type OnnxModelHandler } from './onnx-handler.js';
-export { graphPipeHandler, openInferenceHandler, type RemoteHandlerOptions } from './remote-handler.js';
+export { graphPipeHandler, openInferenceHandler, type RemoteHandlerOptions, type RemoteHooks } from './remote-handler.js';
+export {
+  graphPipeUrlHandler,
+  openInferenceUrlHandler,
+  type UrlHandlerOptions,
+  type OipUrlHandlerOptions,
+} from './remote-url-handlers.js';
 export { keyedModels, isKeyedModelHandler, type KeyedModelHandler, type KeyModelMapping } from './keyed-handler.js';
 export { batchStream, type BatchOptions } from './batching.js';
 export type { RunInferenceOptions } from './run-inference.js';
@@ -26,7 +32,6 @@ export {
 } from './redis-streams.js';
 export { progress, progressLine, type Progress, type ProgressOptions } from './progress.js';
 export { validatePipelineDef, recordToExample, type PipelineDef, type SourceDef, type SinkDef, type HandlerDef } from './pipeline-def.js';
-export { runPipelineFile, runPipelineDef } from './pipeline-run.js';
-export { classifyDir, type ClassifyOptions, type ClassRow } from './classify.js';
-export { squeezenetPreprocess, argmax } from './image.js';
+export { runPipelineFile, runPipelineDef, readPipelineDef } from './pipeline-run.js';
+export { classifyDir, presetPreprocess, top1, type ClassifyOptions, type ClassifyReport, type ClassRow } from './classify.js';
 export { startWorkers, WORKER_SCRIPT, type WorkerGroup, type WorkerExit } from './scaleout.js';

@@ -1,17 +1,20 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import pino from 'pino';
 import { ModelpipeError } from '../errors/index.js';
+import type { TensorSpec } from '../models/model.js';
+import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { Tensor, concat, split } from '../tensor/index.js';
 import { tensorBytes, tensorSignature } from './function-handler.js';
 import type { BatchResult, BatchingHints, ModelHandler } from './handler.js';
-import { OnnxPool } from './onnx-pool.js';
 
 /**
- * In-process ONNX handler. Sessions run in worker threads (OnnxPool); a batch is stacked
- * into one tensor per input with `concat` (one memcpy per example), its fresh buffer is
- * transferred to the worker, and outputs are `split` back per example (views, no copy).
+ * In-process ONNX handler on the server's OnnxModel (sessions in worker threads, see
+ * src/models/onnx/). A batch is stacked into one tensor per input with `concat` (one
+ * memcpy per example), its fresh buffer is transferred to the worker, and outputs are
+ * `split` back per example (views, no copy).
  *
  * Examples are `Record<inputName, Tensor>` or a bare Tensor for single-input models. Each
  * example tensor carries its own leading batch dimension (usually 1); a tensor of rank one
@@ -19,9 +22,9 @@ import { OnnxPool } from './onnx-pool.js';
  * Tensor>` per example.
  *
  * Models are shared per process: handlers for the same file and worker settings use one
- * pool (reference counted). With `watch`, the file is polled and a changed file is loaded
- * into a new pool that takes over for the next batch, while in-flight batches finish on
- * the old one (then it is terminated). A file that fails to load keeps the old model.
+ * OnnxModel (reference counted). With `watch`, the file is polled and a changed file is
+ * loaded into a new OnnxModel that takes over for the next batch, while in-flight batches
+ * finish on the old one (then it is closed). A file that fails to load keeps the old model.
  */
 export interface OnnxHandlerOptions {
   model: string;
@@ -37,53 +40,73 @@ export interface OnnxHandlerOptions {
 
 interface Loaded {
   key: string;
-  pool: OnnxPool;
+  model: OnnxModel;
   modelId: string;
   bytes: number;
   refs: number;
+  /** Set once the last reference is gone and the model is closing. */
+  closed: boolean;
+  entry: Promise<Loaded>;
 }
 const cache = new Map<string, Promise<Loaded>>();
 const log = pino({ name: 'runinference.onnx' }, pino.destination({ dest: 2, sync: true }));
+/** The handler never cancels a run: a batch either finishes or fails as a whole. */
+const NEVER = new AbortController().signal;
 
-async function fingerprint(path: string): Promise<{ modelId: string; bytes: number; mtimeMs: number }> {
+async function fingerprint(path: string): Promise<{ modelId: string; bytes: number }> {
   let buf: Buffer;
-  let st: { mtimeMs: number; size: number };
   try {
-    st = await stat(path);
     buf = await readFile(path);
   } catch (e) {
     throw new ModelpipeError('MP_ERR_MODEL_LOAD', `cannot read model ${path}: ${(e as Error).message}`, { cause: e });
   }
   const hash = createHash('sha256').update(buf).digest('hex').slice(0, 12);
-  return { modelId: `${basename(path)}@${hash}`, bytes: st.size, mtimeMs: st.mtimeMs };
+  return { modelId: `${basename(path)}@${hash}`, bytes: buf.byteLength };
 }
 
 async function acquire(path: string, workers: number, threads: number | undefined): Promise<Loaded> {
   const fp = await fingerprint(path);
   const key = `${path}|${fp.modelId}|${workers}|${threads ?? ''}`;
-  let p = cache.get(key);
-  if (!p) {
-    const opts = threads === undefined ? { workers } : { workers, intraOpNumThreads: threads };
-    p = OnnxPool.create(path, opts).then((pool) => ({ key, pool, modelId: fp.modelId, bytes: fp.bytes, refs: 0 }));
-    cache.set(key, p);
-    p.catch(() => cache.delete(key));
+  for (;;) {
+    let p = cache.get(key);
+    if (!p) {
+      // Several sessions share the cores: without a limit each would size its thread pool
+      // to the whole machine and they would oversubscribe it.
+      const intraOpThreads = threads ?? Math.max(1, Math.floor(availableParallelism() / workers));
+      const entry: Promise<Loaded> = OnnxModel.load({ path, instances: workers, intraOpThreads }).then((model) => ({
+        key,
+        model,
+        modelId: fp.modelId,
+        bytes: fp.bytes,
+        refs: 0,
+        closed: false,
+        entry,
+      }));
+      p = entry;
+      cache.set(key, p);
+      p.catch(() => {
+        if (cache.get(key) === entry) cache.delete(key);
+      });
+    }
+    const l = await p;
+    // Its last user released it while we waited: load a fresh one rather than use a closing model.
+    if (l.closed) continue;
+    l.refs++;
+    return l;
   }
-  const l = await p;
-  l.refs++;
-  return l;
 }
 
-function release(l: Loaded): void {
-  l.refs--;
-  if (l.refs <= 0) {
-    cache.delete(l.key);
-    l.pool.retire();
-  }
+/** Drops one reference; the last one closes the model (no batch holds it any more). */
+async function release(l: Loaded): Promise<void> {
+  if (--l.refs > 0) return;
+  l.closed = true;
+  if (cache.get(l.key) === l.entry) cache.delete(l.key);
+  await l.model.close();
 }
 
 export interface OnnxModelHandler extends ModelHandler<Tensor | Record<string, Tensor>, Record<string, Tensor>> {
-  /** Input and output metadata, after load. */
-  readonly inputs: readonly { name: string; shape?: (number | string)[] }[];
+  /** Input metadata (as OnnxModel reports it, -1 for free dimensions), after load. */
+  readonly inputs: readonly TensorSpec[];
   /** Model versions swapped in by the watcher so far. */
   readonly refreshes: number;
   unload(): Promise<void>;
@@ -109,14 +132,14 @@ export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
       lastMtime = st.mtimeMs;
       const next = await acquire(path, workers, options.intraOpNumThreads);
       if (!current || next.modelId === current.modelId) {
-        release(next);
+        await release(next);
         return;
       }
       const old = current;
       current = next; // next batch uses the new model; batches holding `old` finish on it
       refreshes++;
-      release(old);
       log.info({ from: old.modelId, to: next.modelId }, 'model refreshed');
+      await release(old);
     } catch (e) {
       log.warn({ path, error: (e as Error).message }, 'model refresh failed; keeping the current model');
     } finally {
@@ -131,7 +154,7 @@ export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
     batching: options.batching ?? {},
     concurrency: workers,
     get inputs() {
-      return current?.pool.inputs ?? [];
+      return current?.model.metadata.inputs ?? [];
     },
     get refreshes() {
       return refreshes;
@@ -155,18 +178,21 @@ export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
     async unload() {
       if (timer) clearInterval(timer);
       timer = undefined;
-      if (current) release(current);
+      const l = current;
       current = undefined;
       loading = undefined;
+      if (l) await release(l);
     },
     async runBatch(examples): Promise<BatchResult<Record<string, Tensor>>> {
       if (!current) await h.load();
       const l = current as Loaded;
       l.refs++; // pin this version until the batch is done
       try {
-        return { predictions: await runOn(l.pool, examples, options.outputs), modelId: l.modelId };
+        return { predictions: await runOn(l.model, examples, options.outputs), modelId: l.modelId };
       } finally {
-        release(l);
+        // Not awaited: when this was a retired model's last batch, its results need not wait
+        // for the workers to shut down.
+        release(l).catch((e: unknown) => log.warn({ path, error: (e as Error).message }, 'closing a retired model failed'));
       }
     },
     signature: tensorSignature,
@@ -177,26 +203,27 @@ export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
 }
 
 async function runOn(
-  pool: OnnxPool,
+  model: OnnxModel,
   examples: readonly (Tensor | Record<string, Tensor>)[],
   keep: readonly string[] | undefined,
 ): Promise<Record<string, Tensor>[]> {
-  const inputs = pool.inputs;
-  const dicts = examples.map((x, i) => normalise(x, inputs, i));
-  const rows = dicts.map((d) => (Object.values(d)[0] as Tensor).shape[0] ?? 1);
-  const fixed = inputs[0]?.shape?.[0];
+  const md = model.metadata;
+  const outputNames = keep ?? md.defaultOutputs;
+  for (const name of outputNames) {
+    if (!md.outputs.some((o) => o.name === name)) throw new ModelpipeError('MP_ERR_UNKNOWN_OUTPUT', `model has no output ${name}`);
+  }
+  const dicts = examples.map((x, i) => normalise(x, md.inputs, i));
   // Models whose batch dimension is pinned (mnist: 1) run one example at a time.
-  if (typeof fixed === 'number' && rows.some((r) => r !== fixed || dicts.length > 1)) {
+  if (!model.batchable && dicts.length > 1) {
     const out: Record<string, Tensor>[] = [];
-    for (const d of dicts) out.push(...(await stackRun(pool, [d], keep)));
+    for (const d of dicts) out.push(...(await stackRun(model, [d], outputNames)));
     return out;
   }
-  return stackRun(pool, dicts, keep);
+  return stackRun(model, dicts, outputNames);
 }
 
-async function stackRun(pool: OnnxPool, dicts: Record<string, Tensor>[], keep: readonly string[] | undefined) {
-  const feeds: Record<string, Tensor> = {};
-  const transfer: ArrayBuffer[] = [];
+async function stackRun(model: OnnxModel, dicts: Record<string, Tensor>[], outputNames: readonly string[]) {
+  const inputs = new Map<string, Tensor>();
   const first = dicts[0] as Record<string, Tensor>;
   for (const name of Object.keys(first)) {
     const parts = dicts.map((d) => d[name] as Tensor);
@@ -205,33 +232,31 @@ async function stackRun(pool: OnnxPool, dicts: Record<string, Tensor>[], keep: r
       // A single example's data belongs to the caller: copy so transferring cannot detach it.
       t = new Tensor(t.dtype, t.shape, (t.data as Float32Array).slice());
     }
-    feeds[name] = t;
-    if (t.dtype !== 'string') transfer.push((t.data as Float32Array).buffer as ArrayBuffer);
+    inputs.set(name, t);
   }
   const rows = dicts.map((d) => (Object.values(d)[0] as Tensor).shape[0] ?? 1);
-  const res = await pool.run(feeds, transfer);
-  const names = keep ?? Object.keys(res);
+  // Every input buffer is fresh (stacked or copied above), so the worker may take it.
+  const res = await model.run({ inputs, outputNames, config: '', signal: NEVER, transferable: true });
   const out: Record<string, Tensor>[] = dicts.map(() => ({}));
-  for (const name of names) {
-    const t = res[name];
-    if (!t) throw new ModelpipeError('MP_ERR_UNKNOWN_OUTPUT', `model has no output ${name}`);
+  outputNames.forEach((name, k) => {
+    const t = res[k] as Tensor;
     if ((t.shape[0] ?? -1) !== rows.reduce((a, b) => a + b, 0)) {
       throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `output ${name} has ${t.shape[0]} rows for a batch of ${rows.join('+')}`);
     }
     split(t, rows).forEach((part, i) => {
       (out[i] as Record<string, Tensor>)[name] = part;
     });
-  }
+  });
   return out;
 }
 
-function normalise(x: Tensor | Record<string, Tensor>, inputs: readonly { name: string; shape?: (number | string)[] }[], i: number) {
+function normalise(x: Tensor | Record<string, Tensor>, inputs: readonly TensorSpec[], i: number) {
   const dict: Record<string, Tensor> = x instanceof Tensor ? { [inputs[0]?.name ?? 'input']: x } : { ...x };
   for (const info of inputs) {
     const t = dict[info.name];
     if (!(t instanceof Tensor)) throw new ModelpipeError('MP_ERR_MISSING_INPUT', `example ${i} lacks input ${info.name}`);
-    if (info.shape && t.shape.length === info.shape.length - 1) dict[info.name] = new Tensor(t.dtype, [1, ...t.shape], t.data);
-    else if (info.shape && info.shape.length > 0 && t.shape.length !== info.shape.length) {
+    if (t.shape.length === info.shape.length - 1) dict[info.name] = new Tensor(t.dtype, [1, ...t.shape], t.data);
+    else if (info.shape.length > 0 && t.shape.length !== info.shape.length) {
       throw new ModelpipeError(
         'MP_ERR_INPUT_RANK',
         `example ${i}: input ${info.name} has rank ${t.shape.length}, model wants ${info.shape.length}`,

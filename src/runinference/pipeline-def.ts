@@ -18,8 +18,14 @@ import type { BatchingHints, ModelHandler } from './handler.js';
  * either one nested array (a tensor for the model's first input) or an object of input
  * name → nested array; `dtype` defaults to float32. stdin lines and Redis `data` fields are
  * parsed as JSON (stdin with format "text": kept as strings); a line that is not JSON is passed
- * on as its string, so the handler rejects it into the dead-letter output, not the whole run. Files sources with `preset:
- * "squeezenet"` decode images instead. Validation errors are MP_ERR_PIPELINE_DEF.
+ * on as its string, so the handler rejects it into the dead-letter output, not the whole run.
+ * With `preset` (a Classy preset: squeezenet, vgg, imagenet, or a name from the `presets`
+ * file), files sources' images are decoded by the Classy preprocessor instead.
+ *
+ * Remote handlers use the same `input`/`preset`/`outputs` fields:
+ *   { "type": "graphpipe", "url": "http://host:9000" }
+ *   { "type": "oip", "url": "http://host:9000" | "grpc://host:9001", "model": "squeezenet1.1", "version"?: "1" }
+ * Validation errors are MP_ERR_PIPELINE_DEF.
  */
 export type SourceDef =
   | { type: 'jsonl'; path: string }
@@ -47,16 +53,29 @@ export type SinkDef =
   | { type: 'postgres'; url: string; table?: string }
   | { type: 'redis'; url: string; stream: string };
 
+/** How records become tensors: a field of nested arrays, or images through a Classy preset. */
+export interface ExampleDef {
+  outputs?: string[];
+  /** Classy preset name for image files. */
+  preset?: string;
+  /** Classy preset config file defining more presets. */
+  presets?: string;
+  input?: { field?: string; dtype?: DType };
+}
+
 export type HandlerDef =
-  | {
-      type: 'onnx';
+  | ({ type: 'onnx'; model: string; workers?: number; watch?: boolean } & ExampleDef)
+  | ({ type: 'graphpipe'; url: string; modelId?: string; inputName?: string; concurrency?: number; timeoutMs?: number } & ExampleDef)
+  | ({
+      type: 'oip';
+      url: string;
       model: string;
-      workers?: number;
-      watch?: boolean;
-      outputs?: string[];
-      preset?: 'squeezenet';
-      input?: { field?: string; dtype?: DType };
-    }
+      version?: string;
+      modelId?: string;
+      inputName?: string;
+      concurrency?: number;
+      timeoutMs?: number;
+    } & ExampleDef)
   | { type: 'module'; path: string; export?: string; options?: unknown };
 
 export interface PipelineDef {
@@ -88,6 +107,12 @@ const SOURCE_REQ: Record<string, string[]> = {
   stdin: [],
   http: [],
   redis: ['url', 'stream', 'group'],
+};
+const HANDLER_REQ: Record<string, string[]> = {
+  onnx: ['model'],
+  graphpipe: ['url'],
+  oip: ['url', 'model'],
+  module: ['path'],
 };
 const SINK_REQ: Record<string, string[]> = {
   jsonl: ['path'],
@@ -134,9 +159,13 @@ export function validatePipelineDef(v: unknown): PipelineDef {
   part('deadLetter', SINK_REQ, true);
   const h = v.handler;
   if (!isObj(h)) return bad('handler must be an object with a "type"');
-  if (h.type === 'onnx') str(h, 'model', 'handler');
-  else if (h.type === 'module') str(h, 'path', 'handler');
-  else bad(`handler.type must be "onnx" or "module", got ${JSON.stringify(h.type)}`);
+  const handlerReq = HANDLER_REQ[String(h.type)];
+  if (!handlerReq) bad(`handler.type must be one of ${Object.keys(HANDLER_REQ).join(', ')}, got ${JSON.stringify(h.type)}`);
+  for (const f of handlerReq ?? []) str(h, f, 'handler');
+  if ((h.type === 'graphpipe' || h.type === 'oip') && !/^(https?|grpc):\/\//.test(String(h.url))) {
+    bad(`handler.url must be an http:// ${h.type === 'oip' ? 'or grpc:// ' : ''}URL, got ${JSON.stringify(h.url)}`);
+  }
+  if (h.type === 'graphpipe' && String(h.url).startsWith('grpc://')) bad('handler.url: GraphPipe has no gRPC transport (use type "oip")');
   if (v.key !== undefined && typeof v.key !== 'string') bad('key must be a field name');
   if (v.batching !== undefined) {
     if (!isObj(v.batching)) bad('batching must be an object');

@@ -6,7 +6,8 @@ import { resultToRow, csvSink, jsonlSink, stdoutSink } from './file-sinks.js';
 import { Flow } from './flow.js';
 import { type DeadLetter, type ModelHandler, type PredictionResult, withPreprocess } from './handler.js';
 import { httpSource } from './http-source.js';
-import { squeezenetPreprocess } from './image.js';
+import { loadPresetConfig } from '../apps/classy/presets.js';
+import { presetPreprocess } from './classify.js';
 import { onnxHandler } from './onnx-handler.js';
 import {
   type HandlerDef,
@@ -18,6 +19,7 @@ import {
 } from './pipeline-def.js';
 import { progress } from './progress.js';
 import { redisStreamSink, redisStreamSource } from './redis-streams.js';
+import { graphPipeUrlHandler, openInferenceUrlHandler } from './remote-url-handlers.js';
 import { type RunReport, type Sink, callbackSink } from './sink.js';
 import { csv, files, jsonl, stdinLines } from './sources.js';
 import { postgresSink, sqliteSink } from './sql-sinks.js';
@@ -29,36 +31,57 @@ import { postgresSink, sqliteSink } from './sql-sinks.js';
  *   RunInference API and returns a Flow (run to its end), a RunReport, or a PipelineDef.
  */
 export async function runPipelineFile(path: string): Promise<RunReport> {
+  const v = await loadPipelineFile(path);
+  if (v instanceof Flow) return v.run({ summary: true });
+  if (typeof v === 'object' && v !== null && 'items' in v && 'steps' in v) return v as RunReport;
+  return runPipelineDef(validatePipelineDef(v));
+}
+
+/**
+ * The pipeline definition of a file, when it has one: a .json file, or a .js module whose
+ * default export is a definition object. Undefined for a module exporting a function (its
+ * pipeline exists only once run). `modelpipe run --workers` uses it to check the source.
+ */
+export async function readPipelineDef(path: string): Promise<PipelineDef | undefined> {
+  if (extname(path) === '.json') return validatePipelineDef(await loadPipelineFile(path));
+  checkExtension(path);
+  const mod = await importPipeline(path);
+  return typeof mod.default === 'function' ? undefined : validatePipelineDef(mod.default);
+}
+
+function checkExtension(path: string): void {
   const ext = extname(path);
-  if (ext === '.json') {
+  if (ext === '.json' || ext === '.js' || ext === '.mjs') return;
+  const hint = ext === '.ts' || ext === '.mts' ? ' (Node 20 cannot import TypeScript: compile it with tsc and run the .js)' : '';
+  throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `pipeline file must be .json, .js or .mjs: ${path}${hint}`);
+}
+
+async function importPipeline(path: string): Promise<{ default?: unknown }> {
+  try {
+    return (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+  } catch (e) {
+    throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot import pipeline ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Parsed JSON, or a module's default export (a function export is called with the API). */
+async function loadPipelineFile(path: string): Promise<unknown> {
+  checkExtension(path);
+  if (extname(path) === '.json') {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
       throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot read pipeline ${path}: ${(e as Error).message}`);
     }
-    let json: unknown;
     try {
-      json = JSON.parse(text);
+      return JSON.parse(text);
     } catch (e) {
       throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `${path}: invalid JSON: ${(e as Error).message}`);
     }
-    return runPipelineDef(validatePipelineDef(json));
   }
-  if (ext === '.js' || ext === '.mjs') {
-    let mod: { default?: unknown };
-    try {
-      mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
-    } catch (e) {
-      throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `cannot import pipeline ${path}: ${(e as Error).message}`, { cause: e });
-    }
-    let v = mod.default;
-    if (typeof v === 'function') v = await (v as (api: unknown) => unknown)(await import('./index.js'));
-    if (v instanceof Flow) return v.run({ summary: true });
-    if (typeof v === 'object' && v !== null && 'items' in v && 'steps' in v) return v as RunReport;
-    return runPipelineDef(validatePipelineDef(v));
-  }
-  throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `pipeline file must be .json, .js or .mjs: ${path}`);
+  const v = (await importPipeline(path)).default;
+  return typeof v === 'function' ? await (v as (api: unknown) => unknown)(await import('./index.js')) : v;
 }
 
 type Row = Record<string, unknown>;
@@ -90,15 +113,41 @@ export function sinkFromDef(d: SinkDef, key: string | undefined): Sink<Row> {
   }
 }
 
+/** The core handler a definition names (model, remote server or module), before preprocessing. */
+function coreHandler(d: Exclude<HandlerDef, { type: 'module' }>): ModelHandler<unknown, unknown> {
+  const outputs = d.outputs === undefined ? {} : { outputs: d.outputs };
+  const opt = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>));
+  switch (d.type) {
+    case 'onnx':
+      return onnxHandler({ model: d.model, ...opt('workers', d.workers), ...opt('watch', d.watch), ...outputs }) as ModelHandler<
+        unknown,
+        unknown
+      >;
+    case 'graphpipe':
+    case 'oip': {
+      const common = {
+        ...outputs,
+        ...opt('modelId', d.modelId),
+        ...opt('inputName', d.inputName),
+        ...opt('concurrency', d.concurrency),
+        ...opt('timeoutMs', d.timeoutMs),
+      };
+      const h =
+        d.type === 'graphpipe'
+          ? graphPipeUrlHandler(d.url, common)
+          : openInferenceUrlHandler(d.url, { ...common, model: d.model, ...opt('version', d.version) });
+      return h as ModelHandler<unknown, unknown>;
+    }
+  }
+}
+
 async function handlerFromDef(d: HandlerDef): Promise<ModelHandler<unknown, unknown>> {
   if (d.type === 'module') return loadModuleHandler(d.path, d.export, d.options);
-  const h = onnxHandler({
-    model: d.model,
-    ...(d.workers === undefined ? {} : { workers: d.workers }),
-    ...(d.watch === undefined ? {} : { watch: d.watch }),
-    ...(d.outputs === undefined ? {} : { outputs: d.outputs }),
-  }) as ModelHandler<unknown, unknown>;
-  if (d.preset === 'squeezenet') return withPreprocess(h, (x: unknown) => squeezenetPreprocess((x as { data: Uint8Array }).data));
+  const h = coreHandler(d);
+  if (d.preset !== undefined) {
+    const pre = presetPreprocess(d.preset, d.presets === undefined ? undefined : await loadPresetConfig(d.presets));
+    return withPreprocess(h, (x: unknown) => pre((x as { data: Uint8Array }).data));
+  }
   return withPreprocess(h, (x: unknown) => recordToExample(x, d.input ?? {}));
 }
 

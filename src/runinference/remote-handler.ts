@@ -6,8 +6,9 @@ import type { BatchResult, BatchingHints, ModelHandler, RemoteInfer } from './ha
 /**
  * Handlers for models served elsewhere. They stack a batch into one request per batch
  * (concat per input), call a RemoteInfer function, and split the outputs back per
- * example. The transport (HTTP/gRPC clients of the model server) is not here: the server
- * team's GraphPipe and Open Inference Protocol clients plug in as the RemoteInfer.
+ * example. The transport is a RemoteInfer function: remote-url-handlers.ts builds one
+ * from modelpipe's GraphPipe and Open Inference Protocol clients for a server URL, and
+ * tests or other transports may pass their own.
  *
  * Protocol differences handled here:
  * - GraphPipe: a bare-tensor example goes to the model's default input (name ""); bool
@@ -30,10 +31,20 @@ export interface RemoteHandlerOptions {
 type Example = Tensor | Record<string, Tensor>;
 type Prediction = Record<string, Tensor>;
 
+/**
+ * What a transport may add: `connect` runs once at load (e.g. fetching the server's
+ * metadata, which fails fast when the server is unreachable), and `defaultInput` is read
+ * per batch so that it may come from that metadata.
+ */
+export interface RemoteHooks {
+  connect?: () => Promise<void>;
+  defaultInput: () => string | undefined;
+}
+
 function remote(
   infer: RemoteInfer,
   o: RemoteHandlerOptions,
-  defaultInput: string | undefined,
+  hooks: RemoteHooks,
   adapt: (name: string, t: Tensor) => Tensor,
 ): ModelHandler<Example, Prediction> {
   let loaded = false;
@@ -43,6 +54,7 @@ function remote(
     concurrency: o.concurrency ?? 4,
     // Nothing to load locally: the server owns the model.
     load: async () => {
+      await hooks.connect?.();
       loaded = true;
     },
     isLoaded: () => loaded,
@@ -52,7 +64,7 @@ function remote(
     async runBatch(examples): Promise<BatchResult<Prediction>> {
       const dicts = examples.map((x, i) => {
         if (!(x instanceof Tensor)) return x;
-        const name = o.inputName ?? defaultInput;
+        const name = o.inputName ?? hooks.defaultInput();
         if (name === undefined) {
           throw new ModelpipeError(
             'MP_ERR_MISSING_INPUT',
@@ -106,13 +118,21 @@ function remote(
 }
 
 /** A model behind a GraphPipe server. */
-export function graphPipeHandler(infer: RemoteInfer, options: RemoteHandlerOptions): ModelHandler<Example, Prediction> {
-  return remote(infer, options, '', (_n, t) => (t.dtype === 'bool' ? new Tensor('uint8', t.shape, t.data) : t));
+export function graphPipeHandler(
+  infer: RemoteInfer,
+  options: RemoteHandlerOptions,
+  hooks: RemoteHooks = { defaultInput: () => '' },
+): ModelHandler<Example, Prediction> {
+  return remote(infer, options, hooks, (_n, t) => (t.dtype === 'bool' ? new Tensor('uint8', t.shape, t.data) : t));
 }
 
 /** A model behind an Open Inference Protocol (KServe v2) server; modelId is "name/version" or "name". */
-export function openInferenceHandler(infer: RemoteInfer, options: RemoteHandlerOptions): ModelHandler<Example, Prediction> {
-  return remote(infer, options, undefined, (n, t) => {
+export function openInferenceHandler(
+  infer: RemoteInfer,
+  options: RemoteHandlerOptions,
+  hooks: RemoteHooks = { defaultInput: () => undefined },
+): ModelHandler<Example, Prediction> {
+  return remote(infer, options, hooks, (n, t) => {
     if (t.dtype === 'null')
       throw new ModelpipeError('MP_ERR_INPUT_DTYPE', `${options.modelId}: input ${n} is a null tensor, which OIP cannot carry`);
     return t;

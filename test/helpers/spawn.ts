@@ -30,12 +30,17 @@ export async function startPrintingUrl(
   return { proc, url, output: () => out };
 }
 
-/** Runs a node script to completion. */
+/** Runs a node script to completion (in `cwd`, default this process's). */
 export async function runNode(
   args: string[],
   env: Record<string, string> = {},
+  cwd?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+    ...(cwd === undefined ? {} : { cwd }),
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => {

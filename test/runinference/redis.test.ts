@@ -1,61 +1,29 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { redisStreamSink, startWorkers } from '../../src/runinference/index.js';
+import { type RedisServer, startRedis } from '../helpers/redis.js';
 
-/** A real redis-server on a free loopback port, no persistence, in a temp dir. */
-let server: ChildProcess | undefined;
+let server: RedisServer | undefined;
 let url = '';
 let dir = '';
 let redis: Redis;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'runinf-redis-'));
-  const port = await freePort();
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
-  url = `redis://127.0.0.1:${port}`;
-  const t0 = Date.now();
-  for (;;) {
-    // A fresh client per attempt: the server may not be listening yet.
-    const r = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      if ((await r.ping()) === 'PONG') {
-        redis = r;
-        break;
-      }
-    } catch {
-      r.disconnect();
-      if (Date.now() - t0 > 10_000) throw new Error('redis-server did not start');
-      await new Promise((res) => setTimeout(res, 100));
-    }
-  }
+  server = await startRedis(dir);
+  url = server.url;
+  redis = server.client;
 });
 
 after(async () => {
-  redis?.disconnect();
-  server?.kill('SIGKILL');
+  server?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,0 +1,58 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+
+/** A real redis-server on a free loopback port, no persistence, in `dir`. */
+export interface RedisServer {
+  url: string;
+  /** A connected client for the test's own commands. */
+  client: Redis;
+  stop(): void;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startRedis(dir: string): Promise<RedisServer> {
+  const port = await freePort();
+  const server: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  const t0 = Date.now();
+  for (;;) {
+    // A fresh client per attempt: the server may not be listening yet.
+    const r = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      if ((await r.ping()) === 'PONG') {
+        return {
+          url,
+          client: r,
+          stop() {
+            r.disconnect();
+            server.kill('SIGKILL');
+          },
+        };
+      }
+    } catch {
+      r.disconnect();
+      if (Date.now() - t0 > 10_000) {
+        server.kill('SIGKILL');
+        throw new Error('redis-server did not start');
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+}
