@@ -34,10 +34,8 @@ async function scenario(
   args: string[],
   through?: string[],
 ): Promise<{ label: string; rows: number; p50: number; p99: number; delayUs: number; maxBatch: number }> {
-  const srv = await startServer([CLI, ...args, '--listen', '127.0.0.1:0', '--log-level', 'warn']);
-  const px = through
-    ? await startServer([CLI, 'batcher', '--target', srv.url, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...through])
-    : undefined;
+  const srv = await startServer([CLI, ...args, '--listen', '127.0.0.1:0']);
+  const px = through ? await startServer([CLI, 'batcher', '--target', srv.url, '--listen', '127.0.0.1:0', ...through]) : undefined;
   try {
     const url = px?.url ?? srv.url;
     await load(url, '/', one, CLIENTS, 1.5);

@@ -49,14 +49,17 @@ export async function load(
 
 /** Starts a node script that prints its URL; returns the URL and the process. */
 export async function startServer(args: string[]): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Servers print their URL on stdout (bench scripts) or in their stderr log (the CLI).
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout?.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       out += d.toString();
       const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
       if (m) resolve(m[0]);
-    });
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
     proc.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}: ${out}`)));
   });
   return { url, proc };
