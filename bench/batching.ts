@@ -69,19 +69,7 @@ async function cacheRatio(
   reps: number,
 ): Promise<{ model: string; computeMs: number; hitMs: number; ratio: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-cache-'));
-  const srv = await startServer([
-    CLI,
-    'serve',
-    model,
-    '--listen',
-    '127.0.0.1:0',
-    '--log-level',
-    'warn',
-    '--cache',
-    '--cache-dir',
-    dir,
-    '--no-batch',
-  ]);
+  const srv = await startServer([CLI, 'serve', model, '--listen', '127.0.0.1:0', '--cache', '--cache-dir', dir, '--no-batch']);
   const size = shape.reduce((a, b) => a * b, 1);
   try {
     const body = (i: number) =>
