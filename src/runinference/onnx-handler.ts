@@ -73,15 +73,16 @@ async function acquire(path: string, workers: number, threads: number | undefine
       // Several sessions share the cores: without a limit each would size its thread pool
       // to the whole machine and they would oversubscribe it.
       const intraOpThreads = threads ?? Math.max(1, Math.floor(availableParallelism() / workers));
-      const entry: Promise<Loaded> = OnnxModel.load({ path, instances: workers, intraOpThreads }).then((model) => ({
-        key,
-        model,
-        modelId: fp.modelId,
-        bytes: fp.bytes,
-        refs: 0,
-        closed: false,
-        entry,
-      }));
+      const entry: Promise<Loaded> = // Batch jobs have no event loop to keep responsive: inference runs at normal priority.
+        OnnxModel.load({ path, instances: workers, intraOpThreads, nice: 0 }).then((model) => ({
+          key,
+          model,
+          modelId: fp.modelId,
+          bytes: fp.bytes,
+          refs: 0,
+          closed: false,
+          entry,
+        }));
       p = entry;
       cache.set(key, p);
       p.catch(() => {

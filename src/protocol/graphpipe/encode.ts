@@ -117,6 +117,10 @@ export const encodeRequest = (req: Request): Uint8Array => buildRequest(req).fin
 export const encodeInferResponse = (res: InferResponse): Uint8Array => buildInferResponse(res).finish();
 export const encodeMetadataResponse = (md: MetadataResponse): Uint8Array => buildMetadataResponse(md).finish();
 
+/** Into caller-owned memory (e.g. a buffer reused across messages); returns the byte length. */
+export const encodeRequestInto = (req: Request, target: Uint8Array): number => buildRequest(req).finishInto(target);
+export const encodeInferResponseInto = (res: InferResponse, target: Uint8Array): number => buildInferResponse(res).finishInto(target);
+
 /** Scatter-gather form: chunks to write in order; payloads are the tensors' own memory. */
 export const encodeRequestChunks = (req: Request): Uint8Array[] => buildRequest(req).chunks();
 export const encodeInferResponseChunks = (res: InferResponse): Uint8Array[] => buildInferResponse(res).chunks();

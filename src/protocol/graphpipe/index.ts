@@ -6,5 +6,7 @@ export {
   encodeInferResponse,
   encodeInferResponseChunks,
   encodeMetadataResponse,
+  encodeRequestInto,
+  encodeInferResponseInto,
 } from './encode.js';
 export { decodeRequest, decodeInferResponse, decodeMetadataResponse, MAX_RANK } from './decode.js';

@@ -13,6 +13,8 @@
  * Invariant: every patch site lies before the first external payload, so owned
  * positions and message positions coincide wherever we patch.
  */
+import { ModelpipeError } from '../../errors/index.js';
+
 export type FieldKind = 'u8' | 'i64' | 'off';
 
 export interface TableSlots {
@@ -207,6 +209,23 @@ export class WireWriter {
     }
     if (this.len > from) out.push(this.buf.subarray(from, this.len));
     return out;
+  }
+
+  /**
+   * Writes the message into caller-owned memory (a reused buffer skips the
+   * allocation and first-touch page faults); returns the bytes written.
+   */
+  finishInto(target: Uint8Array): number {
+    const total = this.pos;
+    if (target.length < total) {
+      throw new ModelpipeError('MP_ERR_WIRE_TOO_LARGE', `message needs ${total} bytes, target has ${target.length}`);
+    }
+    let o = 0;
+    for (const c of this.chunks()) {
+      target.set(c, o);
+      o += c.length;
+    }
+    return total;
   }
 
   /** The message as one buffer: one allocation, one copy of each payload. */
