@@ -52,22 +52,36 @@ export function sqliteSink<T extends Record<string, unknown>>(path: string, opti
       try {
         if (!db) {
           const { default: Database } = await import('better-sqlite3');
-          db = new Database(path, { timeout: 10_000 });
-          db.pragma('journal_mode = WAL');
-          db.pragma('synchronous = FULL');
+          // Several worker processes may open the same file at once: switching to WAL
+          // can then answer SQLITE_BUSY without waiting, so setup is retried.
+          db = await retryBusy(() => {
+            const d = new Database(path, { timeout: 10_000 });
+            try {
+              d.pragma('journal_mode = WAL');
+              d.pragma('synchronous = FULL');
+              return d;
+            } catch (e) {
+              d.close();
+              throw e;
+            }
+          });
         }
         if (!insert) {
           const cols = columnsOf(options, items[0] as T);
           const defs = cols.map((c) => `"${c}"${c === options.key ? ' PRIMARY KEY' : ''}`).join(', ');
-          db.exec(`CREATE TABLE IF NOT EXISTS ${table} (${defs})`);
+          const d0 = db;
+          await retryBusy(() => d0.exec(`CREATE TABLE IF NOT EXISTS ${table} (${defs})`));
           const verb = options.key === undefined ? 'INSERT' : 'INSERT OR IGNORE';
           const stmt = db.prepare(
             `${verb} INTO ${table} (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
           );
           const d = db;
-          insert = d.transaction((rows: readonly T[]) => {
+          const tx = d.transaction((rows: readonly T[]) => {
             for (const r of rows) stmt.run(...cols.map((c) => sqlValue(r[c])));
           });
+          // BEGIN IMMEDIATE takes the write lock up front, where the busy timeout
+          // applies; a deferred transaction that upgrades later can fail at once.
+          insert = (rows) => tx.immediate(rows);
         }
         insert(items);
       } catch (e) {
@@ -80,6 +94,20 @@ export function sqliteSink<T extends Record<string, unknown>>(path: string, opti
       db = undefined;
     },
   };
+}
+
+/** Runs fn, retrying while SQLite says the database is busy or locked (up to ~10 s). */
+async function retryBusy<R>(fn: () => R): Promise<R> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw e;
+      if (attempt >= 200) throw e;
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
+    }
+  }
 }
 
 /** PostgreSQL sink (pg), for a connection URL. The table is created if missing (TEXT columns). */
