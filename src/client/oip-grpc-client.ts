@@ -26,8 +26,6 @@ function client(address: string): Client {
     c = new Ctor(address, credentials.createInsecure(), {
       'grpc.max_receive_message_length': DEFAULT_MAX,
       'grpc.max_send_message_length': DEFAULT_MAX,
-      // Tensors are megabytes: a 64 KiB HTTP/2 window would stall every response many times.
-      'grpc-node.flow_control_window': 16 * 1024 * 1024,
     });
     clients.set(address, c);
   }
