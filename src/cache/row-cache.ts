@@ -92,7 +92,7 @@ export class RowCache {
       const keys = rowKeys(identity, call, rows);
       const cached: (Tensor[] | undefined)[] = keys.map((k) => {
         const v = store.entries.get(k);
-        return v === undefined ? undefined : decodeInferResponse(new Uint8Array(v)).outputs;
+        return v === undefined ? undefined : decodeInferResponse(v).outputs; // views into lmdb's copy: no second copy;
       });
       const missing = cached.flatMap((c, i) => (c === undefined ? [i] : []));
       hit.inc(rows - missing.length);

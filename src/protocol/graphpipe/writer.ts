@@ -65,11 +65,6 @@ export class WireWriter {
     this.len += n;
   }
 
-  private ownedAt(pos: number): number {
-    // Patch sites precede every payload (see the invariant above).
-    return pos;
-  }
-
   u8(v: number): void {
     this.ensure(1);
     this.buf[this.len++] = v;
@@ -97,13 +92,13 @@ export class WireWriter {
 
   /** Points the uoffset at `fieldPos` to `target` (which must lie after it). */
   patch(fieldPos: number, target: number): void {
-    this.dv.setUint32(this.ownedAt(fieldPos), target - fieldPos, true);
+    this.dv.setUint32(fieldPos, target - fieldPos, true);
   }
   setU8(fieldPos: number, v: number): void {
-    this.buf[this.ownedAt(fieldPos)] = v;
+    this.buf[fieldPos] = v;
   }
   setI64(fieldPos: number, v: number | bigint): void {
-    this.dv.setBigInt64(this.ownedAt(fieldPos), BigInt(v), true);
+    this.dv.setBigInt64(fieldPos, BigInt(v), true);
   }
 
   /**
