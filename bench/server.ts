@@ -68,7 +68,7 @@ async function squeezenet(): Promise<Record<string, number>> {
   };
   const jsonBody = Buffer.from(JSON.stringify(nested));
   const limit = await runJSON<{ rowsPerSec: number }>([join(here, 'servers', 'ort-loop.js'), SQUEEZE, String(batch), String(SECS)]);
-  const mp = await startServer([join(here, 'servers', 'modelpipe-onnx.js'), SQUEEZE, '1']);
+  const mp = await startServer([join(here, 'servers', 'modelpipe-onnx.js'), SQUEEZE, '2']);
   const ex = await startServer([join(here, 'servers', 'express-json.js'), SQUEEZE]);
   const rows: (string | number)[][] = [['onnxruntime in-process loop (limit)', 1, limit.rowsPerSec, '', '']];
   const out: Record<string, number> = { ort_limit_rows_per_s: limit.rowsPerSec };

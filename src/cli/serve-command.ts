@@ -23,8 +23,12 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --outputs x,y             default outputs (default: the model's)
   --value-inputs FILE.json  GraphPipe value inputs {"name": [dtype, shape]} pinning input shapes
   --device cpu|cuda         execution provider (default cpu)
-  --instances N             worker threads, one onnxruntime session each (default 1)
-  --intra-op-threads N      onnxruntime intra-op threads per session
+  --instances N             worker threads, one onnxruntime session each (default 1);
+                            N single-threaded sessions usually outrun one N-threaded one
+                            under concurrent load
+  --intra-op-threads N      onnxruntime intra-op threads per session (default: the CPUs
+                            divided among the instances)
+  --no-fanout               never split one large batch across idle instances
   --inter-op-threads N      onnxruntime inter-op threads per session
   --worker-nice N           CPU niceness of inference threads (default 10, so the event loop
                             answers health checks and I/O first; 0 keeps normal priority)
@@ -71,6 +75,7 @@ export const SERVE_FLAGS = {
   'max-queue': { type: 'string' },
   batch: { type: 'boolean' },
   'no-batch': { type: 'boolean' },
+  'no-fanout': { type: 'boolean' },
   'max-batch-size': { type: 'string' },
   'max-queue-delay-us': { type: 'string' },
   'preferred-batch-sizes': { type: 'string' },
@@ -100,6 +105,7 @@ export function schedulerFromFlags(
         }
       : undefined,
   };
+  if (v['no-fanout'] === true) out.fanout = false;
   const q = int(v['max-queue'], 'max-queue');
   if (q !== undefined) out.maxQueueSize = q;
   const t = int(v.timeout, 'timeout');

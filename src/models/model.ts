@@ -55,6 +55,12 @@ export interface Model {
    * requests may be merged along it. False for fixed-batch models (mnist: batch 1).
    */
   readonly batchable: boolean;
+  /**
+   * Whether one batch split across idle instances finishes sooner (instances that
+   * compute in parallel, like onnxruntime worker threads). Absent = false: a JS
+   * function's "instances" share one thread, so splitting would only add work.
+   */
+  readonly fanout?: boolean;
   /** Runs one (possibly merged) request; returns tensors in `outputNames` order. */
   run(req: RunRequest): Promise<Tensor[]>;
   /** Releases workers, sessions and connections. */

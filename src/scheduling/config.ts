@@ -30,7 +30,7 @@ function posInt(v: unknown, path: string, field: string): number | undefined {
 export function parseModelConfig(json: unknown, path = 'model config'): ModelConfigFile {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return bad(path, 'must be a JSON object');
   const o = json as Record<string, unknown>;
-  const known = new Set(['dynamic_batching', 'max_queue_size', 'timeout_ms', 'instances']);
+  const known = new Set(['dynamic_batching', 'max_queue_size', 'timeout_ms', 'instances', 'fanout']);
   for (const k of Object.keys(o)) if (!known.has(k)) bad(path, `unknown field ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
   const scheduler: Partial<SchedulerOptions> = {};
   const db = o.dynamic_batching;
@@ -52,6 +52,10 @@ export function parseModelConfig(json: unknown, path = 'model config'): ModelCon
   if (q !== undefined) scheduler.maxQueueSize = q;
   const t = posInt(o.timeout_ms, path, 'timeout_ms');
   if (t !== undefined) scheduler.timeoutMs = t;
+  if (o.fanout !== undefined) {
+    if (typeof o.fanout !== 'boolean') bad(path, 'fanout must be true or false');
+    scheduler.fanout = o.fanout as boolean;
+  }
   const instances = posInt(o.instances, path, 'instances');
   return instances === undefined ? { scheduler } : { scheduler, instances };
 }

@@ -15,7 +15,9 @@ export interface SchedulerOptions {
   timeoutMs: number;
   /** Dynamic batching; undefined = off. Ignored for models without a free batch dimension. */
   batching: BatchingOptions | undefined;
+  /** Split a large batch across idle instances when nothing else is queued (see fanout.ts). */
+  fanout: boolean;
 }
 
 export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: 16, maxQueueDelayUs: 2000, preferredBatchSizes: [] };
-export const DEFAULT_SCHEDULER: SchedulerOptions = { maxQueueSize: 1024, timeoutMs: 30_000, batching: undefined };
+export const DEFAULT_SCHEDULER: SchedulerOptions = { maxQueueSize: 1024, timeoutMs: 30_000, batching: undefined, fanout: true };

@@ -4,6 +4,7 @@ import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
 import { type Tensor, concat, split } from '../tensor/index.js';
+import { fanoutParts, joinOutputs, splitInputs } from './fanout.js';
 import { Job, type JobResult } from './job.js';
 import type { SchedulerOptions } from './options.js';
 
@@ -101,7 +102,8 @@ export class ModelScheduler {
       const batch = this.takeBatch();
       if (batch === undefined) return; // waiting for more requests to join
       this.m.depth.set(this.queue.length);
-      void this.execute(batch);
+      // Idle instances beyond this batch's own may share it when nothing else waits.
+      void this.execute(batch, this.queue.length === 0 ? this.model.instances - this.running : 1);
     }
   }
 
@@ -142,29 +144,40 @@ export class ModelScheduler {
     return jobs;
   }
 
-  private async execute(jobs: Job[]): Promise<void> {
-    this.running++;
-    const started = performance.now();
+  private async execute(jobs: Job[], idle: number): Promise<void> {
     const live = jobs.filter((j) => !j.settled);
+    const first = live[0];
+    if (first === undefined) return;
+    const merged = live.length > 1;
+    const inputs = merged ? mergeInputs(live) : first.call.inputs;
+    const rows = live.reduce((n, j) => n + j.rows, 0);
+    const k = this.opts.fanout ? fanoutParts(this.model, inputs, rows, idle) : 1;
+    this.running += k; // before the first await: pump() counts it at once
+    const started = performance.now();
     try {
-      if (live.length === 0) return;
-      const first = live[0] as Job;
-      const merged = live.length > 1;
-      const inputs = merged ? mergeInputs(live) : first.call.inputs;
-      const rows = live.reduce((n, j) => n + j.rows, 0);
-      const outputs = await this.model.run({
-        inputs,
+      const base = {
         outputNames: first.call.outputNames,
         config: first.call.config,
         // A lone request's run may be aborted with it; a merged batch serves others too.
         get signal() {
           return merged ? NEVER_ABORTED : (first.cancel?.signal ?? NEVER_ABORTED);
         },
-        transferable: merged || first.transferable,
-      });
+      };
+      let outputs: Tensor[];
+      const transferable = merged || first.transferable;
+      if (k > 1) {
+        const { counts, parts } = splitInputs(inputs, rows, k, transferable);
+        outputs = joinOutputs(await Promise.all(parts.map((p) => this.model.run({ ...base, inputs: p, transferable: true }))));
+        for (const c of counts) {
+          this.m.executions.inc();
+          this.m.batchSize.observe(c);
+        }
+      } else {
+        outputs = await this.model.run({ ...base, inputs, transferable });
+        this.m.executions.inc();
+        this.m.batchSize.observe(rows);
+      }
       const computeMs = performance.now() - started;
-      this.m.executions.inc();
-      this.m.batchSize.observe(rows);
       const parts = merged ? splitOutputs(outputs, live, rows) : [outputs];
       live.forEach((j, i) => {
         j.resolve({ outputs: parts[i] as Tensor[], queueMs: started - j.enqueuedAt, computeMs, batchRows: rows });
@@ -173,7 +186,7 @@ export class ModelScheduler {
       const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
       for (const j of live) j.reject(e);
     } finally {
-      this.running--;
+      this.running -= k;
       this.pump();
     }
   }

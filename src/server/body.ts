@@ -1,13 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import { ModelpipeError } from '../errors/index.js';
+import { largeBuffers } from '../tensor/index.js';
 
 /**
  * Reads a request body into memory of its own (a fresh ArrayBuffer at offset 0):
  * decoded tensors are views into it, 64-byte aligned as our encoder lays them out,
  * and the buffer may be transferred to a worker thread without copying, since no
- * other request shares it (unlike Buffer's pooled small allocations).
+ * other request shares it (unlike Buffer's pooled small allocations). Large bodies
+ * reuse buffers that inference workers handed back (see BufferPool). `alignAt` is
+ * a body offset that should land 64-byte aligned (where OIP's binary tensors start,
+ * after a JSON header of any length), so they decode as views instead of copies.
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -15,7 +19,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
       reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
       return;
     }
-    let buf: Uint8Array | undefined = Number.isFinite(declared) && declared > 0 ? Buffer.allocUnsafeSlow(declared) : undefined;
+    let buf: Uint8Array | undefined = Number.isFinite(declared) && declared > 0 ? alignedBuffer(declared, alignAt) : undefined;
     const chunks: Buffer[] = [];
     let received = 0;
     req.on('data', (chunk: Buffer) => {
@@ -51,4 +55,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
     });
     req.on('error', (e) => reject(new ModelpipeError('MP_ERR_CANCELLED', `request body failed: ${e.message}`)));
   });
+}
+
+function alignedBuffer(size: number, alignAt: number): Uint8Array {
+  if (alignAt <= 0 || alignAt >= size) return Buffer.from(largeBuffers.take(size));
+  const pad = (64 - (alignAt % 64)) % 64;
+  return Buffer.from(largeBuffers.take(size + 64), pad, size);
 }

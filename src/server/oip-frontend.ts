@@ -63,8 +63,9 @@ export class OipFrontend implements HttpFrontend {
     name: string,
     version: string | undefined,
   ): Promise<void> {
-    const body = await readBody(req, ctx.bodyLimit);
-    const parsed = parseInferRequest(body, req.headers[HEADER_LENGTH] as string | undefined);
+    const headerLength = req.headers[HEADER_LENGTH] as string | undefined;
+    const body = await readBody(req, ctx.bodyLimit, Number(headerLength ?? 0) || 0);
+    const parsed = parseInferRequest(body, headerLength);
     requireInputs(parsed);
     const key = resolveModel(ctx.engine, name, version, this.opts.directory);
     const out = await ctx.engine.infer(

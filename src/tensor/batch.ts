@@ -1,4 +1,5 @@
 import { ModelpipeError } from '../errors/index.js';
+import { largeBuffers } from './buffer-pool.js';
 import { DTYPES, type NumericArray } from './dtype.js';
 import { formatShape } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -37,7 +38,8 @@ export function concat(parts: readonly Tensor[]): Tensor {
   if (ctor === undefined) throw new ModelpipeError('MP_ERR_TENSOR_CONCAT', `concat: ${first.dtype} tensors carry no data`);
   let total = 0;
   for (const t of parts) total += t.data.length;
-  const out = new ctor(total);
+  // Large merged batches recycle memory the workers handed back (see BufferPool).
+  const out = new ctor(largeBuffers.take(total * ctor.BYTES_PER_ELEMENT), 0, total);
   let off = 0;
   for (const t of parts) {
     (out as Float64Array).set(t.data as Float64Array, off);

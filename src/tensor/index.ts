@@ -5,3 +5,4 @@ export { Tensor, isTensor, type TensorData } from './tensor.js';
 export { fromNested, fromFlat, toNested, toFlat, toJSONValue, type Nested, type Scalar } from './nested.js';
 export { concat, split, row } from './batch.js';
 export { parseNpy, toNpy } from './npy.js';
+export { BufferPool, largeBuffers } from './buffer-pool.js';

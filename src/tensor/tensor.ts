@@ -1,3 +1,4 @@
+import { largeBuffers } from './buffer-pool.js';
 import { ModelpipeError } from '../errors/index.js';
 import { DTYPES, type DType, type NumericArray, type NumericDType, isNumericDType } from './dtype.js';
 import { type Shape, formatShape, shapeSize } from './shape.js';
@@ -95,8 +96,9 @@ export class Tensor {
     if (bytes.byteOffset % item === 0) {
       data = new ctor(bytes.buffer, bytes.byteOffset, n);
     } else {
-      // Unaligned (e.g. graphpipe-py output): one copy into fresh, aligned memory.
-      data = new ctor(n);
+      // Unaligned (e.g. graphpipe-py output, protobuf bytes): one copy into aligned
+      // memory of our own, recycled when large (see BufferPool).
+      data = new ctor(largeBuffers.take(bytes.byteLength), 0, n);
       new Uint8Array(data.buffer).set(bytes);
     }
     return new Tensor(dtype, shape, data);

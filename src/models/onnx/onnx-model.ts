@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { basename, extname } from 'node:path';
 import type { Tensor } from '../../tensor/index.js';
 import { type Model, type ModelMetadata, type RunRequest, type TensorSpec, inferBatchable } from '../model.js';
@@ -13,6 +14,7 @@ export interface OnnxModelOptions {
   device?: 'cpu' | 'cuda';
   /** Worker threads, one session each (default 1). */
   instances?: number;
+  /** onnxruntime intra-op threads per session (default: onnxruntime's own for one instance, else the CPUs shared out). */
   intraOpThreads?: number;
   interOpThreads?: number;
   /** onnxruntime thread-pool spin-waiting (default false: the event loop needs the CPU more). */
@@ -33,6 +35,7 @@ export class OnnxModel implements Model {
   readonly metadata: ModelMetadata;
   readonly instances: number;
   readonly batchable: boolean;
+  readonly fanout = true;
   readonly loadMs: number;
 
   private constructor(
@@ -52,9 +55,12 @@ export class OnnxModel implements Model {
       spinning: opts.spinning ?? false,
       nice: opts.nice ?? 10,
     };
-    if (opts.intraOpThreads !== undefined) settings.intraOpThreads = opts.intraOpThreads;
+    const instances = Math.max(1, opts.instances ?? 1);
+    // Several sessions each taking every CPU would oversubscribe the cores: share them out.
+    const intra = opts.intraOpThreads ?? (instances > 1 ? Math.max(1, Math.floor(availableParallelism() / instances)) : undefined);
+    if (intra !== undefined) settings.intraOpThreads = intra;
     if (opts.interOpThreads !== undefined) settings.interOpThreads = opts.interOpThreads;
-    const pool = await WorkerPool.start(settings, Math.max(1, opts.instances ?? 1));
+    const pool = await WorkerPool.start(settings, instances);
     const toSpec = (s: { name: string; dtype: TensorSpec['dtype']; shape: number[] }): TensorSpec => ({ ...s, description: '' });
     const inputs = pool.info.inputs.map(toSpec);
     for (const [name, [, shape]] of Object.entries(opts.valueInputs ?? {})) {

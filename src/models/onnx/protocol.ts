@@ -34,5 +34,5 @@ export type ToWorker = { kind: 'run'; id: number; feeds: Record<string, WireTens
 export type FromWorker =
   | { kind: 'ready'; inputs: IOSpecMsg[]; outputs: IOSpecMsg[]; loadMs: number }
   | { kind: 'load-error'; message: string; device: boolean }
-  | { kind: 'result'; id: number; outputs: WireTensor[] }
+  | { kind: 'result'; id: number; outputs: WireTensor[]; recycled: ArrayBuffer[] }
   | { kind: 'error'; id: number; message: string };

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ModelpipeError } from '../../errors/index.js';
-import { type NumericArray, Tensor } from '../../tensor/index.js';
+import { type NumericArray, Tensor, largeBuffers } from '../../tensor/index.js';
 import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './protocol.js';
 
 interface Pending {
@@ -60,6 +60,7 @@ export class WorkerPool {
       // An idle worker must not keep the process alive (a batch job that forgot to
       // close its model would otherwise never exit); it is ref'd while it has work.
       if (!slot.busy) slot.worker.unref();
+      if (msg.kind === 'result') for (const ab of msg.recycled) largeBuffers.give(ab);
       if (msg.kind === 'error') p.reject(new ModelpipeError('MP_ERR_MODEL_RUNTIME', `onnxruntime: ${msg.message}`));
       else p.resolve(msg.outputs.map(fromWire));
     });

@@ -15,6 +15,7 @@ if (port === null) throw new Error('onnx worker must run in a worker thread');
 const settings = workerData as SessionSettings;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const RECYCLE_MIN_BYTES = 256 * 1024;
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(msg, transfer);
@@ -47,6 +48,21 @@ function fromOrt(t: ort.Tensor, transfer: ArrayBuffer[]): WireTensor {
   if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice() as NumericArray;
   transfer.push(data.buffer as ArrayBuffer);
   return { dtype: t.type as DType, shape, data };
+}
+
+/**
+ * The large input buffers of a finished run, handed back so the main thread can
+ * reuse them for the next request body (see BufferPool): the session no longer
+ * reads them, and after the transfer nothing on this thread can either.
+ */
+function recyclable(feeds: Record<string, WireTensor>, outputBuffers: readonly ArrayBuffer[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const t of Object.values(feeds)) {
+    if (Array.isArray(t.data)) continue;
+    const ab = (t.data as NumericArray).buffer;
+    if (ab instanceof ArrayBuffer && ab.byteLength >= RECYCLE_MIN_BYTES && !outputBuffers.includes(ab)) out.add(ab);
+  }
+  return [...out];
 }
 
 /**
@@ -104,7 +120,8 @@ async function main(): Promise<void> {
         const out = await session.run(feeds, msg.outputNames);
         const transfer: ArrayBuffer[] = [];
         const outputs = msg.outputNames.map((n) => fromOrt(out[n] as ort.Tensor, transfer));
-        send({ kind: 'result', id: msg.id, outputs }, transfer);
+        const recycled = recyclable(msg.feeds, transfer);
+        send({ kind: 'result', id: msg.id, outputs, recycled }, [...transfer, ...recycled]);
       } catch (err: unknown) {
         send({ kind: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) });
       }
