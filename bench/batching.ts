@@ -118,7 +118,8 @@ export async function main(): Promise<void> {
     '32',
   ]);
   const best = Object.entries(limit).sort((a, b) => b[1].rowsPerSec - a[1].rowsPerSec)[0] as [string, { rowsPerSec: number }];
-  const serve = ['serve', SQUEEZE];
+  // Two single-threaded sessions: on this 2-core machine they outrun one two-threaded one.
+  const serve = ['serve', SQUEEZE, '--instances', '2'];
   const runs = [
     await scenario('batching off', [...serve, '--no-batch']),
     await scenario('batching max 16, 2 ms', [...serve, '--batch', '--max-batch-size', '16', '--max-queue-delay-us', '2000']),

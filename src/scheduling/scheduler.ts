@@ -3,7 +3,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
-import { type Tensor, concat, split } from '../tensor/index.js';
+import { type Tensor, concat, largeBuffers, split } from '../tensor/index.js';
 import { fanoutParts, joinOutputs, splitInputs } from './fanout.js';
 import { Job, type JobResult } from './job.js';
 import type { SchedulerOptions } from './options.js';
@@ -150,6 +150,7 @@ export class ModelScheduler {
     if (first === undefined) return;
     const merged = live.length > 1;
     const inputs = merged ? mergeInputs(live) : first.call.inputs;
+    if (merged) reclaimBodies(live);
     const rows = live.reduce((n, j) => n + j.rows, 0);
     const k = this.opts.fanout ? fanoutParts(this.model, inputs, rows, idle) : 1;
     this.running += k; // before the first await: pump() counts it at once
@@ -196,6 +197,19 @@ export class ModelScheduler {
     this.closed = true;
     while (this.queue.length > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Merged requests' own buffers were copied into the batch: recycle their memory. */
+function reclaimBodies(jobs: readonly Job[]): void {
+  const seen = new Set<ArrayBuffer>();
+  for (const j of jobs) {
+    if (!j.transferable) continue;
+    for (const t of j.call.inputs.values()) {
+      const ab = (t.data as { buffer?: unknown }).buffer;
+      if (ab instanceof ArrayBuffer && !seen.has(ab)) seen.add(ab);
+    }
+  }
+  for (const ab of seen) largeBuffers.reclaim(ab);
 }
 
 function mergeInputs(jobs: readonly Job[]): Map<string, Tensor> {

@@ -60,6 +60,16 @@ export class BufferPool {
     }
   }
 
+  /**
+   * Takes the memory of a buffer whose contents are no longer needed (a request body
+   * already copied into a merged batch): the buffer is detached, so every view of it
+   * anywhere reads as empty from now on, and its memory is pooled under a new handle.
+   */
+  reclaim(ab: ArrayBuffer): void {
+    if (ab.byteLength < this.minBytes || ab.byteLength > this.maxBytes) return;
+    this.give(structuredClone(ab, { transfer: [ab] }));
+  }
+
   get pooledBytes(): number {
     return this.bytes;
   }

@@ -50,4 +50,17 @@ describe('BufferPool', () => {
     assert.equal(pool.hits, 3);
     assert.notEqual(pool.take(300 * KiB), bufs[1]);
   });
+
+  test('reclaim detaches the buffer (old views read as empty) and pools its memory', () => {
+    const pool = new BufferPool(4096 * KiB, 256 * KiB);
+    const ab = new ArrayBuffer(300 * KiB);
+    const view = new Float32Array(ab);
+    view[1] = 7;
+    pool.reclaim(ab);
+    assert.equal(ab.byteLength, 0);
+    assert.equal(view.length, 0, 'no live view can alias the recycled memory');
+    const again = pool.take(300 * KiB);
+    assert.equal(pool.hits, 1);
+    assert.equal(new Float32Array(again)[1], 7, 'same memory, new handle');
+  });
 });
