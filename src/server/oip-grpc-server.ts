@@ -60,7 +60,6 @@ export class OipGrpcServer {
     this.log = opts.logger ?? silentLogger;
     const max = opts.maxMessageBytes ?? DEFAULT_BODY_LIMIT;
     this.server = new Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
-    widenFrames(this.server);
     const { engine, directory } = opts;
     this.server.addService(inferenceService().service, {
       ServerLive: this.unary(() => ({ live: true })),
@@ -176,17 +175,4 @@ function ownsMemory(t: Tensor, raw: readonly Uint8Array[]): boolean {
   if (t.dtype === 'string') return false;
   const buf = (t.data as { buffer: ArrayBufferLike }).buffer;
   return !raw.some((r) => r.buffer === buf);
-}
-
-/**
- * HTTP/2 DATA frames default to 16 KiB, so a 10 MB tensor arrives as ~600 frames,
- * each its own Buffer: the per-frame work and the garbage dominate large calls.
- * Advertising a larger frame size and window lets peers send far fewer, bigger
- * frames. grpc-js has no option for it; its server keeps the http2 settings in
- * `commonServerOptions`, which we extend when present (else nothing changes).
- */
-function widenFrames(server: Server): void {
-  const common = (server as unknown as { commonServerOptions?: { settings?: Record<string, unknown> } }).commonServerOptions;
-  if (common === undefined || typeof common !== 'object') return;
-  common.settings = { ...common.settings, maxFrameSize: 1 << 20, initialWindowSize: 16 << 20 };
 }
