@@ -149,9 +149,16 @@ export class ModelScheduler {
     const first = live[0];
     if (first === undefined) return;
     const merged = live.length > 1;
-    const inputs = merged ? mergeInputs(live) : first.call.inputs;
-    if (merged) reclaimBodies(live);
     const rows = live.reduce((n, j) => n + j.rows, 0);
+    let inputs: ReadonlyMap<string, Tensor>;
+    try {
+      inputs = merged ? mergeInputs(live) : first.call.inputs;
+    } catch (err: unknown) {
+      const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
+      for (const j of live) j.reject(e);
+      return;
+    }
+    if (merged) reclaimBodies(live);
     const k = this.opts.fanout ? fanoutParts(this.model, inputs, rows, idle) : 1;
     this.running += k; // before the first await: pump() counts it at once
     const started = performance.now();
