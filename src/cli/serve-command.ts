@@ -24,7 +24,7 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --value-inputs FILE.json  GraphPipe value inputs {"name": [dtype, shape]} pinning input shapes
   --device cpu|cuda         execution provider (default cpu)
   --instances N             worker threads, one onnxruntime session each (default 1);
-                            N single-threaded sessions usually outrun one N-threaded one
+                            N single-threaded sessions can beat one N-threaded one
                             under concurrent load
   --intra-op-threads N      onnxruntime intra-op threads per session (default: the CPUs
                             divided among the instances)

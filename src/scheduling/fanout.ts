@@ -1,5 +1,5 @@
 import type { Model } from '../models/model.js';
-import { DTYPES, type NumericArray, Tensor, concat, largeBuffers, split } from '../tensor/index.js';
+import { type Tensor, concat, ownedCopy, split } from '../tensor/index.js';
 
 /**
  * Fan-out of one large batch over idle model instances.
@@ -43,15 +43,7 @@ export function splitInputs(
   const parts = counts.map(() => new Map<string, Tensor>());
   for (const [name, t] of inputs) {
     split(t, counts).forEach((view, i) => {
-      if (i === 0 && transferable) {
-        (parts[0] as Map<string, Tensor>).set(name, view);
-        return;
-      }
-      const src = view.data as NumericArray;
-      const ctor = DTYPES[t.dtype].ctor as unknown as new (b: ArrayBuffer, o: number, n: number) => NumericArray;
-      const own = new ctor(largeBuffers.take(src.byteLength), 0, src.length);
-      (own as Float64Array).set(src as Float64Array);
-      (parts[i] as Map<string, Tensor>).set(name, new Tensor(t.dtype, view.shape, own));
+      (parts[i] as Map<string, Tensor>).set(name, i === 0 && transferable ? view : ownedCopy(view));
     });
   }
   return { counts, parts };

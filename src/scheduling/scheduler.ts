@@ -3,7 +3,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
-import { type Tensor, concat, largeBuffers, split } from '../tensor/index.js';
+import { type NumericArray, type Tensor, concat, largeBuffers, split } from '../tensor/index.js';
 import { fanoutParts, joinOutputs, splitInputs } from './fanout.js';
 import { Job, type JobResult } from './job.js';
 import type { SchedulerOptions } from './options.js';
@@ -206,17 +206,22 @@ export class ModelScheduler {
   }
 }
 
-/** Merged requests' own buffers were copied into the batch: recycle their memory. */
+/**
+ * Merged requests' own buffers were copied into the batch: recycle their memory.
+ * Not for a request with a string input: concat keeps its elements as views into
+ * the same body, and detaching the body would empty them.
+ */
 function reclaimBodies(jobs: readonly Job[]): void {
-  const seen = new Set<ArrayBuffer>();
+  const bodies = new Set<ArrayBuffer>();
   for (const j of jobs) {
-    if (!j.transferable) continue;
-    for (const t of j.call.inputs.values()) {
-      const ab = (t.data as { buffer?: unknown }).buffer;
-      if (ab instanceof ArrayBuffer && !seen.has(ab)) seen.add(ab);
+    const inputs = [...j.call.inputs.values()];
+    if (!j.transferable || inputs.some((t) => t.dtype === 'string')) continue;
+    for (const t of inputs) {
+      const ab = (t.data as NumericArray).buffer;
+      if (ab instanceof ArrayBuffer) bodies.add(ab);
     }
   }
-  for (const ab of seen) largeBuffers.reclaim(ab);
+  for (const ab of bodies) largeBuffers.reclaim(ab);
 }
 
 function mergeInputs(jobs: readonly Job[]): Map<string, Tensor> {

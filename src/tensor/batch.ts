@@ -71,6 +71,20 @@ export function split(t: Tensor, rows: readonly number[]): Tensor[] {
   return out;
 }
 
+/**
+ * A numeric tensor with its data copied into a buffer of its own (recycled when
+ * large), so it can be transferred to a worker whatever it was a view into.
+ */
+export function ownedCopy(t: Tensor): Tensor {
+  const ctor = DTYPES[t.dtype].ctor;
+  if (ctor === undefined || Array.isArray(t.data))
+    throw new ModelpipeError('MP_ERR_TENSOR_DTYPE', `ownedCopy: ${t.dtype} tensors are not numeric`);
+  const src = t.data as NumericArray;
+  const own = new ctor(largeBuffers.take(src.byteLength), 0, src.length);
+  (own as Float64Array).set(src as Float64Array);
+  return new Tensor(t.dtype, t.shape, own);
+}
+
 /** Row `i` of dimension 0 as a view tensor of shape [1, ...rest]. */
 export function row(t: Tensor, i: number): Tensor {
   const n = t.shape[0] ?? 0;

@@ -9,6 +9,9 @@
  * that comes back from a worker is provably unreferenced (every view of it on this
  * thread was detached when it left); only such buffers are given to the pool.
  */
+/** Smallest buffer worth pooling: small ones are cheap and come from V8's pool anyway. */
+export const POOL_MIN_BYTES = 256 * 1024;
+
 export class BufferPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
   /** Insertion order of pooled buffers, oldest first, for eviction. */
@@ -20,8 +23,7 @@ export class BufferPool {
   constructor(
     /** Most bytes kept across all sizes; the oldest buffers go first beyond it. */
     readonly maxBytes = 256 * 1024 * 1024,
-    /** Smallest buffer worth pooling: small ones are cheap and come from V8's pool anyway. */
-    readonly minBytes = 256 * 1024,
+    readonly minBytes = POOL_MIN_BYTES,
   ) {}
 
   /** A buffer of exactly `size` bytes, recycled when one is free, else freshly allocated. */

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort } from './spawn.js';
 
 /** A real redis-server on a free loopback port, no persistence, in `dir`. */
 export interface RedisServer {
@@ -8,17 +8,6 @@ export interface RedisServer {
   /** A connected client for the test's own commands. */
   client: Redis;
   stop(): void;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startRedis(dir: string): Promise<RedisServer> {

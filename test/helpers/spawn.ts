@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from './shared.js';
 
@@ -58,4 +59,16 @@ export async function stop(proc: ChildProcess | undefined, signal: NodeJS.Signal
   proc.kill(signal);
   const [code] = (await once(proc, 'exit')) as [number | null];
   return code;
+}
+
+/** A port free on loopback right now (for servers that cannot listen on port 0). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }

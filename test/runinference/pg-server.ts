@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/spawn.js';
 
 /**
  * A throwaway PostgreSQL for the sink test: MODELPIPE_PG_URL if set; otherwise, when the
@@ -17,17 +17,6 @@ export interface PgServer {
 
 // pg_ctl is needed too (to stop the server).
 const BIN_DIRS = ['/usr/local/bin', '/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startPg(): Promise<PgServer | string> {
   if (process.env.MODELPIPE_PG_URL) return { url: process.env.MODELPIPE_PG_URL, stop: async () => {} };

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Engine } from '../../src/core/engine.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import type { Model, ModelMetadata, RunRequest } from '../../src/models/model.js';
 import { OnnxModel } from '../../src/models/onnx/onnx-model.js';
 import { DEFAULT_SCHEDULER } from '../../src/scheduling/options.js';
-import { readBody } from '../../src/server/body.js';
+import { decodeRequest, encodeRequest } from '../../src/protocol/graphpipe/index.js';
 import { Tensor, concat, largeBuffers } from '../../src/tensor/index.js';
 import { argmax, squeezenetInput } from '../helpers/images.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
@@ -182,43 +179,47 @@ describe('squeezenet on two single-threaded instances', { skip: needShared('mode
   });
 });
 
-describe('readBody', () => {
-  const server = createServer((req, res) => {
-    const at = Number(req.headers['x-align-at'] ?? 0);
-    readBody(req, 1 << 24, at).then(
-      (b) => res.end(JSON.stringify({ aligned: (b.byteOffset + at) % 64 === 0, length: b.length, sum: b.reduce((s, v) => s + v, 0) })),
-      (e: Error) => res.writeHead(413).end(e.message),
+describe('recycling the bodies of merged requests', () => {
+  test('a body that also holds a string input is left alone, so the strings survive the merge', async () => {
+    const seen: string[][] = [];
+    const model = new FunctionModel(
+      (inputs) => {
+        const s = inputs.s as Tensor;
+        seen.push(s.strings());
+        return { n: Tensor.fromStrings(s.strings().map((w) => `${w}!`)), first: inputs.x as Tensor };
+      },
+      {
+        name: 'mixed',
+        inputs: [
+          { name: 'x', dtype: 'float32', shape: [-1, WIDTH] },
+          { name: 's', dtype: 'string', shape: [-1] },
+        ],
+        outputs: [
+          { name: 'n', dtype: 'string', shape: [-1] },
+          { name: 'first', dtype: 'float32', shape: [-1, WIDTH] },
+        ],
+        instances: 1,
+      },
     );
-  });
-  after(() => new Promise<void>((r) => server.close(() => r())));
-
-  test('places a given body offset on a 64-byte boundary, bytes intact', async () => {
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
-    for (const [size, at] of [
-      [400_000, 13],
-      [400_000, 0],
-      [1000, 7],
-    ] as const) {
-      const body = Buffer.from(Array.from({ length: size }, (_, i) => (i * 31) % 251));
-      const got = await new Promise<string>((resolve, reject) => {
-        const r = request({ port, method: 'POST', headers: { 'x-align-at': String(at), 'content-length': size } }, (res) => {
-          let s = '';
-          res.on('data', (c: Buffer) => {
-            s += c.toString();
-          });
-          res.on('end', () => resolve(s));
-        });
-        r.on('error', reject);
-        r.end(body);
+    const engine = new Engine();
+    engine.add('mixed', model, { batching: { maxBatchSize: 8, maxQueueDelayUs: 50_000, preferredBatchSizes: [] } });
+    // Each call decoded from its own GraphPipe body: x and the strings are views into it.
+    const calls = [1, 2, 3].map((i) => {
+      const body = encodeRequest({
+        type: 'infer',
+        config: '',
+        inputNames: ['x', 's'],
+        inputs: [rowsTensor(1, i), Tensor.fromStrings([`word${i}`])],
+        outputNames: [],
       });
-      const j = JSON.parse(got) as { aligned: boolean; length: number; sum: number };
-      assert.equal(j.length, size);
-      assert.equal(
-        j.sum,
-        body.reduce((s, v) => s + v, 0),
-      );
-      assert.ok(j.aligned, `offset ${at} of a ${size}-byte body is 64-byte aligned`);
-    }
+      const req = decodeRequest(Uint8Array.from(body));
+      if (req.type !== 'infer') throw new Error('not an infer request');
+      return { inputNames: ['x', 's'], inputs: req.inputs, outputNames: ['n', 'first'], config: '', transferable: true };
+    });
+    const outs = await Promise.all(calls.map((c) => engine.infer('mixed', c, 'test')));
+    assert.deepEqual(seen, [['word1', 'word2', 'word3']], 'one merged batch with every string intact');
+    outs.forEach((o, i) => {
+      assert.deepEqual((o.outputs[0] as Tensor).strings(), [`word${i + 1}!`]);
+    });
   });
 });

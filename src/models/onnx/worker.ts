@@ -7,7 +7,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { DType, NumericArray } from '../../tensor/index.js';
+import { type DType, type NumericArray, POOL_MIN_BYTES } from '../../tensor/index.js';
 import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './protocol.js';
 
 const port = parentPort;
@@ -15,7 +15,6 @@ if (port === null) throw new Error('onnx worker must run in a worker thread');
 const settings = workerData as SessionSettings;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const RECYCLE_MIN_BYTES = 256 * 1024;
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(msg, transfer);
@@ -60,7 +59,7 @@ function recyclable(feeds: Record<string, WireTensor>, outputBuffers: readonly A
   for (const t of Object.values(feeds)) {
     if (Array.isArray(t.data)) continue;
     const ab = (t.data as NumericArray).buffer;
-    if (ab instanceof ArrayBuffer && ab.byteLength >= RECYCLE_MIN_BYTES && !outputBuffers.includes(ab)) out.add(ab);
+    if (ab instanceof ArrayBuffer && ab.byteLength >= POOL_MIN_BYTES && !outputBuffers.includes(ab)) out.add(ab);
   }
   return [...out];
 }
