@@ -16,6 +16,25 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
+/**
+ * Several runs of one load as one result: totals for requests and time, the
+ * median of the p50s and the worst p99. Benchmarks interleave short rounds of
+ * the variants they compare, so drift on a shared machine hits all of them alike.
+ */
+export function combine(runs: readonly LoadResult[]): LoadResult {
+  const requests = runs.reduce((n, r) => n + r.requests, 0);
+  const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+  const p50s = runs.map((r) => r.p50).sort((a, b) => a - b);
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50: percentile(p50s, 50),
+    p99: Math.max(...runs.map((r) => r.p99)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+  };
+}
+
 /** Closed-loop load: `concurrency` clients each POST `body` back to back for `seconds`. */
 export async function load(
   url: string,

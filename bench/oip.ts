@@ -3,22 +3,27 @@
  * `modelpipe serve` process speaking GraphPipe, OIP REST and OIP gRPC on the same
  * engine. Rows/s for GraphPipe vs OIP-binary vs OIP-gRPC (target: both within 10 %
  * of GraphPipe), OIP-JSON beside them. Bodies are encoded once up front, so the
- * numbers measure the server. Prints a table and a final JSON line with verdicts.
+ * numbers measure the server. The load generator shares the two cores, so each
+ * protocol is driven by a lean client: undici for HTTP, modelpipe's own gRPC
+ * transport for gRPC. The same gRPC load through grpc-js's client is reported
+ * beside it (it costs several times the CPU per request, which the server then lacks). Prints a table and a final JSON line with verdicts.
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, credentials } from '@grpc/grpc-js';
+import { GrpcChannel } from '../src/client/grpc-channel.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { encodeInferRequest, inferenceService } from '../src/protocol/oip/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { spawn } from 'node:child_process';
-import { type LoadResult, load, percentile, stopServer, table } from './load.js';
+import { type LoadResult, combine, load, percentile, stopServer, table } from './load.js';
 
 const here = join(fileURLToPath(import.meta.url), '..');
 const shared = process.env.MODELPIPE_SHARED ?? join(here, '..', '..', '..', 'shared');
 const SQUEEZE = join(shared, 'models', 'squeezenet1.1.onnx');
-const SECS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECS = Number(process.env.BENCH_SECONDS ?? 15);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONC = Number(process.env.BENCH_CLIENTS ?? 4);
 const ROWS = 16;
 
@@ -31,23 +36,35 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Closed-loop gRPC load with a pre-serialized ModelInfer message. */
-async function grpcLoad(address: string, body: Buffer, concurrency: number, seconds: number): Promise<LoadResult> {
+/**
+ * Closed-loop gRPC load with a pre-serialized ModelInfer message, sent through
+ * modelpipe's own gRPC transport or through grpc-js's client.
+ */
+async function grpcLoad(
+  address: string,
+  body: Buffer,
+  concurrency: number,
+  seconds: number,
+  via: 'modelpipe' | 'grpc-js',
+): Promise<LoadResult> {
+  const path = '/inference.GRPCInferenceService/ModelInfer';
   const c = new Client(address, credentials.createInsecure(), {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
   });
-  const path = '/inference.GRPCInferenceService/ModelInfer';
-  const call = (): Promise<void> =>
-    new Promise((resolve, reject) =>
-      c.makeUnaryRequest(
-        path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        body,
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    );
+  const ch = new GrpcChannel(address);
+  const call = (): Promise<unknown> =>
+    via === 'modelpipe'
+      ? ch.unary(path, [body], { timeoutMs: 60_000, maxReceiveBytes: 64 << 20 })
+      : new Promise<void>((resolve, reject) =>
+          c.makeUnaryRequest(
+            path,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            body,
+            (err) => (err ? reject(err) : resolve()),
+          ),
+        );
   const lat: number[] = [];
   let errors = 0;
   const t0 = performance.now();
@@ -63,6 +80,7 @@ async function grpcLoad(address: string, body: Buffer, concurrency: number, seco
   );
   const secs = (performance.now() - t0) / 1000;
   c.close();
+  ch.close();
   lat.sort((a, b) => a - b);
   return { requests: lat.length, seconds: secs, rps: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
 }
@@ -109,28 +127,35 @@ export async function main(): Promise<Record<string, unknown>> {
   const runs: [string, (secs: number) => Promise<LoadResult>][] = [
     ['GraphPipe', (secs) => load(srv.url, '/', gpBody, CONC, secs)],
     ['OIP REST binary', (secs) => load(srv.url, path, bin.body, CONC, secs, bin.headers)],
-    ['OIP gRPC (raw)', (secs) => grpcLoad(`127.0.0.1:${grpcPort}`, grpcBody, CONC, secs)],
+    ['OIP gRPC (raw)', (secs) => grpcLoad(`127.0.0.1:${grpcPort}`, grpcBody, CONC, secs, 'modelpipe')],
+    ['OIP gRPC (raw), grpc-js client', (secs) => grpcLoad(`127.0.0.1:${grpcPort}`, grpcBody, CONC, secs, 'grpc-js')],
     ['OIP REST JSON', (secs) => load(srv.url, path, json.body, CONC, secs, { 'content-type': 'application/json' })],
   ];
   const res: Record<string, LoadResult> = {};
   try {
-    for (const [name, run] of runs) {
-      await run(1); // warm-up: connections, worker caches
-      res[name] = await run(SECS);
-      if (res[name].errors > 0) throw new Error(`${name}: ${res[name].errors} failed requests`);
+    for (const [, run] of runs) await run(1); // warm-up: connections, worker caches
+    const done: Record<string, LoadResult[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, run] of runs) {
+        const r = await run(SECS / ROUNDS);
+        if (r.errors > 0) throw new Error(`${name}: ${r.errors} failed requests`);
+        done[name] = [...(done[name] ?? []), r];
+      }
     }
+    for (const [name] of runs) res[name] = combine(done[name] as LoadResult[]);
   } finally {
     await stopServer(srv.proc);
   }
   const base = (res.GraphPipe as LoadResult).rps * ROWS;
   const rows = Object.entries(res).map(([n, r]) => [n, r.rps * ROWS, r.p50, r.p99, `${((r.rps * ROWS * 100) / base).toFixed(1)} %`]);
-  console.log(`\nsqueezenet batch ${ROWS}, ${CONC} clients, ${SECS} s each, one server process\n`);
+  console.log(`\nsqueezenet batch ${ROWS}, ${CONC} clients, ${SECS} s each in ${ROUNDS} interleaved rounds, one server process\n`);
   console.log(table(['protocol', 'rows/s', 'p50 ms', 'p99 ms', 'of GraphPipe'], rows));
   const ratio = (n: string) => ((res[n] as LoadResult).rps * ROWS) / base;
   const out = {
     graphpipe_rows_s: base,
     oip_binary_rows_s: ratio('OIP REST binary') * base,
     oip_grpc_rows_s: ratio('OIP gRPC (raw)') * base,
+    oip_grpc_grpcjs_client_rows_s: ratio('OIP gRPC (raw), grpc-js client') * base,
     oip_json_rows_s: ratio('OIP REST JSON') * base,
     oip_binary_ratio: ratio('OIP REST binary'),
     oip_grpc_ratio: ratio('OIP gRPC (raw)'),

@@ -1,8 +1,9 @@
-import { type Client, Metadata, type ServiceError, credentials, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { type ErrorCode, ERROR_CODES } from '../errors/index.js';
 import {
   type GrpcTensor,
   type OipNamedTensor,
+  bytesField,
   inferenceService,
   tensorFromGrpc,
   tensorToGrpc,
@@ -10,32 +11,33 @@ import {
 } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
 import { RemoteError } from './errors.js';
+import { GrpcChannel, GrpcStatusError } from './grpc-channel.js';
 
 /**
- * The gRPC half of the Open Inference Protocol client: one channel per address,
- * kept for reuse; unary calls with a deadline; errors as typed RemoteErrors.
+ * The gRPC half of the Open Inference Protocol client: one HTTP/2 channel per
+ * address, kept for reuse; unary calls with a deadline; errors as typed
+ * RemoteErrors. Messages are (de)serialized with the service's proto
+ * definition; raw tensor contents are appended to the message as their own
+ * chunks, so a large input is never copied into a serialization buffer.
  */
 
 const DEFAULT_MAX = 64 * 1024 * 1024;
-const clients = new Map<string, Client>();
+const SERVICE = '/inference.GRPCInferenceService/';
+const channels = new Map<string, GrpcChannel>();
 
-function client(address: string): Client {
-  let c = clients.get(address);
+function channel(address: string): GrpcChannel {
+  let c = channels.get(address);
   if (!c) {
-    const Ctor = inferenceService();
-    c = new Ctor(address, credentials.createInsecure(), {
-      'grpc.max_receive_message_length': DEFAULT_MAX,
-      'grpc.max_send_message_length': DEFAULT_MAX,
-    });
-    clients.set(address, c);
+    c = new GrpcChannel(address);
+    channels.set(address, c);
   }
   return c;
 }
 
-/** Closes every cached channel (lets a process exit promptly). */
+/** Closes every cached channel (idle channels never hold the process open; this frees them now). */
 export function closeGrpcClients(): void {
-  for (const c of clients.values()) c.close();
-  clients.clear();
+  for (const c of channels.values()) c.close();
+  channels.clear();
 }
 
 const HTTP_OF: Partial<Record<status, number>> = {
@@ -47,9 +49,9 @@ const HTTP_OF: Partial<Record<status, number>> = {
   [status.CANCELLED]: 499,
 };
 
-function toRemoteError(url: string, method: string, err: ServiceError, timeoutMs: number): RemoteError {
-  const sent = err.metadata?.get('x-modelpipe-error')[0];
-  const code = typeof sent === 'string' && Object.hasOwn(ERROR_CODES, sent) ? (sent as ErrorCode) : undefined;
+function toRemoteError(url: string, method: string, err: GrpcStatusError, timeoutMs: number): RemoteError {
+  const sent = err.metadata['x-modelpipe-error'];
+  const code = sent !== undefined && Object.hasOwn(ERROR_CODES, sent) ? (sent as ErrorCode) : undefined;
   if (code) return new RemoteError(code, `${url}: ${err.details}`, { url, status: HTTP_OF[err.code] ?? 500, cause: err });
   if (err.code === status.DEADLINE_EXCEEDED)
     return new RemoteError('MP_ERR_TIMEOUT', `${url}: no answer within ${timeoutMs} ms`, { url, cause: err });
@@ -63,23 +65,42 @@ function toRemoteError(url: string, method: string, err: ServiceError, timeoutMs
   });
 }
 
-/** One unary call to `grpc://host:port`. */
-export function grpcCall<Res>(url: string, method: string, req: object, timeoutMs = 60_000, signal?: AbortSignal): Promise<Res> {
+interface MethodCodec {
+  requestSerialize(v: object): Buffer;
+  responseDeserialize(b: Buffer): unknown;
+}
+
+function codec(method: string): MethodCodec {
+  const m = (inferenceService().service as unknown as Record<string, MethodCodec | undefined>)[method];
+  if (!m) throw new TypeError(`GRPCInferenceService has no method ${method}`);
+  return m;
+}
+
+/**
+ * One unary call to `grpc://host:port`. `appended` are extra chunks of the
+ * request message (already-encoded fields), sent after the serialized `req`.
+ */
+export async function grpcCall<Res>(
+  url: string,
+  method: string,
+  req: object,
+  timeoutMs = 60_000,
+  signal?: AbortSignal,
+  appended: readonly Uint8Array[] = [],
+): Promise<Res> {
   const address = url.replace(/^grpc:\/\//, '').replace(/\/+$/, '');
-  const c = client(address) as unknown as Record<
-    string,
-    (req: object, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => { cancel(): void }
-  >;
-  return new Promise((resolve, reject) => {
-    const fn = c[method] as NonNullable<(typeof c)[string]>;
-    const call = fn.call(c, req, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (err) reject(toRemoteError(url, method, err, timeoutMs));
-      else resolve(res);
+  const c = codec(method);
+  try {
+    const res = await channel(address).unary(`${SERVICE}${method}`, [c.requestSerialize(req), ...appended], {
+      timeoutMs,
+      signal,
+      maxReceiveBytes: DEFAULT_MAX,
     });
-    const onAbort = (): void => call.cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+    return c.responseDeserialize(res) as Res;
+  } catch (err: unknown) {
+    if (err instanceof GrpcStatusError) throw toRemoteError(url, method, err, timeoutMs);
+    throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable ${method} response: ${(err as Error).message}`, { url, cause: err });
+  }
 }
 
 interface InferResponseMsg {
@@ -108,10 +129,11 @@ export async function grpcInfer(
       id: opts.id ?? '',
       inputs: msgs.map((m) => m.msg),
       outputs: (opts.outputs ?? []).map((name) => ({ name })),
-      raw_input_contents: raw ? msgs.map((m) => m.raw as Uint8Array) : [],
     },
     opts.timeoutMs,
     opts.signal,
+    // raw_input_contents (field 7), each sent from the tensor's own memory.
+    raw ? msgs.flatMap((m) => bytesField(7, m.raw as Uint8Array)) : [],
   );
   const rawOut = res.raw_output_contents ?? [];
   let outputs: OipNamedTensor[];

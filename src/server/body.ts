@@ -57,7 +57,8 @@ export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Prom
   });
 }
 
-function alignedBuffer(size: number, alignAt: number): Uint8Array {
+/** `size` bytes of (recycled) memory placed so that offset `alignAt` is 64-byte aligned. */
+export function alignedBuffer(size: number, alignAt: number): Buffer {
   if (alignAt <= 0 || alignAt >= size) return Buffer.from(largeBuffers.take(size));
   const pad = (64 - (alignAt % 64)) % 64;
   return Buffer.from(largeBuffers.take(size + 64), pad, size);

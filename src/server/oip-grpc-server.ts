@@ -1,12 +1,19 @@
-import { Metadata, Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type { Engine } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
-import { type GrpcTensor, inferenceService, tensorFromGrpc, tensorToGrpc, typedContentsPossible } from '../protocol/oip/index.js';
-import type { Tensor } from '../tensor/index.js';
+import {
+  type GrpcTensor,
+  bytesField,
+  inferenceService,
+  tensorFromGrpc,
+  tensorToGrpc,
+  typedContentsPossible,
+} from '../protocol/oip/index.js';
+import { type Tensor, largeBuffers } from '../tensor/index.js';
+import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from './logger.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
-
 export interface OipGrpcServerOptions {
   engine: Engine;
   directory?: ModelDirectory;
@@ -46,60 +53,93 @@ export function grpcStatusOf(e: ModelpipeError): status {
   }
 }
 
+interface MethodCodec {
+  requestDeserialize(b: Buffer): unknown;
+  responseSerialize(v: object): Buffer;
+}
+
+/** A handler's answer: the message, and already-encoded fields sent after it (raw tensors). */
+interface Answer {
+  message: object;
+  appended?: readonly Uint8Array[];
+}
+
+/** ModelInferRequest.raw_input_contents: placed 64-byte aligned so a tensor decodes as a view. */
+const RAW_INPUT_FIELD = 7;
+/** ModelInferResponse.raw_output_contents. */
+const RAW_OUTPUT_FIELD = 6;
+
 /**
- * inference.GRPCInferenceService over @grpc/grpc-js, beside the HTTP server and
- * on the same engine: health, metadata and ModelInfer with typed or raw contents.
+ * inference.GRPCInferenceService beside the HTTP server and on the same engine:
+ * health, metadata and ModelInfer with typed or raw contents, over modelpipe's
+ * own HTTP/2 transport (grpc-transport.ts).
  */
 export class OipGrpcServer {
-  readonly server: Server;
+  private readonly transport: GrpcHttp2Server;
   private readonly log: Logger;
   private port = 0;
   private host = '127.0.0.1';
 
   constructor(private readonly opts: OipGrpcServerOptions) {
     this.log = opts.logger ?? silentLogger;
-    const max = opts.maxMessageBytes ?? DEFAULT_BODY_LIMIT;
-    this.server = new Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
     const { engine, directory } = opts;
-    this.server.addService(inferenceService().service, {
-      ServerLive: this.unary(() => ({ live: true })),
-      ServerReady: this.unary(() => ({ ready: engine.isReady() })),
-      ModelReady: this.unary((r: { name: string; version: string }) => {
-        try {
-          resolveModel(engine, r.name, r.version || undefined, directory);
-          return { ready: true };
-        } catch (err: unknown) {
-          if (toModelpipeError(err).code === 'MP_ERR_MODEL_NOT_READY') return { ready: false };
-          throw err;
-        }
-      }),
-      ServerMetadata: this.unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS })),
-      ModelMetadata: this.unary((r: { name: string; version: string }) => {
-        const key = resolveModel(engine, r.name, r.version || undefined, directory);
-        return oipModelMetadata(engine.metadata(key), r.version ? [r.version] : versionsOf(engine, key, r.name, directory));
-      }),
-      ModelInfer: this.unary((r: InferRequestMsg, call) => this.infer(r, call)),
+    const modelReady = (r: { name: string; version: string }): Answer => {
+      try {
+        resolveModel(engine, r.name, r.version || undefined, directory);
+        return { message: { ready: true } };
+      } catch (err: unknown) {
+        if (toModelpipeError(err).code === 'MP_ERR_MODEL_NOT_READY') return { message: { ready: false } };
+        throw err;
+      }
+    };
+    const modelMetadata = (r: { name: string; version: string }): Answer => {
+      const key = resolveModel(engine, r.name, r.version || undefined, directory);
+      const versions = r.version ? [r.version] : versionsOf(engine, key, r.name, directory);
+      return { message: oipModelMetadata(engine.metadata(key), versions) };
+    };
+    const methods = new Map<string, UnaryHandler>([
+      this.method('ServerLive', () => ({ message: { live: true } })),
+      this.method('ServerReady', () => ({ message: { ready: engine.isReady() } })),
+      this.method('ModelReady', modelReady),
+      this.method('ServerMetadata', () => ({ message: { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS } })),
+      this.method('ModelMetadata', modelMetadata),
+      this.method('ModelInfer', (r: InferRequestMsg, call, body) => this.infer(r, call, body), RAW_INPUT_FIELD),
+    ]);
+    this.transport = new GrpcHttp2Server(methods, {
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_BODY_LIMIT,
+      onError: (err) => this.log.error({ err: String(err) }, 'grpc handler failed'),
     });
   }
 
-  private unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>) {
-    return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-      Promise.resolve()
-        .then(() => fn(call.request, call))
-        .then(
-          (res) => cb(null, res),
-          (err: unknown) => {
-            const e = toModelpipeError(err);
-            if (e.status >= 500) this.log.error({ code: e.code, err: e.message }, 'grpc request failed');
-            const md = new Metadata();
-            md.set('x-modelpipe-error', e.code);
-            cb({ code: grpcStatusOf(e), details: e.message, metadata: md });
-          },
-        );
+  /** A method: its proto (de)serializers around `fn`, modelpipe errors mapped to gRPC statuses. */
+  private method<Req>(
+    name: string,
+    fn: (req: Req, call: GrpcCallContext, body: Buffer) => Answer | Promise<Answer>,
+    alignField?: number,
+  ): [string, UnaryHandler] {
+    const codec = (inferenceService().service as unknown as Record<string, MethodCodec>)[name] as MethodCodec;
+    const handle = async (body: Buffer, call: GrpcCallContext): Promise<readonly Uint8Array[]> => {
+      let req: Req;
+      try {
+        req = codec.requestDeserialize(body) as Req;
+      } catch (err: unknown) {
+        throw new GrpcError(status.INVALID_ARGUMENT, `unreadable ${name} request: ${(err as Error).message}`, {
+          'x-modelpipe-error': 'MP_ERR_BAD_REQUEST',
+        });
+      }
+      try {
+        const a = await fn(req, call, body);
+        return [codec.responseSerialize(a.message), ...(a.appended ?? [])];
+      } catch (err: unknown) {
+        const e = toModelpipeError(err);
+        if (e.status >= 500) this.log.error({ code: e.code, err: e.message }, 'grpc request failed');
+        throw new GrpcError(grpcStatusOf(e), e.message, { 'x-modelpipe-error': e.code });
+      }
     };
+    return [`/inference.GRPCInferenceService/${name}`, alignField === undefined ? { handle } : { handle, alignField }];
   }
 
-  private async infer(r: InferRequestMsg, call: ServerUnaryCall<InferRequestMsg, unknown>) {
+  private async infer(r: InferRequestMsg, call: GrpcCallContext, body: Buffer): Promise<Answer> {
     const { engine, directory } = this.opts;
     const raw = r.raw_input_contents ?? [];
     if (raw.length > 0 && raw.length !== r.inputs.length) {
@@ -108,8 +148,14 @@ export class OipGrpcServer {
     if (r.inputs.length === 0) throw new ModelpipeError('MP_ERR_BAD_REQUEST', 'inference request has no inputs');
     const inputs = r.inputs.map((t, i) => tensorFromGrpc(t, raw.length > 0 ? raw[i] : undefined, `input ${t.name}`));
     const key = resolveModel(engine, r.model_name, r.model_version || undefined, directory);
-    const ac = new AbortController();
-    call.on('cancelled', () => ac.abort());
+    // Raw tensors are views into this call's own (recycled) message buffer, or copies
+    // of it; typed ones are built. Byte strings stay views, so those are not moved.
+    const strings = inputs.some((t) => t.dtype === 'string');
+    if (!strings && !inputs.some((t) => (t.data as { buffer: ArrayBufferLike }).buffer === body.buffer)) {
+      largeBuffers.reclaim(body.buffer as ArrayBuffer); // everything was copied out of it
+    }
+    // The client's deadline aborts `call.signal`; this is the server's own limit.
+    const timeoutMs = this.opts.timeoutMs;
     const out = await engine.infer(
       key,
       {
@@ -117,38 +163,28 @@ export class OipGrpcServer {
         inputs,
         outputNames: (r.outputs ?? []).map((o) => o.name),
         config: '',
-        signal: ac.signal,
-        // Raw contents may be views into gRPC's (possibly pooled) buffers: never transfer those.
-        transferable: inputs.every((t) => ownsMemory(t, raw)),
-        ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
+        signal: call.signal,
+        transferable: !strings,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       },
       'oip-grpc',
     );
     const useRaw = raw.length > 0 || !typedContentsPossible(out.outputs);
     const outputs: GrpcTensor[] = [];
-    const rawOut: Uint8Array[] = [];
+    const appended: Uint8Array[] = [];
     out.outputNames.forEach((n, i) => {
       const t = tensorToGrpc(n, out.outputs[i] as Tensor, useRaw);
       outputs.push(t.msg);
-      if (t.raw) rawOut.push(t.raw);
+      if (t.raw) appended.push(...bytesField(RAW_OUTPUT_FIELD, t.raw));
     });
-    return { model_name: out.model.name, model_version: out.model.version, id: r.id, outputs, raw_output_contents: rawOut };
+    return { message: { model_name: out.model.name, model_version: out.model.version, id: r.id, outputs }, appended };
   }
 
   /** Binds and starts; resolves with the port (0 picks a free one). */
-  listen(port: number, host = '127.0.0.1'): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const addr = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      this.server.bindAsync(addr, ServerCredentials.createInsecure(), (err, bound) => {
-        if (err) {
-          reject(new ModelpipeError('MP_ERR_BAD_CONFIG', `gRPC cannot listen on ${addr}: ${err.message}`));
-          return;
-        }
-        this.port = bound;
-        this.host = host;
-        resolve(bound);
-      });
-    });
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    this.port = await this.transport.listen(port, host);
+    this.host = host;
+    return this.port;
   }
 
   /** host:port to dial. */
@@ -158,21 +194,6 @@ export class OipGrpcServer {
 
   /** Stops taking calls, lets running ones finish (5 s at most). */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 5000);
-      this.server.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    return this.transport.close();
   }
-}
-
-function ownsMemory(t: Tensor, raw: readonly Uint8Array[]): boolean {
-  if (t.dtype === 'string') return false;
-  const buf = (t.data as { buffer: ArrayBufferLike }).buffer;
-  return !raw.some((r) => r.buffer === buf);
 }

@@ -17,3 +17,4 @@ export {
   type GrpcContents,
   type GrpcParameter,
 } from './grpc-codec.js';
+export { grpcPrefix, bytesField, fieldDataOffset } from './grpc-wire.js';
