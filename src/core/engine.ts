@@ -21,6 +21,8 @@ export type RunThrough = (
 ) => Promise<{ outputs: Tensor[]; queueMs: number; computeMs: number }>;
 
 interface Served {
+  /** The entry's own name (what aliases resolve to). */
+  name: string;
   model: Model;
   scheduler: ModelScheduler;
   runThrough: RunThrough | undefined;
@@ -56,6 +58,7 @@ export class Engine {
     const sched = new ModelScheduler(model, name, { ...DEFAULT_SCHEDULER, ...opts }, this.metrics);
     const m = this.metrics;
     this.models.set(name, {
+      name,
       model,
       scheduler: sched,
       runThrough: opts.runThrough,
@@ -113,7 +116,7 @@ export class Engine {
     return this.models.has(n) ? n : undefined;
   }
 
-  private served(name: string | undefined): Served & { name: string } {
+  private served(name: string | undefined): Served {
     const asked = name ?? this.defaultModel;
     const n = asked === undefined ? undefined : (this.aliases.get(asked) ?? asked);
     const s = n === undefined ? undefined : this.models.get(n);
@@ -122,7 +125,7 @@ export class Engine {
         'MP_ERR_UNKNOWN_MODEL',
         asked === undefined ? 'no model is being served' : `unknown model ${JSON.stringify(asked)}`,
       );
-    return { ...s, name: n };
+    return s;
   }
 
   metadata(name?: string): ModelMetadata {
@@ -136,7 +139,6 @@ export class Engine {
   async infer(name: string | undefined, call: InferCall, protocol: string): Promise<InferOutcome> {
     const t0 = performance.now();
     const s = this.served(name);
-    const label = { model: s.name };
     s.m.inFlight.inc();
     try {
       if (this.shuttingDown) throw new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down');
@@ -155,7 +157,7 @@ export class Engine {
       s.m.total.observe(totalMs / 1000);
       let ok = s.m.ok.get(protocol);
       if (ok === undefined) {
-        ok = this.metrics.requests.labels({ ...label, protocol, outcome: 'ok' });
+        ok = this.metrics.requests.labels({ model: s.name, protocol, outcome: 'ok' });
         s.m.ok.set(protocol, ok);
       }
       ok.inc();
@@ -167,7 +169,7 @@ export class Engine {
       };
     } catch (err: unknown) {
       const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
-      this.metrics.requests.inc({ ...label, protocol, outcome: e.code });
+      this.metrics.requests.inc({ model: s.name, protocol, outcome: e.code });
       throw e;
     } finally {
       s.m.inFlight.dec();

@@ -2,7 +2,7 @@ import { type Cancellation, NEVER_ABORTED } from '../core/cancel.js';
 import type { Metrics } from '../core/metrics.js';
 import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
-import type { Model } from '../models/model.js';
+import type { Model, RunRequest } from '../models/model.js';
 import { type NumericArray, type Tensor, concat, largeBuffers, split } from '../tensor/index.js';
 import { fanoutParts, joinOutputs, splitInputs } from './fanout.js';
 import { Job, type JobResult } from './job.js';
@@ -163,25 +163,28 @@ export class ModelScheduler {
     this.running += k; // before the first await: pump() counts it at once
     const started = performance.now();
     try {
-      const base = {
+      // A lone request's run may be aborted with it; a merged batch serves others too.
+      // The signal is a getter, never spread: made only if the model asks for it.
+      const request = (part: ReadonlyMap<string, Tensor>, transferable: boolean): RunRequest => ({
+        inputs: part,
+        transferable,
         outputNames: first.call.outputNames,
         config: first.call.config,
-        // A lone request's run may be aborted with it; a merged batch serves others too.
         get signal() {
           return merged ? NEVER_ABORTED : (first.cancel?.signal ?? NEVER_ABORTED);
         },
-      };
+      });
       let outputs: Tensor[];
       const transferable = merged || first.transferable;
       if (k > 1) {
         const { counts, parts } = splitInputs(inputs, rows, k, transferable);
-        outputs = joinOutputs(await Promise.all(parts.map((p) => this.model.run({ ...base, inputs: p, transferable: true }))));
+        outputs = joinOutputs(await Promise.all(parts.map((p) => this.model.run(request(p, true)))));
         for (const c of counts) {
           this.m.executions.inc();
           this.m.batchSize.observe(c);
         }
       } else {
-        outputs = await this.model.run({ ...base, inputs, transferable });
+        outputs = await this.model.run(request(inputs, transferable));
         this.m.executions.inc();
         this.m.batchSize.observe(rows);
       }
