@@ -84,10 +84,14 @@ export async function startServer(args: string[]): Promise<{ url: string; proc: 
   return { url, proc };
 }
 
+/** Stops a server gracefully (so a CLI launcher stops its server process too), killing it after 5 s. */
 export async function stopServer(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  proc.kill('SIGKILL');
-  await once(proc, 'exit');
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
 }
 
 /** Runs a script to completion and parses the last JSON line it prints. */

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { load, runJSON, startServer, stopServer, table } from './load.js';
@@ -18,6 +19,12 @@ const shared = process.env.MODELPIPE_SHARED ?? join(here, '..', '..', '..', 'sha
 const SQUEEZE = join(shared, 'models', 'squeezenet1.1.onnx');
 const SECS = Number(process.env.BENCH_SECONDS ?? 5);
 
+/** modelpipe's server scripts run with the node flag its CLI servers get (src/cli/relaunch.ts). */
+function withHeapFlag(args: string[]): string[] {
+  const flag = heapFlag();
+  return flag === undefined ? args : [flag, ...args];
+}
+
 function gpBody(t: Tensor): Uint8Array {
   return encodeRequest({ type: 'infer', config: '', inputNames: [], inputs: [t], outputNames: [] });
 }
@@ -25,7 +32,7 @@ function gpBody(t: Tensor): Uint8Array {
 async function small(): Promise<Record<string, number>> {
   const body = gpBody(new Tensor('float32', [1, 4], new Float32Array([1, 2, 3, 4])));
   const echo = await startServer([join(here, 'servers', 'echo.js')]);
-  const ident = await startServer([join(here, 'servers', 'identity.js')]);
+  const ident = await startServer(withHeapFlag([join(here, 'servers', 'identity.js')]));
   const out: Record<string, number> = {};
   const rows: (string | number)[][] = [];
   try {
@@ -68,7 +75,7 @@ async function squeezenet(): Promise<Record<string, number>> {
   };
   const jsonBody = Buffer.from(JSON.stringify(nested));
   const limit = await runJSON<{ rowsPerSec: number }>([join(here, 'servers', 'ort-loop.js'), SQUEEZE, String(batch), String(SECS)]);
-  const mp = await startServer([join(here, 'servers', 'modelpipe-onnx.js'), SQUEEZE, '2']);
+  const mp = await startServer(withHeapFlag([join(here, 'servers', 'modelpipe-onnx.js'), SQUEEZE, '2']));
   const ex = await startServer([join(here, 'servers', 'express-json.js'), SQUEEZE]);
   const rows: (string | number)[][] = [['onnxruntime in-process loop (limit)', 1, limit.rowsPerSec, '', '']];
   const out: Record<string, number> = { ort_limit_rows_per_s: limit.rowsPerSec };

@@ -4,6 +4,7 @@ import { isModelpipeError } from '../errors/index.js';
 import { BATCHER_HELP, batcherCommand } from './batcher-command.js';
 import { CLASSIFY_DIR_HELP, classifyDirCommand } from './classify-dir-command.js';
 import { INFER_HELP, METADATA_HELP, inferCommand, metadataCommand } from './client-commands.js';
+import { heapFlag, relaunch, watchParent } from './relaunch.js';
 import { RUN_HELP, runCommand } from './run-command.js';
 import { SERVE_HELP, serveCommand } from './serve-command.js';
 
@@ -32,6 +33,7 @@ Run "modelpipe <command> --help" for a command's options.`;
 }
 
 async function main(argv: string[]): Promise<void> {
+  watchParent();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
@@ -43,7 +45,19 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // Servers run with a larger initial old generation (see relaunch.ts): once, here.
+  const flag = isServer(name, rest) ? heapFlag() : undefined;
+  if (flag !== undefined) {
+    process.exitCode = await relaunch(flag);
+    return;
+  }
   await cmd.run(rest);
+}
+
+/** Commands that start a long-running server (not their --help). */
+function isServer(name: string, rest: readonly string[]): boolean {
+  if (rest.includes('--help') || rest.includes('-h')) return false;
+  return name === 'serve' || name === 'batcher' || (name === 'classy' && rest[0] === 'up');
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -30,8 +30,9 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
                             divided among the instances)
   --no-fanout               never split one large batch across idle instances
   --inter-op-threads N      onnxruntime inter-op threads per session
-  --worker-nice N           CPU niceness of inference threads (default 10, so the event loop
-                            answers health checks and I/O first; 0 keeps normal priority)
+  --worker-nice N           CPU niceness of inference threads (default 19, so the event loop
+                            answers health checks and I/O first; 0 keeps normal priority, for
+                            hosts where other busy processes would otherwise starve inference)
   --sha256 HEX              expected SHA-256 of the model file
   --download-dir DIR        where downloaded models are kept (default ~/.cache/modelpipe/models)
   --model-config FILE.json  per-model scheduling config (dynamic_batching, max_queue_size, timeout_ms, instances)
