@@ -9,6 +9,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
+  /** Median model compute time the server reported (Server-Timing `compute;dur=`), when it did. */
+  computeMs?: number;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -46,6 +48,7 @@ export async function load(
 ): Promise<LoadResult> {
   const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
   const lat: number[] = [];
+  const compute: number[] = [];
   let errors = 0;
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -57,13 +60,24 @@ export async function load(
         await r.body.arrayBuffer();
         if (r.statusCode !== 200) errors++;
         lat.push(performance.now() - s);
+        const timing = /compute;dur=([\d.]+)/.exec(String(r.headers['server-timing'] ?? ''));
+        if (timing) compute.push(Number(timing[1]));
       }
     }),
   );
   const secs = (performance.now() - t0) / 1000;
   await pool.close();
   lat.sort((a, b) => a - b);
-  return { requests: lat.length, seconds: secs, rps: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
+  compute.sort((a, b) => a - b);
+  return {
+    requests: lat.length,
+    seconds: secs,
+    rps: lat.length / secs,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    errors,
+    ...(compute.length > 0 ? { computeMs: percentile(compute, 50) } : {}),
+  };
 }
 
 /** Starts a node script that prints its URL; returns the URL and the process. */
