@@ -118,11 +118,16 @@ export class GrpcHttp2Server {
     };
     const succeed = (chunks: readonly Uint8Array[]): void => {
       if (done || stream.destroyed) return;
+      const size = chunks.reduce((n, c) => n + c.byteLength, 0);
+      if (size > this.opts.maxMessageBytes) {
+        fail(new GrpcError(status.RESOURCE_EXHAUSTED, `response of ${size} bytes exceeds the limit of ${this.opts.maxMessageBytes} bytes`));
+        return;
+      }
       done = true;
       clearTimeout(timer);
       stream.respond({ ':status': 200, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT }, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' }));
-      stream.write(grpcPrefix(chunks.reduce((n, c) => n + c.byteLength, 0)));
+      stream.write(grpcPrefix(size));
       for (const c of chunks) stream.write(c);
       stream.end();
     };

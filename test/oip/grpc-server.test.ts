@@ -80,6 +80,14 @@ describe('OIP gRPC server, called by the grpc-js client', () => {
     srv = await serveModel(twice);
     grpc = new OipGrpcServer({ engine: srv.engine });
     port = await grpc.listen(0);
+    srv.engine.add(
+      'expand',
+      new FunctionModel(() => ({ big: new Tensor('float32', [1, 1000], new Float32Array(1000).fill(1)) }), {
+        name: 'expand',
+        inputs: [{ name: 'x', dtype: 'float32', shape: [1] }],
+        outputs: [{ name: 'big', dtype: 'float32', shape: [1, 1000] }],
+      }),
+    );
     small = new OipGrpcServer({ engine: srv.engine, maxMessageBytes: 1000 });
     const Ctor = inferenceService();
     const opts = { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 };
@@ -196,7 +204,7 @@ describe('OIP gRPC server, called by the grpc-js client', () => {
     assert.ok(performance.now() - t0 < 2000);
   });
 
-  test('a message over the limit is RESOURCE_EXHAUSTED and the server goes on', async () => {
+  test('a message over the limit, either way, is RESOURCE_EXHAUSTED and the server goes on', async () => {
     const p = await small.listen(0);
     const c = new (inferenceService())(`127.0.0.1:${p}`, credentials.createInsecure());
     try {
@@ -205,6 +213,14 @@ describe('OIP gRPC server, called by the grpc-js client', () => {
       );
       assert.equal(err.code, status.RESOURCE_EXHAUSTED);
       assert.match(err.details, /exceeds the limit of 1000 bytes/);
+      const big = await grpcError(
+        call(c, 'ModelInfer', {
+          model_name: 'expand',
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }],
+        }),
+      );
+      assert.equal(big.code, status.RESOURCE_EXHAUSTED);
+      assert.match(big.details, /response of \d+ bytes exceeds the limit of 1000 bytes/);
       assert.deepEqual(await call(c, 'ServerLive', {}), { live: true });
     } finally {
       c.close();
