@@ -2,8 +2,9 @@
  * Server benchmarks (issue: GraphPipe model server). All ratios come from one run:
  *  1. small requests: identity model [1,4] float32 vs a bare node:http echo server;
  *  2. squeezenet batch-16 requests from 1 and 5 clients vs onnxruntime in-process
- *     (the limit) and vs Express + JSON (the typical hand-written wrapper);
- *  3. p99 of /health/live while benchmark 2 saturates the model.
+ *     (the limit, measured before and after, the higher kept) and vs Express + JSON;
+ *  3. p99 of /health/live while benchmark 2's load saturates the model (its own run,
+ *     so the poller's CPU does not count against benchmark 2).
  * Prints a table and a final JSON line.
  */
 import { existsSync } from 'node:fs';
@@ -74,40 +75,49 @@ async function squeezenet(): Promise<Record<string, number>> {
     ),
   };
   const jsonBody = Buffer.from(JSON.stringify(nested));
-  const limit = await runJSON<{ rowsPerSec: number }>([join(here, 'servers', 'ort-loop.js'), SQUEEZE, String(batch), String(SECS)]);
+  // The in-process limit drifts between runs on a shared machine (±5 %): it is measured
+  // before and after the servers, and the higher one kept (the conservative choice).
+  const measureLimit = async () =>
+    (await runJSON<{ rowsPerSec: number }>([join(here, 'servers', 'ort-loop.js'), SQUEEZE, String(batch), String(SECS)])).rowsPerSec;
+  const limitBefore = await measureLimit();
   const mp = await startServer(withHeapFlag([join(here, 'servers', 'modelpipe-onnx.js'), SQUEEZE, '2']));
   const ex = await startServer([join(here, 'servers', 'express-json.js'), SQUEEZE]);
-  const rows: (string | number)[][] = [['onnxruntime in-process loop (limit)', 1, limit.rowsPerSec, '', '']];
-  const out: Record<string, number> = { ort_limit_rows_per_s: limit.rowsPerSec };
+  const measured: { c: number; mRows: number; eRows: number; healthP99: number }[] = [];
   try {
     for (const c of [1, 5]) {
       await load(mp.url, '/', body, c, 1);
-      const [m, health] = await Promise.all([load(mp.url, '/', body, c, SECS), healthDuring(mp.url, SECS - 0.5)]);
+      const m = await load(mp.url, '/', body, c, SECS);
+      // Benchmark 3 is its own run of the same load: the poller's CPU would otherwise
+      // count against benchmark 2's rows/s (~7 % here with one client).
+      const [, health] = await Promise.all([load(mp.url, '/', body, c, SECS), healthDuring(mp.url, SECS - 0.5)]);
       await load(ex.url, '/predict', jsonBody, c, 1, { 'content-type': 'application/json' });
       const e = await load(ex.url, '/predict', jsonBody, c, SECS, { 'content-type': 'application/json' });
       if (m.errors || e.errors) throw new Error(`errors: modelpipe ${m.errors}, express ${e.errors}`);
-      const mRows = m.rps * batch;
-      const eRows = e.rps * batch;
-      rows.push(
-        [
-          `modelpipe GraphPipe`,
-          c,
-          mRows,
-          `${((mRows / limit.rowsPerSec) * 100).toFixed(1)} % of limit`,
-          `health p99 ${health.p99.toFixed(2)} ms`,
-        ],
-        [`Express + JSON`, c, eRows, `modelpipe ${(mRows / eRows).toFixed(1)} x faster`, ''],
-      );
-      out[`squeeze_c${c}_rows_per_s`] = mRows;
-      out[`squeeze_c${c}_vs_limit`] = mRows / limit.rowsPerSec;
-      out[`squeeze_c${c}_vs_express`] = mRows / eRows;
-      out[`health_p99_ms_c${c}`] = health.p99;
+      measured.push({ c, mRows: m.rps * batch, eRows: e.rps * batch, healthP99: health.p99 });
     }
   } finally {
     await stopServer(mp.proc);
     await stopServer(ex.proc);
   }
-  console.log(`\n2. SqueezeNet, batch-${batch} requests; 3. /health/live while the model is saturated\n`);
+  const limitAfter = await measureLimit();
+  const limit = Math.max(limitBefore, limitAfter);
+  const rows: (string | number)[][] = [['onnxruntime in-process loop (limit, best of before/after)', 1, limit, '', '']];
+  const out: Record<string, number> = {
+    ort_limit_rows_per_s: limit,
+    ort_limit_rows_per_s_before: limitBefore,
+    ort_limit_rows_per_s_after: limitAfter,
+  };
+  for (const { c, mRows, eRows, healthP99 } of measured) {
+    rows.push(
+      [`modelpipe GraphPipe`, c, mRows, `${((mRows / limit) * 100).toFixed(1)} % of limit`, `health p99 ${healthP99.toFixed(2)} ms`],
+      [`Express + JSON`, c, eRows, `modelpipe ${(mRows / eRows).toFixed(1)} x faster`, ''],
+    );
+    out[`squeeze_c${c}_rows_per_s`] = mRows;
+    out[`squeeze_c${c}_vs_limit`] = mRows / limit;
+    out[`squeeze_c${c}_vs_express`] = mRows / eRows;
+    out[`health_p99_ms_c${c}`] = healthP99;
+  }
+  console.log(`\n2. SqueezeNet, batch-${batch} requests (alone); 3. /health/live during the same load (a separate run)\n`);
   console.log(table(['server', 'clients', 'rows/s', 'ratio', 'responsiveness'], rows));
   return out;
 }
