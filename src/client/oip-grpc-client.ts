@@ -4,7 +4,8 @@ import {
   type GrpcTensor,
   type OipNamedTensor,
   bytesField,
-  inferenceService,
+  httpStatusOfGrpc,
+  methodCodec,
   tensorFromGrpc,
   tensorToGrpc,
   typedContentsPossible,
@@ -40,19 +41,10 @@ export function closeGrpcClients(): void {
   channels.clear();
 }
 
-const HTTP_OF: Partial<Record<status, number>> = {
-  [status.INVALID_ARGUMENT]: 400,
-  [status.NOT_FOUND]: 404,
-  [status.UNAVAILABLE]: 503,
-  [status.DEADLINE_EXCEEDED]: 504,
-  [status.RESOURCE_EXHAUSTED]: 413,
-  [status.CANCELLED]: 499,
-};
-
 function toRemoteError(url: string, method: string, err: GrpcStatusError, timeoutMs: number): RemoteError {
   const sent = err.metadata['x-modelpipe-error'];
   const code = sent !== undefined && Object.hasOwn(ERROR_CODES, sent) ? (sent as ErrorCode) : undefined;
-  if (code) return new RemoteError(code, `${url}: ${err.details}`, { url, status: HTTP_OF[err.code] ?? 500, cause: err });
+  if (code) return new RemoteError(code, `${url}: ${err.details}`, { url, status: httpStatusOfGrpc(err.code) ?? 500, cause: err });
   if (err.code === status.DEADLINE_EXCEEDED)
     return new RemoteError('MP_ERR_TIMEOUT', `${url}: no answer within ${timeoutMs} ms`, { url, cause: err });
   if (err.code === status.UNAVAILABLE)
@@ -60,20 +52,9 @@ function toRemoteError(url: string, method: string, err: GrpcStatusError, timeou
   if (err.code === status.CANCELLED) return new RemoteError('MP_ERR_CANCELLED', `${url}: request aborted`, { url, cause: err });
   return new RemoteError('MP_ERR_REMOTE', `${url}: ${method} failed: ${err.details}`, {
     url,
-    status: HTTP_OF[err.code] ?? 502,
+    status: httpStatusOfGrpc(err.code) ?? 502,
     cause: err,
   });
-}
-
-interface MethodCodec {
-  requestSerialize(v: object): Buffer;
-  responseDeserialize(b: Buffer): unknown;
-}
-
-function codec(method: string): MethodCodec {
-  const m = (inferenceService().service as unknown as Record<string, MethodCodec | undefined>)[method];
-  if (!m) throw new TypeError(`GRPCInferenceService has no method ${method}`);
-  return m;
 }
 
 /**
@@ -89,7 +70,7 @@ export async function grpcCall<Res>(
   appended: readonly Uint8Array[] = [],
 ): Promise<Res> {
   const address = url.replace(/^grpc:\/\//, '').replace(/\/+$/, '');
-  const c = codec(method);
+  const c = methodCodec(method);
   try {
     const res = await channel(address).unary(`${SERVICE}${method}`, [c.requestSerialize(req), ...appended], {
       timeoutMs,

@@ -4,7 +4,8 @@ import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import {
   type GrpcTensor,
   bytesField,
-  inferenceService,
+  grpcStatusOfHttp,
+  methodCodec,
   tensorFromGrpc,
   tensorToGrpc,
   typedContentsPossible,
@@ -31,31 +32,6 @@ interface InferRequestMsg {
   inputs: GrpcTensor[];
   outputs: { name: string }[];
   raw_input_contents: Uint8Array[];
-}
-
-/** gRPC status for a modelpipe error, from its HTTP status. */
-export function grpcStatusOf(e: ModelpipeError): status {
-  switch (e.status) {
-    case 400:
-      return status.INVALID_ARGUMENT;
-    case 404:
-      return status.NOT_FOUND;
-    case 413:
-      return status.RESOURCE_EXHAUSTED;
-    case 499:
-      return status.CANCELLED;
-    case 503:
-      return status.UNAVAILABLE;
-    case 504:
-      return status.DEADLINE_EXCEEDED;
-    default:
-      return status.INTERNAL;
-  }
-}
-
-interface MethodCodec {
-  requestDeserialize(b: Buffer): unknown;
-  responseSerialize(v: object): Buffer;
 }
 
 /** A handler's answer: the message, and already-encoded fields sent after it (raw tensors). */
@@ -117,7 +93,7 @@ export class OipGrpcServer {
     fn: (req: Req, call: GrpcCallContext, body: Buffer) => Answer | Promise<Answer>,
     alignField?: number,
   ): [string, UnaryHandler] {
-    const codec = (inferenceService().service as unknown as Record<string, MethodCodec>)[name] as MethodCodec;
+    const codec = methodCodec(name);
     const handle = async (body: Buffer, call: GrpcCallContext): Promise<readonly Uint8Array[]> => {
       let req: Req;
       try {
@@ -133,7 +109,7 @@ export class OipGrpcServer {
       } catch (err: unknown) {
         const e = toModelpipeError(err);
         if (e.status >= 500) this.log.error({ code: e.code, err: e.message }, 'grpc request failed');
-        throw new GrpcError(grpcStatusOf(e), e.message, { 'x-modelpipe-error': e.code });
+        throw new GrpcError(grpcStatusOfHttp(e.status), e.message, { 'x-modelpipe-error': e.code });
       }
     };
     return [`/inference.GRPCInferenceService/${name}`, alignField === undefined ? { handle } : { handle, alignField }];

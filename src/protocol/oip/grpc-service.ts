@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type GrpcObject, type ServiceClientConstructor, loadPackageDefinition } from '@grpc/grpc-js';
+import { type GrpcObject, type ServiceClientConstructor, loadPackageDefinition, status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
 /**
@@ -26,4 +26,38 @@ export function inferenceService(): ServiceClientConstructor {
   const pkg = (loadPackageDefinition(def) as GrpcObject).inference as GrpcObject;
   cached = pkg.GRPCInferenceService as ServiceClientConstructor;
   return cached;
+}
+
+/** One method's protobuf (de)serializers, generated from the proto. */
+export interface MethodCodec {
+  requestSerialize(v: object): Buffer;
+  requestDeserialize(b: Buffer): unknown;
+  responseSerialize(v: object): Buffer;
+  responseDeserialize(b: Buffer): unknown;
+}
+
+export function methodCodec(method: string): MethodCodec {
+  const m = (inferenceService().service as unknown as Record<string, MethodCodec | undefined>)[method];
+  if (!m) throw new TypeError(`GRPCInferenceService has no method ${method}`);
+  return m;
+}
+
+/** gRPC statuses and the HTTP statuses of the same errors, both ways (server: HTTP → gRPC; client: back). */
+const STATUS_HTTP: readonly [status, number][] = [
+  [status.INVALID_ARGUMENT, 400],
+  [status.NOT_FOUND, 404],
+  [status.RESOURCE_EXHAUSTED, 413],
+  [status.CANCELLED, 499],
+  [status.UNAVAILABLE, 503],
+  [status.DEADLINE_EXCEEDED, 504],
+];
+
+/** The gRPC status for an error with this HTTP status (INTERNAL for any other). */
+export function grpcStatusOfHttp(http: number): status {
+  return STATUS_HTTP.find(([, h]) => h === http)?.[0] ?? status.INTERNAL;
+}
+
+/** The HTTP status for a gRPC status, when one corresponds. */
+export function httpStatusOfGrpc(code: status): number | undefined {
+  return STATUS_HTTP.find(([c]) => c === code)?.[1];
 }

@@ -5,7 +5,7 @@ export { parseInferRequest, encodeInferRequest, wantsBinary, requireInputs, BINA
 export { encodeInferResponse, parseInferResponse } from './response.js';
 export { tensorFromJSON, tensorDataJSON } from './json-data.js';
 export { tensorFromBinary, tensorToBinary } from './binary.js';
-export { inferenceService } from './grpc-service.js';
+export { inferenceService, methodCodec, type MethodCodec, grpcStatusOfHttp, httpStatusOfGrpc } from './grpc-service.js';
 export {
   tensorFromGrpc,
   tensorToGrpc,
