@@ -171,7 +171,7 @@ export class GrpcChannel {
             finish(new GrpcStatusError(status.RESOURCE_EXHAUSTED, `response of ${len} bytes exceeds the limit of ${opts.maxReceiveBytes}`));
             return;
           }
-          body = Buffer.allocUnsafe(len);
+          body = Buffer.allocUnsafeSlow(len); // memory of its own: tensors decoded from it may be views
         }
         if (!body || settled) return;
         const n = chunk.copy(body, bodyHave, at);

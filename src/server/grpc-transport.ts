@@ -160,6 +160,7 @@ export class GrpcHttp2Server {
         headHave += at;
         if (headHave < 5) return;
         const len = head.readUInt32BE(1);
+        if ((head[0] as number) > 1) return fail(new GrpcError(status.INTERNAL, `invalid compressed-flag byte ${head[0]}`));
         if (len > max) return fail(new GrpcError(status.RESOURCE_EXHAUSTED, `message of ${len} bytes exceeds the limit of ${max} bytes`));
         if (len === 0) body = Buffer.alloc(0);
       }
