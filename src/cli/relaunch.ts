@@ -14,7 +14,8 @@ import { constants } from 'node:os';
  * bench/RESULTS.md). The resident set hardly changes (detached buffers hold no
  * memory; live ones are pooled anyway). V8 reads the flag only at start-up, so
  * the CLI re-executes itself once with it. `MODELPIPE_INITIAL_OLD_SPACE_MB=0`
- * turns this off; a flag given explicitly (node's own or in NODE_OPTIONS) wins.
+ * turns this off; a flag given explicitly (node's own or in NODE_OPTIONS) wins,
+ * and a process started with --inspect is left alone.
  */
 
 const FLAG = '--initial-old-space-size';
@@ -25,6 +26,8 @@ export const DEFAULT_INITIAL_OLD_SPACE_MB = 128;
 export function heapFlag(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string | undefined {
   const given = `${execArgv.join(' ')} ${env.NODE_OPTIONS ?? ''}`;
   if (given.includes(FLAG) || given.includes('--initial-heap-size')) return undefined;
+  // Under a debugger the server must stay the process being debugged.
+  if (given.includes('--inspect')) return undefined;
   const raw = env.MODELPIPE_INITIAL_OLD_SPACE_MB;
   const mb = raw === undefined || raw === '' ? DEFAULT_INITIAL_OLD_SPACE_MB : Number(raw);
   if (!Number.isInteger(mb) || mb <= 0) return undefined;

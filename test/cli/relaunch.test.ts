@@ -5,7 +5,7 @@ import { DEFAULT_INITIAL_OLD_SPACE_MB, heapFlag } from '../../src/cli/relaunch.j
 import { needShared, sharedPath } from '../helpers/shared.js';
 import { CLI, startPrintingUrl, stop } from '../helpers/spawn.js';
 
-test('heapFlag: on by default, off by MODELPIPE_INITIAL_OLD_SPACE_MB=0, an explicit node flag wins', () => {
+test('heapFlag: on by default, off by MODELPIPE_INITIAL_OLD_SPACE_MB=0 or under a debugger, an explicit node flag wins', () => {
   const flag = `--initial-old-space-size=${DEFAULT_INITIAL_OLD_SPACE_MB}`;
   assert.equal(heapFlag({}, []), flag);
   assert.equal(heapFlag({ MODELPIPE_INITIAL_OLD_SPACE_MB: '512' }, []), '--initial-old-space-size=512');
@@ -13,6 +13,7 @@ test('heapFlag: on by default, off by MODELPIPE_INITIAL_OLD_SPACE_MB=0, an expli
   assert.equal(heapFlag({ MODELPIPE_INITIAL_OLD_SPACE_MB: 'lots' }, []), undefined);
   assert.equal(heapFlag({}, ['--initial-old-space-size=64']), undefined);
   assert.equal(heapFlag({ NODE_OPTIONS: '--initial-heap-size=300' }, []), undefined);
+  assert.equal(heapFlag({}, ['--inspect=0']), undefined);
 });
 
 /** Pids of a process's children (Linux /proc). */
