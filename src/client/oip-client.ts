@@ -25,6 +25,8 @@ export interface OipCallOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   dispatcher?: Dispatcher;
+  /** gRPC: the largest response message accepted (default 64 MiB). */
+  maxResponseBytes?: number;
 }
 
 export interface OipResult {
@@ -147,8 +149,7 @@ export async function modelMetadata(
       url,
       'ModelMetadata',
       { name: model, version: opts.version ?? '' },
-      opts.timeoutMs,
-      opts.signal,
+      { timeoutMs: opts.timeoutMs, signal: opts.signal },
     );
     const io = (t: { name: string; datatype: string; shape: (string | number)[] }) => ({ ...t, shape: t.shape.map(Number) });
     return { name: r.name, versions: r.versions, platform: r.platform, inputs: r.inputs.map(io), outputs: r.outputs.map(io) };
@@ -168,8 +169,7 @@ async function health(url: string, what: 'live' | 'ready', opts: Pick<OipCallOpt
       url,
       what === 'live' ? 'ServerLive' : 'ServerReady',
       {},
-      opts.timeoutMs,
-      opts.signal,
+      { timeoutMs: opts.timeoutMs, signal: opts.signal },
     );
     return (what === 'live' ? r.live : r.ready) === true;
   }
@@ -192,8 +192,7 @@ export async function modelReady(
       url,
       'ModelReady',
       { name: model, version: opts.version ?? '' },
-      opts.timeoutMs,
-      opts.signal,
+      { timeoutMs: opts.timeoutMs, signal: opts.signal },
     );
     return r.ready;
   }

@@ -57,25 +57,25 @@ function toRemoteError(url: string, method: string, err: GrpcStatusError, timeou
   });
 }
 
-/**
- * One unary call to `grpc://host:port`. `appended` are extra chunks of the
- * request message (already-encoded fields), sent after the serialized `req`.
- */
-export async function grpcCall<Res>(
-  url: string,
-  method: string,
-  req: object,
-  timeoutMs = 60_000,
-  signal?: AbortSignal,
-  appended: readonly Uint8Array[] = [],
-): Promise<Res> {
+/** One unary call to `grpc://host:port`. */
+export interface GrpcCallOptions {
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Largest response message accepted (default 64 MiB). */
+  maxResponseBytes?: number | undefined;
+  /** Already-encoded fields sent after the serialized request (raw tensors). */
+  appended?: readonly Uint8Array[];
+}
+
+export async function grpcCall<Res>(url: string, method: string, req: object, opts: GrpcCallOptions = {}): Promise<Res> {
   const address = url.replace(/^grpc:\/\//, '').replace(/\/+$/, '');
   const c = methodCodec(method);
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   try {
-    const res = await channel(address).unary(`${SERVICE}${method}`, [c.requestSerialize(req), ...appended], {
+    const res = await channel(address).unary(`${SERVICE}${method}`, [c.requestSerialize(req), ...(opts.appended ?? [])], {
       timeoutMs,
-      signal,
-      maxReceiveBytes: DEFAULT_MAX,
+      signal: opts.signal,
+      maxReceiveBytes: opts.maxResponseBytes ?? DEFAULT_MAX,
     });
     return c.responseDeserialize(res) as Res;
   } catch (err: unknown) {
@@ -97,7 +97,7 @@ export async function grpcInfer(
   url: string,
   model: string,
   inputs: readonly OipNamedTensor[],
-  opts: { outputs?: string[]; raw?: boolean; version?: string; id?: string; timeoutMs?: number; signal?: AbortSignal },
+  opts: { outputs?: string[]; raw?: boolean; version?: string; id?: string } & Omit<GrpcCallOptions, 'appended'>,
 ): Promise<{ modelName: string; modelVersion: string; id: string; outputs: OipNamedTensor[] }> {
   const raw = opts.raw === true || !typedContentsPossible(inputs.map((i) => i.tensor));
   const msgs = inputs.map((i) => tensorToGrpc(i.name, i.tensor, raw));
@@ -111,10 +111,13 @@ export async function grpcInfer(
       inputs: msgs.map((m) => m.msg),
       outputs: (opts.outputs ?? []).map((name) => ({ name })),
     },
-    opts.timeoutMs,
-    opts.signal,
-    // raw_input_contents (field 7), each sent from the tensor's own memory.
-    raw ? msgs.flatMap((m) => bytesField(7, m.raw as Uint8Array)) : [],
+    {
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      maxResponseBytes: opts.maxResponseBytes,
+      // raw_input_contents (field 7), each sent from the tensor's own memory.
+      appended: raw ? msgs.flatMap((m) => bytesField(7, m.raw as Uint8Array)) : [],
+    },
   );
   const rawOut = res.raw_output_contents ?? [];
   let outputs: OipNamedTensor[];

@@ -3,6 +3,7 @@ import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { type Client, Metadata, type ServiceError, credentials, status } from '@grpc/grpc-js';
 import { GrpcChannel } from '../../src/client/grpc-channel.js';
+import { closeGrpcClients, infer } from '../../src/client/oip-client.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { fieldDataOffset, inferenceService } from '../../src/protocol/oip/index.js';
 import { GrpcHttp2Server } from '../../src/server/grpc-transport.js';
@@ -225,6 +226,17 @@ describe('OIP gRPC server, called by the grpc-js client', () => {
     } finally {
       c.close();
     }
+  });
+
+  test('modelpipe’s OIP client: a response over its maxResponseBytes is refused with a clear error', async () => {
+    const url = `grpc://127.0.0.1:${port}`;
+    const ok = await infer(url, 'expand', { x: new Tensor('float32', [1], new Float32Array([1])) });
+    assert.deepEqual(ok.outputs.big?.shape, [1, 1000]);
+    await assert.rejects(infer(url, 'expand', { x: new Tensor('float32', [1], new Float32Array([1])) }, { maxResponseBytes: 1000 }), {
+      code: 'MP_ERR_REMOTE',
+      message: /response of \d+ bytes exceeds the limit of 1000/,
+    });
+    closeGrpcClients();
   });
 
   test('unknown methods, non-POST and non-gRPC requests', async () => {
