@@ -1,6 +1,6 @@
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model, ModelMetadata } from '../models/model.js';
-import { ModelScheduler } from '../scheduling/scheduler.js';
+import { ModelScheduler, type SubmitOptions } from '../scheduling/scheduler.js';
 import { DEFAULT_SCHEDULER, type SchedulerOptions } from '../scheduling/options.js';
 import type { Tensor } from '../tensor/index.js';
 import { Cancellation } from './cancel.js';
@@ -31,7 +31,8 @@ interface Served {
     queue: { observe(v: number): void };
     compute: { observe(v: number): void };
     total: { observe(v: number): void };
-    inFlight: { inc(): void; dec(): void };
+    /** Requests accepted and not yet answered (read by the gauge at scrape time). */
+    inFlight: number;
     ok: Map<string, { inc(): void }>;
   };
 }
@@ -57,7 +58,7 @@ export class Engine {
   add(name: string, model: Model, opts: Partial<SchedulerOptions> & { runThrough?: RunThrough; loadSeconds?: number } = {}): void {
     const sched = new ModelScheduler(model, name, { ...DEFAULT_SCHEDULER, ...opts }, this.metrics);
     const m = this.metrics;
-    this.models.set(name, {
+    const served: Served = {
       name,
       model,
       scheduler: sched,
@@ -66,10 +67,12 @@ export class Engine {
         queue: m.latency.labels({ model: name, phase: 'queue' }),
         compute: m.latency.labels({ model: name, phase: 'compute' }),
         total: m.latency.labels({ model: name, phase: 'total' }),
-        inFlight: m.inFlight.labels({ model: name }),
+        inFlight: 0,
         ok: new Map(),
       },
-    });
+    };
+    this.models.set(name, served);
+    m.watch(name, { inFlight: () => served.m.inFlight, depth: () => sched.depth });
     this.defaultModel ??= name;
     if (opts.loadSeconds !== undefined) this.metrics.loadTime.set({ model: name }, opts.loadSeconds);
   }
@@ -78,6 +81,7 @@ export class Engine {
     const s = this.models.get(name);
     if (!s) return;
     this.models.delete(name);
+    this.metrics.unwatch(name);
     if (this.defaultModel === name) this.defaultModel = this.models.keys().next().value;
     await s.scheduler.drain();
     await s.model.close();
@@ -139,17 +143,18 @@ export class Engine {
   async infer(name: string | undefined, call: InferCall, protocol: string): Promise<InferOutcome> {
     const t0 = performance.now();
     const s = this.served(name);
-    s.m.inFlight.inc();
+    s.m.inFlight++;
     try {
       if (this.shuttingDown) throw new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down');
       const prepared = prepareCall(s.model.metadata, call);
-      const run = (c: PreparedCall) =>
-        s.scheduler.submit(c, {
-          ...(call.cancel ? { cancel: call.cancel } : call.signal ? { cancel: Cancellation.fromSignal(call.signal) } : {}),
-          ...(call.timeoutMs !== undefined ? { timeoutMs: call.timeoutMs } : {}),
-          priority: call.priority ?? 0,
-          transferable: call.transferable ?? false,
-        });
+      // One object of one shape per request (conditional spreads here cost ~2 µs a call).
+      const options: SubmitOptions = {
+        cancel: call.cancel ?? (call.signal ? Cancellation.fromSignal(call.signal) : undefined),
+        timeoutMs: call.timeoutMs,
+        priority: call.priority ?? 0,
+        transferable: call.transferable ?? false,
+      };
+      const run = (c: PreparedCall) => s.scheduler.submit(c, options);
       const r = s.runThrough ? await s.runThrough(prepared, run) : await run(prepared);
       const totalMs = performance.now() - t0;
       s.m.queue.observe(r.queueMs / 1000);
@@ -172,7 +177,7 @@ export class Engine {
       this.metrics.requests.inc({ model: s.name, protocol, outcome: e.code });
       throw e;
     } finally {
-      s.m.inFlight.dec();
+      s.m.inFlight--;
     }
   }
 

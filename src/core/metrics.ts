@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastHistogram } from './fast-histogram.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -11,18 +12,24 @@ export class Metrics {
     labelNames: ['model', 'protocol', 'outcome'] as const,
     registers: [this.registry],
   });
-  readonly latency = new Histogram({
-    name: 'modelpipe_request_duration_seconds',
-    help: 'Request latency split into queue, compute and total',
-    labelNames: ['model', 'phase'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly latency = new FastHistogram(
+    'modelpipe_request_duration_seconds',
+    'Request latency split into queue, compute and total',
+    ['model', 'phase'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
+  /** Per-model sources of the two gauges below, read when /metrics is scraped (not set per request). */
+  private readonly inFlightOf = new Map<string, () => number>();
+  private readonly depthOf = new Map<string, () => number>();
   readonly inFlight = new Gauge({
     name: 'modelpipe_inflight_requests',
     help: 'Requests accepted and not yet answered',
     labelNames: ['model'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [model, f] of this.inFlightOf) this.inFlight.set({ model }, f());
+    },
   });
   readonly loadTime = new Gauge({
     name: 'modelpipe_model_load_seconds',
@@ -35,14 +42,17 @@ export class Metrics {
     help: 'Requests waiting in the model queue',
     labelNames: ['model'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [model, f] of this.depthOf) this.queueDepth.set({ model }, f());
+    },
   });
-  readonly batchSize = new Histogram({
-    name: 'modelpipe_batch_size',
-    help: 'Rows per model execution',
-    labelNames: ['model'] as const,
-    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
-    registers: [this.registry],
-  });
+  readonly batchSize = new FastHistogram(
+    'modelpipe_batch_size',
+    'Rows per model execution',
+    ['model'],
+    [1, 2, 4, 8, 16, 32, 64, 128],
+    this.registry,
+  );
   readonly executions = new Counter({
     name: 'modelpipe_model_executions_total',
     help: 'Model executions (a merged batch counts once)',
@@ -58,6 +68,18 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports a model's in-flight count and queue depth from now on (read at scrape time). */
+  watch(model: string, sources: { inFlight?: () => number; depth?: () => number }): void {
+    if (sources.inFlight) this.inFlightOf.set(model, sources.inFlight);
+    if (sources.depth) this.depthOf.set(model, sources.depth);
+  }
+
+  /** Stops reporting a removed model's gauges. */
+  unwatch(model: string): void {
+    if (this.inFlightOf.delete(model)) this.inFlight.remove({ model });
+    if (this.depthOf.delete(model)) this.queueDepth.remove({ model });
   }
 
   text(): Promise<string> {

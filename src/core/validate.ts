@@ -14,9 +14,9 @@ export interface InferCall {
   /** Aborted when the caller goes away (library callers). */
   signal?: AbortSignal;
   /** The same, cheaper: what server frontends pass (see core/cancel.ts). */
-  cancel?: Cancellation;
+  cancel?: Cancellation | undefined;
   /** Per-request timeout in ms (overrides the model's default). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** The inputs' buffers belong to this call alone (may be transferred to a worker). */
   transferable?: boolean;
   /** Higher runs first when queued (default 0). */

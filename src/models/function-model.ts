@@ -61,12 +61,7 @@ export class FunctionModel implements Model {
     for (const [k, t] of req.inputs) args[k] = this.opts.nested ? toNested(t) : t;
     let result: ApplyResult;
     try {
-      result = await this.apply(args, req.config, {
-        outputNames: req.outputNames,
-        get signal() {
-          return req.signal; // made only if apply looks at it
-        },
-      });
+      result = await this.apply(args, req.config, new Context(req));
     } catch (err: unknown) {
       if (err instanceof ModelpipeError) throw err;
       throw new ModelpipeError(
@@ -105,4 +100,17 @@ function pick(result: ApplyResult, name: string, outputs: readonly TensorSpec[])
     if (v !== undefined) return v;
   }
   throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `model did not return output ${name}`);
+}
+
+/** apply's context; `signal` is made only if apply looks at it (a prototype getter). */
+class Context implements ApplyContext {
+  constructor(private readonly req: RunRequest) {}
+
+  get outputNames(): readonly string[] {
+    return this.req.outputNames;
+  }
+
+  get signal(): AbortSignal {
+    return this.req.signal;
+  }
 }

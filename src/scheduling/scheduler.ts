@@ -9,8 +9,8 @@ import { Job, type JobResult } from './job.js';
 import type { SchedulerOptions } from './options.js';
 
 export interface SubmitOptions {
-  cancel?: Cancellation;
-  timeoutMs?: number;
+  cancel?: Cancellation | undefined;
+  timeoutMs?: number | undefined;
   priority?: number;
   transferable?: boolean;
 }
@@ -30,7 +30,7 @@ export class ModelScheduler {
   private delayTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Metric children bound to this model (label hashing per request is costly). */
-  private readonly m: { depth: { set(v: number): void }; executions: { inc(): void }; batchSize: { observe(v: number): void } };
+  private readonly m: { executions: { inc(): void }; batchSize: { observe(v: number): void } };
 
   constructor(
     private readonly model: Model,
@@ -39,7 +39,6 @@ export class ModelScheduler {
     metrics: Metrics,
   ) {
     this.m = {
-      depth: metrics.queueDepth.labels({ model: label }),
       executions: metrics.executions.labels({ model: label }),
       batchSize: metrics.batchSize.labels({ model: label }),
     };
@@ -84,7 +83,6 @@ export class ModelScheduler {
       let i = this.queue.length;
       while (i > 0 && (this.queue[i - 1] as Job).priority < job.priority) i--;
       this.queue.splice(i, 0, job);
-      this.m.depth.set(this.queue.length);
       this.pump();
     });
   }
@@ -93,7 +91,6 @@ export class ModelScheduler {
     const i = this.queue.indexOf(job);
     if (i >= 0) {
       this.queue.splice(i, 1);
-      this.m.depth.set(this.queue.length);
     }
   }
 
@@ -101,7 +98,6 @@ export class ModelScheduler {
     while (this.running < this.model.instances && this.queue.length > 0) {
       const batch = this.takeBatch();
       if (batch === undefined) return; // waiting for more requests to join
-      this.m.depth.set(this.queue.length);
       // Idle instances beyond this batch's own may share it when nothing else waits.
       void this.execute(batch, this.queue.length === 0 ? this.model.instances - this.running : 1);
     }
@@ -164,16 +160,9 @@ export class ModelScheduler {
     const started = performance.now();
     try {
       // A lone request's run may be aborted with it; a merged batch serves others too.
-      // The signal is a getter, never spread: made only if the model asks for it.
-      const request = (part: ReadonlyMap<string, Tensor>, transferable: boolean): RunRequest => ({
-        inputs: part,
-        transferable,
-        outputNames: first.call.outputNames,
-        config: first.call.config,
-        get signal() {
-          return merged ? NEVER_ABORTED : (first.cancel?.signal ?? NEVER_ABORTED);
-        },
-      });
+      const cancel = merged ? undefined : first.cancel;
+      const request = (part: ReadonlyMap<string, Tensor>, transferable: boolean): RunRequest =>
+        new Run(part, transferable, first.call.outputNames, first.call.config, cancel);
       let outputs: Tensor[];
       const transferable = merged || first.transferable;
       if (k > 1) {
@@ -249,4 +238,19 @@ function splitOutputs(outputs: readonly Tensor[], jobs: readonly Job[], rows: nu
     });
   }
   return per;
+}
+
+/** A model run; its AbortSignal is made only if the model asks for it (a prototype getter, never spread). */
+class Run implements RunRequest {
+  constructor(
+    readonly inputs: ReadonlyMap<string, Tensor>,
+    readonly transferable: boolean,
+    readonly outputNames: readonly string[],
+    readonly config: string,
+    private readonly cancel: Cancellation | undefined,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.cancel?.signal ?? NEVER_ABORTED;
+  }
 }

@@ -79,7 +79,7 @@ export class GraphPipeFrontend implements HttpFrontend {
           config: msg.config,
           cancel: ctx.cancel,
           transferable: true,
-          ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
+          timeoutMs: ctx.timeoutMs,
         },
         'graphpipe',
       );

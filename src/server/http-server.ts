@@ -24,6 +24,23 @@ export interface HttpServerOptions {
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
+/** A request's context: a class, so the lazy `signal` getter is on the prototype, not built per request. */
+class Context implements RequestContext {
+  constructor(
+    readonly id: string,
+    readonly log: Logger,
+    readonly engine: Engine,
+    readonly cancel: Cancellation,
+    readonly bodyLimit: number,
+    readonly timeoutMs: number | undefined,
+    readonly path: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.cancel.signal;
+  }
+}
+
 /**
  * The HTTP/1.1 server: keep-alive on node:http, operations endpoints, then the
  * protocol frontends. It never runs a model itself: inference goes through the
@@ -70,18 +87,7 @@ export class HttpServer {
       if (!res.writableFinished) cancel.cancel();
     });
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const ctx: RequestContext = {
-      id,
-      log: this.log,
-      engine: this.opts.engine,
-      cancel,
-      get signal() {
-        return cancel.signal;
-      },
-      bodyLimit: this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-      timeoutMs: this.opts.timeoutMs,
-      path,
-    };
+    const ctx = new Context(id, this.log, this.opts.engine, cancel, this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT, this.opts.timeoutMs, path);
     const t0 = performance.now();
     try {
       if (this.operations(req, res, path)) return;

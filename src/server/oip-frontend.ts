@@ -78,7 +78,7 @@ export class OipFrontend implements HttpFrontend {
         cancel: ctx.cancel,
         // The tensors are views into this request's own body buffer, or built from its JSON.
         transferable: true,
-        ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
+        timeoutMs: ctx.timeoutMs,
       },
       'oip-rest',
     );

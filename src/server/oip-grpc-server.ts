@@ -141,7 +141,7 @@ export class OipGrpcServer {
         config: '',
         signal: call.signal,
         transferable: !strings,
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        timeoutMs,
       },
       'oip-grpc',
     );

@@ -180,6 +180,10 @@ describe('function model server: validation, limits and operations', () => {
     await res.body.dump();
     assert.equal(res.statusCode, 503);
     assert.equal(res.headers['retry-after'], '1');
+    // The gauges are read when scraped: one running, two queued, three in flight.
+    const m = await (await fetch(`${srv.url}/metrics`)).text();
+    assert.match(m, /modelpipe_queue_depth\{model="doubler"\} 2\n/);
+    assert.match(m, /modelpipe_inflight_requests\{model="doubler"\} 3\n/);
     await Promise.all(slow);
   });
 
@@ -229,4 +233,48 @@ test('graceful shutdown finishes in-flight requests, then refuses connections', 
   await s.close();
   assert.deepEqual(await inflight, [[42]]);
   await rejectsWith(remote(s.url, [[1]], { timeoutMs: 2000 }), 'MP_ERR_CONNECT', 502, /ECONNREFUSED/);
+});
+
+test('apply’s context: the outputs asked for, and a signal that aborts when the client goes away', async () => {
+  const seen: { outputs: readonly string[]; aborted: boolean }[] = [];
+  const srv = await serve(
+    (inputs, _config, ctx) =>
+      new Promise((resolve) => {
+        const entry = { outputs: ctx.outputNames, aborted: false };
+        seen.push(entry);
+        const done = (): void => resolve({ y: inputs.x as Tensor, z: inputs.x as Tensor });
+        if (ctx.outputNames.length === 1) {
+          done();
+          return;
+        }
+        ctx.signal.addEventListener('abort', () => {
+          entry.aborted = true;
+          done();
+        });
+      }),
+    {
+      name: 'waits',
+      inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 1] }],
+      outputs: [
+        { name: 'y', dtype: 'float32', shape: [-1, 1] },
+        { name: 'z', dtype: 'float32', shape: [-1, 1] },
+      ],
+      batchable: false,
+    },
+  );
+  try {
+    const x = new Tensor('float32', [1, 1], new Float32Array([1]));
+    await multiRemoteRaw(srv.url, [x], { outputNames: ['z'] });
+    assert.deepEqual(seen[0]?.outputs, ['z']);
+    const ac = new AbortController();
+    const pending = multiRemoteRaw(srv.url, [x], { signal: ac.signal });
+    for (let i = 0; i < 100 && seen.length < 2; i++) await sleep(10);
+    assert.equal(seen.length, 2, 'the second request reached apply');
+    ac.abort();
+    await rejectsWith(pending, 'MP_ERR_CANCELLED', 499);
+    for (let i = 0; i < 100 && !seen[1]?.aborted; i++) await sleep(10);
+    assert.equal(seen[1]?.aborted, true, 'apply saw its signal abort');
+  } finally {
+    await srv.close();
+  }
 });
