@@ -1,6 +1,7 @@
 /**
  * Server benchmarks (issue: GraphPipe model server). All ratios come from one run:
- *  1. small requests: identity model [1,4] float32 vs a bare node:http echo server;
+ *  1. small requests: identity model [1,4] float32 vs a bare node:http echo server,
+ *     in interleaved rounds;
  *  2. squeezenet batch-16 requests from 1 and 5 clients vs onnxruntime in-process
  *     (the limit, measured before and after, the higher kept) and vs Express + JSON;
  *  3. p99 of /health/live while benchmark 2's load saturates the model (its own run,
@@ -13,12 +14,13 @@ import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
-import { load, runJSON, startServer, stopServer, table } from './load.js';
+import { type LoadResult, combine, load, runJSON, startServer, stopServer, table } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = process.env.MODELPIPE_SHARED ?? join(here, '..', '..', '..', 'shared');
 const SQUEEZE = join(shared, 'models', 'squeezenet1.1.onnx');
 const SECS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 /** modelpipe's server scripts run with the node flag its CLI servers get (src/cli/relaunch.ts). */
 function withHeapFlag(args: string[]): string[] {
@@ -40,8 +42,15 @@ async function small(): Promise<Record<string, number>> {
     for (const c of [1, 8]) {
       await load(echo.url, '/', body, c, 1); // warm-up
       await load(ident.url, '/', body, c, 1);
-      const e = await load(echo.url, '/', body, c, SECS);
-      const m = await load(ident.url, '/', body, c, SECS);
+      // Interleaved rounds, so drift on the shared machine hits both alike.
+      const er: LoadResult[] = [];
+      const mr: LoadResult[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        er.push(await load(echo.url, '/', body, c, SECS / ROUNDS));
+        mr.push(await load(ident.url, '/', body, c, SECS / ROUNDS));
+      }
+      const e = combine(er);
+      const m = combine(mr);
       rows.push(
         [`echo (ceiling) c=${c}`, e.rps, e.p50, e.p99, ''],
         [`modelpipe identity c=${c}`, m.rps, m.p50, m.p99, `${((m.rps / e.rps) * 100).toFixed(1)} %`],

@@ -29,6 +29,38 @@ const SIZE: Record<FieldKind, number> = { u8: 1, i64: 8, off: 4 };
 /** Payloads are aligned to this in the message, so decoders can view them in place. */
 export const PAYLOAD_ALIGN = 64;
 
+interface Layout {
+  fieldOff: number[];
+  inline: number;
+  vtSize: number;
+  hasI64: boolean;
+}
+
+/** Table layouts by slot kinds: a handful of shapes, computed once each (not per message). */
+const layouts = new Map<string, Layout>();
+
+function layoutOf(slots: readonly (FieldKind | undefined)[]): Layout {
+  const key = slots.join();
+  const known = layouts.get(key);
+  if (known) return known;
+  // Inline layout: soffset, then fields by descending size so each is naturally aligned.
+  const order = slots
+    .map((k, i) => ({ k, i }))
+    .filter((x): x is { k: FieldKind; i: number } => x.k !== undefined)
+    .sort((a, b) => SIZE[b.k] - SIZE[a.k]);
+  const hasI64 = order.some((x) => x.k === 'i64');
+  const fieldOff: number[] = new Array<number>(slots.length).fill(0);
+  let off = hasI64 ? 8 : 4; // an i64 first needs 8-alignment inside an 8-aligned table
+  for (const { k, i } of order) {
+    off = Math.ceil(off / SIZE[k]) * SIZE[k];
+    fieldOff[i] = off;
+    off += SIZE[k];
+  }
+  const layout = { fieldOff, inline: Math.ceil(off / 4) * 4, vtSize: 4 + 2 * slots.length, hasI64 };
+  layouts.set(key, layout);
+  return layout;
+}
+
 export class WireWriter {
   private buf: Uint8Array;
   private dv: DataView;
@@ -106,21 +138,7 @@ export class WireWriter {
    * and returns where each field lives, for the caller to fill in or patch.
    */
   table(slots: readonly (FieldKind | undefined)[]): TableSlots {
-    // Inline layout: soffset, then fields by descending size so each is naturally aligned.
-    const order = slots
-      .map((k, i) => ({ k, i }))
-      .filter((x): x is { k: FieldKind; i: number } => x.k !== undefined)
-      .sort((a, b) => SIZE[b.k] - SIZE[a.k]);
-    const hasI64 = order.some((x) => x.k === 'i64');
-    const fieldOff: number[] = new Array<number>(slots.length).fill(0);
-    let off = hasI64 ? 8 : 4; // an i64 first needs 8-alignment inside an 8-aligned table
-    for (const { k, i } of order) {
-      off = Math.ceil(off / SIZE[k]) * SIZE[k];
-      fieldOff[i] = off;
-      off += SIZE[k];
-    }
-    const inline = Math.ceil(off / 4) * 4;
-    const vtSize = 4 + 2 * slots.length;
+    const { fieldOff, inline, vtSize, hasI64 } = layoutOf(slots);
     // vtable (2-aligned), then the table at 4 or 8 alignment.
     this.pad(2);
     const vtPos = this.pos;
