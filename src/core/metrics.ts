@@ -1,17 +1,17 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { FastHistogram } from './fast-histogram.js';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastHistogram } from './fast-metrics.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Every Prometheus metric of a server, in one registry (one per server, so tests can run several). */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'modelpipe_requests_total',
-    help: 'Inference requests by model, protocol and outcome (ok or an error code)',
-    labelNames: ['model', 'protocol', 'outcome'] as const,
-    registers: [this.registry],
-  });
+  readonly requests = new FastCounter(
+    'modelpipe_requests_total',
+    'Inference requests by model, protocol and outcome (ok or an error code)',
+    ['model', 'protocol', 'outcome'],
+    this.registry,
+  );
   readonly latency = new FastHistogram(
     'modelpipe_request_duration_seconds',
     'Request latency split into queue, compute and total',
@@ -53,18 +53,13 @@ export class Metrics {
     [1, 2, 4, 8, 16, 32, 64, 128],
     this.registry,
   );
-  readonly executions = new Counter({
-    name: 'modelpipe_model_executions_total',
-    help: 'Model executions (a merged batch counts once)',
-    labelNames: ['model'] as const,
-    registers: [this.registry],
-  });
-  readonly cache = new Counter({
-    name: 'modelpipe_cache_rows_total',
-    help: 'Row cache lookups by result',
-    labelNames: ['model', 'result'] as const,
-    registers: [this.registry],
-  });
+  readonly executions = new FastCounter(
+    'modelpipe_model_executions_total',
+    'Model executions (a merged batch counts once)',
+    ['model'],
+    this.registry,
+  );
+  readonly cache = new FastCounter('modelpipe_cache_rows_total', 'Row cache lookups by result', ['model', 'result'], this.registry);
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });

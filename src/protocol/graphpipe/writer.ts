@@ -37,10 +37,14 @@ interface Layout {
 }
 
 /** Table layouts by slot kinds: a handful of shapes, computed once each (not per message). */
-const layouts = new Map<string, Layout>();
+const layouts = new Map<number, Layout>();
+
+const CODE: Record<FieldKind, number> = { u8: 1, i64: 2, off: 3 };
 
 function layoutOf(slots: readonly (FieldKind | undefined)[]): Layout {
-  const key = slots.join();
+  // Two bits a slot (absent, u8, i64, off) and the slot count: a number, no string to build.
+  let key = slots.length;
+  for (const k of slots) key = key * 4 + (k === undefined ? 0 : CODE[k]);
   const known = layouts.get(key);
   if (known) return known;
   // Inline layout: soffset, then fields by descending size so each is naturally aligned.

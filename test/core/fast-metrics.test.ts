@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Histogram, Registry } from 'prom-client';
-import { FastHistogram } from '../../src/core/fast-histogram.js';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { FastCounter, FastHistogram } from '../../src/core/fast-metrics.js';
 
 /** The fast histogram must expose exactly what prom-client's own Histogram does. */
 test('FastHistogram: /metrics text identical to prom-client’s Histogram for the same observations', async () => {
@@ -32,4 +32,24 @@ test('FastHistogram: non-finite values are ignored, reset empties it', async () 
   assert.match(await reg.metrics(), /y_count\{model="a"\} 1\n/);
   reg.resetMetrics();
   assert.doesNotMatch(await reg.metrics(), /y_count/);
+});
+
+test('FastCounter: /metrics text identical to prom-client’s Counter for the same increments', async () => {
+  const ours = new Registry();
+  const theirs = new Registry();
+  const fast = new FastCounter('c_total', 'help text', ['model', 'outcome'], ours);
+  const ref = new Counter({ name: 'c_total', help: 'help text', labelNames: ['model', 'outcome'], registers: [theirs] });
+  const a = fast.labels({ model: 'm', outcome: 'ok' });
+  const b = ref.labels({ model: 'm', outcome: 'ok' });
+  for (const by of [1, 1, 2.5, 0]) {
+    a.inc(by);
+    b.inc(by);
+  }
+  a.inc();
+  b.inc();
+  fast.inc({ model: 'm', outcome: 'MP_ERR_X' });
+  ref.inc({ model: 'm', outcome: 'MP_ERR_X' });
+  fast.inc({ model: 'm', outcome: 'MP_ERR_X' }, 3);
+  ref.inc({ model: 'm', outcome: 'MP_ERR_X' }, 3);
+  assert.equal(await ours.metrics(), await theirs.metrics());
 });
