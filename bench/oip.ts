@@ -48,23 +48,29 @@ async function grpcLoad(
   via: 'modelpipe' | 'grpc-js',
 ): Promise<LoadResult> {
   const path = '/inference.GRPCInferenceService/ModelInfer';
-  const c = new Client(address, credentials.createInsecure(), {
-    'grpc.max_receive_message_length': -1,
-    'grpc.max_send_message_length': -1,
-  });
-  const ch = new GrpcChannel(address);
-  const call = (): Promise<unknown> =>
-    via === 'modelpipe'
-      ? ch.unary(path, [body], { timeoutMs: 60_000, maxReceiveBytes: 64 << 20 })
-      : new Promise<void>((resolve, reject) =>
-          c.makeUnaryRequest(
-            path,
-            (b: Buffer) => b,
-            (b: Buffer) => b,
-            body,
-            (err) => (err ? reject(err) : resolve()),
-          ),
-        );
+  let call: () => Promise<unknown>;
+  let close: () => void;
+  if (via === 'modelpipe') {
+    const ch = new GrpcChannel(address);
+    call = () => ch.unary(path, [body], { timeoutMs: 60_000, maxReceiveBytes: 64 << 20 });
+    close = () => ch.close();
+  } else {
+    const c = new Client(address, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+    });
+    call = () =>
+      new Promise<void>((resolve, reject) =>
+        c.makeUnaryRequest(
+          path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          body,
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+    close = () => c.close();
+  }
   const lat: number[] = [];
   let errors = 0;
   const t0 = performance.now();
@@ -79,8 +85,7 @@ async function grpcLoad(
     }),
   );
   const secs = (performance.now() - t0) / 1000;
-  c.close();
-  ch.close();
+  close();
   lat.sort((a, b) => a - b);
   return { requests: lat.length, seconds: secs, rps: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
 }
