@@ -1,33 +1,54 @@
 #!/usr/bin/env node
-import { CLASSY_HELP, classyCommand } from '../apps/classy/cli.js';
 import { isModelpipeError } from '../errors/index.js';
-import { BATCHER_HELP, batcherCommand } from './batcher-command.js';
-import { CLASSIFY_DIR_HELP, classifyDirCommand } from './classify-dir-command.js';
-import { INFER_HELP, METADATA_HELP, inferCommand, metadataCommand } from './client-commands.js';
 import { heapFlag, relaunch, watchParent } from './relaunch.js';
-import { RUN_HELP, runCommand } from './run-command.js';
-import { SERVE_HELP, serveCommand } from './serve-command.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string };
 
-/** Subcommands; each lives in its own module and is loaded only when used. */
-const COMMANDS: Record<string, Command> = {
-  serve: { run: serveCommand, help: SERVE_HELP },
-  infer: { run: inferCommand, help: INFER_HELP },
-  metadata: { run: metadataCommand, help: METADATA_HELP },
-  batcher: { run: batcherCommand, help: BATCHER_HELP },
-  classy: { run: classyCommand, help: CLASSY_HELP },
-  run: { run: runCommand, help: RUN_HELP },
-  'classify-dir': { run: classifyDirCommand, help: CLASSIFY_DIR_HELP },
+/**
+ * Subcommands; each lives in its own module and is loaded only when used (a
+ * server's launcher, see relaunch.ts, then loads none of them).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => {
+    const m = await import('./serve-command.js');
+    return { run: m.serveCommand, help: m.SERVE_HELP };
+  },
+  infer: async () => {
+    const m = await import('./client-commands.js');
+    return { run: m.inferCommand, help: m.INFER_HELP };
+  },
+  metadata: async () => {
+    const m = await import('./client-commands.js');
+    return { run: m.metadataCommand, help: m.METADATA_HELP };
+  },
+  batcher: async () => {
+    const m = await import('./batcher-command.js');
+    return { run: m.batcherCommand, help: m.BATCHER_HELP };
+  },
+  classy: async () => {
+    const m = await import('../apps/classy/cli.js');
+    return { run: m.classyCommand, help: m.CLASSY_HELP };
+  },
+  run: async () => {
+    const m = await import('./run-command.js');
+    return { run: m.runCommand, help: m.RUN_HELP };
+  },
+  'classify-dir': async () => {
+    const m = await import('./classify-dir-command.js');
+    return { run: m.classifyDirCommand, help: m.CLASSIFY_DIR_HELP };
+  },
 };
 
-function usage(): string {
+async function usage(): Promise<string> {
+  const lines: string[] = [];
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    const help = (await load()).help;
+    lines.push(`  ${name.padEnd(14)}${help.split('\n')[0]?.replace(/^modelpipe \S+ ?/, '') ?? ''}`);
+  }
   return `modelpipe — serve ONNX and TypeScript models over GraphPipe, and chain them.
 
 Commands:
-${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(14)}${c.help.split('\n')[0]?.replace(/^modelpipe \S+ ?/, '') ?? ''}`)
-  .join('\n')}
+${lines.join('\n')}
 
 Run "modelpipe <command> --help" for a command's options.`;
 }
@@ -36,12 +57,12 @@ async function main(argv: string[]): Promise<void> {
   watchParent();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage());
+    console.log(await usage());
     return;
   }
-  const cmd = COMMANDS[name];
-  if (!cmd) {
-    console.error(`unknown command ${name}\n\n${usage()}`);
+  const load = COMMANDS[name];
+  if (!load) {
+    console.error(`unknown command ${name}\n\n${await usage()}`);
     process.exitCode = 2;
     return;
   }
@@ -51,7 +72,7 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await relaunch(flag);
     return;
   }
-  await cmd.run(rest);
+  await (await load()).run(rest);
 }
 
 /** Commands that start a long-running server (not their --help). */
