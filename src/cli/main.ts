@@ -9,34 +9,13 @@ type Command = { run: (argv: string[]) => Promise<void>; help: string };
  * server's launcher, see relaunch.ts, then loads none of them).
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  serve: async () => {
-    const m = await import('./serve-command.js');
-    return { run: m.serveCommand, help: m.SERVE_HELP };
-  },
-  infer: async () => {
-    const m = await import('./client-commands.js');
-    return { run: m.inferCommand, help: m.INFER_HELP };
-  },
-  metadata: async () => {
-    const m = await import('./client-commands.js');
-    return { run: m.metadataCommand, help: m.METADATA_HELP };
-  },
-  batcher: async () => {
-    const m = await import('./batcher-command.js');
-    return { run: m.batcherCommand, help: m.BATCHER_HELP };
-  },
-  classy: async () => {
-    const m = await import('../apps/classy/cli.js');
-    return { run: m.classyCommand, help: m.CLASSY_HELP };
-  },
-  run: async () => {
-    const m = await import('./run-command.js');
-    return { run: m.runCommand, help: m.RUN_HELP };
-  },
-  'classify-dir': async () => {
-    const m = await import('./classify-dir-command.js');
-    return { run: m.classifyDirCommand, help: m.CLASSIFY_DIR_HELP };
-  },
+  serve: () => import('./serve-command.js').then((m) => ({ run: m.serveCommand, help: m.SERVE_HELP })),
+  infer: () => import('./client-commands.js').then((m) => ({ run: m.inferCommand, help: m.INFER_HELP })),
+  metadata: () => import('./client-commands.js').then((m) => ({ run: m.metadataCommand, help: m.METADATA_HELP })),
+  batcher: () => import('./batcher-command.js').then((m) => ({ run: m.batcherCommand, help: m.BATCHER_HELP })),
+  classy: () => import('../apps/classy/cli.js').then((m) => ({ run: m.classyCommand, help: m.CLASSY_HELP })),
+  run: () => import('./run-command.js').then((m) => ({ run: m.runCommand, help: m.RUN_HELP })),
+  'classify-dir': () => import('./classify-dir-command.js').then((m) => ({ run: m.classifyDirCommand, help: m.CLASSIFY_DIR_HELP })),
 };
 
 async function usage(): Promise<string> {
