@@ -8,6 +8,7 @@ import { loadLabels } from '../src/apps/classy/labels.js';
 import { preprocessImages } from '../src/apps/classy/preprocess.js';
 import { startStack } from '../src/apps/classy/stack.js';
 import { multiRemoteRaw } from '../src/client/graphpipe-client.js';
+import { closedLoop } from './load.js';
 import type { Tensor } from '../src/tensor/index.js';
 
 /**
@@ -42,26 +43,14 @@ async function imageHost(dir: string): Promise<{ base: string; close: () => Prom
   return { base, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-/** Closed loop: `concurrency` callers run `fn` back to back; returns calls per second. */
-async function closedLoop(fn: () => Promise<unknown>, concurrency: number, seconds: number): Promise<number> {
-  const warm = performance.now() + 500;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < warm) await fn();
-    }),
-  );
-  let calls = 0;
-  const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        await fn();
-        calls++;
-      }
-    }),
-  );
-  return calls / ((performance.now() - t0) / 1000);
+/** Calls per second of `fn` from `concurrency` callers back to back, after a 0.5 s warm-up. */
+async function callsPerSecond(fn: () => Promise<unknown>, concurrency: number, seconds: number): Promise<number> {
+  const call = async () => {
+    await fn();
+    return { ok: true };
+  };
+  await closedLoop(call, concurrency, 0.5);
+  return (await closedLoop(call, concurrency, seconds)).rps;
 }
 
 export interface Row {
@@ -92,8 +81,8 @@ export async function main(): Promise<{ rows: Row[]; pass: boolean }> {
       const pick = <T>(xs: readonly T[]): T[] => Array.from({ length: b }, (_, i) => xs[i % xs.length] as T);
       const tensor: Tensor = await preprocessImages(pick(bytes), 'squeezenet');
       const urls = pick(NAMES).map((n) => ({ url: `${host.base}/${n}` }));
-      const modelRps = await closedLoop(() => multiRemoteRaw(stack.endpoints.model, [tensor]), concurrency, seconds);
-      const pipeRps = await closedLoop(() => classifyImages(urls, stack.endpoints), concurrency, seconds);
+      const modelRps = await callsPerSecond(() => multiRemoteRaw(stack.endpoints.model, [tensor]), concurrency, seconds);
+      const pipeRps = await callsPerSecond(() => classifyImages(urls, stack.endpoints), concurrency, seconds);
       const row = { batch: b, modelImagesPerS: modelRps * b, pipelineImagesPerS: pipeRps * b, overhead: 1 - pipeRps / modelRps };
       rows.push(row);
     }

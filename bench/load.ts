@@ -37,36 +37,35 @@ export function combine(runs: readonly LoadResult[]): LoadResult {
   };
 }
 
-/** Closed-loop load: `concurrency` clients each POST `body` back to back for `seconds`. */
-export async function load(
-  url: string,
-  path: string,
-  body: Uint8Array,
-  concurrency: number,
-  seconds: number,
-  headers: Record<string, string> = {},
-): Promise<LoadResult> {
-  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+/** One request's outcome, as a closed loop counts it. */
+export interface Outcome {
+  ok: boolean;
+  /** The model compute time the server reported, when it did. */
+  computeMs?: number | undefined;
+}
+
+/**
+ * The one closed loop every load here uses: `concurrency` callers run `call` back
+ * to back for `seconds`. A call that throws stops the run (a broken benchmark).
+ */
+export async function closedLoop(call: () => Promise<Outcome>, concurrency: number, seconds: number): Promise<LoadResult> {
   const lat: number[] = [];
   const compute: number[] = [];
   let errors = 0;
-  const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
+  const end = t0 + seconds * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const s = performance.now();
-        const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/octet-stream', ...headers } });
-        await r.body.arrayBuffer();
-        if (r.statusCode !== 200) errors++;
+        const o = await call();
         lat.push(performance.now() - s);
-        const timing = /compute;dur=([\d.]+)/.exec(String(r.headers['server-timing'] ?? ''));
-        if (timing) compute.push(Number(timing[1]));
+        if (!o.ok) errors++;
+        if (o.computeMs !== undefined) compute.push(o.computeMs);
       }
     }),
   );
   const secs = (performance.now() - t0) / 1000;
-  await pool.close();
   lat.sort((a, b) => a - b);
   compute.sort((a, b) => a - b);
   return {
@@ -78,6 +77,32 @@ export async function load(
     errors,
     ...(compute.length > 0 ? { computeMs: percentile(compute, 50) } : {}),
   };
+}
+
+/** Closed-loop HTTP load: `concurrency` clients each POST `body` back to back for `seconds`. */
+export async function load(
+  url: string,
+  path: string,
+  body: Uint8Array,
+  concurrency: number,
+  seconds: number,
+  headers: Record<string, string> = {},
+): Promise<LoadResult> {
+  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+  try {
+    return await closedLoop(
+      async () => {
+        const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/octet-stream', ...headers } });
+        await r.body.arrayBuffer();
+        const timing = /compute;dur=([\d.]+)/.exec(String(r.headers['server-timing'] ?? ''));
+        return { ok: r.statusCode === 200, computeMs: timing ? Number(timing[1]) : undefined };
+      },
+      concurrency,
+      seconds,
+    );
+  } finally {
+    await pool.close();
+  }
 }
 
 /** Starts a node script that prints its URL; returns the URL and the process. */

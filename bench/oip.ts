@@ -17,7 +17,7 @@ import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { encodeInferRequest, inferenceService } from '../src/protocol/oip/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { spawn } from 'node:child_process';
-import { type LoadResult, combine, load, percentile, stopServer, table } from './load.js';
+import { type LoadResult, closedLoop, combine, load, stopServer, table } from './load.js';
 
 const here = join(fileURLToPath(import.meta.url), '..');
 const shared = process.env.MODELPIPE_SHARED ?? join(here, '..', '..', '..', 'shared');
@@ -71,23 +71,19 @@ async function grpcLoad(
       );
     close = () => c.close();
   }
-  const lat: number[] = [];
-  let errors = 0;
-  const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const s = performance.now();
-        await call().catch(() => errors++);
-        lat.push(performance.now() - s);
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  close();
-  lat.sort((a, b) => a - b);
-  return { requests: lat.length, seconds: secs, rps: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
+  try {
+    return await closedLoop(
+      () =>
+        call().then(
+          () => ({ ok: true }),
+          () => ({ ok: false }),
+        ),
+      concurrency,
+      seconds,
+    );
+  } finally {
+    close();
+  }
 }
 
 /** Starts `modelpipe serve`; its URL comes in the log line (stderr), hence not load.ts's startServer. */

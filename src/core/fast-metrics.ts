@@ -76,11 +76,6 @@ export class FastHistogram {
     return s;
   }
 
-  /** Records one value without a bound series (off the hot path). */
-  observe(labels: Labels, value: number): void {
-    this.labels(labels).observe(value);
-  }
-
   async getForPromString(): Promise<{ name: string; help: string; type: string; aggregator: string; values: ExportedValue[] }> {
     const values: ExportedValue[] = [];
     for (const s of this.series.values()) {

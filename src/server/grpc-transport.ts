@@ -225,10 +225,18 @@ export class GrpcHttp2Server {
   }
 }
 
+/**
+ * The decompressed message, in memory of its own (handlers may transfer views of
+ * it to a worker; zlib's result can be a slice of Node's shared small-buffer pool).
+ */
 function decompress(b: Buffer, encoding: string, max: number): Buffer {
   if (encoding === 'identity') throw new GrpcError(status.INTERNAL, 'compressed message without a grpc-encoding');
   try {
-    return encoding === 'gzip' ? gunzipSync(b, { maxOutputLength: max }) : inflateSync(b, { maxOutputLength: max });
+    const d = encoding === 'gzip' ? gunzipSync(b, { maxOutputLength: max }) : inflateSync(b, { maxOutputLength: max });
+    if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) return d;
+    const own = alignedBuffer(d.length, 0);
+    d.copy(own);
+    return own;
   } catch (err: unknown) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new GrpcError(status.RESOURCE_EXHAUSTED, `decompressed message exceeds the limit of ${max} bytes`);

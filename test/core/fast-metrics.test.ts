@@ -17,7 +17,7 @@ test('FastHistogram: /metrics text identical to prom-client’s Histogram for th
     a.observe(v);
     b.observe(v);
   }
-  fast.observe({ model: 'n"\\', phase: 'total' }, 0.02);
+  fast.labels({ model: 'n"\\', phase: 'total' }).observe(0.02);
   ref.observe({ model: 'n"\\', phase: 'total' }, 0.02);
   assert.equal(await ours.metrics(), await theirs.metrics());
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
-import { type Client, Metadata, type ServiceError, credentials, status } from '@grpc/grpc-js';
+import { Client, Metadata, type ServiceError, credentials, status } from '@grpc/grpc-js';
 import { GrpcChannel } from '../../src/client/grpc-channel.js';
 import { closeGrpcClients, infer } from '../../src/client/oip-client.js';
 import { FunctionModel } from '../../src/models/function-model.js';
@@ -296,4 +296,43 @@ test('gRPC transport: the first raw_input_contents lands 64-byte aligned, whatev
   ch.close();
   await server.close();
   assert.deepEqual(offsets, [0, 0, 0]);
+});
+
+test('gRPC transport: a decompressed message is in memory of its own (safe to transfer), however small', async () => {
+  const owned: boolean[] = [];
+  const server = new GrpcHttp2Server(
+    new Map([
+      [
+        '/t/Own',
+        {
+          handle: async (msg: Buffer) => {
+            owned.push(msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength);
+            return [msg];
+          },
+        },
+      ],
+    ]),
+    { maxMessageBytes: 64 << 20 },
+  );
+  const port = await server.listen(0, '127.0.0.1');
+  const gz = new Client(`127.0.0.1:${port}`, credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+  try {
+    for (const size of [10, 5000, 300_000]) {
+      const sent = Buffer.alloc(size, 7);
+      const back = await new Promise<Buffer>((resolve, reject) =>
+        gz.makeUnaryRequest(
+          '/t/Own',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          sent,
+          (err, res) => (err ? reject(err) : resolve(res as Buffer)),
+        ),
+      );
+      assert.ok(back.equals(sent));
+    }
+  } finally {
+    gz.close();
+    await server.close();
+  }
+  assert.deepEqual(owned, [true, true, true]);
 });
