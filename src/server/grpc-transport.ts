@@ -1,30 +1,24 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync, inflateSync } from 'node:zlib';
 import { status } from '@grpc/grpc-js';
 import { ModelpipeError } from '../errors/index.js';
-import { fieldDataOffset, grpcPrefix } from '../protocol/oip/index.js';
-import { alignedBuffer } from './body.js';
+import { grpcPrefix } from '../protocol/oip/index.js';
+import { BodyBudget } from './body-budget.js';
+import { GrpcError, MessageReader, decompress } from './grpc-message.js';
+
+export { GrpcError } from './grpc-message.js';
 
 /**
  * Unary gRPC over node:http2 (PROTOCOL-HTTP2.md), the server half of modelpipe's
  * own gRPC transport. Why not grpc-js's server: it assembles every message into a
  * fresh buffer, so each multi-megabyte tensor cost an allocation, page faults and
  * GC pressure on the cores inference needs (bench/oip measured gRPC at 72–84 % of
- * GraphPipe with it). Here a message goes straight into recycled memory (the same
+ * GraphPipe with it). Here a message is copied once into recycled memory (the same
  * pool as HTTP bodies), placed so the method's raw tensor field is 64-byte aligned
- * and decodes as a view. Responses are written as the handler's chunks, unjoined.
+ * and decodes as a view (MessageReader). Responses are written as the handler's
+ * chunks, unjoined. Every call and connection is bounded (GrpcLimits), and no
+ * error on one stream or connection can escape it: the process serves on.
  */
-
-export class GrpcError extends Error {
-  constructor(
-    readonly code: status,
-    readonly details: string,
-    readonly metadata: Readonly<Record<string, string>> = {},
-  ) {
-    super(details);
-  }
-}
 
 export interface GrpcCallContext {
   /** Aborted when the client cancels, the connection drops or the deadline passes. */
@@ -40,10 +34,32 @@ export interface UnaryHandler {
   alignField?: number;
 }
 
-export interface GrpcTransportOptions {
+export interface GrpcLimits {
+  /** A call whose request message stops arriving for this long is ended (ms; default 30 s). */
+  streamIdleMs?: number;
+  /** A connection with no traffic for this long is closed gracefully (ms; default 5 min). */
+  sessionIdleMs?: number;
+  /** Calls at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; default 256). */
+  maxConcurrentStreams?: number;
+  /** Connections at once; more are answered UNAVAILABLE and closed (default 1000). */
+  maxSessions?: number;
+  /** Memory held by request messages still arriving, all calls together (default 1 GiB). */
+  maxPendingBytes?: number;
+}
+
+export interface GrpcTransportOptions extends GrpcLimits {
   maxMessageBytes: number;
   onError?: (err: unknown) => void;
 }
+
+/** Defaults well above normal use: they bound what hostile or broken clients can hold. */
+export const GRPC_LIMIT_DEFAULTS: Required<GrpcLimits> = {
+  streamIdleMs: 30_000,
+  sessionIdleMs: 300_000,
+  maxConcurrentStreams: 256,
+  maxSessions: 1000,
+  maxPendingBytes: 1024 * 1024 * 1024,
+};
 
 const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 
@@ -56,36 +72,103 @@ export function parseGrpcTimeout(v: string | undefined): number | undefined {
 const CONTENT_TYPE = 'application/grpc+proto';
 const CONNECTION_WINDOW = 64 * 1024 * 1024;
 const ACCEPT = 'identity,deflate,gzip';
+/** How long a refused connection may linger before it is dropped. */
+const REFUSED_LINGER_MS = 1000;
+
+/**
+ * Runs `op` on a stream unless the peer is gone. Node throws from respond(),
+ * sendTrailers() and friends once a stream is closed (ERR_HTTP2_INVALID_STREAM),
+ * and a throw inside an event handler would end the process; a gone peer needs
+ * nothing more than the stream's end.
+ */
+function guarded(stream: http2.ServerHttp2Stream, op: () => void): void {
+  if (stream.destroyed || stream.closed) return;
+  try {
+    op();
+  } catch {
+    stream.destroy();
+  }
+}
+
+/** Ends a call with a status (no message), then stops whatever the client still sends. */
+function answerStatus(stream: http2.ServerHttp2Stream, e: GrpcError): void {
+  if (!stream.headersSent) {
+    const h = {
+      ':status': 200,
+      'content-type': CONTENT_TYPE,
+      'grpc-status': String(e.code),
+      'grpc-message': encodeURIComponent(e.details),
+    };
+    guarded(stream, () => stream.respond({ ...h, ...e.metadata }, { endStream: true }));
+  }
+  setImmediate(() => guarded(stream, () => stream.close(http2.constants.NGHTTP2_NO_ERROR)));
+}
 
 export class GrpcHttp2Server {
   readonly server: http2.Http2Server;
+  /** Memory held by unfinished request messages (see BodyBudget). */
+  readonly budget: BodyBudget;
+  private readonly limits: Required<GrpcLimits>;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly refused = new Set<http2.ServerHttp2Session>();
+  private openStreams = 0;
 
   constructor(
     private readonly methods: ReadonlyMap<string, UnaryHandler>,
     private readonly opts: GrpcTransportOptions,
   ) {
+    const l = { ...GRPC_LIMIT_DEFAULTS };
+    for (const k of Object.keys(l) as (keyof GrpcLimits)[]) if (opts[k] !== undefined) l[k] = opts[k] as number;
+    this.limits = l;
+    this.budget = new BodyBudget(l.maxPendingBytes);
     this.server = http2.createServer({
       // Large tensors: wide windows spare a WINDOW_UPDATE round trip per 64 KiB,
       // and the session may hold a few of them in flight (Node's default is 10 MB).
-      settings: { initialWindowSize: 16 * 1024 * 1024, maxFrameSize: 1024 * 1024 },
+      settings: { initialWindowSize: 16 * 1024 * 1024, maxFrameSize: 1024 * 1024, maxConcurrentStreams: l.maxConcurrentStreams },
       maxSessionMemory: 1024,
     });
-    this.server.on('session', (s) => {
-      this.sessions.add(s);
-      // The connection-level window is not covered by initialWindowSize (it stays 64 KiB).
-      s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
-      s.on('close', () => this.sessions.delete(s));
-      s.on('error', () => {}); // a broken connection ends its streams; nothing else to do
+    this.server.on('session', (s) => this.onSession(s));
+    this.server.on('stream', (stream, headers) => {
+      try {
+        this.onStream(stream, headers);
+      } catch (err: unknown) {
+        this.opts.onError?.(err);
+        stream.destroy();
+      }
     });
-    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
+    // After listen(): an accept failure (EMFILE) is reported, never thrown.
+    this.server.on('error', (err) => this.server.listening && this.opts.onError?.(err));
+  }
+
+  /** What the server holds now: connections, calls and bytes of unfinished messages. */
+  stats(): { sessions: number; streams: number; pendingBytes: number } {
+    return { sessions: this.sessions.size, streams: this.openStreams, pendingBytes: this.budget.held };
+  }
+
+  private onSession(s: http2.ServerHttp2Session): void {
+    s.on('error', () => {}); // a broken connection ends its streams; nothing else to do
+    if (this.sessions.size >= this.limits.maxSessions) {
+      // Its first call is told why (UNAVAILABLE, see onStream), then it goes.
+      this.refused.add(s);
+      s.on('close', () => this.refused.delete(s));
+      s.setTimeout(REFUSED_LINGER_MS, () => s.destroy());
+      return;
+    }
+    this.sessions.add(s);
+    // The connection-level window is not covered by initialWindowSize (it stays 64 KiB).
+    s.once('connect', () => s.destroyed || s.setLocalWindowSize(CONNECTION_WINDOW));
+    s.on('close', () => this.sessions.delete(s));
+    // Graceful: calls in flight finish, then the connection closes.
+    if (this.limits.sessionIdleMs > 0) s.setTimeout(this.limits.sessionIdleMs, () => s.closed || s.close());
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => {});
+    this.openStreams++;
+    stream.once('close', () => this.openStreams--);
     const ct = headers['content-type'] ?? '';
     if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) {
-      stream.respond({ ':status': headers[':method'] !== 'POST' ? 405 : 415 }, { endStream: true });
+      guarded(stream, () => stream.respond({ ':status': headers[':method'] !== 'POST' ? 405 : 415 }, { endStream: true }));
       return;
     }
     const path = headers[':path'] ?? '';
@@ -93,51 +176,43 @@ export class GrpcHttp2Server {
     const encoding = headers['grpc-encoding'] ?? 'identity';
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout'] as string | undefined);
     const ac = new AbortController();
+    const max = this.opts.maxMessageBytes;
+    const reader = new MessageReader(this.budget, max, handler?.alignField);
     let done = false;
     const timer =
       timeoutMs === undefined ? undefined : setTimeout(() => fail(new GrpcError(status.DEADLINE_EXCEEDED, 'deadline exceeded')), timeoutMs);
+    const settle = (): void => {
+      done = true;
+      clearTimeout(timer);
+      reader.release();
+    };
     const fail = (e: GrpcError): void => {
       if (done) return;
-      done = true;
-      clearTimeout(timer);
+      settle();
       ac.abort();
-      if (!stream.headersSent && !stream.destroyed) {
-        stream.respond(
-          {
-            ':status': 200,
-            'content-type': CONTENT_TYPE,
-            'grpc-status': String(e.code),
-            'grpc-message': encodeURIComponent(e.details),
-            ...e.metadata,
-          },
-          { endStream: true },
-        );
-      }
-      // Stop whatever the client is still sending (a refused oversized message).
-      setImmediate(() => stream.destroyed || stream.close(http2.constants.NGHTTP2_NO_ERROR));
+      answerStatus(stream, e);
     };
     const succeed = (chunks: readonly Uint8Array[]): void => {
-      if (done || stream.destroyed) return;
+      if (done) return;
       const size = chunks.reduce((n, c) => n + c.byteLength, 0);
-      if (size > this.opts.maxMessageBytes) {
-        fail(new GrpcError(status.RESOURCE_EXHAUSTED, `response of ${size} bytes exceeds the limit of ${this.opts.maxMessageBytes} bytes`));
+      if (size > max) {
+        fail(new GrpcError(status.RESOURCE_EXHAUSTED, `response of ${size} bytes exceeds the limit of ${max} bytes`));
         return;
       }
-      done = true;
-      clearTimeout(timer);
-      stream.respond({ ':status': 200, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' }));
-      stream.write(grpcPrefix(size));
-      for (const c of chunks) stream.write(c);
-      stream.end();
+      settle();
+      this.respond(stream, size, chunks);
     };
     stream.once('close', () => {
-      if (!done) {
-        done = true;
-        clearTimeout(timer);
-        ac.abort();
-      }
+      if (done) return;
+      settle();
+      ac.abort();
     });
+    if (this.refused.has(stream.session as http2.ServerHttp2Session)) {
+      fail(new GrpcError(status.UNAVAILABLE, `the server is at its limit of ${this.limits.maxSessions} connections; try again later`));
+      const s = stream.session;
+      if (s && !s.closed) s.close();
+      return;
+    }
     if (!handler) {
       fail(new GrpcError(status.UNIMPLEMENTED, `unknown method ${path}`));
       return;
@@ -146,55 +221,65 @@ export class GrpcHttp2Server {
       fail(new GrpcError(status.UNIMPLEMENTED, `grpc-encoding ${encoding} is not supported (identity, gzip, deflate are)`));
       return;
     }
+    this.receive(stream, reader, encoding, fail, (msg) =>
+      handler
+        .handle(msg, { signal: ac.signal, timeoutMs })
+        .then(succeed, (err: unknown) => {
+          if (!(err instanceof GrpcError)) this.opts.onError?.(err);
+          fail(err instanceof GrpcError ? err : new GrpcError(status.INTERNAL, (err as Error)?.message ?? String(err)));
+        })
+        .catch((err: unknown) => {
+          this.opts.onError?.(err); // a bug here must not become an unhandled rejection
+          stream.destroy();
+        }),
+    );
+  }
 
-    const max = this.opts.maxMessageBytes;
-    const head = Buffer.alloc(5);
-    let headHave = 0;
-    let body: Buffer | undefined;
-    let have = 0;
+  /** Feeds the stream to `reader` until its message is complete (`onMessage`) or refused (`fail`). */
+  private receive(
+    stream: http2.ServerHttp2Stream,
+    reader: MessageReader,
+    encoding: string,
+    fail: (e: GrpcError) => void,
+    onMessage: (msg: Buffer) => void,
+  ): void {
+    const idle = this.limits.streamIdleMs;
+    if (idle > 0) {
+      stream.setTimeout(idle, () => fail(new GrpcError(status.DEADLINE_EXCEEDED, `the request message stalled: no bytes for ${idle} ms`)));
+    }
     stream.on('data', (chunk: Buffer) => {
-      if (done) return;
-      let at = 0;
-      if (headHave < 5) {
-        at = chunk.copy(head, headHave, 0, Math.min(5 - headHave, chunk.length));
-        headHave += at;
-        if (headHave < 5) return;
-        const len = head.readUInt32BE(1);
-        if ((head[0] as number) > 1) return fail(new GrpcError(status.INTERNAL, `invalid compressed-flag byte ${head[0]}`));
-        if (len > max) return fail(new GrpcError(status.RESOURCE_EXHAUSTED, `message of ${len} bytes exceeds the limit of ${max} bytes`));
-        if (len === 0) body = Buffer.alloc(0);
+      if (reader.released) return;
+      try {
+        reader.push(chunk);
+      } catch (err: unknown) {
+        fail(err as GrpcError);
       }
-      if (at === chunk.length) return;
-      if (!body) {
-        // Placed by the first message bytes seen (the prefix often comes alone).
-        const len = head.readUInt32BE(1);
-        const align =
-          head[0] === 0 && handler.alignField !== undefined ? fieldDataOffset(chunk.subarray(at), handler.alignField) : undefined;
-        body = alignedBuffer(len, align ?? 0);
-      }
-      if (have + chunk.length - at > body.length) return fail(new GrpcError(status.UNIMPLEMENTED, 'more than one message in a unary call'));
-      have += chunk.copy(body, have, at);
     });
     stream.on('end', () => {
-      if (done) return;
-      if (!body || have !== body.length) {
-        fail(new GrpcError(status.INTERNAL, headHave === 0 ? 'no request message' : 'truncated request message'));
-        return;
-      }
-      let msg = body;
+      // A stream the peer reset or dropped also ends: nobody is left to answer.
+      if (reader.released || stream.closed || stream.destroyed) return;
+      stream.setTimeout(0); // the message is complete; the handler has its own deadlines
+      let msg: Buffer;
       try {
-        if (head[0] === 1) msg = decompress(body, encoding, max);
+        const m = reader.finish();
+        msg = m.compressed ? decompress(m.message, encoding, this.opts.maxMessageBytes) : m.message;
       } catch (err: unknown) {
         fail(err instanceof GrpcError ? err : new GrpcError(status.INTERNAL, `cannot decompress the message: ${(err as Error).message}`));
         return;
       }
-      handler.handle(msg, { signal: ac.signal, timeoutMs }).then(
-        (chunks) => succeed(chunks),
-        (err: unknown) => {
-          if (!(err instanceof GrpcError)) this.opts.onError?.(err);
-          fail(err instanceof GrpcError ? err : new GrpcError(status.INTERNAL, (err as Error)?.message ?? String(err)));
-        },
-      );
+      onMessage(msg);
+    });
+  }
+
+  /** Writes a response; a client that stops reading it is reset after the idle timeout. */
+  private respond(stream: http2.ServerHttp2Stream, size: number, chunks: readonly Uint8Array[]): void {
+    guarded(stream, () => {
+      if (this.limits.streamIdleMs > 0) stream.setTimeout(this.limits.streamIdleMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      stream.respond({ ':status': 200, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => guarded(stream, () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' })));
+      stream.write(grpcPrefix(size));
+      for (const c of chunks) stream.write(c);
+      stream.end();
     });
   }
 
@@ -220,27 +305,8 @@ export class GrpcHttp2Server {
         clearTimeout(t);
         resolve();
       });
+      for (const s of this.refused) s.destroy();
       for (const s of this.sessions) s.close();
     });
-  }
-}
-
-/**
- * The decompressed message, in memory of its own (handlers may transfer views of
- * it to a worker; zlib's result can be a slice of Node's shared small-buffer pool).
- */
-function decompress(b: Buffer, encoding: string, max: number): Buffer {
-  if (encoding === 'identity') throw new GrpcError(status.INTERNAL, 'compressed message without a grpc-encoding');
-  try {
-    const d = encoding === 'gzip' ? gunzipSync(b, { maxOutputLength: max }) : inflateSync(b, { maxOutputLength: max });
-    if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) return d;
-    const own = alignedBuffer(d.length, 0);
-    d.copy(own);
-    return own;
-  } catch (err: unknown) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new GrpcError(status.RESOURCE_EXHAUSTED, `decompressed message exceeds the limit of ${max} bytes`);
-    }
-    throw err;
   }
 }

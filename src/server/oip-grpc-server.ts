@@ -11,7 +11,7 @@ import {
   typedContentsPossible,
 } from '../protocol/oip/index.js';
 import { type Tensor, largeBuffers } from '../tensor/index.js';
-import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type UnaryHandler } from './grpc-transport.js';
+import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from './logger.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
@@ -23,6 +23,8 @@ export interface OipGrpcServerOptions {
   maxMessageBytes?: number;
   /** Default per-request timeout in ms. */
   timeoutMs?: number;
+  /** Timeouts and caps against stalled or greedy clients (defaults: GRPC_LIMIT_DEFAULTS). */
+  limits?: GrpcLimits;
 }
 
 interface InferRequestMsg {
@@ -82,6 +84,7 @@ export class OipGrpcServer {
       this.method('ModelInfer', (r: InferRequestMsg, call, body) => this.infer(r, call, body), RAW_INPUT_FIELD),
     ]);
     this.transport = new GrpcHttp2Server(methods, {
+      ...opts.limits,
       maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_BODY_LIMIT,
       onError: (err) => this.log.error({ err: String(err) }, 'grpc handler failed'),
     });
@@ -166,6 +169,11 @@ export class OipGrpcServer {
   /** host:port to dial. */
   get address(): string {
     return `${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  /** Connections, calls and bytes of unfinished messages held now. */
+  stats(): { sessions: number; streams: number; pendingBytes: number } {
+    return this.transport.stats();
   }
 
   /** Stops taking calls, lets running ones finish (5 s at most). */
