@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import {
   Metadata,
@@ -10,6 +11,7 @@ import {
   status,
 } from '@grpc/grpc-js';
 import { GrpcChannel, GrpcStatusError } from '../../src/client/grpc-channel.js';
+import { grpcPrefix } from '../../src/protocol/oip/index.js';
 
 /**
  * modelpipe's lean gRPC transport against grpc-js's server (an independent
@@ -156,4 +158,44 @@ test('GrpcChannel: nothing listening is UNAVAILABLE, promptly', async () => {
   const err = await rejection(ch.unary('/t.T/Echo', [], opts));
   assert.equal(err.code, status.UNAVAILABLE);
   ch.close();
+});
+
+test('GrpcChannel: a server that breaks off mid-response fails those calls only, never the process', async () => {
+  // A raw HTTP/2 server that misbehaves as `mode` says, answering properly for 'ok'.
+  let mode = 'ok';
+  const server = http2.createServer();
+  server.on('session', (s) => s.on('error', () => {}));
+  server.on('stream', (st) => {
+    st.on('error', () => {});
+    st.resume();
+    if (mode === 'ok') {
+      st.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      st.once('wantTrailers', () => st.sendTrailers({ 'grpc-status': '0' }));
+      st.end(Buffer.concat([grpcPrefix(2), Buffer.from('ok')]));
+      return;
+    }
+    st.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    if (mode !== 'after headers') st.write(Buffer.concat([grpcPrefix(1 << 20), Buffer.alloc(1000)]));
+    setTimeout(() => {
+      if (mode === 'stream reset') st.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      else if (mode === 'goaway') st.session?.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      else st.session?.destroy();
+    }, 20);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const ch = new GrpcChannel(`127.0.0.1:${(server.address() as { port: number }).port}`);
+  try {
+    for (const m of ['after headers', 'mid-message', 'stream reset', 'goaway']) {
+      for (let round = 0; round < 3; round++) {
+        mode = m;
+        const calls = [0, 1].map(() => rejection(ch.unary('/t.T/Echo', [Buffer.alloc(100)], opts)));
+        for (const err of await Promise.all(calls)) assert.notEqual(err.code, status.OK, m);
+        mode = 'ok';
+        assert.equal((await ch.unary('/t.T/Echo', [], opts)).toString(), 'ok', `after ${m}`);
+      }
+    }
+  } finally {
+    ch.close();
+    server.close();
+  }
 });
