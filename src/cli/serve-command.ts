@@ -15,6 +15,13 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --listen host:port        address to listen on (default 127.0.0.1:9000): GraphPipe and OIP REST (/v2)
   --grpc-listen host:port   also serve OIP gRPC (inference.GRPCInferenceService) there
   --grpc-max-message SIZE   largest gRPC message either way (default: --body-limit)
+  --grpc-max-connections N  gRPC connections at once; more are answered UNAVAILABLE (default 1000)
+  --grpc-max-streams N      gRPC calls at once per connection (default 256)
+  --grpc-max-pending SIZE   memory held by gRPC messages still arriving, all calls together;
+                            past it a call is RESOURCE_EXHAUSTED (default 1GiB)
+  --grpc-stream-idle-timeout MS  a gRPC call whose message stops arriving is ended
+                            (DEADLINE_EXCEEDED) (default 30000; 0: never)
+  --grpc-idle-timeout MS    an idle gRPC connection is closed gracefully (default 300000; 0: never)
   --repository DIR          serve every model in DIR/<model>/<version>/model.onnx (+ config.json)
   --default-model NAME      repository model GraphPipe's root path serves (default: the first)
   --poll-seconds N          rescan the repository every N seconds, reloading changed models
@@ -53,6 +60,11 @@ export const SERVE_FLAGS = {
   listen: { type: 'string' },
   'grpc-listen': { type: 'string' },
   'grpc-max-message': { type: 'string' },
+  'grpc-max-connections': { type: 'string' },
+  'grpc-max-streams': { type: 'string' },
+  'grpc-max-pending': { type: 'string' },
+  'grpc-stream-idle-timeout': { type: 'string' },
+  'grpc-idle-timeout': { type: 'string' },
   repository: { type: 'string' },
   'default-model': { type: 'string' },
   'poll-seconds': { type: 'string' },
@@ -218,6 +230,13 @@ export function stackOptions(v: Record<string, unknown>, engine: Engine, log: Lo
     grpcListen: str(v['grpc-listen']),
     bodyLimit: bytes(v['body-limit'], 'body-limit'),
     grpcMaxMessage: bytes(v['grpc-max-message'], 'grpc-max-message'),
+    grpcLimits: {
+      ...optional('maxSessions', int(v['grpc-max-connections'], 'grpc-max-connections')),
+      ...optional('maxConcurrentStreams', int(v['grpc-max-streams'], 'grpc-max-streams')),
+      ...optional('maxPendingBytes', bytes(v['grpc-max-pending'], 'grpc-max-pending')),
+      ...optional('streamIdleMs', int(v['grpc-stream-idle-timeout'], 'grpc-stream-idle-timeout')),
+      ...optional('sessionIdleMs', int(v['grpc-idle-timeout'], 'grpc-idle-timeout')),
+    },
     timeoutMs: int(v.timeout, 'timeout'),
   };
 }

@@ -4,6 +4,7 @@ import { GraphPipeFrontend } from '../server/graphpipe-frontend.js';
 import { DEFAULT_BODY_LIMIT, HttpServer } from '../server/http-server.js';
 import type { Logger } from '../server/logger.js';
 import { OipFrontend } from '../server/oip-frontend.js';
+import type { GrpcLimits } from '../server/grpc-transport.js';
 import { OipGrpcServer } from '../server/oip-grpc-server.js';
 import { RepositoryFrontend } from '../server/repository-frontend.js';
 import { listenAddress } from './args.js';
@@ -26,6 +27,7 @@ export async function startStack(o: {
   grpcListen: string | undefined;
   bodyLimit: number | undefined;
   grpcMaxMessage: number | undefined;
+  grpcLimits?: GrpcLimits;
   timeoutMs: number | undefined;
 }): Promise<Stack> {
   const directory = o.repository ? { directory: o.repository } : {};
@@ -43,6 +45,7 @@ export async function startStack(o: {
       ...directory,
       logger: o.log,
       maxMessageBytes: o.grpcMaxMessage ?? o.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      ...(o.grpcLimits ? { limits: o.grpcLimits } : {}),
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     });
     const g = listenAddress(o.grpcListen);

@@ -119,6 +119,9 @@ export class GrpcHttp2Server {
   ) {
     const l = { ...GRPC_LIMIT_DEFAULTS };
     for (const k of Object.keys(l) as (keyof GrpcLimits)[]) if (opts[k] !== undefined) l[k] = opts[k] as number;
+    for (const k of ['maxSessions', 'maxConcurrentStreams', 'maxPendingBytes'] as const) {
+      if (!(l[k] >= 1)) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `gRPC limit ${k} must be at least 1, got ${l[k]}`);
+    }
     this.limits = l;
     this.budget = new BodyBudget(l.maxPendingBytes);
     this.server = http2.createServer({

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { GrpcChannel } from '../../src/client/grpc-channel.js';
 import { toNpy } from '../../src/tensor/index.js';
 import { argmax, squeezenetInput } from '../helpers/images.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
@@ -44,6 +46,10 @@ describe('modelpipe serve --repository --grpc-listen, infer/metadata --protocol 
       '127.0.0.1:0',
       '--grpc-listen',
       `127.0.0.1:${grpcPort}`,
+      '--grpc-max-connections',
+      '2',
+      '--grpc-max-streams',
+      '8',
     ]);
     proc = s.proc;
     url = s.url;
@@ -70,5 +76,24 @@ describe('modelpipe serve --repository --grpc-listen, infer/metadata --protocol 
     const bad = await runNode([CLI, 'metadata', url, '--protocol', 'v2', '--model', 'nope']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /MP_ERR_UNKNOWN_MODEL: .*unknown model "nope"/);
+  });
+  test('--grpc-max-connections and --grpc-max-streams reach the gRPC server', async () => {
+    const live = '/inference.GRPCInferenceService/ServerLive';
+    const o = { timeoutMs: 5000, maxReceiveBytes: 1024 };
+    const held = [new GrpcChannel(`127.0.0.1:${grpcPort}`), new GrpcChannel(`127.0.0.1:${grpcPort}`)];
+    const extra = new GrpcChannel(`127.0.0.1:${grpcPort}`);
+    try {
+      for (const ch of held) await ch.unary(live, [], o);
+      const err = (await extra.unary(live, [], o).catch((e: unknown) => e)) as Error;
+      assert.match(err.message, /UNAVAILABLE: .*limit of 2 connections/);
+      const session = http2.connect(`http://127.0.0.1:${grpcPort}`);
+      session.on('error', () => {});
+      held[0]?.close();
+      await new Promise((r) => session.once('remoteSettings', r));
+      assert.equal(session.remoteSettings.maxConcurrentStreams, 8);
+      session.close();
+    } finally {
+      for (const ch of [...held, extra]) ch.close();
+    }
   });
 });
