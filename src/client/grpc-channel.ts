@@ -78,7 +78,8 @@ export class GrpcChannel {
     });
     fresh.on('error', () => {}); // reported per stream; without a listener it would throw
     // initialWindowSize covers streams; the connection's own window stays 64 KiB unless widened.
-    fresh.once('connect', () => fresh.setLocalWindowSize(64 * 1024 * 1024));
+    // (Not on a session already destroyed: that throws, and from an event handler it would end the process.)
+    fresh.once('connect', () => fresh.destroyed || fresh.setLocalWindowSize(64 * 1024 * 1024));
     const forget = (): void => {
       if (this.session === fresh) this.session = undefined;
     };
