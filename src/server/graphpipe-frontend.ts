@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { ModelMetadata } from '../models/model.js';
 import {
+  type DecodeLimits,
   type MetadataResponse,
   decodeRequest,
   encodeInferResponse,
@@ -65,7 +66,7 @@ export class GraphPipeFrontend implements HttpFrontend {
     if (req.method !== 'POST') return false;
     try {
       const body = await readBody(req, ctx.bodyLimit);
-      const msg = decodeRequest(body);
+      const msg = decodeRequest(body, decodeLimits(ctx, model));
       if (msg.type === 'metadata') {
         sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
         return true;
@@ -91,6 +92,21 @@ export class GraphPipeFrontend implements HttpFrontend {
     }
     return true;
   }
+}
+
+/**
+ * The addressed model's input count bounds what the decoder accepts, so a
+ * request with more tensors than the model takes is refused before their tables are
+ * read. An unknown model gets the defaults: the engine answers 404 right after.
+ */
+function decodeLimits(ctx: RequestContext, model: string | undefined): DecodeLimits {
+  let md: ModelMetadata;
+  try {
+    md = ctx.engine.metadata(model);
+  } catch {
+    return {};
+  }
+  return { maxInputs: md.inputs.length };
 }
 
 /**

@@ -15,6 +15,24 @@ import { type Table, WireReader } from './reader.js';
 /** Ranks beyond this are rejected: no model has them, and they cost work to check. */
 export const MAX_RANK = 64;
 
+/**
+ * String elements one message may carry. Each becomes a view object (~100 bytes of
+ * heap) while it costs the sender as little as a 4-byte offset to a shared string:
+ * without a cap, 16 M offsets to one string took 12 s and gigabytes to decode.
+ */
+export const MAX_STRING_ELEMENTS = 2 ** 20;
+
+/** Tensors (or metadata entries, errors) a message may carry when the caller names no smaller limit. */
+export const DEFAULT_MAX_TENSORS = 1024;
+
+/** What a decoder may accept; a server passes the addressed model's input count. */
+export interface DecodeLimits {
+  /** Most input tensors (and input names) a request may carry. */
+  maxInputs?: number;
+  /** Most output names a request may carry (a request may name one output twice). */
+  maxOutputs?: number;
+}
+
 function wireType(r: WireReader, code: number, what: string): DType {
   const t = DTYPE_BY_WIRE_ID[code];
   if (t === undefined) r.fail('MP_ERR_WIRE_BAD_ENUM', `${what} has type ${code}, not a GraphPipe type (0-12)`);
@@ -34,7 +52,20 @@ function product(shape: readonly number[], limit: number): number {
   return n;
 }
 
-function readTensor(r: WireReader, t: Table): Tensor {
+function readStrings(r: WireReader, t: Table, shape: readonly number[], budget: { left: number }): Uint8Array[] {
+  const what = t.what;
+  const { n, start } = t.offsetVector(3, 'string_val', budget.left);
+  budget.left -= n;
+  if (product(shape, n) !== n) r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} has shape [${shape.join(', ')}] but ${n} strings`);
+  const out = new Array<Uint8Array>(n);
+  for (let i = 0; i < n; i++) {
+    const p = r.follow(start + 4 * i, `${what}.string_val[${i}]`);
+    out[i] = r.byteVector(p, `${what}.string_val[${i}]`);
+  }
+  return out;
+}
+
+function readTensor(r: WireReader, t: Table, budget: { left: number }): Tensor {
   const what = t.what;
   const dtype = wireType(r, t.u8(0, 'type'), what);
   const shape = t.int64s(1, 'shape', 0);
@@ -42,19 +73,10 @@ function readTensor(r: WireReader, t: Table): Tensor {
   const dataPos = t.offset(2, 'data');
   const data = dataPos === 0 ? new Uint8Array(0) : r.byteVector(dataPos, `${what}.data`);
   if (dtype === 'string') {
-    const elems = t.offsets(3, 'string_val');
-    const n = product(shape, elems.length);
-    if (n !== elems.length) {
-      r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} has shape [${shape.join(', ')}] but ${elems.length} strings`);
-    }
     if (data.length !== 0) r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} is a string tensor with ${data.length} bytes of numeric data`);
-    return new Tensor(
-      'string',
-      shape,
-      elems.map((p, i) => r.byteVector(p, `${what}.string_val[${i}]`)),
-    );
+    return new Tensor('string', shape, readStrings(r, t, shape, budget));
   }
-  if (t.offset(3, 'string_val') !== 0 && t.offsets(3, 'string_val').length !== 0) {
+  if (t.offsetVector(3, 'string_val', Number.POSITIVE_INFINITY).n !== 0) {
     r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} is a ${dtype} tensor with string_val set`);
   }
   if (dtype === 'null') {
@@ -72,15 +94,16 @@ function readTensor(r: WireReader, t: Table): Tensor {
   return Tensor.fromBytes(dtype, shape, data);
 }
 
-function readTensors(r: WireReader, parent: Table, slot: number, name: string): Tensor[] {
-  return parent.offsets(slot, name).map((p, i) => readTensor(r, r.table(p, `${name}[${i}]`)));
+function readTensors(r: WireReader, parent: Table, slot: number, name: string, max: number): Tensor[] {
+  const budget = { left: MAX_STRING_ELEMENTS };
+  return parent.tables(slot, name, max).map((t) => readTensor(r, t, budget));
 }
 
 /**
  * Decodes a GraphPipe `Request`. Union NONE and MetadataRequest mean metadata (as
  * graphpipe-go treats them); tags outside the union are an error.
  */
-export function decodeRequest(bytes: Uint8Array): Request {
+export function decodeRequest(bytes: Uint8Array, limits: DecodeLimits = {}): Request {
   const r = new WireReader(bytes);
   const root = r.root('Request');
   const tag = root.u8(0, 'req_type');
@@ -96,29 +119,34 @@ export function decodeRequest(bytes: Uint8Array): Request {
   }
   if (p === 0) r.fail('MP_ERR_WIRE_BAD_UNION', 'Request.req is InferRequest but holds no table');
   const ir = r.table(p, 'InferRequest');
-  const inputNames = ir.texts(1, 'input_names');
-  const inputs = readTensors(r, ir, 2, 'input_tensors');
+  const maxInputs = limits.maxInputs ?? DEFAULT_MAX_TENSORS;
+  const inputNames = ir.texts(1, 'input_names', maxInputs);
+  const inputs = readTensors(r, ir, 2, 'input_tensors', maxInputs);
   if (inputNames.length !== 0 && inputNames.length !== inputs.length) {
     throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request names ${inputNames.length} inputs but carries ${inputs.length} tensors`);
   }
-  return { type: 'infer', config: ir.text(0, 'config'), inputNames, inputs, outputNames: ir.texts(3, 'output_names') };
+  return {
+    type: 'infer',
+    config: ir.text(0, 'config'),
+    inputNames,
+    inputs,
+    outputNames: ir.texts(3, 'output_names', limits.maxOutputs ?? DEFAULT_MAX_TENSORS),
+  };
 }
 
 export function decodeInferResponse(bytes: Uint8Array): InferResponse {
   const r = new WireReader(bytes);
   const root = r.root('InferResponse');
-  const errors: WireError[] = root.offsets(1, 'errors').map((p, i) => {
-    const e = r.table(p, `errors[${i}]`);
+  const errors: WireError[] = root.tables(1, 'errors', DEFAULT_MAX_TENSORS).map((e) => {
     // Number(), not BigInt.asIntN(53, …): asIntN wraps at ±2^52, turning 2^53-1 into -1.
     // Codes beyond ±2^53 round to the nearest double.
     return { code: Number(e.i64(0, 'code')), message: e.text(1, 'message') };
   });
-  return { outputs: readTensors(r, root, 0, 'output_tensors'), errors };
+  return { outputs: readTensors(r, root, 0, 'output_tensors', DEFAULT_MAX_TENSORS), errors };
 }
 
 function readIO(r: WireReader, parent: Table, slot: number, name: string): IOMetadata[] {
-  return parent.offsets(slot, name).map((p, i) => {
-    const t = r.table(p, `${name}[${i}]`);
+  return parent.tables(slot, name, DEFAULT_MAX_TENSORS).map((t, i) => {
     return {
       name: t.text(0, 'name'),
       description: t.text(1, 'description'),
