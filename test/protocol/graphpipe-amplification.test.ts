@@ -31,7 +31,7 @@ describe('GraphPipe decode cost is bounded by the body', () => {
   test('16 MiB of offsets to one tensor table: refused in well under a second, RSS growth under 2x the body', () => {
     const body = offsetFlood('tensors', FLOOD);
     for (const limits of [{ maxInputs: 1 }, {}]) {
-      const { ms, grew } = refused(body, limits, 'MP_ERR_WIRE_TOO_MANY');
+      const { ms, grew } = refused(body, limits, 'MP_ERR_INPUT_COUNT');
       assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
       assert.ok(grew < 2 * body.length, `RSS grew ${grew} bytes for a ${body.length}-byte body`);
     }
@@ -39,11 +39,11 @@ describe('GraphPipe decode cost is bounded by the body', () => {
 
   test('the model input count is the limit: one tensor over it is refused before its table is read', () => {
     const body = offsetFlood('tensors', 3);
-    refused(body, { maxInputs: 2 }, 'MP_ERR_WIRE_TOO_MANY');
+    refused(body, { maxInputs: 2 }, 'MP_ERR_INPUT_COUNT');
     // With room for three, the three references to one table are the problem.
     refused(body, { maxInputs: 3 }, 'MP_ERR_WIRE_SHARED_TABLE');
     refused(offsetFlood('tensors', 40), { maxInputs: 64 }, 'MP_ERR_WIRE_SHARED_TABLE'); // the set path
-    refused(offsetFlood('tensors', DEFAULT_MAX_TENSORS + 1), {}, 'MP_ERR_WIRE_TOO_MANY');
+    refused(offsetFlood('tensors', DEFAULT_MAX_TENSORS + 1), {}, 'MP_ERR_INPUT_COUNT');
     const one = decodeRequest(offsetFlood('tensors', 1), { maxInputs: 1 });
     assert.equal(one.type === 'infer' && one.inputs.length, 1);
   });
@@ -87,12 +87,12 @@ describe('over HTTP: the server refuses the flood with a 400 and keeps serving',
   });
   after(() => srv?.close());
 
-  test('16 MiB of offsets to one table: 400 MP_ERR_WIRE_TOO_MANY, then a valid request succeeds', async () => {
+  test('16 MiB of offsets to one table: 400 MP_ERR_INPUT_COUNT, then a valid request succeeds', async () => {
     const body = offsetFlood('tensors', FLOOD);
     const r = await request(srv.url, { method: 'POST', body });
     await r.body.arrayBuffer();
     assert.equal(r.statusCode, 400);
-    assert.equal(r.headers['x-modelpipe-error'], 'MP_ERR_WIRE_TOO_MANY');
+    assert.equal(r.headers['x-modelpipe-error'], 'MP_ERR_INPUT_COUNT');
     const ok = await request(srv.url, { method: 'POST', body: offsetFlood('tensors', 1) });
     await ok.body.arrayBuffer();
     assert.equal(ok.statusCode, 200);

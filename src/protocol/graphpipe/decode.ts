@@ -1,5 +1,5 @@
 import { ModelpipeError } from '../../errors/index.js';
-import { DTYPES, DTYPE_BY_WIRE_ID, type DType, MAX_ELEMENTS, Tensor } from '../../tensor/index.js';
+import { DTYPES, DTYPE_BY_WIRE_ID, type DType, MAX_ELEMENTS, MAX_RANK, MAX_STRING_ELEMENTS, Tensor } from '../../tensor/index.js';
 import {
   type InferResponse,
   type IOMetadata,
@@ -12,15 +12,7 @@ import {
 } from './messages.js';
 import { type Table, WireReader } from './reader.js';
 
-/** Ranks beyond this are rejected: no model has them, and they cost work to check. */
-export const MAX_RANK = 64;
-
-/**
- * String elements one message may carry. Each becomes a view object (~100 bytes of
- * heap) while it costs the sender as little as a 4-byte offset to a shared string:
- * without a cap, 16 M offsets to one string took 12 s and gigabytes to decode.
- */
-export const MAX_STRING_ELEMENTS = 2 ** 20;
+export { MAX_RANK, MAX_STRING_ELEMENTS };
 
 /** Tensors (or metadata entries, errors) a message may carry when the caller names no smaller limit. */
 export const DEFAULT_MAX_TENSORS = 1024;
@@ -120,6 +112,15 @@ export function decodeRequest(bytes: Uint8Array, limits: DecodeLimits = {}): Req
   if (p === 0) r.fail('MP_ERR_WIRE_BAD_UNION', 'Request.req is InferRequest but holds no table');
   const ir = r.table(p, 'InferRequest');
   const maxInputs = limits.maxInputs ?? DEFAULT_MAX_TENSORS;
+  // More inputs than the model takes is refused from the vectors' lengths alone.
+  for (const [slot, what] of [
+    [1, 'names'],
+    [2, 'tensors'],
+  ] as const) {
+    const n = ir.offsetVector(slot, `input_${what}`, Number.POSITIVE_INFINITY).n;
+    if (n > maxInputs)
+      throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request carries ${n} input ${what}; the model takes ${maxInputs} inputs`);
+  }
   const inputNames = ir.texts(1, 'input_names', maxInputs);
   const inputs = readTensors(r, ir, 2, 'input_tensors', maxInputs);
   if (inputNames.length !== 0 && inputNames.length !== inputs.length) {
