@@ -66,9 +66,9 @@ export class OipFrontend implements HttpFrontend {
   ): Promise<void> {
     const headerLength = req.headers[HEADER_LENGTH] as string | undefined;
     const body = await readBody(req, ctx.bodyLimit, Number(headerLength ?? 0) || 0);
-    const parsed = parseInferRequest(body, headerLength);
-    requireInputs(parsed);
     const key = resolveModel(ctx.engine, name, version, this.opts.directory);
+    const parsed = parseInferRequest(body, headerLength, { maxInputs: ctx.engine.metadata(key).inputs.length });
+    requireInputs(parsed);
     const out = await ctx.engine.infer(
       key,
       {
