@@ -30,7 +30,7 @@ function tooMany(what: string, n: number, max: number): never {
   throw new ModelpipeError('MP_ERR_WIRE_TOO_MANY', `ModelInfer request has more than ${max} ${what} (${n} seen)`);
 }
 
-/** Walks the fields of msg[start, end), calling `on(field, wire, dataStart, dataEnd)`; returns nothing. */
+/** Walks the fields of msg[start, end), calling `on(field, wire, dataStart, dataEnd)` for each. */
 function fields(b: Uint8Array, start: number, end: number, on: (field: number, wire: number, at: number, to: number) => void): void {
   let at = start;
   while (at < end) {
@@ -46,7 +46,7 @@ function fields(b: Uint8Array, start: number, end: number, on: (field: number, w
       const len = varint(b, at, end);
       at = len.next;
       to = at + len.value;
-    } else return unreadable(`wire type ${wire} at byte ${at}`);
+    } else unreadable(`wire type ${wire} at byte ${at}`);
     if (to > end) unreadable(`field ${field} runs past its message`);
     on(field, wire, at, to);
     at = to;
@@ -74,7 +74,7 @@ function packedCount(b: Uint8Array, at: number, to: number): number {
 
 /**
  * Checks the counts of a ModelInferRequest and returns its model name, version and
- * number of inputs. `budget` is shared across inputs: BYTES elements per request.
+ * number of inputs. BYTES elements are counted across all inputs.
  */
 export function scanInferRequest(msg: Uint8Array): InferRequestScan {
   const out: InferRequestScan = { modelName: '', modelVersion: '', inputs: 0 };
