@@ -101,7 +101,22 @@ function u32le(n: number): Uint8Array {
 
 const INTERESTING = [0, 1, 3, 4, 7, 8, 0x7f, 0x80, 0xff, 0xfffe, 0xffff, 0x7fffffff, 0x80000000, 0xfffffffc, 0xffffffff];
 // JSON fragments that once reached a 500: bad escapes, deep nesting, huge numbers, wrong kinds.
-const JSON_BITS = ['[[[[[[', '1e400', '-1', '"%zz"', 'null', '{}', '[]', '"\\ud800"', '9007199254740993', '"NaN"', 'true', '{"a":', ']]]]'];
+const JSON_BITS = [
+  '[[[[[[',
+  '['.repeat(50_000),
+  '1e400',
+  '-1',
+  '"%zz"',
+  'null',
+  '{}',
+  '[]',
+  '"\\ud800"',
+  '9007199254740993',
+  '"NaN"',
+  'true',
+  '{"a":',
+  ']]]]',
+];
 
 /** A mutated copy of `seed`: one to four byte-level edits, sometimes a splice or a cut. */
 export function mutate(seed: Body, next: () => number): Body {
