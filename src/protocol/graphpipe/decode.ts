@@ -91,6 +91,11 @@ function readTensors(r: WireReader, parent: Table, slot: number, name: string, m
   return parent.tables(slot, name, max).map((t) => readTensor(r, t, budget));
 }
 
+function refuseOver(ir: Table, slot: number, what: string, max: number): void {
+  const n = ir.offsetVector(slot, `input_${what}`, Number.POSITIVE_INFINITY).n;
+  if (n > max) throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request carries ${n} input ${what}; the model takes ${max} inputs`);
+}
+
 /**
  * Decodes a GraphPipe `Request`. Union NONE and MetadataRequest mean metadata (as
  * graphpipe-go treats them); tags outside the union are an error.
@@ -113,14 +118,8 @@ export function decodeRequest(bytes: Uint8Array, limits: DecodeLimits = {}): Req
   const ir = r.table(p, 'InferRequest');
   const maxInputs = limits.maxInputs ?? DEFAULT_MAX_TENSORS;
   // More inputs than the model takes is refused from the vectors' lengths alone.
-  for (const [slot, what] of [
-    [1, 'names'],
-    [2, 'tensors'],
-  ] as const) {
-    const n = ir.offsetVector(slot, `input_${what}`, Number.POSITIVE_INFINITY).n;
-    if (n > maxInputs)
-      throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request carries ${n} input ${what}; the model takes ${maxInputs} inputs`);
-  }
+  refuseOver(ir, 1, 'names', maxInputs);
+  refuseOver(ir, 2, 'tensors', maxInputs);
   const inputNames = ir.texts(1, 'input_names', maxInputs);
   const inputs = readTensors(r, ir, 2, 'input_tensors', maxInputs);
   if (inputNames.length !== 0 && inputNames.length !== inputs.length) {
