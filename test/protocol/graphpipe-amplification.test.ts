@@ -55,13 +55,20 @@ describe('GraphPipe decode cost is bounded by the body', () => {
     assert.ok(grew < 2 * body.length, `RSS grew ${grew} bytes for a ${body.length}-byte body`);
   });
 
-  test('shared strings up to the cap still decode (they are legal), as views into the body', () => {
-    const body = offsetFlood('strings', 1000);
+  test('1 M offsets to one shared string in 4 MiB: more than distinct strings could fill, refused at once', () => {
+    const body = offsetFlood('strings', 2 ** 20);
+    const { ms, grew } = refused(body, {}, 'MP_ERR_WIRE_TOO_MANY');
+    assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+    assert.ok(grew < 2 * body.length, `RSS grew ${grew} bytes for a ${body.length}-byte body`);
+  });
+
+  test('shared strings up to what the bytes could hold still decode (they are legal), as views into the body', () => {
+    const body = offsetFlood('strings', 20); // 20 offsets to one string in 196 bytes
     const msg = decodeRequest(body);
     assert.ok(msg.type === 'infer');
     const t = msg.inputs[0] as Tensor;
-    assert.deepEqual(t.shape, [1000]);
-    assert.equal(t.strings()[999], 'x');
+    assert.deepEqual(t.shape, [20]);
+    assert.equal(t.strings()[19], 'x');
     assert.equal((t.data[0] as Uint8Array).buffer, body.buffer);
     // The cap counts all string tensors of a message together.
     const two = encodeRequest({

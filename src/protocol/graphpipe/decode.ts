@@ -48,6 +48,12 @@ function readStrings(r: WireReader, t: Table, shape: readonly number[], budget: 
   const what = t.what;
   const { n, start } = t.offsetVector(3, 'string_val', budget.left);
   budget.left -= n;
+  // Sharing is legal, but no more elements than distinct strings (a 4-byte offset and a
+  // 4-byte length each) could fill the message: a flood of offsets to one string then
+  // costs no more per body byte than distinct strings do.
+  if (n > r.length / 8) {
+    r.fail('MP_ERR_WIRE_TOO_MANY', `${what}.string_val has ${n} strings; ${r.length} bytes hold at most ${Math.floor(r.length / 8)}`);
+  }
   if (product(shape, n) !== n) r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} has shape [${shape.join(', ')}] but ${n} strings`);
   const out = new Array<Uint8Array>(n);
   for (let i = 0; i < n; i++) {
