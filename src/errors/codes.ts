@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   MP_ERR_WIRE_TOO_LARGE: { num: 108, status: 413 },
   MP_ERR_WIRE_BAD_UTF8: { num: 109, status: 400 },
   MP_ERR_WIRE_BAD_JSON: { num: 110, status: 400 },
+  MP_ERR_WIRE_SHARED_TABLE: { num: 111, status: 400 },
+  MP_ERR_WIRE_TOO_MANY: { num: 112, status: 400 },
   // tensors
   MP_ERR_TENSOR_SHAPE: { num: 150, status: 400 },
   MP_ERR_TENSOR_RAGGED: { num: 151, status: 400 },

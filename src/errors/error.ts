@@ -1,4 +1,5 @@
 import { ERROR_CODES, type ErrorCode } from './codes.js';
+import { clipMessage } from './quote.js';
 
 /**
  * The one error class of modelpipe. `code` is stable (see codes.ts); `status` is the
@@ -13,7 +14,7 @@ export class ModelpipeError extends Error {
   readonly url: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: { cause?: unknown; url?: string; status?: number } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(clipMessage(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? ERROR_CODES[code].status;
     this.numericCode = ERROR_CODES[code].num;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { ModelMetadata } from '../models/model.js';
 import {
+  type DecodeLimits,
   type MetadataResponse,
   decodeRequest,
   encodeInferResponse,
@@ -9,6 +10,7 @@ import {
   encodeMetadataResponse,
 } from '../protocol/graphpipe/index.js';
 import { readBody } from './body.js';
+import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { errorHeaders, reasonPhrase, sendChunks, sendJSON } from './respond.js';
 
@@ -39,8 +41,8 @@ export function toGraphPipeMetadata(md: ModelMetadata): MetadataResponse {
 export function modelFromPath(path: string): string | undefined {
   const m = /^\/models\/([^/]+)(?:\/versions\/([^/]+))?\/?$/.exec(path);
   if (!m) return undefined;
-  const name = decodeURIComponent(m[1] as string);
-  return m[2] === undefined ? name : `${name}@${decodeURIComponent(m[2])}`;
+  const name = decodeSegment(m[1] as string, 'model name');
+  return m[2] === undefined ? name : `${name}@${decodeSegment(m[2], 'model version')}`;
 }
 
 /**
@@ -51,10 +53,9 @@ export class GraphPipeFrontend implements HttpFrontend {
   readonly name = 'graphpipe';
 
   async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-    const model = modelFromPath(ctx.path);
     if (req.method === 'GET' || req.method === 'HEAD') {
       try {
-        const md = ctx.engine.metadata(model);
+        const md = ctx.engine.metadata(modelFromPath(ctx.path));
         sendJSON(res, 200, { ...toGraphPipeMetadata(md), defaultInputs: md.defaultInputs, defaultOutputs: md.defaultOutputs });
       } catch (err: unknown) {
         const e = toModelpipeError(err);
@@ -64,8 +65,9 @@ export class GraphPipeFrontend implements HttpFrontend {
     }
     if (req.method !== 'POST') return false;
     try {
+      const model = modelFromPath(ctx.path);
       const body = await readBody(req, ctx.bodyLimit);
-      const msg = decodeRequest(body);
+      const msg = decodeRequest(body, decodeLimits(ctx, model));
       if (msg.type === 'metadata') {
         sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
         return true;
@@ -91,6 +93,21 @@ export class GraphPipeFrontend implements HttpFrontend {
     }
     return true;
   }
+}
+
+/**
+ * The addressed model's input count bounds what the decoder accepts, so a
+ * request with more tensors than the model takes is refused before their tables are
+ * read. An unknown model gets the defaults: the engine answers 404 right after.
+ */
+function decodeLimits(ctx: RequestContext, model: string | undefined): DecodeLimits {
+  let md: ModelMetadata;
+  try {
+    md = ctx.engine.metadata(model);
+  } catch {
+    return {};
+  }
+  return { maxInputs: md.inputs.length };
 }
 
 /**

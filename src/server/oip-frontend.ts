@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ModelpipeError, toModelpipeError } from '../errors/index.js';
+import { ModelpipeError, clip, toModelpipeError } from '../errors/index.js';
 import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
 import { readBody } from './body.js';
+import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 import { errorHeaders, sendChunks, sendJSON } from './respond.js';
@@ -40,9 +41,9 @@ export class OipFrontend implements HttpFrontend {
     if (get && path === '/v2/health/live') return empty(res, 200);
     if (get && path === '/v2/health/ready') return empty(res, engine.isReady() ? 200 : 503);
     const m = MODEL_PATH.exec(path);
-    if (!m) throw notFound(`no such endpoint: ${req.method} ${path}`);
-    const name = decodeURIComponent(m[1] as string);
-    const version = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+    if (!m) throw notFound(`no such endpoint: ${req.method} ${clip(path, 200)}`);
+    const name = decodeSegment(m[1] as string, 'model name');
+    const version = m[2] === undefined ? undefined : decodeSegment(m[2], 'model version');
     const action = m[3];
     if (action === '/infer') {
       if (req.method !== 'POST') throw notFound(`${path} takes POST`, 405);
@@ -65,9 +66,9 @@ export class OipFrontend implements HttpFrontend {
   ): Promise<void> {
     const headerLength = req.headers[HEADER_LENGTH] as string | undefined;
     const body = await readBody(req, ctx.bodyLimit, Number(headerLength ?? 0) || 0);
-    const parsed = parseInferRequest(body, headerLength);
-    requireInputs(parsed);
     const key = resolveModel(ctx.engine, name, version, this.opts.directory);
+    const parsed = parseInferRequest(body, headerLength, { maxInputs: ctx.engine.metadata(key).inputs.length });
+    requireInputs(parsed);
     const out = await ctx.engine.infer(
       key,
       {

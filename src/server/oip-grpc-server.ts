@@ -6,6 +6,7 @@ import {
   bytesField,
   grpcStatusOfHttp,
   methodCodec,
+  scanInferRequest,
   tensorFromGrpc,
   tensorToGrpc,
   typedContentsPossible,
@@ -81,7 +82,12 @@ export class OipGrpcServer {
       this.method('ModelReady', modelReady),
       this.method('ServerMetadata', () => ({ message: { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS } })),
       this.method('ModelMetadata', modelMetadata),
-      this.method('ModelInfer', (r: InferRequestMsg, call, body) => this.infer(r, call, body), RAW_INPUT_FIELD),
+      this.method(
+        'ModelInfer',
+        (r: InferRequestMsg, call, body) => this.infer(r, call, body),
+        RAW_INPUT_FIELD,
+        (body) => this.checkInfer(body),
+      ),
     ]);
     this.transport = new GrpcHttp2Server(methods, {
       ...opts.limits,
@@ -95,10 +101,17 @@ export class OipGrpcServer {
     name: string,
     fn: (req: Req, call: GrpcCallContext, body: Buffer) => Answer | Promise<Answer>,
     alignField?: number,
+    check?: (body: Buffer) => void,
   ): [string, UnaryHandler] {
     const codec = methodCodec(name);
     const handle = async (body: Buffer, call: GrpcCallContext): Promise<readonly Uint8Array[]> => {
       let req: Req;
+      try {
+        check?.(body);
+      } catch (err: unknown) {
+        const e = toModelpipeError(err);
+        throw new GrpcError(grpcStatusOfHttp(e.status), e.message, { 'x-modelpipe-error': e.code });
+      }
       try {
         req = codec.requestDeserialize(body) as Req;
       } catch (err: unknown) {
@@ -116,6 +129,25 @@ export class OipGrpcServer {
       }
     };
     return [`/inference.GRPCInferenceService/${name}`, alignField === undefined ? { handle } : { handle, alignField }];
+  }
+
+  /**
+   * Counts the request's entries before the generated decoder builds an object for
+   * each (see grpc-scan.ts); more inputs than the addressed model takes are refused
+   * here. An unknown model is left to the handler's 404.
+   */
+  private checkInfer(body: Buffer): void {
+    const scan = scanInferRequest(body);
+    let max: number;
+    try {
+      const key = resolveModel(this.opts.engine, scan.modelName, scan.modelVersion || undefined, this.opts.directory);
+      max = this.opts.engine.metadata(key).inputs.length;
+    } catch {
+      return;
+    }
+    if (scan.inputs > max) {
+      throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request carries ${scan.inputs} inputs; the model takes ${max} inputs`);
+    }
   }
 
   private async infer(r: InferRequestMsg, call: GrpcCallContext, body: Buffer): Promise<Answer> {

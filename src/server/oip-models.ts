@@ -1,5 +1,5 @@
 import type { Engine } from '../core/engine.js';
-import { ModelpipeError } from '../errors/index.js';
+import { ModelpipeError, quote } from '../errors/index.js';
 import type { ModelMetadata } from '../models/model.js';
 import { oipFromDtype } from '../protocol/oip/index.js';
 
@@ -46,9 +46,9 @@ export function resolveModel(engine: Engine, name: string, version: string | und
     );
   }
   if (version && (engine.has(name) || st !== undefined || (dir?.versions(name).length ?? 0) > 0)) {
-    throw new ModelpipeError('MP_ERR_UNKNOWN_MODEL', `model ${JSON.stringify(name)} has no version ${JSON.stringify(version)}`);
+    throw new ModelpipeError('MP_ERR_UNKNOWN_MODEL', `model ${quote(name)} has no version ${quote(version)}`);
   }
-  throw new ModelpipeError('MP_ERR_UNKNOWN_MODEL', `unknown model ${JSON.stringify(name)}`);
+  throw new ModelpipeError('MP_ERR_UNKNOWN_MODEL', `unknown model ${quote(name)}`);
 }
 
 export function versionsOf(engine: Engine, key: string, name: string, dir?: ModelDirectory): string[] {

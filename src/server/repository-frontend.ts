@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toModelpipeError } from '../errors/index.js';
 import type { ModelRepository } from '../repository/index.js';
 import { readBody } from './body.js';
+import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { sendOipError } from './oip-frontend.js';
 import { sendJSON } from './respond.js';
@@ -29,7 +30,7 @@ export class RepositoryFrontend implements HttpFrontend {
       }
       const m = MODEL_OP.exec(ctx.path);
       if (!m) return false;
-      const name = decodeURIComponent(m[1] as string);
+      const name = decodeSegment(m[1] as string, 'model name');
       if (m[2] === 'load') await this.repo.load(name);
       else await this.repo.unload(name);
       sendJSON(res, 200, {});

@@ -1,6 +1,7 @@
 import { ModelpipeError } from '../errors/index.js';
 import { DTYPES, type DType, type NumericArray, isBigIntDType } from './dtype.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from './float16.js';
+import { MAX_RANK } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /** What nested JS arrays may hold at their leaves. */
@@ -37,6 +38,9 @@ function inferDType(value: Nested): DType {
  */
 export function fromNested(value: Nested, dtype: DType = inferDType(value)): Tensor {
   const shape = inferShape(value);
+  // The walk below recurses once per dimension: bound it (200 000 deep overflowed the stack).
+  if (shape.length > MAX_RANK)
+    throw new ModelpipeError('MP_ERR_WIRE_TOO_DEEP', `nested array is ${shape.length} deep, more than ${MAX_RANK}`);
   const flat: Scalar[] = [];
   const walk = (v: unknown, depth: number, path: string): void => {
     if (depth === shape.length) {

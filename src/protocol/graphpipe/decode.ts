@@ -1,5 +1,5 @@
 import { ModelpipeError } from '../../errors/index.js';
-import { DTYPES, DTYPE_BY_WIRE_ID, type DType, MAX_ELEMENTS, Tensor } from '../../tensor/index.js';
+import { DTYPES, DTYPE_BY_WIRE_ID, type DType, MAX_ELEMENTS, MAX_RANK, MAX_STRING_ELEMENTS, Tensor } from '../../tensor/index.js';
 import {
   type InferResponse,
   type IOMetadata,
@@ -12,8 +12,18 @@ import {
 } from './messages.js';
 import { type Table, WireReader } from './reader.js';
 
-/** Ranks beyond this are rejected: no model has them, and they cost work to check. */
-export const MAX_RANK = 64;
+export { MAX_RANK, MAX_STRING_ELEMENTS };
+
+/** Tensors (or metadata entries, errors) a message may carry when the caller names no smaller limit. */
+export const DEFAULT_MAX_TENSORS = 1024;
+
+/** What a decoder may accept; a server passes the addressed model's input count. */
+export interface DecodeLimits {
+  /** Most input tensors (and input names) a request may carry. */
+  maxInputs?: number;
+  /** Most output names a request may carry (a request may name one output twice). */
+  maxOutputs?: number;
+}
 
 function wireType(r: WireReader, code: number, what: string): DType {
   const t = DTYPE_BY_WIRE_ID[code];
@@ -34,7 +44,26 @@ function product(shape: readonly number[], limit: number): number {
   return n;
 }
 
-function readTensor(r: WireReader, t: Table): Tensor {
+function readStrings(r: WireReader, t: Table, shape: readonly number[], budget: { left: number }): Uint8Array[] {
+  const what = t.what;
+  const { n, start } = t.offsetVector(3, 'string_val', budget.left);
+  budget.left -= n;
+  // Sharing is legal, but no more elements than distinct strings (a 4-byte offset and a
+  // 4-byte length each) could fill the message: a flood of offsets to one string then
+  // costs no more per body byte than distinct strings do.
+  if (n > r.length / 8) {
+    r.fail('MP_ERR_WIRE_TOO_MANY', `${what}.string_val has ${n} strings; ${r.length} bytes hold at most ${Math.floor(r.length / 8)}`);
+  }
+  if (product(shape, n) !== n) r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} has shape [${shape.join(', ')}] but ${n} strings`);
+  const out = new Array<Uint8Array>(n);
+  for (let i = 0; i < n; i++) {
+    const p = r.follow(start + 4 * i, `${what}.string_val[${i}]`);
+    out[i] = r.byteVector(p, `${what}.string_val[${i}]`);
+  }
+  return out;
+}
+
+function readTensor(r: WireReader, t: Table, budget: { left: number }): Tensor {
   const what = t.what;
   const dtype = wireType(r, t.u8(0, 'type'), what);
   const shape = t.int64s(1, 'shape', 0);
@@ -42,19 +71,10 @@ function readTensor(r: WireReader, t: Table): Tensor {
   const dataPos = t.offset(2, 'data');
   const data = dataPos === 0 ? new Uint8Array(0) : r.byteVector(dataPos, `${what}.data`);
   if (dtype === 'string') {
-    const elems = t.offsets(3, 'string_val');
-    const n = product(shape, elems.length);
-    if (n !== elems.length) {
-      r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} has shape [${shape.join(', ')}] but ${elems.length} strings`);
-    }
     if (data.length !== 0) r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} is a string tensor with ${data.length} bytes of numeric data`);
-    return new Tensor(
-      'string',
-      shape,
-      elems.map((p, i) => r.byteVector(p, `${what}.string_val[${i}]`)),
-    );
+    return new Tensor('string', shape, readStrings(r, t, shape, budget));
   }
-  if (t.offset(3, 'string_val') !== 0 && t.offsets(3, 'string_val').length !== 0) {
+  if (t.offsetVector(3, 'string_val', Number.POSITIVE_INFINITY).n !== 0) {
     r.fail('MP_ERR_WIRE_DATA_SIZE', `${what} is a ${dtype} tensor with string_val set`);
   }
   if (dtype === 'null') {
@@ -72,15 +92,21 @@ function readTensor(r: WireReader, t: Table): Tensor {
   return Tensor.fromBytes(dtype, shape, data);
 }
 
-function readTensors(r: WireReader, parent: Table, slot: number, name: string): Tensor[] {
-  return parent.offsets(slot, name).map((p, i) => readTensor(r, r.table(p, `${name}[${i}]`)));
+function readTensors(r: WireReader, parent: Table, slot: number, name: string, max: number): Tensor[] {
+  const budget = { left: MAX_STRING_ELEMENTS };
+  return parent.tables(slot, name, max).map((t) => readTensor(r, t, budget));
+}
+
+function refuseOver(ir: Table, slot: number, what: string, max: number): void {
+  const n = ir.offsetVector(slot, `input_${what}`, Number.POSITIVE_INFINITY).n;
+  if (n > max) throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request carries ${n} input ${what}; the model takes ${max} inputs`);
 }
 
 /**
  * Decodes a GraphPipe `Request`. Union NONE and MetadataRequest mean metadata (as
  * graphpipe-go treats them); tags outside the union are an error.
  */
-export function decodeRequest(bytes: Uint8Array): Request {
+export function decodeRequest(bytes: Uint8Array, limits: DecodeLimits = {}): Request {
   const r = new WireReader(bytes);
   const root = r.root('Request');
   const tag = root.u8(0, 'req_type');
@@ -96,29 +122,37 @@ export function decodeRequest(bytes: Uint8Array): Request {
   }
   if (p === 0) r.fail('MP_ERR_WIRE_BAD_UNION', 'Request.req is InferRequest but holds no table');
   const ir = r.table(p, 'InferRequest');
-  const inputNames = ir.texts(1, 'input_names');
-  const inputs = readTensors(r, ir, 2, 'input_tensors');
+  const maxInputs = limits.maxInputs ?? DEFAULT_MAX_TENSORS;
+  // More inputs than the model takes is refused from the vectors' lengths alone.
+  refuseOver(ir, 1, 'names', maxInputs);
+  refuseOver(ir, 2, 'tensors', maxInputs);
+  const inputNames = ir.texts(1, 'input_names', maxInputs);
+  const inputs = readTensors(r, ir, 2, 'input_tensors', maxInputs);
   if (inputNames.length !== 0 && inputNames.length !== inputs.length) {
     throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request names ${inputNames.length} inputs but carries ${inputs.length} tensors`);
   }
-  return { type: 'infer', config: ir.text(0, 'config'), inputNames, inputs, outputNames: ir.texts(3, 'output_names') };
+  return {
+    type: 'infer',
+    config: ir.text(0, 'config'),
+    inputNames,
+    inputs,
+    outputNames: ir.texts(3, 'output_names', limits.maxOutputs ?? DEFAULT_MAX_TENSORS),
+  };
 }
 
 export function decodeInferResponse(bytes: Uint8Array): InferResponse {
   const r = new WireReader(bytes);
   const root = r.root('InferResponse');
-  const errors: WireError[] = root.offsets(1, 'errors').map((p, i) => {
-    const e = r.table(p, `errors[${i}]`);
+  const errors: WireError[] = root.tables(1, 'errors', DEFAULT_MAX_TENSORS).map((e) => {
     // Number(), not BigInt.asIntN(53, …): asIntN wraps at ±2^52, turning 2^53-1 into -1.
     // Codes beyond ±2^53 round to the nearest double.
     return { code: Number(e.i64(0, 'code')), message: e.text(1, 'message') };
   });
-  return { outputs: readTensors(r, root, 0, 'output_tensors'), errors };
+  return { outputs: readTensors(r, root, 0, 'output_tensors', DEFAULT_MAX_TENSORS), errors };
 }
 
 function readIO(r: WireReader, parent: Table, slot: number, name: string): IOMetadata[] {
-  return parent.offsets(slot, name).map((p, i) => {
-    const t = r.table(p, `${name}[${i}]`);
+  return parent.tables(slot, name, DEFAULT_MAX_TENSORS).map((t, i) => {
     return {
       name: t.text(0, 'name'),
       description: t.text(1, 'description'),

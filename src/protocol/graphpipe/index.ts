@@ -9,4 +9,12 @@ export {
   encodeRequestInto,
   encodeInferResponseInto,
 } from './encode.js';
-export { decodeRequest, decodeInferResponse, decodeMetadataResponse, MAX_RANK } from './decode.js';
+export {
+  decodeRequest,
+  decodeInferResponse,
+  decodeMetadataResponse,
+  type DecodeLimits,
+  DEFAULT_MAX_TENSORS,
+  MAX_RANK,
+  MAX_STRING_ELEMENTS,
+} from './decode.js';

@@ -100,6 +100,12 @@ export class WireReader {
   }
 }
 
+/** Whether one of the first `n` tables is at `pos`. */
+function holds(tables: readonly Table[], n: number, pos: number): boolean {
+  for (let j = 0; j < n; j++) if ((tables[j] as Table).pos === pos) return true;
+  return false;
+}
+
 /** A verified table: field accessors check the vtable entry against the table size. */
 export class Table {
   constructor(
@@ -144,18 +150,50 @@ export class Table {
     return p === 0 ? '' : this.r.text(p, `${this.what}.${name}`);
   }
 
-  /** Verified positions of the tables or strings an offset vector points to. */
-  offsets(slot: number, name: string): number[] {
+  /**
+   * An offset vector's length and first slot (n = 0 when absent), checked against the
+   * message but not followed: callers refuse a count over their limit before any
+   * per-element work, and follow slot i with `r.follow(start + 4 * i, …)`.
+   */
+  offsetVector(slot: number, name: string, max: number): { n: number; start: number } {
     const p = this.offset(slot, name);
-    if (p === 0) return [];
-    const { n, start } = this.r.vector(p, 4, `${this.what}.${name}`);
-    const out: number[] = new Array<number>(n);
-    for (let i = 0; i < n; i++) out[i] = this.r.follow(start + 4 * i, `${this.what}.${name}[${i}]`);
+    if (p === 0) return { n: 0, start: 0 };
+    const v = this.r.vector(p, 4, `${this.what}.${name}`);
+    if (v.n > max) this.r.fail('MP_ERR_WIRE_TOO_MANY', `${this.what}.${name} has ${v.n} entries, more than the ${max} allowed`, p);
+    return v;
+  }
+
+  /**
+   * Verified positions of the tables an offset vector points to, at most `max` of them,
+   * each a different table: a table referenced twice would be decoded twice (with
+   * 16 M references to one table, 16 M decodes of it), and no message needs that.
+   */
+  tables(slot: number, name: string, max: number): Table[] {
+    const { n, start } = this.offsetVector(slot, name, max);
+    const out: Table[] = new Array<Table>(n);
+    // The usual few tensors are checked pairwise; a set keeps long vectors linear.
+    const seen = n > 16 ? new Set<number>() : undefined;
+    for (let i = 0; i < n; i++) {
+      const what = `${this.what}.${name}[${i}]`;
+      const pos = this.r.follow(start + 4 * i, what);
+      if (seen ? seen.has(pos) : holds(out, i, pos)) {
+        this.r.fail('MP_ERR_WIRE_SHARED_TABLE', `${what} is a table the vector already holds`, start + 4 * i);
+      }
+      seen?.add(pos);
+      out[i] = this.r.table(pos, what);
+    }
     return out;
   }
 
-  texts(slot: number, name: string): string[] {
-    return this.offsets(slot, name).map((p, i) => this.r.text(p, `${this.what}.${name}[${i}]`));
+  /** A vector of strings, at most `max` of them (checked before any is decoded). */
+  texts(slot: number, name: string, max: number): string[] {
+    const { n, start } = this.offsetVector(slot, name, max);
+    const out: string[] = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const what = `${this.what}.${name}[${i}]`;
+      out[i] = this.r.text(this.r.follow(start + 4 * i, what), what);
+    }
+    return out;
   }
 
   /** int64 vector as numbers; values outside [min, 2^53) are rejected. */

@@ -1,5 +1,5 @@
-import { ModelpipeError } from '../../errors/index.js';
-import { DTYPES, type DType, Tensor, formatShape, shapeSize } from '../../tensor/index.js';
+import { ModelpipeError, quote } from '../../errors/index.js';
+import { DTYPES, type DType, MAX_STRING_ELEMENTS, Tensor, formatShape, shapeSize } from '../../tensor/index.js';
 import { oipFromDtype } from './datatypes.js';
 
 /**
@@ -25,10 +25,7 @@ export class BinaryCursor {
 
   take(size: unknown, what: string): Uint8Array {
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-      throw new ModelpipeError(
-        'MP_ERR_OIP_BINARY',
-        `${what}: binary_data_size must be a non-negative integer, got ${JSON.stringify(size)}`,
-      );
+      throw new ModelpipeError('MP_ERR_OIP_BINARY', `${what}: binary_data_size must be a non-negative integer, got ${quote(size)}`);
     }
     if (size > this.remaining) {
       throw new ModelpipeError(
@@ -46,10 +43,14 @@ export class BinaryCursor {
 export function tensorFromBinary(dtype: DType, shape: number[], bytes: Uint8Array, what: string): Tensor {
   const count = shapeSize(shape, `${what} shape`);
   if (dtype === 'string') {
+    if (count > MAX_STRING_ELEMENTS) {
+      throw new ModelpipeError('MP_ERR_WIRE_TOO_MANY', `${what}: ${count} BYTES elements, more than the ${MAX_STRING_ELEMENTS} allowed`);
+    }
     const elems: Uint8Array[] = [];
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let p = 0;
-    while (p < bytes.length) {
+    // Stops at one element past the shape's count: enough to report the mismatch.
+    while (p < bytes.length && elems.length <= count) {
       if (p + 4 > bytes.length)
         throw new ModelpipeError('MP_ERR_OIP_BINARY', `${what}: BYTES element ${elems.length} has a truncated length prefix`);
       const n = dv.getUint32(p, true);
@@ -59,10 +60,10 @@ export function tensorFromBinary(dtype: DType, shape: number[], bytes: Uint8Arra
       elems.push(bytes.subarray(p + 4, p + 4 + n));
       p += 4 + n;
     }
-    if (elems.length !== count) {
+    if (elems.length !== count || p < bytes.length) {
       throw new ModelpipeError(
         'MP_ERR_OIP_BINARY',
-        `${what}: shape ${formatShape(shape)} needs ${count} BYTES elements, binary data has ${elems.length}`,
+        `${what}: shape ${formatShape(shape)} needs ${count} BYTES elements, binary data has ${p < bytes.length ? 'more' : elems.length}`,
       );
     }
     return new Tensor('string', shape, elems);

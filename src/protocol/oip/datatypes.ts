@@ -1,4 +1,4 @@
-import { ModelpipeError } from '../../errors/index.js';
+import { ModelpipeError, quote } from '../../errors/index.js';
 import type { DType } from '../../tensor/index.js';
 
 /** Open Inference Protocol datatype names and the tensor dtypes they map onto. */
@@ -27,7 +27,7 @@ export function dtypeFromOip(datatype: unknown, what: string): DType {
   if (typeof datatype !== 'string' || !Object.hasOwn(OIP_DATATYPES, datatype)) {
     throw new ModelpipeError(
       'MP_ERR_OIP_DATATYPE',
-      `${what}: unknown datatype ${JSON.stringify(datatype)} (expected one of ${Object.keys(OIP_DATATYPES).join(', ')})`,
+      `${what}: unknown datatype ${quote(datatype)} (expected one of ${Object.keys(OIP_DATATYPES).join(', ')})`,
     );
   }
   return OIP_DATATYPES[datatype as OipDatatype];

@@ -1,5 +1,5 @@
-import { ModelpipeError } from '../../errors/index.js';
-import type { Tensor } from '../../tensor/index.js';
+import { ModelpipeError, clip, quote } from '../../errors/index.js';
+import { MAX_RANK, type Tensor } from '../../tensor/index.js';
 import { BinaryCursor, tensorFromBinary } from './binary.js';
 import { dtypeFromOip } from './datatypes.js';
 import { tensorFromJSON } from './json-data.js';
@@ -17,25 +17,41 @@ export interface Envelope {
   binary: BinaryCursor;
 }
 
+/** JSON arrays and objects a header may hold: nested `data` of a large batch has a few thousand. */
+export const MAX_JSON_CONTAINERS = 2 ** 20;
+
+/** Opening brackets and braces in `b`, strings included (an overcount is harmless at this cap). */
+function containers(b: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c === 0x5b || c === 0x7b) n++;
+  }
+  return n;
+}
+
 /** Parses the JSON header (the whole body without Inference-Header-Content-Length). */
 export function openEnvelope(body: Uint8Array, headerLength: string | number | undefined, what: string): Envelope {
   let hl = body.length;
   if (headerLength !== undefined) {
     const n = typeof headerLength === 'number' ? headerLength : /^\d+$/.test(headerLength.trim()) ? Number(headerLength) : Number.NaN;
     if (!Number.isSafeInteger(n)) {
-      throw new ModelpipeError(
-        'MP_ERR_OIP_BINARY',
-        `Inference-Header-Content-Length must be a byte count, got ${JSON.stringify(headerLength)}`,
-      );
+      throw new ModelpipeError('MP_ERR_OIP_BINARY', `Inference-Header-Content-Length must be a byte count, got ${quote(headerLength)}`);
     }
     if (n > body.length) {
       throw new ModelpipeError('MP_ERR_OIP_BINARY', `Inference-Header-Content-Length ${n} exceeds the body of ${body.length} bytes`);
     }
     hl = n;
   }
+  const header = body.subarray(0, hl);
+  // Each JSON container costs the sender 2 bytes and JSON.parse ~50 bytes of heap: bound
+  // their count before parsing. Fewer bytes than twice the cap cannot exceed it.
+  if (hl > 2 * MAX_JSON_CONTAINERS && containers(header) > MAX_JSON_CONTAINERS) {
+    throw new ModelpipeError('MP_ERR_WIRE_TOO_MANY', `${what} has more than ${MAX_JSON_CONTAINERS} JSON arrays and objects`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(utf8.decode(body.subarray(0, hl)));
+    json = JSON.parse(utf8.decode(header));
   } catch (err: unknown) {
     throw new ModelpipeError('MP_ERR_WIRE_BAD_JSON', `${what} is not valid JSON: ${(err as Error).message}`);
   }
@@ -78,9 +94,11 @@ export function readTensorEntry(
 ): { name: string; tensor: Tensor; parameters: OipParameters | undefined } {
   const name = entryName(e, kind);
   const o = e as Record<string, unknown>;
-  const what = `${kind} ${name}`;
+  const what = `${kind} ${clip(name)}`;
   const dtype = dtypeFromOip(o.datatype, what);
   if (!Array.isArray(o.shape)) throw new ModelpipeError('MP_ERR_TENSOR_SHAPE', `${what}: "shape" must be an array of integers`);
+  if (o.shape.length > MAX_RANK)
+    throw new ModelpipeError('MP_ERR_TENSOR_SHAPE', `${what}: rank ${o.shape.length} is more than ${MAX_RANK}`);
   const shape = o.shape as number[];
   const params = parameters(o.parameters, what);
   const size = params?.binary_data_size;

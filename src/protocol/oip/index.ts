@@ -18,3 +18,4 @@ export {
   type GrpcParameter,
 } from './grpc-codec.js';
 export { grpcPrefix, bytesField, fieldDataOffset } from './grpc-wire.js';
+export { scanInferRequest, type InferRequestScan, MAX_PARAMETERS, MAX_REQUESTED_OUTPUTS } from './grpc-scan.js';

@@ -1,4 +1,4 @@
-import { ModelpipeError } from '../../errors/index.js';
+import { ModelpipeError, quote } from '../../errors/index.js';
 import {
   DTYPES,
   type DType,
@@ -6,6 +6,8 @@ import {
   Tensor,
   float16BitsToFloat32,
   float32ToFloat16Bits,
+  MAX_RANK,
+  MAX_STRING_ELEMENTS,
   formatShape,
   shapeSize,
 } from '../../tensor/index.js';
@@ -29,7 +31,11 @@ const RANGE: Partial<Record<DType, [number, number]>> = {
 
 const utf8 = new TextEncoder();
 
-function flatten(data: unknown): unknown[] {
+/**
+ * Row-major leaves of `data`. Iterative, and no deeper than MAX_RANK: `data` nested
+ * 200 000 deep overflowed the stack of Array#flat (a 500) before this.
+ */
+function flatten(data: unknown, what: string): unknown[] {
   if (!Array.isArray(data)) return [data];
   // Flat arrays (the common case, and what every client sends for large tensors) skip the copy.
   let nested = false;
@@ -40,14 +46,33 @@ function flatten(data: unknown): unknown[] {
     }
   }
   if (!nested) return data;
-  return data.flat(Number.POSITIVE_INFINITY) as unknown[];
+  const out: unknown[] = [];
+  const arrays: unknown[][] = [data];
+  const next: number[] = [0];
+  while (arrays.length > 0) {
+    const top = arrays.length - 1;
+    const a = arrays[top] as unknown[];
+    const i = next[top] as number;
+    if (i === a.length) {
+      arrays.pop();
+      next.pop();
+      continue;
+    }
+    next[top] = i + 1;
+    const v = a[i];
+    if (!Array.isArray(v)) out.push(v);
+    else if (arrays.length >= MAX_RANK) {
+      throw new ModelpipeError('MP_ERR_WIRE_TOO_DEEP', `${what}: "data" is nested more than ${MAX_RANK} deep`);
+    } else {
+      arrays.push(v);
+      next.push(0);
+    }
+  }
+  return out;
 }
 
 function bad(what: string, i: number, v: unknown, dtype: DType): never {
-  throw new ModelpipeError(
-    'MP_ERR_OIP_DATA',
-    `${what}: element ${i} (${JSON.stringify(v)?.slice(0, 40)}) is not a valid ${oipFromDtype(dtype)} value`,
-  );
+  throw new ModelpipeError('MP_ERR_OIP_DATA', `${what}: element ${i} (${quote(v, 40)}) is not a valid ${oipFromDtype(dtype)} value`);
 }
 
 function toFloat(v: unknown, what: string, i: number, dtype: DType): number {
@@ -62,11 +87,14 @@ function toFloat(v: unknown, what: string, i: number, dtype: DType): number {
 export function tensorFromJSON(dtype: DType, shape: number[], data: unknown, what: string): Tensor {
   const count = shapeSize(shape, `${what} shape`);
   if (data === undefined) throw new ModelpipeError('MP_ERR_OIP_DATA', `${what}: no "data" and no binary_data_size parameter`);
-  const flat = flatten(data);
+  const flat = flatten(data, what);
   if (flat.length !== count) {
     throw new ModelpipeError('MP_ERR_OIP_DATA', `${what}: shape ${formatShape(shape)} needs ${count} elements, data has ${flat.length}`);
   }
   if (dtype === 'string') {
+    if (count > MAX_STRING_ELEMENTS) {
+      throw new ModelpipeError('MP_ERR_WIRE_TOO_MANY', `${what}: ${count} BYTES elements, more than the ${MAX_STRING_ELEMENTS} allowed`);
+    }
     return new Tensor(
       'string',
       shape,

@@ -12,10 +12,19 @@ export const BINARY_ALIGN = 64;
  * Reads an inference request body. `headerLength` is the Inference-Header-Content-Length
  * header, when present. Binary inputs are views into `body` (copied only when unaligned).
  */
-export function parseInferRequest(body: Uint8Array, headerLength: string | undefined): OipInferRequest {
+export function parseInferRequest(
+  body: Uint8Array,
+  headerLength: string | undefined,
+  limits: { maxInputs?: number } = {},
+): OipInferRequest {
   const env = openEnvelope(body, headerLength, 'inference request');
   const j = env.json;
-  const inputs = list(j.inputs, '"inputs"', true).map((e) => {
+  const entries = list(j.inputs, '"inputs"', true);
+  // More inputs than the model takes: refused before any tensor is built.
+  if (limits.maxInputs !== undefined && entries.length > limits.maxInputs) {
+    throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request carries ${entries.length} inputs; the model takes ${limits.maxInputs} inputs`);
+  }
+  const inputs = entries.map((e) => {
     const r = readTensorEntry(e, env.binary, 'input');
     return { name: r.name, tensor: r.tensor, ...(r.parameters ? { parameters: r.parameters } : {}) };
   });
