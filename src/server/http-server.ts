@@ -100,6 +100,11 @@ export class HttpServer {
     });
   }
 
+  /** Requests being handled now (health probes included). */
+  get inFlight(): number {
+    return this.active.size;
+  }
+
   get url(): string {
     const a = this.server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
@@ -119,7 +124,7 @@ export class HttpServer {
     );
   }
 
-  /** An error in the format of the protocol the path belongs to. */
+  /** A refusal (limits, drain deadline) in the format of the protocol the path belongs to. */
   private sendError(res: ServerResponse, e: ModelpipeError, ctx: Context): void {
     if (ctx.path.startsWith('/v2')) sendOipError(res, e, ctx);
     else sendGraphPipeError(res, e, ctx);
@@ -143,7 +148,7 @@ export class HttpServer {
       for (const f of this.frontends) if (await f.handle(req, res, ctx)) return;
       sendText(res, 405, `method ${req.method} not allowed on ${path}\n`);
     } catch (err: unknown) {
-      this.sendError(res, toModelpipeError(err), ctx);
+      sendGraphPipeError(res, toModelpipeError(err), ctx);
     } finally {
       if (this.log.isLevelEnabled('debug'))
         this.log.debug(

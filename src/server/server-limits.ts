@@ -153,34 +153,29 @@ export class ServerGuard {
     const socket = req.socket as GuardedSocket;
     if (socket[REFUSED]) return false; // answered 503 at connect
     setBodyBudget(req, this.budget);
-    if (!req.complete && this.limits.bodyIdleTimeoutMs > 0) this.watchBody(req, res);
+    if (this.limits.bodyIdleTimeoutMs > 0 && !req.complete && hasBody(req)) this.watchBody(req, res);
     if (this.opts.exempt?.(req)) return true;
+    const { maxInFlightPerConnection: perConnMax, maxInFlightPerClient: perClientMax } = this.limits;
     const perConn = (socket[IN_FLIGHT] ?? 0) + 1;
-    if (this.limits.maxInFlightPerConnection > 0 && perConn > this.limits.maxInFlightPerConnection) {
-      this.refuse(
-        req,
-        res,
-        new ModelpipeError(
-          'MP_ERR_CONNECTION_LIMIT',
-          `more than ${this.limits.maxInFlightPerConnection} requests in progress on one connection`,
-        ),
-      );
+    if (perConnMax > 0 && perConn > perConnMax) {
+      const e = new ModelpipeError('MP_ERR_CONNECTION_LIMIT', `more than ${perConnMax} requests in progress on one connection`);
+      this.refuse(req, res, e);
       return false;
     }
-    const key = this.keyOf(req);
-    const perClient = (this.perClient.get(key) ?? 0) + 1;
-    if (this.limits.maxInFlightPerClient > 0 && perClient > this.limits.maxInFlightPerClient) {
-      this.refuse(
-        req,
-        res,
-        new ModelpipeError('MP_ERR_CLIENT_LIMIT', `more than ${this.limits.maxInFlightPerClient} requests in progress for this client`),
-      );
-      return false;
+    // Clients are counted only when that limit is on: the common path stays one counter.
+    const key = perClientMax > 0 ? this.keyOf(req) : undefined;
+    if (key !== undefined) {
+      const perClient = (this.perClient.get(key) ?? 0) + 1;
+      if (perClient > perClientMax) {
+        this.refuse(req, res, new ModelpipeError('MP_ERR_CLIENT_LIMIT', `more than ${perClientMax} requests in progress for this client`));
+        return false;
+      }
+      this.perClient.set(key, perClient);
     }
     socket[IN_FLIGHT] = perConn;
-    this.perClient.set(key, perClient);
     res.once('close', () => {
       socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 1) - 1;
+      if (key === undefined) return;
       const n = (this.perClient.get(key) ?? 1) - 1;
       if (n <= 0) this.perClient.delete(key);
       else this.perClient.set(key, n);
@@ -236,6 +231,12 @@ export class ServerGuard {
       }
     }
   }
+}
+
+/** Whether a request announced a body (a length above 0, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** A whole HTTP/1.1 response as bytes, for a socket refused before node parses anything. */

@@ -189,7 +189,7 @@ describe('HTTP server limits', () => {
     delayMs = 1_500;
     try {
       const calls = [infer(srv.url), infer(srv.url), infer(srv.url)];
-      await until(() => srv.server.guard.inFlightFor('addr:127.0.0.1') === 3, 5_000, 'three requests');
+      await until(() => srv.server.inFlight === 3, 5_000, 'three requests');
       const t0 = performance.now();
       await srv.close();
       const got = await Promise.all(calls);
