@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   oip: () => import('./oip.js'),
   runinference: () => import('./runinference.js'),
   hostile: () => import('./hostile.js'),
+  soak: () => import('./soak.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

@@ -4,6 +4,7 @@ import { RemoteModel } from '../models/remote-model.js';
 import { HttpServer } from '../server/http-server.js';
 import { createLogger } from '../server/logger.js';
 import { bytes, int, listenAddress, parseWithEnv, str } from './args.js';
+import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from './limit-flags.js';
 import { optional, schedulerFromFlags, stopOnSignals } from './serve-command.js';
 
 export const BATCHER_HELP = `modelpipe batcher --target URL [options]
@@ -19,7 +20,8 @@ export const BATCHER_HELP = `modelpipe batcher --target URL [options]
   --timeout MS              per-request timeout (default 30000)
   --force-batch             merge even if the target's metadata pins dimension 0
   --body-limit SIZE         largest request body (default 64MiB)
-  --log-level LEVEL`;
+  --log-level LEVEL
+${LIMIT_HELP}`;
 
 export async function batcherCommand(argv: string[]): Promise<void> {
   const { values: v } = parseWithEnv(argv, {
@@ -34,6 +36,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     'force-batch': { type: 'boolean' },
     'body-limit': { type: 'string' },
     'log-level': { type: 'string' },
+    ...LIMIT_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) {
@@ -58,6 +61,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     logger: log,
     ...optional('bodyLimit', bytes(v['body-limit'], 'body-limit')),
     ...optional('timeoutMs', int(v.timeout, 'timeout')),
+    ...limitsFromFlags(v),
   });
   stopOnSignals(() => server.close(), log);
   await server.listen(port, host);

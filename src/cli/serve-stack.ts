@@ -3,6 +3,7 @@ import type { ModelRepository } from '../repository/index.js';
 import { GraphPipeFrontend } from '../server/graphpipe-frontend.js';
 import { DEFAULT_BODY_LIMIT, HttpServer } from '../server/http-server.js';
 import type { Logger } from '../server/logger.js';
+import type { ServerLimits } from '../server/server-limits.js';
 import { OipFrontend } from '../server/oip-frontend.js';
 import type { GrpcLimits } from '../server/grpc-transport.js';
 import { OipGrpcServer } from '../server/oip-grpc-server.js';
@@ -29,6 +30,8 @@ export async function startStack(o: {
   grpcMaxMessage: number | undefined;
   grpcLimits?: GrpcLimits;
   timeoutMs: number | undefined;
+  limits?: Partial<ServerLimits>;
+  drainTimeoutMs?: number;
 }): Promise<Stack> {
   const directory = o.repository ? { directory: o.repository } : {};
   const http = new HttpServer({
@@ -37,6 +40,8 @@ export async function startStack(o: {
     frontends: [...(o.repository ? [new RepositoryFrontend(o.repository)] : []), new OipFrontend(directory), new GraphPipeFrontend()],
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    ...(o.limits !== undefined ? { limits: o.limits } : {}),
+    ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
   });
   let grpc: OipGrpcServer | undefined;
   if (o.grpcListen !== undefined) {

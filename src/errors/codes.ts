@@ -57,6 +57,13 @@ export const ERROR_CODES = {
   MP_ERR_INTERNAL: { num: 404, status: 500 },
   MP_ERR_DOWNLOAD: { num: 405, status: 502 },
   MP_ERR_CHECKSUM: { num: 406, status: 500 },
+  // HTTP server limits (h-http): refusals an operator sets, each with Retry-After
+  MP_ERR_TOO_MANY_CONNECTIONS: { num: 430, status: 503 },
+  MP_ERR_BODY_TIMEOUT: { num: 431, status: 408 },
+  MP_ERR_BODY_MEMORY: { num: 432, status: 503 },
+  MP_ERR_CLIENT_LIMIT: { num: 433, status: 429 },
+  MP_ERR_CONNECTION_LIMIT: { num: 434, status: 429 },
+  MP_ERR_DRAIN_TIMEOUT: { num: 435, status: 503 },
   // client side
   MP_ERR_REMOTE: { num: 500, status: 502 },
   MP_ERR_CONNECT: { num: 501, status: 502 },

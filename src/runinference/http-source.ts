@@ -1,6 +1,7 @@
-import { type Server, createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ModelpipeError } from '../errors/index.js';
+import { type ServerLimits, createLimitedServer } from '../server/server-limits.js';
 import { lines } from './sources.js';
 
 /**
@@ -17,7 +18,14 @@ export interface HttpSource<T> extends AsyncIterable<T> {
 }
 
 export async function httpSource<T = unknown>(
-  options: { port?: number; host?: string; path?: string; maxLineBytes?: number } = {},
+  options: {
+    port?: number;
+    host?: string;
+    path?: string;
+    maxLineBytes?: number;
+    /** Server limits (server-limits.ts). An upload may stream for as long as the pipeline takes, so no total request time by default. */
+    limits?: Partial<ServerLimits>;
+  } = {},
 ): Promise<HttpSource<T>> {
   const path = options.path ?? '/ingest';
   const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
@@ -39,7 +47,7 @@ export async function httpSource<T = unknown>(
     while (queue.includes(v)) await want;
   };
 
-  const server: Server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'POST' || req.url?.split('?')[0] !== path) {
       res
         .writeHead(404, { 'content-type': 'application/json' })
@@ -63,12 +71,15 @@ export async function httpSource<T = unknown>(
       res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: n }));
     } catch (e) {
       const err = e instanceof ModelpipeError ? e : new ModelpipeError('MP_ERR_BAD_REQUEST', String(e));
-      res
-        .writeHead(err.status, { 'content-type': 'application/json', connection: 'close' })
-        .end(JSON.stringify({ ...err.toJSON(), accepted: n }));
+      // A server limit (body timeout) may have answered already.
+      if (!res.headersSent)
+        res
+          .writeHead(err.status, { 'content-type': 'application/json', connection: 'close' })
+          .end(JSON.stringify({ ...err.toJSON(), accepted: n }));
       req.destroy();
     }
-  });
+  };
+  const { server } = createLimitedServer({ limits: { requestTimeoutMs: 0, ...options.limits } }, (req, res) => void handle(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new ModelpipeError('MP_ERR_SOURCE', `http source cannot listen: ${e.message}`, { cause: e })));
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ModelpipeError } from '../errors/index.js';
 import { largeBuffers } from '../tensor/index.js';
+import { bodyBudgetOf } from './body-budget.js';
 
 /**
  * Reads a request body into memory of its own (a fresh ArrayBuffer at offset 0):
@@ -19,21 +20,41 @@ export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Prom
       reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
       return;
     }
-    let buf: Uint8Array | undefined = Number.isFinite(declared) && declared > 0 ? alignedBuffer(declared, alignAt) : undefined;
+    // Memory held until the body is complete counts against the server's budget.
+    const lease = bodyBudgetOf(req)?.lease();
+    const fail = (e: ModelpipeError): void => {
+      lease?.release();
+      req.removeAllListeners('data');
+      req.resume();
+      reject(e);
+    };
+    const overBudget = (): ModelpipeError =>
+      new ModelpipeError('MP_ERR_BODY_MEMORY', 'too much memory is held by unfinished request bodies; retry later');
+    const hasLength = Number.isFinite(declared) && declared > 0;
+    if (hasLength && lease !== undefined && !lease.growTo(declared)) {
+      fail(overBudget());
+      return;
+    }
+    let buf: Uint8Array | undefined = hasLength ? alignedBuffer(declared, alignAt) : undefined;
     const chunks: Buffer[] = [];
     let received = 0;
+    let extra = 0; // bytes gathered in `chunks`
     req.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (received > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
+        fail(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
         return;
       }
-      if (buf !== undefined && received <= buf.length) buf.set(chunk, received - chunk.length);
+      if (buf !== undefined && received <= buf.length) {
+        buf.set(chunk, received - chunk.length);
+        return;
+      }
+      extra += chunk.length;
+      if (lease !== undefined && !lease.growTo((buf?.length ?? 0) + extra)) fail(overBudget());
       else chunks.push(chunk);
     });
     req.on('end', () => {
+      lease?.release();
       if (buf !== undefined && received === buf.length && chunks.length === 0) {
         resolve(buf);
         return;
@@ -53,7 +74,11 @@ export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Prom
       buf = undefined;
       resolve(out);
     });
-    req.on('error', (e) => reject(new ModelpipeError('MP_ERR_CANCELLED', `request body failed: ${e.message}`)));
+    // An aborted upload ends in 'close' without 'end': give its memory back.
+    req.on('close', () => {
+      if (!req.complete) fail(new ModelpipeError('MP_ERR_CANCELLED', 'request body ended early: the client went away'));
+    });
+    req.on('error', (e) => fail(new ModelpipeError('MP_ERR_CANCELLED', `request body failed: ${e.message}`)));
   });
 }
 

@@ -12,7 +12,7 @@ import {
 import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
-import { errorHeaders, reasonPhrase, sendChunks, sendJSON } from './respond.js';
+import { errorHeaders, errorLogLevel, reasonPhrase, sendChunks, sendJSON } from './respond.js';
 
 const FB = 'application/octet-stream';
 
@@ -116,8 +116,8 @@ function decodeLimits(ctx: RequestContext, model: string | undefined): DecodeLim
  * the reason phrase too, so every real client surfaces it.
  */
 export function sendGraphPipeError(res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
-  if (e.status >= 500) ctx.log.error({ reqId: ctx.id, code: e.code, err: e.message }, 'request failed');
-  else ctx.log.info({ reqId: ctx.id, code: e.code, err: e.message }, 'request rejected');
+  const level = errorLogLevel(e);
+  ctx.log[level]({ reqId: ctx.id, code: e.code, err: e.message }, level === 'error' ? 'request failed' : 'request rejected');
   if (res.headersSent || res.destroyed) return;
   res.statusMessage = reasonPhrase(e);
   const headers = errorHeaders(e);

@@ -95,10 +95,10 @@ export class MessageReader {
   }
 
   private charge(n: number): void {
-    if (!this.budget.take(n)) {
+    if (!this.budget.tryReserve(n)) {
       throw new GrpcError(
         status.RESOURCE_EXHAUSTED,
-        `the server holds ${this.budget.held} bytes of unfinished messages, its limit of ${this.budget.limit}; try again later`,
+        `the server holds ${this.budget.used} bytes of unfinished messages, its limit of ${this.budget.limit}; try again later`,
       );
     }
     this.held += n;

@@ -145,7 +145,7 @@ export class GrpcHttp2Server {
 
   /** What the server holds now: connections, calls and bytes of unfinished messages. */
   stats(): { sessions: number; streams: number; pendingBytes: number } {
-    return { sessions: this.sessions.size, streams: this.openStreams, pendingBytes: this.budget.held };
+    return { sessions: this.sessions.size, streams: this.openStreams, pendingBytes: this.budget.used };
   }
 
   private onSession(s: http2.ServerHttp2Session): void {

@@ -1,13 +1,15 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Cancellation } from '../core/cancel.js';
 import type { Engine } from '../core/engine.js';
-import { toModelpipeError } from '../errors/index.js';
+import { ModelpipeError, toModelpipeError } from '../errors/index.js';
+import type { BodyBudget } from './body-budget.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
 import { type Logger, silentLogger } from './logger.js';
-import { OipFrontend } from './oip-frontend.js';
+import { OipFrontend, sendOipError } from './oip-frontend.js';
 import { sendText } from './respond.js';
+import { type ServerGuard, type ServerLimits, createLimitedServer } from './server-limits.js';
 
 export interface HttpServerOptions {
   engine: Engine;
@@ -20,9 +22,19 @@ export interface HttpServerOptions {
   timeoutMs?: number;
   /** Extra routes tried before the frontends (apps such as Classy's upload page). */
   routes?: ((req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<boolean> | boolean)[];
+  /** Timeouts, connection cap, per-connection/per-client limits, body memory (see server-limits.ts for defaults). */
+  limits?: Partial<ServerLimits>;
+  /** Body memory budget shared with other listeners (default: one of limits.bodyMemoryBytes). */
+  bodyBudget?: BodyBudget;
+  /** On close, how long in-flight requests may take before they are answered MP_ERR_DRAIN_TIMEOUT (ms; 0: wait for all). */
+  drainTimeoutMs?: number;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+/** Below Kubernetes' default 30 s grace period, so answers go out before SIGKILL. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
+
+const OPERATIONS = new Set(['/control/is_alive', '/health/live', '/control/is_ready', '/health/ready', '/metrics']);
 
 /** A request's context: a class, so the lazy `signal` getter is on the prototype, not built per request. */
 class Context implements RequestContext {
@@ -48,16 +60,30 @@ class Context implements RequestContext {
  */
 export class HttpServer {
   readonly server: Server;
+  readonly guard: ServerGuard;
   private readonly frontends: HttpFrontend[];
   private readonly log: Logger;
   private nextId = 1;
   private readonly opts: HttpServerOptions;
+  /** Requests being handled, so a drain deadline can answer and cancel them. */
+  private readonly active = new Map<ServerResponse, Context>();
+  private draining = false;
 
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
     this.frontends = opts.frontends ?? [new OipFrontend(), new GraphPipeFrontend()];
-    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => void this.dispatch(req, res));
+    const { server, guard } = createLimitedServer(
+      {
+        ...(opts.limits ? { limits: opts.limits } : {}),
+        ...(opts.bodyBudget ? { budget: opts.bodyBudget } : {}),
+        exempt: (req) => OPERATIONS.has(pathOf(req)),
+        refuse: (req, res, e) => this.sendError(res, e, this.context(req, pathOf(req))),
+      },
+      (req, res) => void this.dispatch(req, res),
+    );
+    this.server = server;
+    this.guard = guard;
   }
 
   get engine(): Engine {
@@ -74,20 +100,47 @@ export class HttpServer {
     });
   }
 
+  /** Requests being handled now (health probes included). */
+  get inFlight(): number {
+    return this.active.size;
+  }
+
   get url(): string {
     const a = this.server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     return `http://${host}:${a.port}`;
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private context(req: IncomingMessage, path: string): Context {
     const id = (req.headers['x-request-id'] as string | undefined) ?? String(this.nextId++);
-    const cancel = new Cancellation();
+    return new Context(
+      id,
+      this.log,
+      this.opts.engine,
+      new Cancellation(),
+      this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      this.opts.timeoutMs,
+      path,
+    );
+  }
+
+  /** A refusal (limits, drain deadline) in the format of the protocol the path belongs to. */
+  private sendError(res: ServerResponse, e: ModelpipeError, ctx: Context): void {
+    if (ctx.path.startsWith('/v2')) sendOipError(res, e, ctx);
+    else sendGraphPipeError(res, e, ctx);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = pathOf(req);
+    const ctx = this.context(req, path);
+    const id = ctx.id;
+    this.active.set(res, ctx);
     res.on('close', () => {
-      if (!res.writableFinished) cancel.cancel();
+      this.active.delete(res);
+      if (!res.writableFinished) ctx.cancel.cancel();
     });
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const ctx = new Context(id, this.log, this.opts.engine, cancel, this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT, this.opts.timeoutMs, path);
+    // While draining, each answer also closes its connection.
+    if (this.draining) res.setHeader('connection', 'close');
     const t0 = performance.now();
     try {
       if (this.operations(req, res, path)) return;
@@ -130,14 +183,62 @@ export class HttpServer {
     }
   }
 
-  /** Graceful stop: refuse new connections, finish in-flight requests, close models. */
+  /**
+   * Graceful stop: refuse new connections, finish in-flight requests, close models.
+   * Past drainTimeoutMs the requests still in progress are answered
+   * MP_ERR_DRAIN_TIMEOUT and cancelled (queued work is dropped; a batch already
+   * running on a model finishes, bounded by a short grace).
+   */
   async close(): Promise<void> {
+    this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    await this.opts.engine.shutdown();
+    const drained = this.opts.engine.shutdown();
+    const limit = this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    if (limit > 0 && (await settlesWithin(drained, limit)) === false) {
+      this.cancelInFlight(limit);
+      await settlesWithin(drained, 5000);
+    } else await drained;
     this.server.closeIdleConnections();
     const t = setTimeout(() => this.server.closeAllConnections(), 5000);
     await closed;
     clearTimeout(t);
+  }
+
+  private cancelInFlight(limit: number): void {
+    const left = [...this.active];
+    this.log.warn({ requests: left.length, drainTimeoutMs: limit }, 'drain timeout: cancelling requests still in progress');
+    for (const [res, ctx] of left) {
+      const e = new ModelpipeError(
+        'MP_ERR_DRAIN_TIMEOUT',
+        `the server is stopping and did not finish this request within ${limit} ms; retry`,
+      );
+      if (!res.headersSent) res.setHeader('connection', 'close');
+      this.sendError(res, e, ctx);
+      ctx.cancel.cancel();
+    }
+  }
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0] ?? '/';
+}
+
+/** Whether `p` settles within `ms` (its rejection counts as settled). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

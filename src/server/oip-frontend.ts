@@ -5,7 +5,7 @@ import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
-import { errorHeaders, sendChunks, sendJSON } from './respond.js';
+import { errorHeaders, errorLogLevel, sendChunks, sendJSON } from './respond.js';
 
 const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?\/?$/;
 
@@ -113,8 +113,8 @@ function notFound(message: string, status = 404): ModelpipeError {
 
 /** `{"error": message}` with the error's status; the stable code rides in x-modelpipe-error. */
 export function sendOipError(res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
-  if (e.status >= 500) ctx.log.error({ reqId: ctx.id, code: e.code, err: e.message }, 'request failed');
-  else ctx.log.info({ reqId: ctx.id, code: e.code, err: e.message }, 'request rejected');
+  const level = errorLogLevel(e);
+  ctx.log[level]({ reqId: ctx.id, code: e.code, err: e.message }, level === 'error' ? 'request failed' : 'request rejected');
   if (res.headersSent || res.destroyed) return;
   const headers = errorHeaders(e);
   if (e.code === 'MP_ERR_BODY_TOO_LARGE') headers.connection = 'close';

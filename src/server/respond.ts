@@ -42,9 +42,35 @@ export function reasonPhrase(e: ModelpipeError): string {
   return `${e.code}: ${e.message}`.replace(/[^\x20-\x7e]/g, ' ').slice(0, 300);
 }
 
+/** Refusals that ask the client to come back: they carry Retry-After. */
+const RETRY_LATER = new Set<string>([
+  'MP_ERR_QUEUE_FULL',
+  'MP_ERR_MODEL_NOT_READY',
+  'MP_ERR_SHUTTING_DOWN',
+  'MP_ERR_TOO_MANY_CONNECTIONS',
+  'MP_ERR_BODY_MEMORY',
+  'MP_ERR_CLIENT_LIMIT',
+  'MP_ERR_CONNECTION_LIMIT',
+  'MP_ERR_DRAIN_TIMEOUT',
+]);
+
+/** Refusals after which the connection is closed (its unread body is not worth reading). */
+const CLOSE_AFTER = new Set<string>(['MP_ERR_BODY_TOO_LARGE', 'MP_ERR_BODY_MEMORY', 'MP_ERR_BODY_TIMEOUT']);
+
 /** Extra headers for errors: Retry-After on overload, the stable code for any client. */
 export function errorHeaders(e: ModelpipeError): Record<string, string> {
   const h: Record<string, string> = { 'x-modelpipe-error': e.code };
-  if (e.code === 'MP_ERR_QUEUE_FULL' || e.code === 'MP_ERR_MODEL_NOT_READY' || e.code === 'MP_ERR_SHUTTING_DOWN') h['retry-after'] = '1';
+  if (RETRY_LATER.has(e.code)) h['retry-after'] = '1';
+  if (CLOSE_AFTER.has(e.code)) h.connection = 'close';
   return h;
+}
+
+/**
+ * How loudly a failed request is logged: a 5xx the server chose (overload, shutting
+ * down, limits) is routine operation, not an error an operator must chase.
+ */
+export function errorLogLevel(e: ModelpipeError): 'error' | 'warn' | 'info' {
+  if (e.code === 'MP_ERR_DRAIN_TIMEOUT') return 'warn';
+  if (e.status >= 500 && !RETRY_LATER.has(e.code)) return 'error';
+  return 'info';
 }

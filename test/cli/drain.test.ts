@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { remoteRaw } from '../../src/client/graphpipe-client.js';
+import { ModelpipeError } from '../../src/errors/index.js';
+import { Tensor } from '../../src/tensor/index.js';
+import { needShared, sharedPath } from '../helpers/shared.js';
+import { CLI, startPrintingUrl } from '../helpers/spawn.js';
+
+const skip = needShared('models/squeezenet1.1.onnx');
+
+test('SIGTERM with --drain-timeout answers what is left 503 MP_ERR_DRAIN_TIMEOUT, logs no error and exits 0', { skip }, async () => {
+  const s = await startPrintingUrl([
+    CLI,
+    'serve',
+    sharedPath('models/squeezenet1.1.onnx'),
+    '--listen',
+    '127.0.0.1:0',
+    '--no-batch',
+    '--drain-timeout',
+    '300',
+  ]);
+  // Twelve batch-4 requests queue behind one instance: seconds of work, far past 300 ms.
+  const input = new Tensor('float32', [4, 3, 224, 224], new Float32Array(4 * 3 * 224 * 224));
+  const calls = Array.from({ length: 12 }, () =>
+    remoteRaw(s.url, input).then(
+      () => 'ok',
+      (e: unknown) => e,
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = performance.now();
+  s.proc.kill('SIGTERM');
+  const [code] = (await once(s.proc, 'exit')) as [number | null];
+  const stoppedMs = performance.now() - t0;
+  const got = await Promise.all(calls);
+  assert.equal(code, 0, s.output());
+  const refused = got.filter((g) => g !== 'ok');
+  assert.ok(refused.length > 0, 'every request finished inside 300 ms: the test proves nothing');
+  // Still uploading at SIGTERM: refused at once (shutting down); queued or running: the deadline.
+  const codes = refused.map((e) => (e instanceof ModelpipeError ? e.code : String(e)));
+  assert.ok(codes.includes('MP_ERR_DRAIN_TIMEOUT'), codes.join(' '));
+  assert.ok(
+    codes.every((c) => c === 'MP_ERR_DRAIN_TIMEOUT' || c === 'MP_ERR_SHUTTING_DOWN'),
+    codes.join(' '),
+  );
+  assert.ok(stoppedMs < 20_000, `stopped after ${stoppedMs} ms`);
+  assert.doesNotMatch(s.output(), /"level":50/);
+});
