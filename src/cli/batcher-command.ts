@@ -4,6 +4,7 @@ import { RemoteModel } from '../models/remote-model.js';
 import { HttpServer } from '../server/http-server.js';
 import { createLogger } from '../server/logger.js';
 import { bytes, int, listenAddress, parseWithEnv, str } from './args.js';
+import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, reloadOnSighup, serverSecurityFromFlags, warnIfExposed } from './security-flags.js';
 import { optional, schedulerFromFlags, stopOnSignals } from './serve-command.js';
 
 export const BATCHER_HELP = `modelpipe batcher --target URL [options]
@@ -19,7 +20,8 @@ export const BATCHER_HELP = `modelpipe batcher --target URL [options]
   --timeout MS              per-request timeout (default 30000)
   --force-batch             merge even if the target's metadata pins dimension 0
   --body-limit SIZE         largest request body (default 64MiB)
-  --log-level LEVEL`;
+  --log-level LEVEL
+${SERVER_SECURITY_HELP}   (the target is the batcher's outgoing hop)`;
 
 export async function batcherCommand(argv: string[]): Promise<void> {
   const { values: v } = parseWithEnv(argv, {
@@ -34,6 +36,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     'force-batch': { type: 'boolean' },
     'body-limit': { type: 'string' },
     'log-level': { type: 'string' },
+    ...SERVER_SECURITY_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) {
@@ -43,6 +46,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
   const target = str(v.target);
   if (!target) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `batcher needs --target URL\n\n${BATCHER_HELP}`);
   const log = createLogger(str(v['log-level']));
+  const security = serverSecurityFromFlags(v); // first: --hop-* is what the target sees
   const model = await RemoteModel.connect({
     url: target,
     instances: int(v['upstream-connections'], 'upstream-connections') ?? 4,
@@ -58,9 +62,12 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     logger: log,
     ...optional('bodyLimit', bytes(v['body-limit'], 'body-limit')),
     ...optional('timeoutMs', int(v.timeout, 'timeout')),
+    ...security,
   });
   stopOnSignals(() => server.close(), log);
+  warnIfExposed(host, security, log, 'batcher');
   await server.listen(port, host);
+  reloadOnSighup(security, log);
   log.info(
     { url: server.url, target, model: model.metadata.name, batchable: model.batchable },
     `batching proxy on ${server.url} for ${target}`,

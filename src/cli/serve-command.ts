@@ -8,6 +8,7 @@ import { progressPrinter, resolveModelSource } from '../models/source.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import { type Logger, createLogger } from '../server/logger.js';
 import { bytes, int, list, parseWithEnv, str } from './args.js';
+import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } from './security-flags.js';
 import { serveRepository } from './serve-repository.js';
 import { type Stack, startStack } from './serve-stack.js';
 
@@ -47,6 +48,7 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --max-queue-delay-us N    how long a request waits for company (default 2000)
   --preferred-batch-sizes a,b
   --log-level LEVEL         pino level (default info)
+${SERVER_SECURITY_HELP}
 Every flag can also be set as MODELPIPE_<FLAG> (e.g. MODELPIPE_LISTEN=0.0.0.0:9000).`;
 
 export const SERVE_FLAGS = {
@@ -81,6 +83,7 @@ export const SERVE_FLAGS = {
   'max-queue-delay-us': { type: 'string' },
   'preferred-batch-sizes': { type: 'string' },
   'log-level': { type: 'string' },
+  ...SERVER_SECURITY_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -219,5 +222,6 @@ export function stackOptions(v: Record<string, unknown>, engine: Engine, log: Lo
     bodyLimit: bytes(v['body-limit'], 'body-limit'),
     grpcMaxMessage: bytes(v['grpc-max-message'], 'grpc-max-message'),
     timeoutMs: int(v.timeout, 'timeout'),
+    ...serverSecurityFromFlags(v),
   };
 }

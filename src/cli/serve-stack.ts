@@ -6,7 +6,10 @@ import type { Logger } from '../server/logger.js';
 import { OipFrontend } from '../server/oip-frontend.js';
 import { OipGrpcServer } from '../server/oip-grpc-server.js';
 import { RepositoryFrontend } from '../server/repository-frontend.js';
+import type { TokenAuth } from '../server/auth.js';
+import type { ServerTls } from '../server/tls.js';
 import { listenAddress } from './args.js';
+import { reloadOnSighup, warnIfExposed } from './security-flags.js';
 
 export interface Stack {
   http: HttpServer;
@@ -27,14 +30,18 @@ export async function startStack(o: {
   bodyLimit: number | undefined;
   grpcMaxMessage: number | undefined;
   timeoutMs: number | undefined;
+  tls?: ServerTls;
+  auth?: TokenAuth;
 }): Promise<Stack> {
   const directory = o.repository ? { directory: o.repository } : {};
+  const security = { ...(o.tls ? { tls: o.tls } : {}), ...(o.auth ? { auth: o.auth } : {}) };
   const http = new HttpServer({
     engine: o.engine,
     logger: o.log,
     frontends: [...(o.repository ? [new RepositoryFrontend(o.repository)] : []), new OipFrontend(directory), new GraphPipeFrontend()],
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    ...security,
   });
   let grpc: OipGrpcServer | undefined;
   if (o.grpcListen !== undefined) {
@@ -44,13 +51,17 @@ export async function startStack(o: {
       logger: o.log,
       maxMessageBytes: o.grpcMaxMessage ?? o.bodyLimit ?? DEFAULT_BODY_LIMIT,
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...security,
     });
     const g = listenAddress(o.grpcListen);
+    warnIfExposed(g.host, security, o.log, 'gRPC');
     await grpc.listen(g.port, g.host);
-    o.log.info({ grpc: grpc.address }, `OIP gRPC on grpc://${grpc.address}`);
+    o.log.info({ grpc: grpc.address }, `OIP gRPC on ${o.tls ? 'grpcs' : 'grpc'}://${grpc.address}`);
   }
   const { host, port } = listenAddress(o.listen);
+  warnIfExposed(host, security, o.log, 'HTTP');
   await http.listen(port, host);
+  reloadOnSighup(security, o.log);
   return {
     http,
     grpc,

@@ -5,6 +5,7 @@ import { status } from '@grpc/grpc-js';
 import { ModelpipeError } from '../errors/index.js';
 import { fieldDataOffset, grpcPrefix } from '../protocol/oip/index.js';
 import { alignedBuffer } from './body.js';
+import { type ServerTls, createHttp2Server } from './tls.js';
 
 /**
  * Unary gRPC over node:http2 (PROTOCOL-HTTP2.md), the server half of modelpipe's
@@ -43,6 +44,10 @@ export interface UnaryHandler {
 export interface GrpcTransportOptions {
   maxMessageBytes: number;
   onError?: (err: unknown) => void;
+  /** TLS (h2 over TLS; reloadable, see tls.ts). */
+  tls?: ServerTls;
+  /** Checks a call's headers before its message is read: a GrpcError refuses it (auth.ts). */
+  authorize?: (path: string, headers: http2.IncomingHttpHeaders) => GrpcError | undefined;
 }
 
 const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
@@ -58,14 +63,14 @@ const CONNECTION_WINDOW = 64 * 1024 * 1024;
 const ACCEPT = 'identity,deflate,gzip';
 
 export class GrpcHttp2Server {
-  readonly server: http2.Http2Server;
+  readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(
     private readonly methods: ReadonlyMap<string, UnaryHandler>,
     private readonly opts: GrpcTransportOptions,
   ) {
-    this.server = http2.createServer({
+    this.server = createHttp2Server(opts.tls, {
       // Large tensors: wide windows spare a WINDOW_UPDATE round trip per 64 KiB,
       // and the session may hold a few of them in flight (Node's default is 10 MB).
       settings: { initialWindowSize: 16 * 1024 * 1024, maxFrameSize: 1024 * 1024 },
@@ -138,6 +143,11 @@ export class GrpcHttp2Server {
         ac.abort();
       }
     });
+    const denied = this.opts.authorize?.(path, headers);
+    if (denied) {
+      fail(denied);
+      return;
+    }
     if (!handler) {
       fail(new GrpcError(status.UNIMPLEMENTED, `unknown method ${path}`));
       return;

@@ -1,4 +1,4 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Cancellation } from '../core/cancel.js';
 import type { Engine } from '../core/engine.js';
@@ -8,6 +8,8 @@ import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
 import { type Logger, silentLogger } from './logger.js';
 import { OipFrontend } from './oip-frontend.js';
 import { sendText } from './respond.js';
+import { type ServerTls, createHttpServer } from './tls.js';
+import type { TokenAuth } from './auth.js';
 
 export interface HttpServerOptions {
   engine: Engine;
@@ -20,6 +22,10 @@ export interface HttpServerOptions {
   timeoutMs?: number;
   /** Extra routes tried before the frontends (apps such as Classy's upload page). */
   routes?: ((req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<boolean> | boolean)[];
+  /** HTTPS with this certificate (reloadable; see tls.ts). */
+  tls?: ServerTls;
+  /** Bearer tokens every route but health needs (see auth.ts). */
+  auth?: TokenAuth;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -57,7 +63,7 @@ export class HttpServer {
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
     this.frontends = opts.frontends ?? [new OipFrontend(), new GraphPipeFrontend()];
-    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => void this.dispatch(req, res));
+    this.server = createHttpServer(opts.tls, { keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => void this.dispatch(req, res));
   }
 
   get engine(): Engine {
@@ -77,7 +83,7 @@ export class HttpServer {
   get url(): string {
     const a = this.server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${host}:${a.port}`;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -90,6 +96,7 @@ export class HttpServer {
     const ctx = new Context(id, this.log, this.opts.engine, cancel, this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT, this.opts.timeoutMs, path);
     const t0 = performance.now();
     try {
+      if (this.opts.auth && !this.opts.auth.admit(req, res, path, ctx)) return;
       if (this.operations(req, res, path)) return;
       for (const r of this.opts.routes ?? []) if (await r(req, res, ctx)) return;
       for (const f of this.frontends) if (await f.handle(req, res, ctx)) return;
