@@ -10,7 +10,8 @@ import { Engine } from '../../src/core/engine.js';
 import { ModelpipeError } from '../../src/errors/index.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { RemoteModel } from '../../src/models/remote-model.js';
-import { serverSequenced } from '../../src/pipeline/sequencing.js';
+import { hybridSequenced, serverSequenced } from '../../src/pipeline/sequencing.js';
+import { setDefaultClientSecurity } from '../../src/client/security.js';
 import { encodeRequest } from '../../src/protocol/graphpipe/index.js';
 import { ModelRepository } from '../../src/repository/index.js';
 import { TokenAuth, parseTokens, tokenIdentity } from '../../src/server/auth.js';
@@ -282,6 +283,24 @@ describe('outgoing hops forward their token', () => {
     } finally {
       await good.close();
       await bad.close();
+    }
+  });
+
+  test("a hop without its own settings uses the process's (--hop-token): hybrid next hops, Classy stages, the batcher", async () => {
+    const io = {
+      inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 2] }],
+      outputs: [{ name: 'y', dtype: 'float32' as const, shape: [-1, 2] }],
+    };
+    const front = await serveModel(hybridSequenced(async (i) => i.x as Tensor, { name: 'front', ...io }));
+    try {
+      const viaFront = () => multiRemoteRaw(front.url, [x()], { config: back.url, security: {} });
+      setDefaultClientSecurity({});
+      await assert.rejects(viaFront(), (e: ModelpipeError) => e.code === 'MP_ERR_HOP' && /bearer token/.test(e.message));
+      setDefaultClientSecurity({ token: INFER });
+      assert.deepEqual(values((await viaFront())[0]), [2, 4]);
+    } finally {
+      setDefaultClientSecurity(undefined);
+      await front.close();
     }
   });
 });
