@@ -13,8 +13,9 @@ import { errorHeaders, sendJSON } from './respond.js';
  * Bearer-token authentication with scopes. Token lines (file or MODELPIPE_TOKENS):
  *   TOKEN scope1,scope2 [name]
  * scopes: infer, metadata, control (repository load/unload), metrics, or all;
- * `#` starts a comment. Several tokens may hold the same scopes (rotation: add the
- * new one, move clients, drop the old one, send SIGHUP). A token is never kept:
+ * `#` at a line's start or after a space starts a comment. Tokens are RFC 6750
+ * b64tokens of 16+ characters. Several tokens may hold the same scopes (rotation:
+ * add the new one, move clients, drop the old one, send SIGHUP). A token is never kept:
  * only its SHA-256, which a presented token's SHA-256 is compared against in
  * constant time, with every entry compared (no early exit that would time which).
  */
@@ -25,6 +26,8 @@ export type Scope = (typeof SCOPES)[number];
 export type Need = Scope | 'health';
 
 const MIN_TOKEN_LENGTH = 16;
+/** RFC 6750's b64token: what an Authorization: Bearer header can carry. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 export interface TokenEntry {
   /** Who the token is (its name, or `sha256:` and 8 hex digits of its hash): rate limiters key by it. */
@@ -48,7 +51,7 @@ const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 export function parseTokens(text: string, source: string): TokenEntry[] {
   const out: TokenEntry[] = [];
   text.split(/[\n;]/).forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
+    const line = raw.replace(/(^|\s)#.*/, '').trim();
     if (line === '') return;
     const [token, scopeList, name, extra] = line.split(/\s+/);
     const where = `${source} entry ${i + 1}`;
@@ -56,6 +59,8 @@ export function parseTokens(text: string, source: string): TokenEntry[] {
       throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${where}: expected "TOKEN scope1,scope2 [name]"`);
     if (token.length < MIN_TOKEN_LENGTH)
       throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${where}: tokens must be at least ${MIN_TOKEN_LENGTH} characters`);
+    if (!B64TOKEN.test(token))
+      throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${where}: a token is letters, digits and - . _ ~ + / (then = padding), as RFC 6750 says`);
     const scopes = new Set<Scope>();
     for (const s of scopeList.split(',')) {
       if (s === 'all') for (const a of SCOPES) scopes.add(a);

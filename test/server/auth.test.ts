@@ -225,6 +225,7 @@ describe('token configuration', () => {
     bad('secret-short infer', /at least 16/);
     bad('secret-long-enough-token-xyz inference', /unknown scope/);
     bad('secret-long-enough-token-xyz', /expected/);
+    bad('secret-long-enough-token-é infer', /RFC 6750/);
     assert.deepEqual(
       [...(parseTokens('a-valid-token-0123456 infer,metrics n1;another-token-0123456 all', 'env')[1]?.scopes ?? [])],
       ['infer', 'metadata', 'control', 'metrics'],
