@@ -60,7 +60,10 @@ export function parseTokens(text: string, source: string): TokenEntry[] {
     if (token.length < MIN_TOKEN_LENGTH)
       throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${where}: tokens must be at least ${MIN_TOKEN_LENGTH} characters`);
     if (!B64TOKEN.test(token))
-      throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${where}: a token is letters, digits and - . _ ~ + / (then = padding), as RFC 6750 says`);
+      throw new ModelpipeError(
+        'MP_ERR_BAD_CONFIG',
+        `${where}: a token is letters, digits and - . _ ~ + / (then = padding), as RFC 6750 says`,
+      );
     const scopes = new Set<Scope>();
     for (const s of scopeList.split(',')) {
       if (s === 'all') for (const a of SCOPES) scopes.add(a);
