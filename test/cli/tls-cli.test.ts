@@ -5,6 +5,13 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
+import { multiRemoteRaw } from '../../src/client/graphpipe-client.js';
+import type { ModelpipeError } from '../../src/errors/index.js';
+import { FunctionModel } from '../../src/models/function-model.js';
+import { TokenAuth } from '../../src/server/auth.js';
+import { serveModel } from '../../src/server/serve.js';
+import { ServerTls } from '../../src/server/tls.js';
+import { Tensor, fromNested } from '../../src/tensor/index.js';
 import { type TestCerts, makeTestCerts } from '../helpers/certs.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
 import { CLI, freePort, runNode, stop } from '../helpers/spawn.js';
@@ -133,5 +140,56 @@ test('a public address without tokens is served with a warning', { skip: needSha
     assert.match(s.output(), /without authentication/);
   } finally {
     await stop(s.proc);
+  }
+});
+
+test('batcher: --hop-ca/--hop-token reach an HTTPS target that needs a token; its own clients need theirs', async () => {
+  const certs = makeTestCerts();
+  const twice = (t: Tensor): Tensor =>
+    new Tensor(
+      'float32',
+      t.shape,
+      (t.data as Float32Array).map((v) => v * 2),
+    );
+  const target = await serveModel(
+    new FunctionModel(async (i) => ({ y: twice(i.x as Tensor) }), {
+      name: 'doubler',
+      inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 2] }],
+      outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }],
+    }),
+    { tls: new ServerTls({ cert: certs.serverCert, key: certs.serverKey }), auth: new TokenAuth({ inline: `${TOKEN} infer` }) },
+  );
+  const front = `front-token-${'f'.repeat(20)}`;
+  const batcher = spawn(
+    process.execPath,
+    [CLI, 'batcher', '--target', target.url, '--listen', '127.0.0.1:0', '--hop-ca', certs.caCert, '--hop-token', TOKEN],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MODELPIPE_TOKENS: `${front} infer` } },
+  );
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`batcher printed no URL:\n${out}`)), 30_000);
+      const onData = (d: Buffer) => {
+        out += d.toString();
+        const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[0]);
+        }
+      };
+      batcher.stdout.on('data', onData);
+      batcher.stderr.on('data', onData);
+      batcher.once('exit', (code) => reject(new Error(`batcher exited with ${code}:\n${out}`)));
+    });
+    const [y] = await multiRemoteRaw(url, [fromNested([[1, 2]], 'float32')], { security: { token: front } });
+    assert.deepEqual([...((y as Tensor).data as Float32Array)], [2, 4]);
+    await assert.rejects(
+      multiRemoteRaw(url, [fromNested([[1, 2]], 'float32')], { security: {} }),
+      (e: ModelpipeError) => e.code === 'MP_ERR_UNAUTHENTICATED',
+    );
+  } finally {
+    await stop(batcher);
+    await target.close();
+    certs.cleanup();
   }
 });
