@@ -13,7 +13,7 @@ import {
 import type { Tensor } from '../tensor/index.js';
 import { RemoteError } from './errors.js';
 import { GrpcChannel, GrpcStatusError } from './grpc-channel.js';
-import { type ClientSecurity, authHeaders, securityOf, tlsOptions } from './security.js';
+import { type ClientSecurity, authHeaders, securityKey, securityOf, tlsOptions } from './security.js';
 
 /**
  * The gRPC half of the Open Inference Protocol client: one HTTP/2 channel per
@@ -26,19 +26,12 @@ import { type ClientSecurity, authHeaders, securityOf, tlsOptions } from './secu
 const DEFAULT_MAX = 64 * 1024 * 1024;
 const SERVICE = '/inference.GRPCInferenceService/';
 const channels = new Map<string, GrpcChannel>();
-/** Channels differ by TLS settings and token too: each security object gets a number in the key. */
-const securityIds = new WeakMap<ClientSecurity, number>();
-let nextSecurityId = 0;
 
 function channel(url: string, sec: ClientSecurity): GrpcChannel {
   const secure = url.startsWith('grpcs://');
   const address = url.replace(/^grpcs?:\/\//, '').replace(/\/+$/, '');
-  let id = securityIds.get(sec);
-  if (id === undefined) {
-    id = nextSecurityId++;
-    securityIds.set(sec, id);
-  }
-  const key = `${secure ? 's' : ''}${address}#${id}`;
+  // Channels differ by TLS settings and token too (a digest of them, see security.ts).
+  const key = `${secure ? 's' : ''}${address}#${securityKey(sec)}`;
   let c = channels.get(key);
   if (!c) {
     c = new GrpcChannel(address, { secure, tls: tlsOptions(sec), headers: authHeaders(sec) });

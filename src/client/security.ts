@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { ModelpipeError } from '../errors/index.js';
@@ -87,13 +88,35 @@ export function authHeaders(s: ClientSecurity): Record<string, string> {
   return s.token ? { authorization: `Bearer ${s.token}` } : {};
 }
 
-/** One keep-alive pool per security object with TLS settings (undici takes them per Agent). */
-const agents = new WeakMap<ClientSecurity, Agent>();
+/**
+ * A digest of what a security object holds (treated as immutable once used), so
+ * equal settings share one connection pool or channel however many objects carry
+ * them: a caller that builds `{token}` per call does not get a pool per call.
+ */
+const keys = new WeakMap<ClientSecurity, string>();
+export function securityKey(s: ClientSecurity): string {
+  let k = keys.get(s);
+  if (k === undefined) {
+    const h = createHash('sha256');
+    for (const v of [s.ca, s.cert, s.key, s.token]) h.update(v === undefined ? '-' : `${v.length}:`).update(v ?? '');
+    k = h.digest('hex').slice(0, 32);
+    keys.set(s, k);
+  }
+  return k;
+}
+
+/** One keep-alive pool per distinct TLS settings (undici takes them per Agent). */
+const agents = new Map<string, Agent>();
+const agentOf = new WeakMap<ClientSecurity, Agent>();
 export function tlsDispatcher(s: ClientSecurity): Agent {
-  let a = agents.get(s);
+  let a = agentOf.get(s);
+  if (a) return a;
+  const k = securityKey(tlsOptions(s)); // the token does not matter to the pool
+  a = agents.get(k);
   if (!a) {
     a = new Agent({ keepAliveTimeout: 30_000, connections: 64, pipelining: 1, connect: tlsOptions(s) });
-    agents.set(s, a);
+    agents.set(k, a);
   }
+  agentOf.set(s, a);
   return a;
 }

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { multiRemoteRaw } from '../../src/client/graphpipe-client.js';
 import { closeGrpcClients, infer } from '../../src/client/oip-client.js';
+import { tlsDispatcher } from '../../src/client/security.js';
 import { ModelpipeError } from '../../src/errors/index.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { OipGrpcServer } from '../../src/server/oip-grpc-server.js';
@@ -91,6 +92,11 @@ describe('TLS: HTTPS and gRPC over TLS', () => {
     await failsToConnect(multiRemoteRaw(srv.url.replace('https:', 'http:'), [x()], { security: {} }), /socket|closed|reset|parse|HTTP/i);
   });
 
+  test('equal settings in fresh objects share one connection pool', () => {
+    assert.equal(tlsDispatcher({ ca }), tlsDispatcher({ ca: Buffer.from(ca), token: 'any-token-at-all-0000' }));
+    assert.notEqual(tlsDispatcher({ ca }), tlsDispatcher({ ca: certs.read(certs.serverCert) }));
+  });
+
   test('OIP REST over HTTPS', async () => {
     const r = await infer(srv.url, 'doubler', { x: x() }, { security: { ca } });
     assert.deepEqual(values(r.outputs.y), [2, 4]);
@@ -114,7 +120,7 @@ describe('TLS: HTTPS and gRPC over TLS', () => {
     serverTls.reload();
     assert.equal(await peerCn(httpPort, ca, 'http/1.1'), 'server-2');
     assert.equal(await peerCn(grpcPort, ca, 'h2'), 'server-2');
-    // Requests keep working across the swap (a new pool, so a new connection).
+    // Requests keep working across the swap.
     const [y] = await multiRemoteRaw(srv.url, [x()], { security: { ca } });
     assert.deepEqual(values(y), [2, 4]);
 
