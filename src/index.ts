@@ -43,4 +43,11 @@ export { OipFrontend } from './server/oip-frontend.js';
 export { OipGrpcServer, type OipGrpcServerOptions } from './server/oip-grpc-server.js';
 export { RepositoryFrontend } from './server/repository-frontend.js';
 export type { ModelDirectory, OipModelMetadata } from './server/oip-models.js';
+export { ServerTls, type TlsFiles } from './server/tls.js';
+export { TokenAuth, type TokenSources, type Scope, parseTokens, tokenIdentity } from './server/auth.js';
+export {
+  type ClientSecurity,
+  clientSecurityFromFiles,
+  setDefaultClientSecurity,
+} from './client/security.js';
 export { ModelRepository, type ModelLoader, type RepositoryOptions, type ModelConfig } from './repository/index.js';

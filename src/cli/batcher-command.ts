@@ -5,6 +5,7 @@ import { HttpServer } from '../server/http-server.js';
 import { createLogger } from '../server/logger.js';
 import { bytes, int, listenAddress, parseWithEnv, str } from './args.js';
 import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from './limit-flags.js';
+import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, reloadOnSighup, serverSecurityFromFlags, warnIfExposed } from './security-flags.js';
 import { optional, schedulerFromFlags, stopOnSignals } from './serve-command.js';
 
 export const BATCHER_HELP = `modelpipe batcher --target URL [options]
@@ -21,7 +22,8 @@ export const BATCHER_HELP = `modelpipe batcher --target URL [options]
   --force-batch             merge even if the target's metadata pins dimension 0
   --body-limit SIZE         largest request body (default 64MiB)
   --log-level LEVEL
-${LIMIT_HELP}`;
+${LIMIT_HELP}
+${SERVER_SECURITY_HELP}   (the target is the batcher's outgoing hop)`;
 
 export async function batcherCommand(argv: string[]): Promise<void> {
   const { values: v } = parseWithEnv(argv, {
@@ -37,6 +39,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     'body-limit': { type: 'string' },
     'log-level': { type: 'string' },
     ...LIMIT_FLAGS,
+    ...SERVER_SECURITY_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) {
@@ -46,6 +49,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
   const target = str(v.target);
   if (!target) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `batcher needs --target URL\n\n${BATCHER_HELP}`);
   const log = createLogger(str(v['log-level']));
+  const security = serverSecurityFromFlags(v); // first: --hop-* is what the target sees
   const model = await RemoteModel.connect({
     url: target,
     instances: int(v['upstream-connections'], 'upstream-connections') ?? 4,
@@ -62,9 +66,12 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     ...optional('bodyLimit', bytes(v['body-limit'], 'body-limit')),
     ...optional('timeoutMs', int(v.timeout, 'timeout')),
     ...limitsFromFlags(v),
+    ...security,
   });
   stopOnSignals(() => server.close(), log);
+  warnIfExposed(host, security, log, 'batcher');
   await server.listen(port, host);
+  reloadOnSighup(security, log);
   log.info(
     { url: server.url, target, model: model.metadata.name, batchable: model.batchable },
     `batching proxy on ${server.url} for ${target}`,

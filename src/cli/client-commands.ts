@@ -4,6 +4,7 @@ import { closeGrpcClients, modelMetadata, infer as oipInfer2 } from '../client/o
 import { ModelpipeError } from '../errors/index.js';
 import { type DType, type Nested, type Tensor, fromNested, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
 import { int, parseWithEnv, str } from './args.js';
+import { CLIENT_SECURITY_FLAGS, CLIENT_SECURITY_HELP, clientSecurityFromFlags } from './security-flags.js';
 
 export const INFER_HELP = `modelpipe infer URL --input <JSON array | file.npy> [options]
   --input X          an input: inline JSON ([[0,1],[2,3]]), a .json file or a .npy file (repeatable)
@@ -15,14 +16,17 @@ export const INFER_HELP = `modelpipe infer URL --input <JSON array | file.npy> [
   --timeout MS       request timeout (default 60000)
   --protocol P       graphpipe (default), v2 (OIP REST, binary tensors) or v2-grpc (URL host:port or grpc://host:port)
   --model NAME       model to run (v2 and v2-grpc: required)
-  --model-version V  model version (v2 and v2-grpc)`;
+  --model-version V  model version (v2 and v2-grpc)
+${CLIENT_SECURITY_HELP}`;
 
-export const METADATA_HELP = `modelpipe metadata URL [--protocol graphpipe|v2|v2-grpc --model NAME]   print model metadata as JSON`;
+export const METADATA_HELP = `modelpipe metadata URL [--protocol graphpipe|v2|v2-grpc --model NAME]   print model metadata as JSON
+${CLIENT_SECURITY_HELP}`;
 
 const PROTOCOL_FLAGS = {
   protocol: { type: 'string' },
   model: { type: 'string' },
   'model-version': { type: 'string' },
+  ...CLIENT_SECURITY_FLAGS,
 } as const;
 
 type Protocol = 'graphpipe' | 'v2' | 'v2-grpc';
@@ -34,9 +38,10 @@ function protocolOf(v: Record<string, unknown>): Protocol {
   return p;
 }
 
-/** The URL for the OIP client: v2-grpc takes host:port or grpc://host:port. */
+/** The URL for the OIP client: v2-grpc takes host:port or grpc://host:port (TLS: https:// or grpcs://). */
 function oipUrl(url: string, p: Protocol): string {
-  return p === 'v2-grpc' && !url.startsWith('grpc://') ? `grpc://${url.replace(/^https?:\/\//, '')}` : url;
+  if (p !== 'v2-grpc' || url.startsWith('grpc://') || url.startsWith('grpcs://')) return url;
+  return `${url.startsWith('https://') ? 'grpcs' : 'grpc'}://${url.replace(/^https?:\/\//, '')}`;
 }
 
 function modelFlag(v: Record<string, unknown>): string {
@@ -49,7 +54,7 @@ function modelFlag(v: Record<string, unknown>): string {
 async function oipInfer(url: string, v: Record<string, unknown>, inputs: Tensor[], timeoutMs: number): Promise<Tensor[]> {
   const model = modelFlag(v);
   const version = str(v['model-version']);
-  const opts = { timeoutMs, ...(version ? { version } : {}) };
+  const opts = { timeoutMs, ...(version ? { version } : {}), security: clientSecurityFromFlags(v) };
   let names = v['input-name'] as string[] | undefined;
   if (!names) names = (await modelMetadata(url, model, opts)).inputs.map((i) => i.name);
   if (names.length < inputs.length)
@@ -109,6 +114,7 @@ export async function inferCommand(argv: string[]): Promise<void> {
           ...((v['output-name'] as string[] | undefined) ? { outputNames: v['output-name'] as string[] } : {}),
           ...(str(v.config) !== undefined ? { config: str(v.config) as string } : {}),
           timeoutMs,
+          security: clientSecurityFromFlags(v),
         })
       : await oipInfer(oipUrl(url, protocol), v, inputs, timeoutMs).finally(closeGrpcClients);
   const out = str(v.out);
@@ -136,9 +142,12 @@ export async function metadataCommand(argv: string[]): Promise<void> {
   const protocol = protocolOf(v);
   const timeoutMs = int(v.timeout, 'timeout') ?? 30_000;
   const version = str(v['model-version']);
+  const security = clientSecurityFromFlags(v);
   const md =
     protocol === 'graphpipe'
-      ? await metadata(url, { timeoutMs })
-      : await modelMetadata(oipUrl(url, protocol), modelFlag(v), { timeoutMs, ...(version ? { version } : {}) }).finally(closeGrpcClients);
+      ? await metadata(url, { timeoutMs, security })
+      : await modelMetadata(oipUrl(url, protocol), modelFlag(v), { timeoutMs, security, ...(version ? { version } : {}) }).finally(
+          closeGrpcClients,
+        );
   console.log(JSON.stringify(md, null, 2));
 }

@@ -9,6 +9,7 @@ import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.j
 import { type Logger, createLogger } from '../server/logger.js';
 import { bytes, int, list, parseWithEnv, str } from './args.js';
 import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from './limit-flags.js';
+import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } from './security-flags.js';
 import { serveRepository } from './serve-repository.js';
 import { type Stack, startStack } from './serve-stack.js';
 
@@ -56,6 +57,7 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --preferred-batch-sizes a,b
   --log-level LEVEL         pino level (default info)
 ${LIMIT_HELP}
+${SERVER_SECURITY_HELP}
 Every flag can also be set as MODELPIPE_<FLAG> (e.g. MODELPIPE_LISTEN=0.0.0.0:9000).`;
 
 export const SERVE_FLAGS = {
@@ -96,6 +98,7 @@ export const SERVE_FLAGS = {
   'preferred-batch-sizes': { type: 'string' },
   'log-level': { type: 'string' },
   ...LIMIT_FLAGS,
+  ...SERVER_SECURITY_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -242,5 +245,6 @@ export function stackOptions(v: Record<string, unknown>, engine: Engine, log: Lo
     },
     timeoutMs: int(v.timeout, 'timeout'),
     ...limitsFromFlags(v),
+    ...serverSecurityFromFlags(v),
   };
 }

@@ -8,7 +8,10 @@ import { OipFrontend } from '../server/oip-frontend.js';
 import type { GrpcLimits } from '../server/grpc-transport.js';
 import { OipGrpcServer } from '../server/oip-grpc-server.js';
 import { RepositoryFrontend } from '../server/repository-frontend.js';
+import type { TokenAuth } from '../server/auth.js';
+import type { ServerTls } from '../server/tls.js';
 import { listenAddress } from './args.js';
+import { reloadOnSighup, warnIfExposed } from './security-flags.js';
 
 export interface Stack {
   http: HttpServer;
@@ -32,8 +35,11 @@ export async function startStack(o: {
   timeoutMs: number | undefined;
   limits?: Partial<ServerLimits>;
   drainTimeoutMs?: number;
+  tls?: ServerTls;
+  auth?: TokenAuth;
 }): Promise<Stack> {
   const directory = o.repository ? { directory: o.repository } : {};
+  const security = { ...(o.tls ? { tls: o.tls } : {}), ...(o.auth ? { auth: o.auth } : {}) };
   const http = new HttpServer({
     engine: o.engine,
     logger: o.log,
@@ -42,6 +48,7 @@ export async function startStack(o: {
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     ...(o.limits !== undefined ? { limits: o.limits } : {}),
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+    ...security,
   });
   let grpc: OipGrpcServer | undefined;
   if (o.grpcListen !== undefined) {
@@ -52,13 +59,17 @@ export async function startStack(o: {
       maxMessageBytes: o.grpcMaxMessage ?? o.bodyLimit ?? DEFAULT_BODY_LIMIT,
       ...(o.grpcLimits ? { limits: o.grpcLimits } : {}),
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...security,
     });
     const g = listenAddress(o.grpcListen);
+    warnIfExposed(g.host, security, o.log, 'gRPC');
     await grpc.listen(g.port, g.host);
-    o.log.info({ grpc: grpc.address }, `OIP gRPC on grpc://${grpc.address}`);
+    o.log.info({ grpc: grpc.address }, `OIP gRPC on ${o.tls ? 'grpcs' : 'grpc'}://${grpc.address}`);
   }
   const { host, port } = listenAddress(o.listen);
+  warnIfExposed(host, security, o.log, 'HTTP');
   await http.listen(port, host);
+  reloadOnSighup(security, o.log);
   return {
     http,
     grpc,

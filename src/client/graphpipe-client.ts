@@ -10,6 +10,7 @@ import {
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
 import { ModelpipeError } from '../errors/index.js';
 import { RemoteError, transportError } from './errors.js';
+import { type ClientSecurity, authHeaders, hasTls, securityOf, tlsDispatcher } from './security.js';
 
 export interface CallOptions {
   config?: string;
@@ -18,6 +19,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Connection pool to use (default: a shared keep-alive agent). */
   dispatcher?: Dispatcher;
+  /** CA, client certificate and bearer token (default: the process's, see security.ts). */
+  security?: ClientSecurity;
 }
 
 export interface MultiOptions extends CallOptions {
@@ -39,6 +42,7 @@ async function post(url: string, chunks: Uint8Array[], opts: CallOptions): Promi
   const signals = [AbortSignal.timeout(timeoutMs), ...(opts.signal ? [opts.signal] : [])];
   let total = 0;
   for (const c of chunks) total += c.length;
+  const sec = securityOf(opts.security);
   let res: Dispatcher.ResponseData;
   try {
     res = await request(url, {
@@ -50,8 +54,8 @@ async function post(url: string, chunks: Uint8Array[], opts: CallOptions): Promi
           : chunks.length === 1
             ? (chunks[0] as Uint8Array)
             : Buffer.concat(chunks),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) },
-      dispatcher: opts.dispatcher ?? defaultDispatcher(),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(total), ...authHeaders(sec) },
+      dispatcher: opts.dispatcher ?? (hasTls(sec) ? tlsDispatcher(sec) : defaultDispatcher()),
       signal: AbortSignal.any(signals),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

@@ -63,16 +63,28 @@ function percentDecoded(s: string): string {
   }
 }
 
+/** TLS and extra request headers (a bearer token) for a channel. */
+export interface ChannelOptions {
+  /** h2 over TLS (grpcs://) rather than cleartext h2c. */
+  secure?: boolean;
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  headers?: Readonly<Record<string, string>>;
+}
+
 /** One HTTP/2 connection to `host:port`, opened on first use and reopened after it closes. */
 export class GrpcChannel {
   private session: http2.ClientHttp2Session | undefined;
 
-  constructor(readonly authority: string) {}
+  constructor(
+    readonly authority: string,
+    private readonly options: ChannelOptions = {},
+  ) {}
 
   private connect(): http2.ClientHttp2Session {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
-    const fresh = http2.connect(`http://${this.authority}`, {
+    const fresh = http2.connect(`${this.options.secure ? 'https' : 'http'}://${this.authority}`, {
+      ...(this.options.secure ? this.options.tls : {}),
       // Large tensors: a wide flow-control window avoids a round trip per 64 KiB.
       settings: { initialWindowSize: 16 * 1024 * 1024 },
     });
@@ -104,6 +116,7 @@ export class GrpcChannel {
           te: 'trailers',
           'grpc-timeout': grpcTimeout(opts.timeoutMs),
           'user-agent': 'modelpipe-grpc/0.1',
+          ...this.options.headers,
         });
       } catch (err: unknown) {
         reject(new GrpcStatusError(status.UNAVAILABLE, (err as Error).message));

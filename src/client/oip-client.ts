@@ -7,6 +7,7 @@ import { type Nested, type Tensor, fromNested, isTensor } from '../tensor/index.
 import { RemoteError, transportError } from './errors.js';
 import { defaultDispatcher } from './graphpipe-client.js';
 import { closeGrpcClients, grpcCall, grpcInfer } from './oip-grpc-client.js';
+import { type ClientSecurity, authHeaders, hasTls, securityOf, tlsDispatcher } from './security.js';
 
 /**
  * Open Inference Protocol (KServe v2) client. `url` picks the transport:
@@ -27,6 +28,8 @@ export interface OipCallOptions {
   dispatcher?: Dispatcher;
   /** gRPC: the largest response message accepted (default 64 MiB). */
   maxResponseBytes?: number;
+  /** CA, client certificate and bearer token (default: the process's, see security.ts). */
+  security?: ClientSecurity;
 }
 
 export interface OipResult {
@@ -39,7 +42,8 @@ export interface OipResult {
 
 export type OipInputs = Record<string, Tensor | Nested> | readonly OipNamedTensor[];
 
-const isGrpc = (url: string): boolean => url.startsWith('grpc://');
+/** grpc:// is cleartext HTTP/2, grpcs:// is gRPC over TLS. */
+const isGrpc = (url: string): boolean => url.startsWith('grpc://') || url.startsWith('grpcs://');
 const LARGE = 1 << 16;
 
 function named(inputs: OipInputs): OipNamedTensor[] {
@@ -55,12 +59,13 @@ async function rest(
   url: string,
   method: 'GET' | 'POST',
   path: string,
-  opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'dispatcher'>,
+  opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'dispatcher' | 'security'>,
   body?: { chunks: Uint8Array[]; headers: Record<string, string> },
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Uint8Array }> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const target = `${url.replace(/\/+$/, '')}${path}`;
   const timeout = AbortSignal.timeout(timeoutMs);
+  const sec = securityOf(opts.security);
   let res: Dispatcher.ResponseData;
   try {
     let total = 0;
@@ -71,10 +76,10 @@ async function rest(
       ...(body
         ? {
             body: total >= LARGE ? Readable.from(body.chunks, { objectMode: false }) : Buffer.concat(body.chunks),
-            headers: { ...body.headers, 'content-length': String(total) },
+            headers: { ...body.headers, 'content-length': String(total), ...authHeaders(sec) },
           }
-        : {}),
-      dispatcher: opts.dispatcher ?? defaultDispatcher(),
+        : { headers: authHeaders(sec) }),
+      dispatcher: opts.dispatcher ?? (hasTls(sec) ? tlsDispatcher(sec) : defaultDispatcher()),
       signal: AbortSignal.any([timeout, ...(opts.signal ? [opts.signal] : [])]),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -142,14 +147,14 @@ function byName(outputs: readonly OipNamedTensor[]): Record<string, Tensor> {
 export async function modelMetadata(
   url: string,
   model: string,
-  opts: Pick<OipCallOptions, 'version' | 'timeoutMs' | 'signal'> = {},
+  opts: Pick<OipCallOptions, 'version' | 'timeoutMs' | 'signal' | 'security'> = {},
 ): Promise<OipModelMetadata> {
   if (isGrpc(url)) {
     const r = await grpcCall<OipModelMetadata & { inputs: { shape: string[] }[] }>(
       url,
       'ModelMetadata',
       { name: model, version: opts.version ?? '' },
-      { timeoutMs: opts.timeoutMs, signal: opts.signal },
+      { timeoutMs: opts.timeoutMs, signal: opts.signal, security: opts.security },
     );
     const io = (t: { name: string; datatype: string; shape: (string | number)[] }) => ({ ...t, shape: t.shape.map(Number) });
     return { name: r.name, versions: r.versions, platform: r.platform, inputs: r.inputs.map(io), outputs: r.outputs.map(io) };
@@ -163,36 +168,40 @@ export async function modelMetadata(
   }
 }
 
-async function health(url: string, what: 'live' | 'ready', opts: Pick<OipCallOptions, 'timeoutMs' | 'signal'>): Promise<boolean> {
+async function health(
+  url: string,
+  what: 'live' | 'ready',
+  opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'>,
+): Promise<boolean> {
   if (isGrpc(url)) {
     const r = await grpcCall<{ live?: boolean; ready?: boolean }>(
       url,
       what === 'live' ? 'ServerLive' : 'ServerReady',
       {},
-      { timeoutMs: opts.timeoutMs, signal: opts.signal },
+      { timeoutMs: opts.timeoutMs, signal: opts.signal, security: opts.security },
     );
     return (what === 'live' ? r.live : r.ready) === true;
   }
   return (await rest(url, 'GET', `/v2/health/${what}`, opts)).status === 200;
 }
 
-export const serverLive = (url: string, opts: Pick<OipCallOptions, 'timeoutMs' | 'signal'> = {}): Promise<boolean> =>
+export const serverLive = (url: string, opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'> = {}): Promise<boolean> =>
   health(url, 'live', opts);
-export const serverReady = (url: string, opts: Pick<OipCallOptions, 'timeoutMs' | 'signal'> = {}): Promise<boolean> =>
+export const serverReady = (url: string, opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'> = {}): Promise<boolean> =>
   health(url, 'ready', opts);
 
 /** Whether a model (version) is ready; false for not-ready models, RemoteError (404) for unknown ones. */
 export async function modelReady(
   url: string,
   model: string,
-  opts: Pick<OipCallOptions, 'version' | 'timeoutMs' | 'signal'> = {},
+  opts: Pick<OipCallOptions, 'version' | 'timeoutMs' | 'signal' | 'security'> = {},
 ): Promise<boolean> {
   if (isGrpc(url)) {
     const r = await grpcCall<{ ready: boolean }>(
       url,
       'ModelReady',
       { name: model, version: opts.version ?? '' },
-      { timeoutMs: opts.timeoutMs, signal: opts.signal },
+      { timeoutMs: opts.timeoutMs, signal: opts.signal, security: opts.security },
     );
     return r.ready;
   }

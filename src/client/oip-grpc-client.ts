@@ -13,6 +13,7 @@ import {
 import type { Tensor } from '../tensor/index.js';
 import { RemoteError } from './errors.js';
 import { GrpcChannel, GrpcStatusError } from './grpc-channel.js';
+import { type ClientSecurity, authHeaders, securityKey, securityOf, tlsOptions } from './security.js';
 
 /**
  * The gRPC half of the Open Inference Protocol client: one HTTP/2 channel per
@@ -26,11 +27,15 @@ const DEFAULT_MAX = 64 * 1024 * 1024;
 const SERVICE = '/inference.GRPCInferenceService/';
 const channels = new Map<string, GrpcChannel>();
 
-function channel(address: string): GrpcChannel {
-  let c = channels.get(address);
+function channel(url: string, sec: ClientSecurity): GrpcChannel {
+  const secure = url.startsWith('grpcs://');
+  const address = url.replace(/^grpcs?:\/\//, '').replace(/\/+$/, '');
+  // Channels differ by TLS settings and token too (a digest of them, see security.ts).
+  const key = `${secure ? 's' : ''}${address}#${securityKey(sec)}`;
+  let c = channels.get(key);
   if (!c) {
-    c = new GrpcChannel(address);
-    channels.set(address, c);
+    c = new GrpcChannel(address, { secure, tls: tlsOptions(sec), headers: authHeaders(sec) });
+    channels.set(key, c);
   }
   return c;
 }
@@ -65,18 +70,23 @@ export interface GrpcCallOptions {
   maxResponseBytes?: number | undefined;
   /** Already-encoded fields sent after the serialized request (raw tensors). */
   appended?: readonly Uint8Array[];
+  /** CA, client certificate and bearer token (default: the process's, see security.ts). */
+  security?: ClientSecurity | undefined;
 }
 
 export async function grpcCall<Res>(url: string, method: string, req: object, opts: GrpcCallOptions = {}): Promise<Res> {
-  const address = url.replace(/^grpc:\/\//, '').replace(/\/+$/, '');
   const c = methodCodec(method);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   try {
-    const res = await channel(address).unary(`${SERVICE}${method}`, [c.requestSerialize(req), ...(opts.appended ?? [])], {
-      timeoutMs,
-      signal: opts.signal,
-      maxReceiveBytes: opts.maxResponseBytes ?? DEFAULT_MAX,
-    });
+    const res = await channel(url, securityOf(opts.security)).unary(
+      `${SERVICE}${method}`,
+      [c.requestSerialize(req), ...(opts.appended ?? [])],
+      {
+        timeoutMs,
+        signal: opts.signal,
+        maxReceiveBytes: opts.maxResponseBytes ?? DEFAULT_MAX,
+      },
+    );
     return c.responseDeserialize(res) as Res;
   } catch (err: unknown) {
     if (err instanceof GrpcStatusError) throw toRemoteError(url, method, err, timeoutMs);
@@ -115,6 +125,7 @@ export async function grpcInfer(
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
       maxResponseBytes: opts.maxResponseBytes,
+      security: opts.security,
       // raw_input_contents (field 7), each sent from the tensor's own memory.
       appended: raw ? msgs.flatMap((m) => bytesField(7, m.raw as Uint8Array)) : [],
     },

@@ -64,6 +64,9 @@ export const ERROR_CODES = {
   MP_ERR_CLIENT_LIMIT: { num: 433, status: 429 },
   MP_ERR_CONNECTION_LIMIT: { num: 434, status: 429 },
   MP_ERR_DRAIN_TIMEOUT: { num: 435, status: 503 },
+  MP_ERR_TLS_CONFIG: { num: 436, status: 500 },
+  MP_ERR_UNAUTHENTICATED: { num: 437, status: 401 },
+  MP_ERR_PERMISSION_DENIED: { num: 438, status: 403 },
   // client side
   MP_ERR_REMOTE: { num: 500, status: 502 },
   MP_ERR_CONNECT: { num: 501, status: 502 },

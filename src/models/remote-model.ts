@@ -1,4 +1,5 @@
 import { metadata as fetchMetadata, multiRemoteRaw } from '../client/graphpipe-client.js';
+import type { ClientSecurity } from '../client/security.js';
 import type { Tensor } from '../tensor/index.js';
 import { type Model, type ModelMetadata, type RunRequest, inferBatchable } from './model.js';
 
@@ -12,6 +13,8 @@ export interface RemoteModelOptions {
   forwardConfig?: boolean;
   /** Treat dimension 0 as a batch dimension even if the target's metadata pins it. */
   batchable?: boolean;
+  /** CA, client certificate and bearer token for the target (default: the process's hop settings). */
+  security?: ClientSecurity;
 }
 
 /**
@@ -31,7 +34,10 @@ export class RemoteModel implements Model {
   }
 
   static async connect(opts: RemoteModelOptions): Promise<RemoteModel> {
-    const md = await fetchMetadata(opts.url, opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
+    const md = await fetchMetadata(opts.url, {
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.security ? { security: opts.security } : {}),
+    });
     const spec = (s: (typeof md.inputs)[number]) => ({ name: s.name, dtype: s.type, shape: s.shape, description: s.description });
     return new RemoteModel(
       {
@@ -55,6 +61,7 @@ export class RemoteModel implements Model {
       config: this.opts.forwardConfig === false ? '' : req.config,
       signal: req.signal,
       ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
+      ...(this.opts.security ? { security: this.opts.security } : {}),
     });
   }
 

@@ -1,5 +1,6 @@
 import { multiRemoteRaw } from '../client/graphpipe-client.js';
 import { RemoteError } from '../client/errors.js';
+import type { ClientSecurity } from '../client/security.js';
 import { ModelpipeError } from '../errors/index.js';
 import { type ApplyFn, FunctionModel, type FunctionModelOptions } from '../models/function-model.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
@@ -17,6 +18,8 @@ export interface Hop {
   outputName?: string;
   config?: string;
   timeoutMs?: number;
+  /** CA, client certificate and bearer token for this hop (default: the process's hop settings). */
+  security?: ClientSecurity;
 }
 
 /** Wraps a hop failure so it names the hop's URL and the cause. */
@@ -35,6 +38,7 @@ export async function callHop(hop: Hop, input: Tensor, signal?: AbortSignal): Pr
       ...(hop.config ? { config: hop.config } : {}),
       ...(hop.timeoutMs !== undefined ? { timeoutMs: hop.timeoutMs } : {}),
       ...(signal ? { signal } : {}),
+      ...(hop.security ? { security: hop.security } : {}),
     });
     const t = out[0];
     if (!t) throw new ModelpipeError('MP_ERR_BAD_RESPONSE', 'no output tensor');

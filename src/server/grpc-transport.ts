@@ -5,6 +5,7 @@ import { ModelpipeError } from '../errors/index.js';
 import { grpcPrefix } from '../protocol/oip/index.js';
 import { BodyBudget } from './body-budget.js';
 import { GrpcError, MessageReader, decompress } from './grpc-message.js';
+import { type ServerTls, createHttp2Server } from './tls.js';
 
 export { GrpcError } from './grpc-message.js';
 
@@ -50,6 +51,10 @@ export interface GrpcLimits {
 export interface GrpcTransportOptions extends GrpcLimits {
   maxMessageBytes: number;
   onError?: (err: unknown) => void;
+  /** TLS (h2 over TLS; reloadable, see tls.ts). */
+  tls?: ServerTls;
+  /** Checks a call's headers before its message is read: a GrpcError refuses it (auth.ts). */
+  authorize?: (path: string, headers: http2.IncomingHttpHeaders) => GrpcError | undefined;
 }
 
 /** Defaults well above normal use: they bound what hostile or broken clients can hold. */
@@ -105,7 +110,7 @@ function answerStatus(stream: http2.ServerHttp2Stream, e: GrpcError): void {
 }
 
 export class GrpcHttp2Server {
-  readonly server: http2.Http2Server;
+  readonly server: http2.Http2Server | http2.Http2SecureServer;
   /** Memory held by unfinished request messages (see BodyBudget). */
   readonly budget: BodyBudget;
   private readonly limits: Required<GrpcLimits>;
@@ -124,7 +129,7 @@ export class GrpcHttp2Server {
     }
     this.limits = l;
     this.budget = new BodyBudget(l.maxPendingBytes);
-    this.server = http2.createServer({
+    this.server = createHttp2Server(this.opts.tls, {
       // Large tensors: wide windows spare a WINDOW_UPDATE round trip per 64 KiB,
       // and the session may hold a few of them in flight (Node's default is 10 MB).
       settings: { initialWindowSize: 16 * 1024 * 1024, maxFrameSize: 1024 * 1024, maxConcurrentStreams: l.maxConcurrentStreams },
@@ -214,6 +219,11 @@ export class GrpcHttp2Server {
       fail(new GrpcError(status.UNAVAILABLE, `the server is at its limit of ${this.limits.maxSessions} connections; try again later`));
       const s = stream.session;
       if (s && !s.closed) s.close();
+      return;
+    }
+    const denied = this.opts.authorize?.(path, headers);
+    if (denied) {
+      fail(denied);
       return;
     }
     if (!handler) {

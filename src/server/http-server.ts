@@ -10,6 +10,8 @@ import { type Logger, silentLogger } from './logger.js';
 import { OipFrontend, sendOipError } from './oip-frontend.js';
 import { sendText } from './respond.js';
 import { type ServerGuard, type ServerLimits, createLimitedServer } from './server-limits.js';
+import type { ServerTls } from './tls.js';
+import type { TokenAuth } from './auth.js';
 
 export interface HttpServerOptions {
   engine: Engine;
@@ -28,6 +30,10 @@ export interface HttpServerOptions {
   bodyBudget?: BodyBudget;
   /** On close, how long in-flight requests may take before they are answered MP_ERR_DRAIN_TIMEOUT (ms; 0: wait for all). */
   drainTimeoutMs?: number;
+  /** HTTPS with this certificate (reloadable; see tls.ts). */
+  tls?: ServerTls;
+  /** Bearer tokens every route but health needs (see auth.ts). */
+  auth?: TokenAuth;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -77,6 +83,7 @@ export class HttpServer {
       {
         ...(opts.limits ? { limits: opts.limits } : {}),
         ...(opts.bodyBudget ? { budget: opts.bodyBudget } : {}),
+        ...(opts.tls ? { tls: opts.tls } : {}),
         exempt: (req) => OPERATIONS.has(pathOf(req)),
         refuse: (req, res, e) => this.sendError(res, e, this.context(req, pathOf(req))),
       },
@@ -108,7 +115,7 @@ export class HttpServer {
   get url(): string {
     const a = this.server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${host}:${a.port}`;
   }
 
   private context(req: IncomingMessage, path: string): Context {
@@ -143,6 +150,7 @@ export class HttpServer {
     if (this.draining) res.setHeader('connection', 'close');
     const t0 = performance.now();
     try {
+      if (this.opts.auth && !this.opts.auth.admit(req, res, path, ctx)) return;
       if (this.operations(req, res, path)) return;
       for (const r of this.opts.routes ?? []) if (await r(req, res, ctx)) return;
       for (const f of this.frontends) if (await f.handle(req, res, ctx)) return;

@@ -15,6 +15,8 @@ import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from './logger.js';
+import type { TokenAuth } from './auth.js';
+import type { ServerTls } from './tls.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 export interface OipGrpcServerOptions {
   engine: Engine;
@@ -26,6 +28,10 @@ export interface OipGrpcServerOptions {
   timeoutMs?: number;
   /** Timeouts and caps against stalled or greedy clients (defaults: GRPC_LIMIT_DEFAULTS). */
   limits?: GrpcLimits;
+  /** TLS (reloadable, see tls.ts). */
+  tls?: ServerTls;
+  /** Bearer tokens, sent as `authorization` metadata (see auth.ts). */
+  auth?: TokenAuth;
 }
 
 interface InferRequestMsg {
@@ -93,6 +99,8 @@ export class OipGrpcServer {
       ...opts.limits,
       maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_BODY_LIMIT,
       onError: (err) => this.log.error({ err: String(err) }, 'grpc handler failed'),
+      ...(opts.tls ? { tls: opts.tls } : {}),
+      ...(opts.auth ? { authorize: opts.auth.grpcCheck.bind(opts.auth) } : {}),
     });
   }
 

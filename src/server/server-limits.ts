@@ -1,8 +1,9 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ModelpipeError } from '../errors/index.js';
 import { BodyBudget, setBodyBudget } from './body-budget.js';
 import { errorHeaders } from './respond.js';
+import { type ServerTls, createHttpServer } from './tls.js';
 
 /**
  * What one HTTP/1 listening socket lets a client hold: time, connections, requests
@@ -62,6 +63,8 @@ export interface LimitedServerOptions {
   clientKey?: (req: IncomingMessage) => string;
   /** Requests exempt from the per-connection and per-client limits (health probes). */
   exempt?: (req: IncomingMessage) => boolean;
+  /** HTTPS with this certificate (reloadable; see tls.ts). */
+  tls?: ServerTls;
   /** Writes a refusal in the surface's own error format (default: JSON `{error, code}`). */
   refuse?: (req: IncomingMessage, res: ServerResponse, e: ModelpipeError) => void;
 }
@@ -76,16 +79,21 @@ export function createLimitedServer(
   // Node requires headersTimeout <= requestTimeout, and checks both on one interval.
   const request = l.requestTimeoutMs > 0 ? Math.max(l.requestTimeoutMs, headers) : 0;
   const tightest = Math.min(...[headers, request].filter((t) => t > 0), 120_000);
-  const server = createServer({
-    headersTimeout: headers,
-    requestTimeout: request,
-    keepAliveTimeout: l.keepAliveTimeoutMs,
-    connectionsCheckingInterval: Math.max(25, Math.min(5_000, Math.floor(tightest / 4))),
-  });
-  const guard = new ServerGuard(server, l, opts);
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (guard.admit(req, res)) handler(req, res);
-  });
+  // The guard exists once the server does; no request can arrive before listen().
+  let guard: ServerGuard | undefined;
+  const server = createHttpServer(
+    opts.tls,
+    {
+      headersTimeout: headers,
+      requestTimeout: request,
+      keepAliveTimeout: l.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(25, Math.min(5_000, Math.floor(tightest / 4))),
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      if (guard?.admit(req, res)) handler(req, res);
+    },
+  );
+  guard = new ServerGuard(server, l, opts);
   return { server, guard };
 }
 

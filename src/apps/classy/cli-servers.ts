@@ -1,4 +1,11 @@
 import { int, listenAddress, parseWithEnv, str } from '../../cli/args.js';
+import {
+  SERVER_SECURITY_FLAGS,
+  SERVER_SECURITY_HELP,
+  reloadOnSighup,
+  serverSecurityFromFlags,
+  warnIfExposed,
+} from '../../cli/security-flags.js';
 import { stopOnSignals } from '../../cli/serve-command.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { createLogger } from '../../server/logger.js';
@@ -20,7 +27,9 @@ export const UP_HELP = `modelpipe classy up --model M.onnx [--labels L] [options
                         (default 9000; 0 = any free ports)
   --instances N         onnxruntime worker threads (default 1)
 ${DOWNLOAD_HELP}
-  --log-level LEVEL     pino level (default info)`;
+  --log-level LEVEL     pino level (default info)
+${SERVER_SECURITY_HELP}
+                        (with TLS or tokens, give the stages --hop-ca/--hop-token to call each other)`;
 
 export const DOWNLOADER_HELP = `modelpipe classy downloader [options]   the downloader stage alone
   --listen host:port    (default 127.0.0.1:9002)
@@ -47,6 +56,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     'listen-base': { type: 'string' },
     instances: { type: 'string' },
     ...DOWNLOAD_FLAGS,
+    ...SERVER_SECURITY_FLAGS,
     ...LOG,
   });
   if (v.help) return console.log(UP_HELP);
@@ -54,6 +64,8 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (modelPath === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `classy up needs --model\n\n${UP_HELP}`);
   const log = createLogger(str(v['log-level']));
   const labels = await labelsFrom(v);
+  const security = serverSecurityFromFlags(v);
+  warnIfExposed(str(v.host) ?? '127.0.0.1', security, log, 'classy');
   const stack = await startStack({
     modelPath,
     labels,
@@ -63,8 +75,10 @@ export async function upCommand(argv: string[]): Promise<void> {
     instances: int(v.instances, 'instances') ?? 1,
     download: downloadOptions(v),
     logger: log,
+    security,
   });
   stopOnSignals(() => stack.close(), log);
+  reloadOnSighup(security, log);
   log.info(
     stack.endpoints,
     `classy is up: try  modelpipe classy --downloader ${stack.endpoints.downloader} --preprocessor ${stack.endpoints.preprocessor} --labels … IMAGE`,

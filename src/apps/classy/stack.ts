@@ -1,7 +1,9 @@
 import { schedulerFromFlags } from '../../cli/serve-command.js';
 import { FunctionModel } from '../../models/function-model.js';
 import { OnnxModel } from '../../models/onnx/onnx-model.js';
+import type { TokenAuth } from '../../server/auth.js';
 import type { Logger } from '../../server/logger.js';
+import type { ServerTls } from '../../server/tls.js';
 import { silentLogger } from '../../server/logger.js';
 import { type RunningServer, serveModel } from '../../server/serve.js';
 import { Tensor } from '../../tensor/index.js';
@@ -32,6 +34,8 @@ export interface StackOptions {
   readonly instances?: number;
   readonly playground?: boolean;
   readonly logger?: Logger;
+  /** Every stage's server: TLS and bearer tokens (stages call each other with the process's hop settings). */
+  readonly security?: { tls?: ServerTls; auth?: TokenAuth };
 }
 
 export interface ClassyStack {
@@ -84,6 +88,7 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
       port: port(0),
       host,
       logger: log.child({ stage: 'model' }),
+      ...opts.security,
       scheduler: schedulerFromFlags({}, onnx.batchable),
     });
     started.push(model);
@@ -94,7 +99,7 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
 
     const preprocessor = await serveModel(
       preprocessorModel({ preset: opts.preset, ...(opts.presets ? { presets: opts.presets } : {}), next: model.url }),
-      { port: port(1), host, logger: log.child({ stage: 'preprocessor' }) },
+      { port: port(1), host, logger: log.child({ stage: 'preprocessor' }), ...opts.security },
     );
     started.push(preprocessor);
     log.info({ url: preprocessor.url, preset: opts.preset, next: model.url }, `preprocessor listening on ${preprocessor.url}`);
@@ -103,6 +108,7 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
       port: port(2),
       host,
       logger: log.child({ stage: 'downloader' }),
+      ...opts.security,
     });
     started.push(downloader);
     const allowPrivate = opts.download?.allowPrivate === true;
@@ -115,6 +121,7 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
         port: port(3),
         host,
         logger: log.child({ stage: 'playground' }),
+        ...opts.security,
         routes: playgroundRoutes({ endpoints, labels: opts.labels, preset: opts.preset }),
       });
       started.push(playground);

@@ -45,6 +45,8 @@ export function methodCodec(method: string): MethodCodec {
 /** gRPC statuses and the HTTP statuses of the same errors, both ways (server: HTTP → gRPC; client: back). */
 const STATUS_HTTP: readonly [status, number][] = [
   [status.INVALID_ARGUMENT, 400],
+  [status.UNAUTHENTICATED, 401],
+  [status.PERMISSION_DENIED, 403],
   [status.NOT_FOUND, 404],
   [status.RESOURCE_EXHAUSTED, 413],
   [status.CANCELLED, 499],
