@@ -4,7 +4,7 @@ import { ModelpipeError } from '../errors/index.js';
 import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { loadModelConfig } from '../scheduling/config.js';
-import { progressPrinter, resolveModelSource } from '../models/source.js';
+import { modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import { type Logger, createLogger } from '../server/logger.js';
 import { bytes, int, list, parseWithEnv, str } from './args.js';
@@ -158,7 +158,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     path,
     device,
     instances: int(v.instances, 'instances') ?? fileConfig.instances ?? 1,
-    ...optional('name', str(v.name)),
+    name: str(v.name) ?? modelNameOf(location),
     ...optional('inputs', list(v.inputs)),
     ...optional('outputs', list(v.outputs)),
     ...optional('intraOpThreads', int(v['intra-op-threads'], 'intra-op-threads')),
