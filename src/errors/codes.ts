@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   MP_ERR_INTERNAL: { num: 404, status: 500 },
   MP_ERR_DOWNLOAD: { num: 405, status: 502 },
   MP_ERR_CHECKSUM: { num: 406, status: 500 },
+  MP_ERR_ADDRESS_IN_USE: { num: 430, status: 500 },
   // client side
   MP_ERR_REMOTE: { num: 500, status: 502 },
   MP_ERR_CONNECT: { num: 501, status: 502 },
