@@ -27,6 +27,8 @@ export {
 } from './client/graphpipe-client.js';
 export { RemoteError } from './client/errors.js';
 export { chain, serverSequenced, hybridSequenced, parseNextHop, callHop, type Hop } from './pipeline/sequencing.js';
+export { HopPolicy } from './pipeline/hop-policy.js';
+export type { HybridOptions } from './pipeline/sequencing.js';
 export * as oip from './protocol/oip/index.js';
 export {
   infer,

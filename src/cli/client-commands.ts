@@ -5,6 +5,7 @@ import { ModelpipeError } from '../errors/index.js';
 import { type DType, type Nested, type Tensor, fromNested, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
 import { int, parseWithEnv, str } from './args.js';
 import { CLIENT_SECURITY_FLAGS, CLIENT_SECURITY_HELP, clientSecurityFromFlags } from './security-flags.js';
+import { needFile, needHttpUrl, needParentDir } from './checks.js';
 
 export const INFER_HELP = `modelpipe infer URL --input <JSON array | file.npy> [options]
   --input X          an input: inline JSON ([[0,1],[2,3]]), a .json file or a .npy file (repeatable)
@@ -69,6 +70,7 @@ async function oipInfer(url: string, v: Record<string, unknown>, inputs: Tensor[
 }
 
 function loadInput(spec: string, dtype: DType): Tensor {
+  if (/\.(npy|json)$/i.test(spec)) needFile(spec, '--input');
   if (spec.endsWith('.npy')) return parseNpy(readFileSync(spec));
   const text = spec.endsWith('.json') && existsSync(spec) ? readFileSync(spec, 'utf8') : spec;
   let value: Nested;
@@ -101,11 +103,14 @@ export async function inferCommand(argv: string[]): Promise<void> {
     if (!url && !v.help) process.exitCode = 2;
     return;
   }
+  const protocol = protocolOf(v);
+  if (protocol !== 'v2-grpc') needHttpUrl(url);
+  const out = str(v.out);
+  if (out) needParentDir(out, '--out'); // before the request, not after the work
   const dtype = str(v.dtype) ?? 'float32';
   if (!isDType(dtype)) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--dtype ${dtype} is not a dtype`);
   const inputs = ((v.input as string[] | undefined) ?? []).map((s) => loadInput(s, dtype));
   if (inputs.length === 0) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `infer needs at least one --input\n\n${INFER_HELP}`);
-  const protocol = protocolOf(v);
   const timeoutMs = int(v.timeout, 'timeout') ?? 60_000;
   const outputs =
     protocol === 'graphpipe'
@@ -117,7 +122,6 @@ export async function inferCommand(argv: string[]): Promise<void> {
           security: clientSecurityFromFlags(v),
         })
       : await oipInfer(oipUrl(url, protocol), v, inputs, timeoutMs).finally(closeGrpcClients);
-  const out = str(v.out);
   if (out) {
     writeFileSync(out, toNpy(outputs[0] as Tensor));
     console.error(`wrote ${out}: ${outputs[0]?.dtype} [${outputs[0]?.shape.join(', ')}]`);
@@ -140,6 +144,7 @@ export async function metadataCommand(argv: string[]): Promise<void> {
     return;
   }
   const protocol = protocolOf(v);
+  if (protocol !== 'v2-grpc') needHttpUrl(url);
   const timeoutMs = int(v.timeout, 'timeout') ?? 30_000;
   const version = str(v['model-version']);
   const security = clientSecurityFromFlags(v);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { isModelpipeError } from '../errors/index.js';
+import { cliError } from './checks.js';
 import { heapFlag, relaunch, watchParent } from './relaunch.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string };
@@ -61,7 +61,9 @@ function isServer(name: string, rest: readonly string[]): boolean {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (isModelpipeError(err)) console.error(`modelpipe: ${err.code}: ${err.message}`);
+  // A mistake on the command line is one line with a code; only a bug shows its stack.
+  const known = cliError(err);
+  if (known) console.error(`modelpipe: ${known.code}: ${known.message}`);
   else console.error(`modelpipe: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exitCode = 1;
 });

@@ -1,15 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { loadModelConfig } from '../scheduling/config.js';
-import { progressPrinter, resolveModelSource } from '../models/source.js';
+import { modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import { type Logger, createLogger } from '../server/logger.js';
 import { bytes, int, list, parseWithEnv, str } from './args.js';
 import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from './limit-flags.js';
 import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } from './security-flags.js';
+import { needDir, readJsonFile } from './checks.js';
 import { serveRepository } from './serve-repository.js';
 import { type Stack, startStack } from './serve-stack.js';
 
@@ -153,6 +153,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   }
   const repoDir = str(v.repository);
   if (repoDir !== undefined) {
+    needDir(repoDir, '--repository');
     await serveRepository(v, repoDir);
     return;
   }
@@ -161,6 +162,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const log = createLogger(str(v['log-level']));
   const device = (str(v.device) ?? 'cpu') as 'cpu' | 'cuda';
   if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--device must be cpu or cuda, got ${device}`);
+  const valueInputsFile = str(v['value-inputs']);
+  // Read before the model is downloaded or loaded: a mistake costs nothing.
+  const valueInputs = valueInputsFile
+    ? (readJsonFile(valueInputsFile, '--value-inputs') as Record<string, [unknown, number[]]>)
+    : undefined;
   const sha = str(v.sha256);
   const cacheDir = str(v['download-dir']);
   const path = await resolveModelSource(location, {
@@ -168,7 +174,6 @@ export async function serveCommand(argv: string[]): Promise<void> {
     ...(cacheDir ? { cacheDir } : {}),
     onProgress: progressPrinter(`downloading ${location}`),
   });
-  const valueInputsFile = str(v['value-inputs']);
   const configFile = str(v['model-config']);
   const fileConfig = configFile ? loadModelConfig(configFile) : { scheduler: {} };
   const t0 = performance.now();
@@ -176,16 +181,13 @@ export async function serveCommand(argv: string[]): Promise<void> {
     path,
     device,
     instances: int(v.instances, 'instances') ?? fileConfig.instances ?? 1,
-    ...optional('name', str(v.name)),
+    name: str(v.name) ?? modelNameOf(location),
     ...optional('inputs', list(v.inputs)),
     ...optional('outputs', list(v.outputs)),
     ...optional('intraOpThreads', int(v['intra-op-threads'], 'intra-op-threads')),
     ...optional('interOpThreads', int(v['inter-op-threads'], 'inter-op-threads')),
     ...optional('nice', int(v['worker-nice'], 'worker-nice')),
-    ...optional(
-      'valueInputs',
-      valueInputsFile ? (JSON.parse(readFileSync(valueInputsFile, 'utf8')) as Record<string, [unknown, number[]]>) : undefined,
-    ),
+    ...optional('valueInputs', valueInputs),
   });
   const engine = new Engine();
   const cache =

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { closeSync, createReadStream, existsSync, openSync, writeSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { basename, extname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, interceptors, request } from 'undici';
 import { ModelpipeError } from '../errors/index.js';
@@ -49,29 +49,18 @@ export async function resolveModelSource(location: string, opts: SourceOptions =
     if (opts.sha256) await verify(target, opts.sha256);
     return target;
   }
+  await removeStalePartials(dir, `${key}-${name}`);
   const tmp = `${target}.${process.pid}.partial`;
+  const dispatcher = new Agent().compose(interceptors.redirect({ maxRedirections: 5 }));
   try {
-    const res = await request(location, {
-      dispatcher: new Agent().compose(interceptors.redirect({ maxRedirections: 5 })),
-      signal: opts.signal ?? null,
-    });
+    const res = await request(location, { dispatcher, signal: opts.signal ?? null });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new ModelpipeError('MP_ERR_DOWNLOAD', `downloading ${location}: HTTP ${res.statusCode}`);
     }
     const len = Number(res.headers['content-length']);
     const total = Number.isFinite(len) && len > 0 ? len : undefined;
-    let received = 0;
-    const counted = Readable.from(
-      (async function* () {
-        for await (const chunk of res.body) {
-          received += (chunk as Buffer).length;
-          opts.onProgress?.(received, total);
-          yield chunk as Buffer;
-        }
-      })(),
-    );
-    await pipeline(counted, createWriteStream(tmp));
+    const received = await writeBody(res.body, tmp, (n) => opts.onProgress?.(n, total));
     if (total !== undefined && received !== total) {
       throw new ModelpipeError('MP_ERR_DOWNLOAD', `downloading ${location}: got ${received} of ${total} bytes`);
     }
@@ -84,6 +73,104 @@ export async function resolveModelSource(location: string, opts: SourceOptions =
     throw new ModelpipeError('MP_ERR_DOWNLOAD', `downloading ${location}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
     });
+  } finally {
+    await dispatcher.close().catch(() => {});
+  }
+}
+
+/**
+ * Writes a response body to `path` as it arrives, in flowing mode with synchronous
+ * writes, so the body never applies backpressure to undici's parser.
+ *
+ * Why: when a consumer lets the body's buffer fill (an async iterator feeding a
+ * slower file stream did), undici pauses its HTTP parser; if the server then
+ * closes the connection right after the last byte, as Python's http.server does,
+ * undici's socket 'end' handler calls Parser.finish() on the paused parser and
+ * trips `assert(!this.paused)` — an uncaught exception that killed the process
+ * about 1 download in 7. Synchronous writes keep the buffer empty: each chunk
+ * is on disk (in the page cache) before the next is read.
+ */
+function writeBody(body: Readable, path: string, onChunk: (received: number) => void): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let fd: number | undefined = openSync(path, 'w');
+    let received = 0;
+    const done = (err?: unknown): void => {
+      if (fd === undefined) return;
+      const f = fd;
+      fd = undefined;
+      try {
+        closeSync(f);
+      } catch (e) {
+        err ??= e;
+      }
+      if (err !== undefined) reject(err);
+      else resolve(received);
+    };
+    body.on('data', (chunk: Buffer) => {
+      if (fd === undefined) return;
+      try {
+        writeSync(fd, chunk);
+      } catch (err) {
+        body.destroy();
+        done(err);
+        return;
+      }
+      received += chunk.length;
+      onChunk(received);
+    });
+    body.once('end', () => done());
+    body.once('error', (err) => done(err));
+    body.once('close', () => done(new Error('connection closed before the body ended')));
+  });
+}
+
+/**
+ * Removes `<name>.<pid>.partial` files left by a process that is gone (killed
+ * mid-download), so no half file outlives a failure. A live process's file stays.
+ */
+async function removeStalePartials(dir: string, name: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.startsWith(`${name}.`) || !e.endsWith('.partial')) continue;
+    const pid = Number(e.slice(name.length + 1, -'.partial'.length));
+    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
+    await rm(join(dir, e), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The model name a location stands for: the file's stem, for a URL its last path
+ * segment's ("…/squeezenet1.1.onnx?v=2" → "squeezenet1.1"), never the cache file's
+ * hash-prefixed name.
+ */
+export function modelNameOf(location: string): string {
+  const file = /^https?:\/\//i.test(location) ? urlFileName(location) : basename(location);
+  return basename(file, extname(file));
+}
+
+function urlFileName(location: string): string {
+  return basename(decodeURIComponentSafe(new URL(location).pathname)) || 'model.onnx';
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
   }
 }
 

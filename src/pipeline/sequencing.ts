@@ -4,6 +4,7 @@ import type { ClientSecurity } from '../client/security.js';
 import { ModelpipeError } from '../errors/index.js';
 import { type ApplyFn, FunctionModel, type FunctionModelOptions } from '../models/function-model.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
+import { type HopPolicy, hopPolicy, shownHop } from './hop-policy.js';
 
 /**
  * The three sequencing architectures of "Machine Learning Model Pipelines: Part II".
@@ -22,15 +23,45 @@ export interface Hop {
   security?: ClientSecurity;
 }
 
-/** Wraps a hop failure so it names the hop's URL and the cause. */
-export function hopError(url: string, err: unknown): ModelpipeError {
-  const cause = err instanceof Error ? err.message : String(err);
+/**
+ * Wraps a hop failure so it names the hop's URL and the cause. `conceal` (servers
+ * calling hops for a remote caller) keeps the hop's raw answer out of the message.
+ */
+export function hopError(url: string, err: unknown, conceal = false): ModelpipeError {
+  const cause = conceal ? upstreamSafeMessage(err) : err instanceof Error ? err.message : String(err);
   const status = err instanceof ModelpipeError ? err.status : 502;
-  return new RemoteError('MP_ERR_HOP', `hop ${url} failed: ${cause}`, { url, status: status >= 500 ? status : 502, cause: err });
+  return new RemoteError('MP_ERR_HOP', `hop ${shownHop(url)} failed: ${cause}`, {
+    url,
+    status: status >= 500 ? status : 502,
+    cause: err,
+  });
 }
 
-/** Calls one hop with a single tensor, returning its first (or named) output. */
-export async function callHop(hop: Hop, input: Tensor, signal?: AbortSignal): Promise<Tensor> {
+const MAX_MESSAGE = 1000;
+
+/**
+ * An error's message fit to travel back to whoever named the hop. A hop that did
+ * not answer GraphPipe (a non-GraphPipe error page, or bytes the decoder could not
+ * read) is described by its status only: the client's message would quote the
+ * body's first bytes or its length, which must not leak to a caller who may have
+ * pointed the hop somewhere it should not see. GraphPipe errors a hop sent on
+ * purpose pass on, bounded in length.
+ */
+export function upstreamSafeMessage(err: unknown): string {
+  if (err instanceof RemoteError && err.remoteCode === undefined && err.url !== undefined) {
+    const where = shownHop(err.url);
+    if (err.code === 'MP_ERR_REMOTE') return `${where}: HTTP ${err.status}, not a GraphPipe answer`;
+    if (err.code === 'MP_ERR_BAD_RESPONSE') return `${where}: the answer is not a readable GraphPipe response`;
+  }
+  const m = err instanceof Error ? err.message : String(err);
+  return m.length > MAX_MESSAGE ? `${m.slice(0, MAX_MESSAGE)}…` : m;
+}
+
+/**
+ * Calls one hop with a single tensor, returning its first (or named) output.
+ * `conceal`: see hopError (true when a server calls the hop for a remote caller).
+ */
+export async function callHop(hop: Hop, input: Tensor, signal?: AbortSignal, conceal = false): Promise<Tensor> {
   try {
     const out = await multiRemoteRaw(hop.url, [input], {
       ...(hop.inputName ? { inputNames: [hop.inputName] } : {}),
@@ -44,7 +75,7 @@ export async function callHop(hop: Hop, input: Tensor, signal?: AbortSignal): Pr
     if (!t) throw new ModelpipeError('MP_ERR_BAD_RESPONSE', 'no output tensor');
     return t;
   } catch (err: unknown) {
-    throw hopError(hop.url, err);
+    throw hopError(hop.url, err, conceal);
   }
 }
 
@@ -68,7 +99,7 @@ export function serverSequenced(apply: ApplyFn, next: Hop | string, opts: Functi
   const hop = typeof next === 'string' ? { url: next } : next;
   return new FunctionModel(async (inputs, config, ctx) => {
     const local = await apply(inputs, config, ctx);
-    return callHop(hop, toTensor(local, opts), ctx.signal);
+    return callHop(hop, toTensor(local, opts), ctx.signal, true);
   }, opts);
 }
 
@@ -93,14 +124,26 @@ export function parseNextHop(config: string): Hop | undefined {
   return { url: c };
 }
 
+export interface HybridOptions extends FunctionModelOptions {
+  /**
+   * The next hops a request may name (see hop-policy.ts: URLs, CIDRs, host
+   * patterns). Any other is refused with MP_ERR_FORBIDDEN_ADDRESS before a
+   * connection is made; without this option no next hop is allowed.
+   */
+  readonly allowHops?: HopPolicy | readonly string[];
+}
+
 /** Hybrid sequencing: like serverSequenced, but the next hop comes from each request's config. */
-export function hybridSequenced(apply: ApplyFn, opts: FunctionModelOptions): FunctionModel {
+export function hybridSequenced(apply: ApplyFn, opts: HybridOptions): FunctionModel {
+  const { allowHops, ...modelOpts } = opts;
+  const hops = hopPolicy(allowHops);
   return new FunctionModel(async (inputs, config, ctx) => {
-    const local = await apply(inputs, config, ctx);
     const hop = parseNextHop(config);
+    if (hop) hops.check(hop.url); // before apply: a refused request costs nothing
+    const local = await apply(inputs, config, ctx);
     if (!hop) return local;
-    return callHop(hop, toTensor(local, opts), ctx.signal);
-  }, opts);
+    return callHop(hop, toTensor(local, modelOpts), ctx.signal, true);
+  }, modelOpts);
 }
 
 function toTensor(v: unknown, opts: FunctionModelOptions): Tensor {

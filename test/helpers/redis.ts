@@ -17,6 +17,19 @@ export async function startRedis(dir: string): Promise<RedisServer> {
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: 'ignore' },
   );
+  // Without redis-server installed, spawn's ENOENT would be an uncaught 'error' event.
+  const missing = new Promise<never>((_, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'ENOENT'
+            ? 'redis-server not found: install redis-server (sudo scripts/install-system-deps.sh)'
+            : `redis-server: ${err.message}`,
+        ),
+      ),
+    );
+  });
+  missing.catch(() => {});
   const url = `redis://127.0.0.1:${port}`;
   const t0 = Date.now();
   for (;;) {
@@ -37,6 +50,8 @@ export async function startRedis(dir: string): Promise<RedisServer> {
       }
     } catch {
       r.disconnect();
+      if (server.pid === undefined) await missing; // never started: rejects with why
+      if (server.exitCode !== null) throw new Error(`redis-server exited with code ${server.exitCode}`);
       if (Date.now() - t0 > 10_000) {
         server.kill('SIGKILL');
         throw new Error('redis-server did not start');

@@ -20,7 +20,8 @@ describe('the three sequencing architectures, as runnable examples', () => {
     multiply = m.url;
     add = a.url;
     const s = await startPrintingUrl([ex('server-sequencing-server.js'), '0', add]);
-    const h = await startPrintingUrl([ex('hybrid-sequencing-server.js'), '0']);
+    // The hybrid server may call the add server and the dead port of the test below.
+    const h = await startPrintingUrl([ex('hybrid-sequencing-server.js'), '0', add, 'http://127.0.0.1:9']);
     serverSeq = s.url;
     hybrid = h.url;
     procs.push(m.proc, a.proc, s.proc, h.proc);

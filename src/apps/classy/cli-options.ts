@@ -24,6 +24,16 @@ export const DOWNLOAD_HELP = `  --allow-private           let the downloader fet
   --max-redirects N         redirects followed per URL (default 5)
   --download-concurrency N  downloads in flight per request (default 8)`;
 
+/** The downloader server's next-stage allow-list (the stack adds its own preprocessor). */
+export const HOP_FLAGS = { 'allow-hop': { type: 'string' } } as const;
+
+export const HOP_HELP = `  --allow-hop a,b           next stages a request's config may name: URLs (that origin), addresses/CIDRs
+                            (any port) or host[:port] patterns with * (refused otherwise: SSRF)`;
+
+export function allowHops(v: Record<string, unknown>): string[] {
+  return list(v['allow-hop']) ?? [];
+}
+
 type Values = Record<string, unknown>;
 
 export function downloadOptions(v: Values): Omit<DownloadOptions, 'signal'> {

@@ -10,7 +10,16 @@ import { stopOnSignals } from '../../cli/serve-command.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { createLogger } from '../../server/logger.js';
 import { serveModel } from '../../server/serve.js';
-import { DOWNLOAD_FLAGS, DOWNLOAD_HELP, downloadOptions, labelsFrom, presetOptions } from './cli-options.js';
+import {
+  DOWNLOAD_FLAGS,
+  DOWNLOAD_HELP,
+  HOP_FLAGS,
+  HOP_HELP,
+  allowHops,
+  downloadOptions,
+  labelsFrom,
+  presetOptions,
+} from './cli-options.js';
 import { downloaderModel } from './downloader-server.js';
 import { preprocessorModel } from './preprocessor-server.js';
 import { startStack } from './stack.js';
@@ -27,6 +36,8 @@ export const UP_HELP = `modelpipe classy up --model M.onnx [--labels L] [options
                         (default 9000; 0 = any free ports)
   --instances N         onnxruntime worker threads (default 1)
 ${DOWNLOAD_HELP}
+${HOP_HELP}
+                            (the stack's own preprocessor is always allowed)
   --log-level LEVEL     pino level (default info)
 ${SERVER_SECURITY_HELP}
                         (with TLS or tokens, give the stages --hop-ca/--hop-token to call each other)`;
@@ -34,6 +45,8 @@ ${SERVER_SECURITY_HELP}
 export const DOWNLOADER_HELP = `modelpipe classy downloader [options]   the downloader stage alone
   --listen host:port    (default 127.0.0.1:9002)
 ${DOWNLOAD_HELP}
+${HOP_HELP}
+                            (default: none, so a request may not name a next stage)
   --log-level LEVEL`;
 
 export const PREPROCESSOR_HELP = `modelpipe classy preprocessor --next MODEL_URL [options]   the preprocessor stage alone
@@ -57,6 +70,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     instances: { type: 'string' },
     ...DOWNLOAD_FLAGS,
     ...SERVER_SECURITY_FLAGS,
+    ...HOP_FLAGS,
     ...LOG,
   });
   if (v.help) return console.log(UP_HELP);
@@ -74,6 +88,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     listenBase: int(v['listen-base'], 'listen-base') ?? 9000,
     instances: int(v.instances, 'instances') ?? 1,
     download: downloadOptions(v),
+    allowHops: allowHops(v),
     logger: log,
     security,
   });
@@ -86,14 +101,15 @@ export async function upCommand(argv: string[]): Promise<void> {
 }
 
 export async function downloaderCommand(argv: string[]): Promise<void> {
-  const { values: v } = parseWithEnv(argv, { listen: { type: 'string' }, ...DOWNLOAD_FLAGS, ...LOG });
+  const { values: v } = parseWithEnv(argv, { listen: { type: 'string' }, ...DOWNLOAD_FLAGS, ...HOP_FLAGS, ...LOG });
   if (v.help) return console.log(DOWNLOADER_HELP);
   const log = createLogger(str(v['log-level']));
   const { host, port } = listenAddress(str(v.listen) ?? '127.0.0.1:9002');
   const opts = downloadOptions(v);
-  const s = await serveModel(downloaderModel(opts), { host, port, logger: log });
+  const hops = allowHops(v);
+  const s = await serveModel(downloaderModel({ ...opts, allowHops: hops }), { host, port, logger: log });
   stopOnSignals(() => s.close(), log);
-  log.info({ url: s.url, allowPrivate: opts.allowPrivate === true }, `downloader listening on ${s.url}`);
+  log.info({ url: s.url, allowPrivate: opts.allowPrivate === true, allowHops: hops }, `downloader listening on ${s.url}`);
 }
 
 export async function preprocessorCommand(argv: string[]): Promise<void> {

@@ -108,6 +108,11 @@ async function classifyCommand(argv: string[]): Promise<void> {
   const k = int(v['top-k'], 'top-k') ?? 1;
   if (k < 1) throw new ModelpipeError('MP_ERR_BAD_CONFIG', '--top-k must be at least 1');
   const keepGoing = v['keep-going'] === true;
+  if (str(v.preprocessor) === undefined && str(v.model) === undefined)
+    throw new ModelpipeError(
+      'MP_ERR_BAD_CONFIG',
+      'classy needs --model FILE (the ONNX model, run in this process) or --preprocessor URL [--downloader URL] of running servers',
+    );
   const labels = await labelsFrom(v);
   const { inputs, unread } = await readInputs(positionals, keepGoing);
   const opts = { keepGoing, timeoutMs: int(v.timeout, 'timeout') ?? 60_000 };
@@ -117,10 +122,10 @@ async function classifyCommand(argv: string[]): Promise<void> {
   if (preprocessor !== undefined) {
     const downloader = str(v.downloader);
     result = await classifyImages(inputs, { preprocessor, ...(downloader ? { downloader } : {}) }, opts);
-  } else if (model !== undefined) {
+  } else {
     // In-process mode: the same three servers, on ephemeral loopback ports, for this one command.
     const stack = await startStack({
-      modelPath: model,
+      modelPath: model as string, // checked above: --model or --preprocessor
       labels,
       ...(await presetOptions(v)),
       download: downloadOptions(v),
@@ -132,8 +137,6 @@ async function classifyCommand(argv: string[]): Promise<void> {
     } finally {
       await stack.close();
     }
-  } else {
-    throw new ModelpipeError('MP_ERR_BAD_CONFIG', 'give --preprocessor URL (and --downloader URL) of running servers, or --model FILE');
   }
   const outcomes = result.images.map((o, i) => {
     const err = unread.get(i);

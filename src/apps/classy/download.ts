@@ -3,7 +3,7 @@ import type { LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Agent, buildConnector } from 'undici';
 import { ModelpipeError, type ErrorCode } from '../../errors/index.js';
-import { AddressPolicy, type AddressPolicyOptions, literalAddress } from './address.js';
+import { AddressPolicy, type AddressPolicyOptions, forbiddenMessage, literalAddress } from '../../pipeline/address.js';
 import { intOption, mapLimit } from './limit.js';
 
 /**
@@ -83,8 +83,8 @@ function guardedAgent(s: Settings): Agent {
     // (downloadOne checks them earlier too, for a clearer error; this is the backstop).
     const literal = literalAddress(options.hostname);
     const refusal = literal === undefined ? undefined : s.policy.refusal(literal);
-    if (refusal !== undefined) {
-      callback(new ModelpipeError('MP_ERR_FORBIDDEN_ADDRESS', `${literal}: refused, ${refusal} address`), null);
+    if (literal !== undefined && refusal !== undefined) {
+      callback(new ModelpipeError('MP_ERR_FORBIDDEN_ADDRESS', forbiddenMessage(literal, literal, refusal)), null);
       return;
     }
     base(options, callback);

@@ -1,5 +1,6 @@
 import { ModelpipeError } from '../../errors/index.js';
 import { FunctionModel } from '../../models/function-model.js';
+import { type HopPolicy, hopPolicy, shownHop } from '../../pipeline/hop-policy.js';
 import { Tensor } from '../../tensor/index.js';
 import { type DownloadOptions, downloadAll, downloadAllSettled } from './download.js';
 import { EMPTY_BYTES, asStrings, stageSpecs } from './stage-util.js';
@@ -16,14 +17,22 @@ export interface DownloaderOptions extends Omit<DownloadOptions, 'signal'> {
   readonly name?: string;
   /** Timeout for the call to the next stage (default 60 000 ms). */
   readonly nextTimeoutMs?: number;
+  /**
+   * The next stages a request's config may name (URLs, CIDRs or host patterns, see
+   * pipeline/hop-policy.ts); any other is refused with MP_ERR_FORBIDDEN_ADDRESS
+   * before a connection is made. Default: none.
+   */
+  readonly allowHops?: HopPolicy | readonly string[];
 }
 
 export function downloaderModel(opts: DownloaderOptions = {}): FunctionModel {
-  const { name = 'classy-downloader', nextTimeoutMs = 60_000, ...download } = opts;
+  const { name = 'classy-downloader', nextTimeoutMs = 60_000, allowHops, ...download } = opts;
+  const hops = hopPolicy(allowHops);
   return new FunctionModel(
     async (inputs, config, ctx) => {
       const urls = asStrings(inputs.urls, 'urls').map((u) => new TextDecoder().decode(u));
       const cfg = parseStageConfig(config);
+      if (cfg.next !== undefined) hops.check(cfg.next); // before any download or connection
       const t0 = performance.now();
       const dl = { ...download, signal: ctx.signal };
       let bytes: Uint8Array[];
@@ -43,9 +52,13 @@ export function downloaderModel(opts: DownloaderOptions = {}): FunctionModel {
       const next: StageResult = await callStage(cfg.next, images, cfg.config ?? preprocessorConfig(cfg.keepGoing), {
         signal: ctx.signal,
         timeoutMs: nextTimeoutMs,
+        conceal: true,
       });
       if (next.errors.length !== errors.length)
-        throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${cfg.next}: ${next.errors.length} error entries for ${errors.length} images`);
+        throw new ModelpipeError(
+          'MP_ERR_BAD_RESPONSE',
+          `${shownHop(cfg.next)}: ${next.errors.length} error entries for ${errors.length} images`,
+        );
       return stageTensors({
         output: next.output,
         errors: errors.map((e, i) => (e !== '' ? e : (next.errors[i] as string))),

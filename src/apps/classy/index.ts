@@ -1,5 +1,12 @@
 /** Classy: the reusable pieces of the image-classification pipeline (downloader → preprocessor → model → labels). */
-export { AddressPolicy, type AddressPolicyOptions, forbiddenReason, literalAddress, parseAddress, parseCidr } from './address.js';
+export {
+  AddressPolicy,
+  type AddressPolicyOptions,
+  forbiddenReason,
+  literalAddress,
+  parseAddress,
+  parseCidr,
+} from '../../pipeline/address.js';
 export { type DownloadOptions, type DownloadResult, downloadAll, downloadAllSettled } from './download.js';
 export { type Prediction, classify, formatPrediction, formatPredictions, loadLabels, parseLabels, topK } from './labels.js';
 export {

@@ -63,7 +63,7 @@ export function preprocessorModel(opts: PreprocessorOptions): FunctionModel {
           timeoutMs: nextTimeoutMs,
         });
       } catch (err: unknown) {
-        throw hopError(next, err);
+        throw hopError(next, err, true); // the caller sees our status line, never the model server's raw answer
       }
       timings.model = performance.now() - t1;
       const output = out[0];

@@ -1,6 +1,7 @@
 import { RemoteError } from '../../client/errors.js';
 import { multiRemoteRaw } from '../../client/graphpipe-client.js';
 import { ModelpipeError, toModelpipeError } from '../../errors/index.js';
+import { upstreamSafeMessage } from '../../pipeline/sequencing.js';
 import { Tensor } from '../../tensor/index.js';
 
 /**
@@ -134,7 +135,7 @@ export async function callStage(
   url: string,
   input: Tensor,
   config: string,
-  opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  opts: { signal?: AbortSignal; timeoutMs?: number; conceal?: boolean } = {},
 ): Promise<StageResult> {
   let out: Tensor[];
   try {
@@ -145,7 +146,7 @@ export async function callStage(
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
   } catch (err: unknown) {
-    throw stageError(err);
+    throw stageError(err, opts.conceal === true);
   }
   const [output, errors, timings] = out;
   if (output === undefined || errors?.dtype !== 'string' || errors.size !== input.size)
@@ -157,10 +158,12 @@ export async function callStage(
  * Passes a remote error on with its own code. The "<url>: " prefix the client adds
  * is dropped when the error came from the stage itself (its message already names
  * the index); transport failures keep it, since there the URL is the news.
+ * `conceal` (a stage calling the next for a remote caller): an answer that was not
+ * GraphPipe is described by its status, never quoted (see upstreamSafeMessage).
  */
-export function stageError(err: unknown): ModelpipeError {
+export function stageError(err: unknown, conceal = false): ModelpipeError {
   if (!(err instanceof RemoteError)) return toModelpipeError(err);
   const own = err.remoteCode !== undefined && err.url !== undefined && err.message.startsWith(`${err.url}: `);
-  const message = own ? err.message.slice((err.url as string).length + 2) : err.message;
+  const message = own ? err.message.slice((err.url as string).length + 2) : conceal ? upstreamSafeMessage(err) : err.message;
   return new ModelpipeError(err.code, message, { cause: err, ...(err.url ? { url: err.url } : {}) });
 }

@@ -30,6 +30,8 @@ export interface StackOptions {
   readonly host?: string;
   readonly listenBase?: number;
   readonly download?: Omit<DownloadOptions, 'signal'>;
+  /** Next stages the downloader may forward to besides this stack's preprocessor. */
+  readonly allowHops?: readonly string[];
   /** onnxruntime worker threads (default 1). */
   readonly instances?: number;
   readonly playground?: boolean;
@@ -104,7 +106,9 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
     started.push(preprocessor);
     log.info({ url: preprocessor.url, preset: opts.preset, next: model.url }, `preprocessor listening on ${preprocessor.url}`);
 
-    const downloader = await serveModel(downloaderModel(opts.download ?? {}), {
+    // A request's config may name only this stack's preprocessor (and what the operator added).
+    const hops = [preprocessor.url, ...(opts.allowHops ?? [])];
+    const downloader = await serveModel(downloaderModel({ ...opts.download, allowHops: hops }), {
       port: port(2),
       host,
       logger: log.child({ stage: 'downloader' }),
@@ -112,7 +116,7 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
     });
     started.push(downloader);
     const allowPrivate = opts.download?.allowPrivate === true;
-    log.info({ url: downloader.url, allowPrivate }, `downloader listening on ${downloader.url}`);
+    log.info({ url: downloader.url, allowPrivate, allowHops: hops }, `downloader listening on ${downloader.url}`);
 
     const endpoints = { model: model.url, preprocessor: preprocessor.url, downloader: downloader.url };
     let playground: RunningServer | undefined;

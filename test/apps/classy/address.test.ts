@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AddressPolicy, forbiddenReason, literalAddress, parseAddress, parseCidr } from '../../../src/apps/classy/address.js';
+import { AddressPolicy, forbiddenReason, literalAddress, parseAddress, parseCidr } from '../../../src/pipeline/address.js';
 import { ModelpipeError } from '../../../src/errors/index.js';
 
 // Pure address classification: nothing here opens a socket.
@@ -75,7 +75,8 @@ test('AddressPolicy: allowPrivate, allowAddresses (single and CIDR), and the err
     (e) =>
       e instanceof ModelpipeError &&
       e.code === 'MP_ERR_FORBIDDEN_ADDRESS' &&
-      e.message === 'localhost resolves to 127.0.0.1: refused, loopback address',
+      e.message.startsWith('localhost resolves to 127.0.0.1: refused, loopback address (to allow it, ') &&
+      e.message.includes('--allow-address 127.0.0.1 or --allow-private'),
   );
   assert.doesNotThrow(() => strict.check('8.8.8.8'));
   assert.equal(new AddressPolicy({ allowPrivate: true }).refusal('169.254.169.254'), undefined);

@@ -143,7 +143,7 @@ describe('modelpipe classy CLI', { skip }, () => {
   test('usage errors exit non-zero with a message', async () => {
     const none = await runNode([CLI, 'classy', sharedPath('images/mug227.png'), '--labels', LABELS]);
     assert.equal(none.code, 1);
-    assert.match(none.stderr, /MP_ERR_BAD_CONFIG: give --preprocessor URL/);
+    assert.match(none.stderr, /MP_ERR_BAD_CONFIG: classy needs --model FILE .* or --preprocessor URL/);
     const help = await runNode([CLI, 'classy', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /modelpipe classy up --model/);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, type Locator, type Page, chromium } from 'playwright-core';
@@ -30,8 +30,11 @@ describe('classy web playground in Chromium', { skip }, () => {
       preset: 'squeezenet',
       download: { allowPrivate: true },
     });
+    const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+    if (!existsSync(executablePath))
+      throw new Error(`${executablePath} not found: install chromium (sudo scripts/install-system-deps.sh) or set CHROMIUM_PATH`);
     browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      executablePath,
       headless: true,
       args: [
         '--no-sandbox',

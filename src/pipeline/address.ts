@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
-import { ModelpipeError } from '../../errors/index.js';
+import { ModelpipeError } from '../errors/index.js';
 
 /**
- * Address policy for the downloader (SSRF protection).
+ * Address policy for outbound connections named by requests (SSRF protection): the
+ * Classy downloader's image fetches, and the literal-address entries of hop allow-lists.
  *
  * We parse addresses ourselves into 16-byte form instead of using net.BlockList
  * because BlockList does not reliably match IPv4 rules against IPv4-mapped IPv6
@@ -13,7 +14,7 @@ import { ModelpipeError } from '../../errors/index.js';
 /** 16 bytes; IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d) so one table covers both. */
 type Bytes16 = Uint8Array;
 
-interface Cidr {
+export interface Cidr {
   readonly bytes: Bytes16;
   readonly prefix: number; // in bits, over the 16-byte form
 }
@@ -95,6 +96,12 @@ function matches(addr: Bytes16, c: Cidr): boolean {
     if ((addr[i]! & mask) !== (c.bytes[i]! & mask)) return false;
   }
   return true;
+}
+
+/** Whether the literal address `ip` lies inside `c` (false for a non-address). */
+export function inCidr(ip: string, c: Cidr): boolean {
+  const addr = parseAddress(ip);
+  return addr !== undefined && matches(addr, c);
 }
 
 const rule = (spec: string, reason: string): Rule => ({ ...parseCidr(spec), reason });
@@ -188,9 +195,14 @@ export class AddressPolicy {
     const reason = this.refusal(ip);
     if (reason !== undefined) {
       const what = host !== undefined && host !== ip ? `${host} resolves to ${ip}` : ip;
-      throw new ModelpipeError('MP_ERR_FORBIDDEN_ADDRESS', `${what}: refused, ${reason} address`);
+      throw new ModelpipeError('MP_ERR_FORBIDDEN_ADDRESS', forbiddenMessage(what, ip, reason));
     }
   }
+}
+
+/** The refusal's message, naming the flags (and library options) that would allow the address. */
+export function forbiddenMessage(what: string, ip: string, reason: string): string {
+  return `${what}: refused, ${reason} address (to allow it, start the downloader with --allow-address ${ip} or --allow-private; options allowAddresses, allowPrivate)`;
 }
 
 /** The literal address in a URL hostname ("[::1]" → "::1"), or undefined for a DNS name. */

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The system packages the test suite needs (Debian/Ubuntu, as root). The one list:
+# .ci/run calls this script too, and the README points here.
+#   flatbuffers-compiler  flatc: the independent flatbuffers implementation for the codec conformance tests
+#   redis-server          RunInference's Redis Streams source/sink and scale-out tests
+#   postgresql            the PostgreSQL sink test (a throwaway cluster in a temp dir)
+#   chromium              the Classy web playground's browser test
+#   openssl               the TLS tests make their CA and certificates at test time
+set -euo pipefail
+PACKAGES=(flatbuffers-compiler redis-server postgresql chromium openssl)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: run as root (sudo $0); it installs: ${PACKAGES[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
