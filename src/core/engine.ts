@@ -72,7 +72,7 @@ export class Engine {
       },
     };
     this.models.set(name, served);
-    m.watch(name, { inFlight: () => served.m.inFlight, depth: () => sched.depth });
+    m.watch(name, { inFlight: () => served.m.inFlight, depth: () => sched.depth, stuck: () => sched.stuck });
     this.defaultModel ??= name;
     if (opts.loadSeconds !== undefined) this.metrics.loadTime.set({ model: name }, opts.loadSeconds);
   }
@@ -138,6 +138,16 @@ export class Engine {
 
   isReady(): boolean {
     return !this.shuttingDown && this.models.size > 0;
+  }
+
+  /** Whether a model takes requests: not while too many of its runs are stuck (see ModelScheduler). */
+  isModelReady(name: string): boolean {
+    return !this.shuttingDown && !this.served(name).scheduler.wedged;
+  }
+
+  /** Runs of a model that outlived their timeout and have not settled. */
+  stuckRuns(name: string): number {
+    return this.served(name).scheduler.stuck;
   }
 
   async infer(name: string | undefined, call: InferCall, protocol: string): Promise<InferOutcome> {

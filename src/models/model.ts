@@ -63,6 +63,12 @@ export interface Model {
   readonly fanout?: boolean;
   /** Runs one (possibly merged) request; returns tensors in `outputNames` order. */
   run(req: RunRequest): Promise<Tensor[]>;
+  /**
+   * The scheduler gave up on `req` (a run of this model): it outlived its timeout and
+   * its slot went to other work. A backend that can reclaim the instance does so
+   * (ONNX terminates and replaces the worker); run()'s promise should then settle.
+   */
+  abandon?(req: RunRequest): void;
   /** Releases workers, sessions and connections. */
   close(): Promise<void>;
 }

@@ -186,6 +186,7 @@ export class ModelRepository implements ModelDirectory {
       batching,
       ...(c.max_queue !== undefined ? { maxQueueSize: c.max_queue } : {}),
       ...(c.timeout_ms !== undefined ? { timeoutMs: c.timeout_ms } : {}),
+      ...(c.max_abandoned_runs !== undefined ? { maxAbandonedRuns: c.max_abandoned_runs } : {}),
     };
   }
 

@@ -51,7 +51,7 @@ export class OipFrontend implements HttpFrontend {
     }
     if (!get) throw notFound(`${path} takes GET`, 405);
     const key = resolveModel(engine, name, version, this.opts.directory);
-    if (action === '/ready') return empty(res, 200);
+    if (action === '/ready') return empty(res, engine.isModelReady(key) ? 200 : 503);
     const versions = version === undefined ? versionsOf(engine, key, name, this.opts.directory) : [version];
     sendJSON(res, 200, oipModelMetadata(engine.metadata(key), versions));
   }

@@ -61,8 +61,8 @@ export class OipGrpcServer {
     const { engine, directory } = opts;
     const modelReady = (r: { name: string; version: string }): Answer => {
       try {
-        resolveModel(engine, r.name, r.version || undefined, directory);
-        return { message: { ready: true } };
+        const key = resolveModel(engine, r.name, r.version || undefined, directory);
+        return { message: { ready: engine.isModelReady(key) } };
       } catch (err: unknown) {
         if (toModelpipeError(err).code === 'MP_ERR_MODEL_NOT_READY') return { message: { ready: false } };
         throw err;

@@ -85,7 +85,17 @@ export class OnnxModel implements Model {
   }
 
   run(req: RunRequest): Promise<Tensor[]> {
-    return this.pool.run(req.inputs, req.outputNames, req.transferable);
+    return this.pool.run(req.inputs, req.outputNames, req.transferable, req);
+  }
+
+  /** Terminates the worker of a run that outlived its timeout and starts a fresh one. */
+  abandon(req: RunRequest): void {
+    this.pool.abandon(req);
+  }
+
+  /** Workers replaced after abandoned runs (see WorkerPool.abandon). */
+  get workersReplaced(): number {
+    return this.pool.replaced;
   }
 
   close(): Promise<void> {
