@@ -36,6 +36,7 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** Workers replaced after an abandoned run. */
   replaced = 0;
   /** Replacement workers starting (a run that finds no worker waits for one). */
@@ -148,8 +149,13 @@ export class WorkerPool {
     void spawn.then(() => this.spawning.delete(spawn));
   }
 
-  /** Lets in-flight runs finish (a model refresh retires the old pool this way), then stops the workers. */
-  async close(): Promise<void> {
+  /** Lets in-flight runs finish (a model refresh retires the old pool this way), then stops the workers. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  private async stop(): Promise<void> {
     this.closed = true;
     const inflight = this.slots.flatMap((s) =>
       [...s.pending.values()].map(
