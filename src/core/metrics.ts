@@ -14,7 +14,7 @@ export class Metrics {
   );
   readonly latency = new FastHistogram(
     'modelpipe_request_duration_seconds',
-    'Request latency split into queue, compute and total',
+    'Request latency split into phases: queue, compute_input (merging a batch), compute (the model run), compute_output (splitting it), total',
     ['model', 'phase'],
     LATENCY_BUCKETS,
     this.registry,

@@ -61,6 +61,8 @@ export interface Model {
    * function's "instances" share one thread, so splitting would only add work.
    */
   readonly fanout?: boolean;
+  /** Where runs execute (reported by the model configuration extension); absent = cpu. */
+  readonly device?: 'cpu' | 'cuda';
   /** Runs one (possibly merged) request; returns tensors in `outputNames` order. */
   run(req: RunRequest): Promise<Tensor[]>;
   /**

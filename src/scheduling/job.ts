@@ -6,7 +6,12 @@ import type { Tensor } from '../tensor/index.js';
 export interface JobResult {
   outputs: Tensor[];
   queueMs: number;
+  /** Preparing the inputs: merging a batch, splitting it over instances. */
+  inputMs: number;
+  /** The model's run (the "compute" phase of /metrics). */
   computeMs: number;
+  /** Splitting a merged batch's outputs per request. */
+  outputMs: number;
   batchRows: number;
 }
 

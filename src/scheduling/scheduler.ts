@@ -1,5 +1,6 @@
 import type { Cancellation } from '../core/cancel.js';
 import type { Metrics } from '../core/metrics.js';
+import { ExecutionStats } from '../core/model-stats.js';
 import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
@@ -42,6 +43,8 @@ export class ModelScheduler {
   /** Overdue runs that keep their slots because the bound on abandoned runs was reached. */
   private readonly overdue: Run[] = [];
   private readonly maxAbandoned: number;
+  /** Executions by batch size, rows run, last execution (the statistics extension). */
+  readonly stats = new ExecutionStats();
   /** Metric children bound to this model (label hashing per request is costly). */
   private readonly m: { executions: { inc(): void }; batchSize: { observe(v: number): void } };
 
@@ -210,6 +213,9 @@ export class ModelScheduler {
     const live = jobs.filter((j) => !j.settled);
     const first = live[0];
     if (first === undefined) return;
+    // Phases (for /metrics and the statistics extension): queue until t0, input
+    // (merge, split) until started, infer until ran, output (split per request) after.
+    const t0 = performance.now();
     const merged = live.length > 1;
     const rows = live.reduce((n, j) => n + j.rows, 0);
     let inputs: ReadonlyMap<string, Tensor>;
@@ -229,27 +235,31 @@ export class ModelScheduler {
     const run = new Run(inputs, transferable, outputNames, config, cancel, live, k);
     for (const j of live) j.exec = run;
     this.running += k; // before the first await: pump() counts it at once
-    const started = performance.now();
     try {
       let outputs: Tensor[];
+      let counts: number[] | undefined;
+      let started: number;
       if (k > 1) {
-        const { counts, parts } = splitInputs(inputs, rows, k, transferable);
-        run.parts = parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1));
+        const split = splitInputs(inputs, rows, k, transferable);
+        counts = split.counts;
+        run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1));
+        started = performance.now();
         outputs = joinOutputs(await Promise.all(run.parts.map((p) => this.model.run(p))));
-        for (const c of counts) {
-          this.m.executions.inc();
-          this.m.batchSize.observe(c);
-        }
       } else {
+        started = performance.now();
         outputs = await this.model.run(run);
-        this.m.executions.inc();
-        this.m.batchSize.observe(rows);
       }
-      const computeMs = performance.now() - started;
+      const ran = performance.now();
       const parts = merged ? splitOutputs(outputs, live, rows) : [outputs];
-      live.forEach((j, i) => {
-        j.resolve({ outputs: parts[i] as Tensor[], queueMs: started - j.enqueuedAt, computeMs, batchRows: rows });
-      });
+      const inputMs = started - t0;
+      const computeMs = ran - started;
+      const outputMs = performance.now() - ran;
+      this.recordExecution(counts ?? rows, inputMs, computeMs, outputMs);
+      for (let i = 0; i < live.length; i++) {
+        const j = live[i] as Job;
+        if (!j.settled) this.stats.inferences += j.rows;
+        j.resolve({ outputs: parts[i] as Tensor[], queueMs: t0 - j.enqueuedAt, inputMs, computeMs, outputMs, batchRows: rows });
+      }
     } catch (err: unknown) {
       const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
       for (const j of live) j.reject(e);
@@ -258,6 +268,19 @@ export class ModelScheduler {
       this.settled(run);
       this.pump();
     }
+  }
+
+  /** Counts an execution (or the parts of a fanned-out one) for /metrics and the statistics extension. */
+  private recordExecution(rows: number | number[], inputMs: number, inferMs: number, outputMs: number): void {
+    if (typeof rows === 'number') this.recordPart(rows, inputMs, inferMs, outputMs);
+    else for (const c of rows) this.recordPart(c, inputMs, inferMs, outputMs);
+    this.stats.lastInference = Date.now();
+  }
+
+  private recordPart(rows: number, inputMs: number, inferMs: number, outputMs: number): void {
+    this.m.executions.inc();
+    this.m.batchSize.observe(rows);
+    this.stats.record(rows, inputMs, inferMs, outputMs);
   }
 
   /** Stops accepting; waits for queued and running work to finish. */

@@ -14,6 +14,7 @@ import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from './logger.js';
+import { modelConfig, modelStatistics } from './oip-extensions.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 export interface OipGrpcServerOptions {
   engine: Engine;
@@ -80,6 +81,12 @@ export class OipGrpcServer {
       this.method('ServerMetadata', () => ({ message: { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS } })),
       this.method('ModelMetadata', modelMetadata),
       this.method('ModelInfer', (r: InferRequestMsg, call, body) => this.infer(r, call, body), RAW_INPUT_FIELD),
+      this.method('ModelStatistics', (r: { name: string; version: string }) => ({
+        message: modelStatistics(engine, r.name || undefined, r.version || undefined, directory),
+      })),
+      this.method('ModelConfig', (r: { name: string; version: string }) => ({
+        message: { config: modelConfig(engine, resolveModel(engine, r.name, r.version || undefined, directory)) },
+      })),
     ]);
     this.transport = new GrpcHttp2Server(methods, {
       maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_BODY_LIMIT,

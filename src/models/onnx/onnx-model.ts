@@ -44,6 +44,7 @@ export class OnnxModel implements Model {
   private constructor(
     private readonly pool: WorkerPool,
     md: ModelMetadata,
+    readonly device: 'cpu' | 'cuda',
   ) {
     this.metadata = md;
     this.instances = pool.size;
@@ -81,7 +82,7 @@ export class OnnxModel implements Model {
       defaultOutputs: opts.outputs ?? pool.info.outputs.map((s) => s.name),
       ...(opts.extra ? { extra: opts.extra } : {}),
     };
-    return new OnnxModel(pool, md);
+    return new OnnxModel(pool, md, settings.device);
   }
 
   run(req: RunRequest): Promise<Tensor[]> {
