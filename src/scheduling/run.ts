@@ -37,6 +37,15 @@ export class Run implements RunRequest, Execution {
     return this.cancel?.signal ?? NEVER_ABORTED;
   }
 
+  /**
+   * Given up on: a lone request's run is told through its signal (a model that
+   * honours it, such as a remote call, stops and settles). Its request has already
+   * been answered, so its cancellation token has nothing else left to stop.
+   */
+  abort(): void {
+    this.cancel?.cancel();
+  }
+
   /** True once no job of this run waits for its result any more. */
   get unwaited(): boolean {
     for (const j of this.jobs) if (!j.settled) return false;

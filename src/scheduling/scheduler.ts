@@ -144,6 +144,7 @@ export class ModelScheduler {
     run.state = ABANDONED;
     this.abandoned++;
     this.running -= run.slots;
+    run.abort();
     if (this.model.abandon) for (const r of run.parts ?? [run]) this.model.abandon(r);
     this.pump();
   }

@@ -129,6 +129,36 @@ describe('hung function model, engine level', () => {
     await engine.shutdown();
   });
 
+  test("an abandoned run's signal aborts, so a model that honours it settles", async () => {
+    let aborted = 0;
+    const model = new FunctionModel(
+      (_inputs, _config, ctx) =>
+        new Promise((_, reject) =>
+          ctx.signal.addEventListener('abort', () => {
+            aborted++;
+            reject(new Error('stopped'));
+          }),
+        ),
+      {
+        name: 'm',
+        inputs: [{ name: 'a', dtype: 'float32', shape: [-1, 2] }],
+        outputs: [{ name: 'doubled', dtype: 'float32', shape: [-1, 2] }],
+        instances: 1,
+      },
+    );
+    const engine = new Engine();
+    engine.add('m', model, { timeoutMs: 30 });
+    await rejectsWith(
+      engine.infer('m', { inputNames: [], outputNames: [], inputs: [row()], config: '', signal: new AbortController().signal }, 'test'),
+      'MP_ERR_TIMEOUT',
+      504,
+    );
+    await new Promise((r) => setImmediate(r));
+    assert.equal(aborted, 1);
+    assert.equal(engine.stuckRuns('m'), 0);
+    await engine.shutdown();
+  });
+
   test('with the bound at 0 a hung run keeps its slot and the model refuses new work', async () => {
     let settle: (() => void) | undefined;
     const model = new FunctionModel((inputs) => new Promise((r) => (settle = () => r({ doubled: inputs.a as Tensor }))), {
