@@ -116,7 +116,7 @@ export class ModelRepository implements ModelDirectory {
     }
     const wanted = selectVersions(disk.versions, disk.config.version_policy);
     if (wanted.length === 0) {
-      const links = disk.danglingVersions.map((v) => `; ${name}/${v}/model.onnx is a symbolic link to nothing`).join('');
+      const links = disk.danglingVersions.map((v) => `; ${name}/${v}/model.onnx is a symbolic link that leads nowhere`).join('');
       const msg = `model ${name} has no version to serve (versions on disk: ${disk.versions.join(', ') || 'none'}${links})`;
       this.fail(name, old, state, msg);
       throw new ModelpipeError('MP_ERR_REPO_LOAD_FAILED', msg);

@@ -32,15 +32,23 @@ export function listModels(dir: string): string[] {
     .sort();
 }
 
-/** What a path leads to: a directory, a file (or anything else), nothing (dangling link or gone). */
+/** What a path leads to: a directory, a file (or anything else), nothing (dangling link, loop, gone, unreadable). */
 function linkedKind(path: string): 'dir' | 'file' | 'none' {
-  const st = statSync(path, { throwIfNoEntry: false });
-  return st === undefined ? 'none' : st.isDirectory() ? 'dir' : 'file';
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st === undefined ? 'none' : st.isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'none'; // ELOOP, EACCES, ENOTDIR: nothing usable
+  }
 }
 
-/** A symbolic link whose target does not exist (stat fails where lstat does not). */
+/** A symbolic link that leads nowhere (its target is missing, or a loop): stat fails where lstat does not. */
 function dangling(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && linkedKind(path) === 'none';
+  try {
+    return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && linkedKind(path) === 'none';
+  } catch {
+    return false; // not even the link itself is there (e.g. a version that is a file)
+  }
 }
 
 export interface ModelOnDisk {
@@ -63,7 +71,10 @@ export function readModel(dir: string, name: string): ModelOnDisk {
   checkModelName(name);
   const root = join(dir, name);
   if (dangling(root)) {
-    throw new ModelpipeError('MP_ERR_REPO_LOAD_FAILED', `model directory ${name} is a symbolic link to nothing`);
+    throw new ModelpipeError(
+      'MP_ERR_REPO_LOAD_FAILED',
+      `model directory ${name} is a symbolic link that leads nowhere (missing target or a loop)`,
+    );
   }
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new ModelpipeError('MP_ERR_REPO_UNKNOWN_MODEL', `no model ${JSON.stringify(name)} in the repository`);

@@ -46,6 +46,10 @@ function badRepository(root: string): { dir: string; outside: string } {
   mkdirSync(join(dir, 'unreadable', '1', 'model.onnx'), { recursive: true });
   mkdirSync(join(dir, 'danglingfile', '1'), { recursive: true });
   symlinkSync(join(outside, 'nothing.onnx'), join(dir, 'danglingfile', '1', 'model.onnx'));
+  symlinkSync(join(dir, 'loop'), join(dir, 'loop'));
+  // A version that is a file, not a directory.
+  mkdirSync(join(dir, 'fileversion'), { recursive: true });
+  writeFileSync(join(dir, 'fileversion', '1'), 'not a directory');
   // Served through a symlink whose target is removed while the server runs.
   mnistAt(outside, 'movable');
   symlinkSync(join(outside, 'movable'), join(dir, 'movable'));
@@ -82,7 +86,7 @@ describe('repository with bad entries, in process', { skip }, () => {
       entries.filter((e) => e.state === 'READY').map((e) => e.name),
       ['good', 'movable'],
     );
-    for (const name of ['dangling', 'corrupt', 'unreadable', 'danglingfile']) {
+    for (const name of ['dangling', 'corrupt', 'unreadable', 'danglingfile', 'loop', 'fileversion']) {
       const [e] = state(entries, name);
       assert.equal(e?.state, 'UNAVAILABLE', `${name}: ${JSON.stringify(e)}`);
       assert.ok((e?.reason.length ?? 0) > 0, `${name} has a reason`);
