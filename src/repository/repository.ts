@@ -1,5 +1,3 @@
-import { realpathSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Engine } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
@@ -9,6 +7,7 @@ import type { Logger } from '../server/logger.js';
 import { silentLogger } from '../server/logger.js';
 import type { ModelDirectory, ModelState } from '../server/oip-models.js';
 import { type ModelConfig, selectVersions } from './config.js';
+import { clientReason } from './reason.js';
 import { checkModelName, fingerprintOf, listModels, modelFile, readModel } from './scan.js';
 
 /** Loads one version's model; the default starts an OnnxModel (worker threads). */
@@ -158,26 +157,8 @@ export class ModelRepository implements ModelDirectory {
     this.models.set(name, state);
   }
 
-  /**
-   * A reason fit for clients: paths inside the repository become relative to it,
-   * any other absolute path (a symlink's target, a loader's temp file) its base name.
-   */
   private scrub(msg: string): string {
-    let out = msg;
-    for (const root of this.roots()) out = out.split(`${root}/`).join('');
-    return out.replace(/(^|[\s'"(=:[])\/(?:[^\s'"/)\]]+\/)*([^\s'"/)\]]+)/g, (_, pre: string, last: string) => `${pre}${basename(last)}`);
-  }
-
-  /** The repository directory as given and as resolved (symlinked temp dirs, relative paths). */
-  private roots(): string[] {
-    const dir = this.opts.dir.replace(/\/+$/, '');
-    let real = dir;
-    try {
-      real = realpathSync(dir);
-    } catch {
-      // the directory itself is gone: only the name given is known
-    }
-    return real === dir ? [dir] : [dir, real];
+    return clientReason(msg, this.opts.dir);
   }
 
   /** Points the aliases at the new entries, then drains and removes entries nothing points at. */
