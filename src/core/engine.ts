@@ -4,7 +4,9 @@ import { ModelScheduler, type SubmitOptions } from '../scheduling/scheduler.js';
 import { DEFAULT_SCHEDULER, type SchedulerOptions } from '../scheduling/options.js';
 import type { Tensor } from '../tensor/index.js';
 import { Cancellation } from './cancel.js';
+import type { Observed } from './fast-metrics.js';
 import { Metrics } from './metrics.js';
+import { type ModelStatistics, fromSeconds } from './model-stats.js';
 import { type InferCall, type PreparedCall, prepareCall } from './validate.js';
 
 export interface InferOutcome {
@@ -15,10 +17,16 @@ export interface InferOutcome {
 }
 
 /** A hook that may answer some rows itself (the row cache) and runs the rest. */
-export type RunThrough = (
-  prepared: PreparedCall,
-  run: (call: PreparedCall) => Promise<{ outputs: Tensor[]; queueMs: number; computeMs: number }>,
-) => Promise<{ outputs: Tensor[]; queueMs: number; computeMs: number }>;
+export type RunThrough = (prepared: PreparedCall, run: (call: PreparedCall) => Promise<RunResult>) => Promise<RunResult>;
+
+/** A request's outputs and phase timings (input and output preparation: absent when nothing ran, e.g. a cache hit). */
+export interface RunResult {
+  outputs: Tensor[];
+  queueMs: number;
+  inputMs?: number;
+  computeMs: number;
+  outputMs?: number;
+}
 
 interface Served {
   /** The entry's own name (what aliases resolve to). */
@@ -28,9 +36,13 @@ interface Served {
   runThrough: RunThrough | undefined;
   /** Metric children bound to this model's labels (label lookup per request is costly). */
   m: {
-    queue: { observe(v: number): void };
-    compute: { observe(v: number): void };
-    total: { observe(v: number): void };
+    queue: Observed;
+    input: Observed;
+    compute: Observed;
+    output: Observed;
+    total: Observed;
+    /** Failed requests and their summed time (the statistics extension's "fail"). */
+    failed: { count: number; ms: number };
     /** Requests accepted and not yet answered (read by the gauge at scrape time). */
     inFlight: number;
     ok: Map<string, { inc(): void }>;
@@ -65,14 +77,17 @@ export class Engine {
       runThrough: opts.runThrough,
       m: {
         queue: m.latency.labels({ model: name, phase: 'queue' }),
+        input: m.latency.labels({ model: name, phase: 'compute_input' }),
         compute: m.latency.labels({ model: name, phase: 'compute' }),
+        output: m.latency.labels({ model: name, phase: 'compute_output' }),
         total: m.latency.labels({ model: name, phase: 'total' }),
+        failed: { count: 0, ms: 0 },
         inFlight: 0,
         ok: new Map(),
       },
     };
     this.models.set(name, served);
-    m.watch(name, { inFlight: () => served.m.inFlight, depth: () => sched.depth });
+    m.watch(name, { inFlight: () => served.m.inFlight, depth: () => sched.depth, stuck: () => sched.stuck });
     this.defaultModel ??= name;
     if (opts.loadSeconds !== undefined) this.metrics.loadTime.set({ model: name }, opts.loadSeconds);
   }
@@ -140,6 +155,42 @@ export class Engine {
     return !this.shuttingDown && this.models.size > 0;
   }
 
+  /** Whether a model takes requests: not while too many of its runs are stuck (see ModelScheduler). */
+  isModelReady(name: string): boolean {
+    return !this.shuttingDown && !this.served(name).scheduler.wedged;
+  }
+
+  /**
+   * The statistics extension's numbers for an entry: request-level durations are the
+   * sums and counts of its /metrics latency histograms, executions come from its scheduler.
+   */
+  statistics(name: string): ModelStatistics {
+    const s = this.served(name);
+    const x = s.scheduler.stats;
+    return {
+      lastInference: x.lastInference,
+      inferenceCount: x.inferences,
+      executionCount: x.executions,
+      success: fromSeconds(s.m.total),
+      fail: { count: s.m.failed.count, ns: Math.round(s.m.failed.ms * 1e6) },
+      queue: fromSeconds(s.m.queue),
+      computeInput: fromSeconds(s.m.input),
+      computeInfer: fromSeconds(s.m.compute),
+      computeOutput: fromSeconds(s.m.output),
+      batches: x.batches(),
+    };
+  }
+
+  /** What the model configuration extension reports besides metadata: instances and device. */
+  model(name: string): Pick<Model, 'instances' | 'batchable' | 'device'> {
+    return this.served(name).model;
+  }
+
+  /** Runs of a model that outlived their timeout and have not settled. */
+  stuckRuns(name: string): number {
+    return this.served(name).scheduler.stuck;
+  }
+
   async infer(name: string | undefined, call: InferCall, protocol: string): Promise<InferOutcome> {
     const t0 = performance.now();
     const s = this.served(name);
@@ -158,7 +209,9 @@ export class Engine {
       const r = s.runThrough ? await s.runThrough(prepared, run) : await run(prepared);
       const totalMs = performance.now() - t0;
       s.m.queue.observe(r.queueMs / 1000);
+      s.m.input.observe((r.inputMs ?? 0) / 1000);
       s.m.compute.observe(r.computeMs / 1000);
+      s.m.output.observe((r.outputMs ?? 0) / 1000);
       s.m.total.observe(totalMs / 1000);
       let ok = s.m.ok.get(protocol);
       if (ok === undefined) {
@@ -175,6 +228,8 @@ export class Engine {
     } catch (err: unknown) {
       const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
       this.metrics.requests.inc({ model: s.name, protocol, outcome: e.code });
+      s.m.failed.count++;
+      s.m.failed.ms += performance.now() - t0;
       throw e;
     } finally {
       s.m.inFlight--;

@@ -18,7 +18,14 @@ export interface Observer {
   observe(value: number): void;
 }
 
-class Series implements Observer {
+/** A bound series, whose totals may be read (the statistics extension reads the same numbers /metrics shows). */
+export interface Observed extends Observer {
+  readonly count: number;
+  /** Sum of observed values (seconds for durations). */
+  readonly sum: number;
+}
+
+class Series implements Observed {
   /** Per-bucket counts (not cumulative); the last one is +Inf. */
   readonly counts: Float64Array;
   sum = 0;
@@ -66,7 +73,7 @@ export class FastHistogram {
   }
 
   /** The series for a label set (created on first use; keep the result on hot paths). */
-  labels(labels: Labels): Observer {
+  labels(labels: Labels): Observed {
     const [key, own] = keyed(this.labelNames, labels);
     let s = this.series.get(key);
     if (s === undefined) {

@@ -14,7 +14,7 @@ export class Metrics {
   );
   readonly latency = new FastHistogram(
     'modelpipe_request_duration_seconds',
-    'Request latency split into queue, compute and total',
+    'Request latency split into phases: queue, compute_input (merging a batch), compute (the model run), compute_output (splitting it), total',
     ['model', 'phase'],
     LATENCY_BUCKETS,
     this.registry,
@@ -22,6 +22,7 @@ export class Metrics {
   /** Per-model sources of the two gauges below, read when /metrics is scraped (not set per request). */
   private readonly inFlightOf = new Map<string, () => number>();
   private readonly depthOf = new Map<string, () => number>();
+  private readonly stuckOf = new Map<string, () => number>();
   readonly inFlight = new Gauge({
     name: 'modelpipe_inflight_requests',
     help: 'Requests accepted and not yet answered',
@@ -46,6 +47,15 @@ export class Metrics {
       for (const [model, f] of this.depthOf) this.queueDepth.set({ model }, f());
     },
   });
+  readonly stuckRuns = new Gauge({
+    name: 'modelpipe_stuck_runs',
+    help: 'Model runs that outlived their timeout and have not settled (their requests got MP_ERR_TIMEOUT)',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [model, f] of this.stuckOf) this.stuckRuns.set({ model }, f());
+    },
+  });
   readonly batchSize = new FastHistogram(
     'modelpipe_batch_size',
     'Rows per model execution',
@@ -65,16 +75,18 @@ export class Metrics {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Reports a model's in-flight count and queue depth from now on (read at scrape time). */
-  watch(model: string, sources: { inFlight?: () => number; depth?: () => number }): void {
+  /** Reports a model's in-flight count, queue depth and stuck runs from now on (read at scrape time). */
+  watch(model: string, sources: { inFlight?: () => number; depth?: () => number; stuck?: () => number }): void {
     if (sources.inFlight) this.inFlightOf.set(model, sources.inFlight);
     if (sources.depth) this.depthOf.set(model, sources.depth);
+    if (sources.stuck) this.stuckOf.set(model, sources.stuck);
   }
 
   /** Stops reporting a removed model's gauges. */
   unwatch(model: string): void {
     if (this.inFlightOf.delete(model)) this.inFlight.remove({ model });
     if (this.depthOf.delete(model)) this.queueDepth.remove({ model });
+    if (this.stuckOf.delete(model)) this.stuckRuns.remove({ model });
   }
 
   text(): Promise<string> {

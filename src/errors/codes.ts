@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   MP_ERR_DEVICE_UNAVAILABLE: { num: 303, status: 500 },
   MP_ERR_WORKER_DIED: { num: 304, status: 500 },
   MP_ERR_MODEL_OUTPUT: { num: 305, status: 500 },
+  MP_ERR_MODEL_STUCK: { num: 306, status: 503 },
   // server / scheduling / transport
   MP_ERR_TIMEOUT: { num: 400, status: 504 },
   MP_ERR_QUEUE_FULL: { num: 401, status: 503 },

@@ -61,8 +61,16 @@ export interface Model {
    * function's "instances" share one thread, so splitting would only add work.
    */
   readonly fanout?: boolean;
+  /** Where runs execute (reported by the model configuration extension); absent = cpu. */
+  readonly device?: 'cpu' | 'cuda';
   /** Runs one (possibly merged) request; returns tensors in `outputNames` order. */
   run(req: RunRequest): Promise<Tensor[]>;
+  /**
+   * The scheduler gave up on `req` (a run of this model): it outlived its timeout and
+   * its slot went to other work. A backend that can reclaim the instance does so
+   * (ONNX terminates and replaces the worker); run()'s promise should then settle.
+   */
+  abandon?(req: RunRequest): void;
   /** Releases workers, sessions and connections. */
   close(): Promise<void>;
 }

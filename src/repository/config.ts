@@ -21,6 +21,8 @@ export interface ModelConfig {
   batching?: false | { max_batch_size?: number; max_queue_delay_us?: number; preferred_batch_sizes?: number[] };
   max_queue?: number;
   timeout_ms?: number;
+  /** Runs past their timeout whose slots may be given back before they settle (see SchedulerOptions). */
+  max_abandoned_runs?: number;
   version_policy?: VersionPolicy;
   /** Free-form application fields carried in metadata. */
   app?: Record<string, unknown>;
@@ -39,6 +41,7 @@ const FIELDS = new Set([
   'batching',
   'max_queue',
   'timeout_ms',
+  'max_abandoned_runs',
   'version_policy',
   'app',
   'labels',
@@ -107,6 +110,11 @@ export function parseModelConfig(text: string, where: string): ModelConfig {
     c.max_queue = count(raw.max_queue, 1) ? (raw.max_queue as number) : fail(where, 'max_queue must be a positive integer');
   if (raw.timeout_ms !== undefined)
     c.timeout_ms = count(raw.timeout_ms) ? (raw.timeout_ms as number) : fail(where, 'timeout_ms must be a non-negative integer');
+  if (raw.max_abandoned_runs !== undefined) {
+    c.max_abandoned_runs = count(raw.max_abandoned_runs)
+      ? (raw.max_abandoned_runs as number)
+      : fail(where, 'max_abandoned_runs must be a non-negative integer');
+  }
   if (raw.version_policy !== undefined) c.version_policy = policy(raw.version_policy, where);
   const app = { ...(raw.app === undefined ? {} : isObj(raw.app) ? raw.app : fail(where, 'app must be an object')) };
   if (raw.labels !== undefined) app.labels = raw.labels;

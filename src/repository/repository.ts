@@ -7,6 +7,7 @@ import type { Logger } from '../server/logger.js';
 import { silentLogger } from '../server/logger.js';
 import type { ModelDirectory, ModelState } from '../server/oip-models.js';
 import { type ModelConfig, selectVersions } from './config.js';
+import { clientReason } from './reason.js';
 import { checkModelName, fingerprintOf, listModels, modelFile, readModel } from './scan.js';
 
 /** Loads one version's model; the default starts an OnnxModel (worker threads). */
@@ -110,11 +111,12 @@ export class ModelRepository implements ModelDirectory {
       const e = toModelpipeError(err, 'MP_ERR_REPO_LOAD_FAILED');
       if (e.code === 'MP_ERR_REPO_UNKNOWN_MODEL' && !old) throw e;
       this.fail(name, old, state, e.message);
-      throw e;
+      throw new ModelpipeError(e.code, this.scrub(e.message));
     }
     const wanted = selectVersions(disk.versions, disk.config.version_policy);
     if (wanted.length === 0) {
-      const msg = `model ${name} has no version to serve (versions on disk: ${disk.versions.join(', ') || 'none'})`;
+      const links = disk.danglingVersions.map((v) => `; ${name}/${v}/model.onnx is a symbolic link that leads nowhere`).join('');
+      const msg = `model ${name} has no version to serve (versions on disk: ${disk.versions.join(', ') || 'none'}${links})`;
       this.fail(name, old, state, msg);
       throw new ModelpipeError('MP_ERR_REPO_LOAD_FAILED', msg);
     }
@@ -128,7 +130,7 @@ export class ModelRepository implements ModelDirectory {
         engine.add(key, model, { ...this.schedulerFor(disk.config, model.batchable), loadSeconds: (performance.now() - t0) / 1000 });
         state.versions.set(v, { state: 'READY', reason: '', key });
       } catch (err: unknown) {
-        const msg = `failed to load ${name} version ${v}: ${toModelpipeError(err).message}`;
+        const msg = this.scrub(`failed to load ${name} version ${v}: ${toModelpipeError(err).message}`);
         errors.push(msg);
         const prev = old?.versions.get(v);
         // A failed reload keeps the previous load of that version serving.
@@ -145,13 +147,18 @@ export class ModelRepository implements ModelDirectory {
     this.log.info({ model: name, versions: wanted }, `loaded ${name}`);
   }
 
-  private fail(name: string, old: Served | undefined, state: Served, reason: string): void {
+  private fail(name: string, old: Served | undefined, state: Served, why: string): void {
+    const reason = this.scrub(why);
     // Keep serving what was loaded before; record the reason.
     if (old && [...old.versions.values()].some((s) => s.key)) {
       for (const [v, s] of old.versions) state.versions.set(v, s.key ? { ...s, reason: `reload failed: ${reason}` } : s);
       state.fingerprint = state.fingerprint ?? old.fingerprint;
     } else state.versions.set('', { state: 'UNAVAILABLE', reason });
     this.models.set(name, state);
+  }
+
+  private scrub(msg: string): string {
+    return clientReason(msg, this.opts.dir);
   }
 
   /** Points the aliases at the new entries, then drains and removes entries nothing points at. */
@@ -186,6 +193,7 @@ export class ModelRepository implements ModelDirectory {
       batching,
       ...(c.max_queue !== undefined ? { maxQueueSize: c.max_queue } : {}),
       ...(c.timeout_ms !== undefined ? { timeoutMs: c.timeout_ms } : {}),
+      ...(c.max_abandoned_runs !== undefined ? { maxAbandonedRuns: c.max_abandoned_runs } : {}),
     };
   }
 
@@ -212,7 +220,7 @@ export class ModelRepository implements ModelDirectory {
 
   /** Every model in the directory or loaded, one entry per version (a model that never loaded has none). */
   index(): IndexEntry[] {
-    const names = new Set([...listModels(this.opts.dir), ...this.models.keys()]);
+    const names = new Set([...this.listed(), ...this.models.keys()]);
     const out: IndexEntry[] = [];
     for (const name of [...names].sort()) {
       const s = this.models.get(name);
@@ -246,15 +254,42 @@ export class ModelRepository implements ModelDirectory {
       .sort();
   }
 
-  /** Rescans every `seconds`: loads new or changed models, unloads removed ones. */
+  /** Model directories on disk; none when the repository directory cannot be read (logged). */
+  private listed(): string[] {
+    try {
+      return listModels(this.opts.dir);
+    } catch (err: unknown) {
+      this.log.error({ err: this.scrub(toModelpipeError(err).message) }, 'cannot read the repository directory');
+      return [];
+    }
+  }
+
+  /** Rescans every `seconds`: loads new or changed models, unloads removed ones. A scan still running skips a round. */
   poll(seconds: number): void {
     this.stopPolling();
-    this.timer = setInterval(() => void this.rescan(), seconds * 1000);
+    let scanning = false;
+    this.timer = setInterval(() => {
+      if (scanning) return;
+      scanning = true;
+      this.rescan()
+        .catch((err: unknown) => this.log.error({ err: toModelpipeError(err).message }, 'poll: rescan failed'))
+        .finally(() => {
+          scanning = false;
+        });
+    }, seconds * 1000);
     this.timer.unref();
   }
 
   async rescan(): Promise<void> {
-    const onDisk = new Set(listModels(this.opts.dir));
+    let names: string[];
+    try {
+      names = listModels(this.opts.dir);
+    } catch (err: unknown) {
+      // A repository directory that vanished for a moment must not unload every model.
+      this.log.error({ err: this.scrub(toModelpipeError(err).message) }, 'poll: cannot read the repository directory');
+      return;
+    }
+    const onDisk = new Set(names);
     for (const name of onDisk) {
       const s = this.models.get(name);
       const fp = fingerprintOf(this.opts.dir, name);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelpipeError } from '../errors/index.js';
 import { type ModelConfig, parseModelConfig } from './config.js';
@@ -20,12 +20,35 @@ export function checkModelName(name: string): void {
   }
 }
 
-/** Model directories in the repository (names that pass the check; others are skipped). */
+/**
+ * Model directories in the repository (names that pass the check; others are
+ * skipped). A symlink that leads nowhere is listed too, so that model is reported
+ * unavailable rather than silently missing; one that leads to a file is skipped.
+ */
 export function listModels(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .filter((d) => (d.isDirectory() || d.isSymbolicLink()) && NAME.test(d.name) && statSync(join(dir, d.name)).isDirectory())
+    .filter((d) => NAME.test(d.name) && (d.isDirectory() || (d.isSymbolicLink() && linkedKind(join(dir, d.name)) !== 'file')))
     .map((d) => d.name)
     .sort();
+}
+
+/** What a path leads to: a directory, a file (or anything else), nothing (dangling link, loop, gone, unreadable). */
+function linkedKind(path: string): 'dir' | 'file' | 'none' {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st === undefined ? 'none' : st.isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'none'; // ELOOP, EACCES, ENOTDIR: nothing usable
+  }
+}
+
+/** A symbolic link that leads nowhere (its target is missing, or a loop): stat fails where lstat does not. */
+function dangling(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && linkedKind(path) === 'none';
+  } catch {
+    return false; // not even the link itself is there (e.g. a version that is a file)
+  }
 }
 
 export interface ModelOnDisk {
@@ -33,6 +56,8 @@ export interface ModelOnDisk {
   config: ModelConfig;
   /** Versions that have a model.onnx, newest first. */
   versions: string[];
+  /** Versions whose model.onnx is a symbolic link to nothing (for the reason a model cannot load). */
+  danglingVersions: string[];
   /** Changes when any model file or the config changes (polling compares it). */
   fingerprint: string;
 }
@@ -45,24 +70,40 @@ export function modelFile(dir: string, name: string, version: string): string {
 export function readModel(dir: string, name: string): ModelOnDisk {
   checkModelName(name);
   const root = join(dir, name);
+  if (dangling(root)) {
+    throw new ModelpipeError(
+      'MP_ERR_REPO_LOAD_FAILED',
+      `model directory ${name} is a symbolic link that leads nowhere (missing target or a loop)`,
+    );
+  }
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new ModelpipeError('MP_ERR_REPO_UNKNOWN_MODEL', `no model ${JSON.stringify(name)} in the repository`);
   }
   const cfgPath = join(root, 'config.json');
   const config = existsSync(cfgPath) ? parseModelConfig(readFileSync(cfgPath, 'utf8'), `${name}/config.json`) : {};
   const versions = versionsOnDisk(dir, name);
-  return { name, config, versions, fingerprint: fingerprintOf(dir, name) ?? '' };
+  const danglingVersions = versionDirs(dir, name).filter((v) => dangling(modelFile(dir, name, v)));
+  return { name, config, versions, danglingVersions, fingerprint: fingerprintOf(dir, name) ?? '' };
 }
 
-function versionsOnDisk(dir: string, name: string): string[] {
+function versionDirs(dir: string, name: string): string[] {
   return readdirSync(join(dir, name))
-    .filter((v) => /^[1-9]\d{0,15}$/.test(v) && existsSync(modelFile(dir, name, v)))
+    .filter((v) => /^[1-9]\d{0,15}$/.test(v))
     .sort((a, b) => Number(b) - Number(a));
 }
 
-/** Sizes and times of the config and model files; undefined when the model directory is gone. */
+function versionsOnDisk(dir: string, name: string): string[] {
+  return versionDirs(dir, name).filter((v) => existsSync(modelFile(dir, name, v)));
+}
+
+/**
+ * Sizes and times of the config and model files; undefined when the model directory
+ * is gone. A directory that is a symlink to nothing has a fingerprint of its own, so
+ * polling records it once instead of retrying every round.
+ */
 export function fingerprintOf(dir: string, name: string): string | undefined {
   try {
+    if (dangling(join(dir, name))) return 'dangling';
     const parts: string[] = [];
     const cfgPath = join(dir, name, 'config.json');
     if (existsSync(cfgPath)) {

@@ -8,7 +8,8 @@ import { DEFAULT_BATCHING, type SchedulerOptions } from './options.js';
  *   "dynamic_batching": { "max_batch_size": 16, "max_queue_delay_us": 2000, "preferred_batch_sizes": [8, 16] } | false,
  *   "max_queue_size": 1024,
  *   "timeout_ms": 30000,
- *   "instances": 2
+ *   "instances": 2,
+ *   "max_abandoned_runs": 4
  * }
  * Command-line flags override what the file says.
  */
@@ -30,7 +31,7 @@ function posInt(v: unknown, path: string, field: string): number | undefined {
 export function parseModelConfig(json: unknown, path = 'model config'): ModelConfigFile {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return bad(path, 'must be a JSON object');
   const o = json as Record<string, unknown>;
-  const known = new Set(['dynamic_batching', 'max_queue_size', 'timeout_ms', 'instances', 'fanout']);
+  const known = new Set(['dynamic_batching', 'max_queue_size', 'timeout_ms', 'instances', 'fanout', 'max_abandoned_runs']);
   for (const k of Object.keys(o)) if (!known.has(k)) bad(path, `unknown field ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
   const scheduler: Partial<SchedulerOptions> = {};
   const db = o.dynamic_batching;
@@ -52,6 +53,8 @@ export function parseModelConfig(json: unknown, path = 'model config'): ModelCon
   if (q !== undefined) scheduler.maxQueueSize = q;
   const t = posInt(o.timeout_ms, path, 'timeout_ms');
   if (t !== undefined) scheduler.timeoutMs = t;
+  const abandoned = posInt(o.max_abandoned_runs, path, 'max_abandoned_runs');
+  if (abandoned !== undefined) scheduler.maxAbandonedRuns = abandoned;
   if (o.fanout !== undefined) {
     if (typeof o.fanout !== 'boolean') bad(path, 'fanout must be true or false');
     scheduler.fanout = o.fanout as boolean;

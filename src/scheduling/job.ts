@@ -6,20 +6,36 @@ import type { Tensor } from '../tensor/index.js';
 export interface JobResult {
   outputs: Tensor[];
   queueMs: number;
+  /** Preparing the inputs: merging a batch, splitting it over instances. */
+  inputMs: number;
+  /** The model's run (the "compute" phase of /metrics). */
   computeMs: number;
+  /** Splitting a merged batch's outputs per request. */
+  outputMs: number;
   batchRows: number;
+}
+
+/** The model run a job is part of while it runs (see ModelScheduler.execute). */
+export interface Execution {
+  readonly jobs: readonly Job[];
 }
 
 /**
  * One request in a model queue. It settles exactly once: with its outputs, or with
  * a timeout/cancel error the moment that happens, even if its batch is still running
  * (the batch's result is then dropped for this job).
+ *
+ * `onDrop(job, timedOut)` tells the scheduler: a queued job leaves the queue; a
+ * running job's timeout may mean its run is stuck. A job cancelled while running
+ * keeps its timer, so its deadline still bounds a run that ignores the cancellation.
  */
 export class Job {
   readonly enqueuedAt = performance.now();
   readonly rows: number;
   private sig: string | undefined;
   settled = false;
+  /** Set while the job's run executes. */
+  exec: Execution | undefined = undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly onAbort: () => void;
   private readonly unsubscribe: (() => void) | undefined;
@@ -32,19 +48,20 @@ export class Job {
     private readonly rejectFn: (e: ModelpipeError) => void,
     readonly cancel: Cancellation | undefined,
     timeoutMs: number,
-    onDrop: (job: Job) => void,
+    onDrop: (job: Job, timedOut: boolean) => void,
   ) {
     const first = call.inputs.values().next().value as Tensor | undefined;
     this.rows = first?.shape[0] ?? 1;
     this.onAbort = () => {
-      this.reject(new ModelpipeError('MP_ERR_CANCELLED', 'request cancelled: the client went away'));
-      onDrop(this);
+      this.reject(new ModelpipeError('MP_ERR_CANCELLED', 'request cancelled: the client went away'), this.exec !== undefined);
+      onDrop(this, false);
     };
     this.unsubscribe = cancel?.onCancel(this.onAbort);
     if (timeoutMs > 0) {
       this.timer = setTimeout(() => {
+        this.timer = undefined;
         this.reject(new ModelpipeError('MP_ERR_TIMEOUT', `request timed out after ${timeoutMs} ms`));
-        onDrop(this);
+        onDrop(this, true);
       }, timeoutMs);
       this.timer.unref();
     }
@@ -56,21 +73,32 @@ export class Job {
     return this.sig;
   }
 
-  private cleanup(): void {
+  private cleanup(keepTimer: boolean): void {
     this.settled = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer && !keepTimer) this.clearTimer();
     this.unsubscribe?.();
+  }
+
+  private clearTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Its run has settled: nothing more to watch. */
+  finished(): void {
+    this.exec = undefined;
+    if (this.timer) this.clearTimer();
   }
 
   resolve(r: JobResult): void {
     if (this.settled) return;
-    this.cleanup();
+    this.cleanup(false);
     this.resolveFn(r);
   }
 
-  reject(e: ModelpipeError): void {
+  reject(e: ModelpipeError, keepTimer = false): void {
     if (this.settled) return;
-    this.cleanup();
+    this.cleanup(keepTimer);
     this.rejectFn(e);
   }
 }

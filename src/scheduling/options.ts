@@ -17,6 +17,12 @@ export interface SchedulerOptions {
   batching: BatchingOptions | undefined;
   /** Split a large batch across idle instances when nothing else is queued (see fanout.ts). */
   fanout: boolean;
+  /**
+   * Runs that outlived their timeout whose instance slots may be given back while
+   * they have not settled (default: twice the model's instances). Past it the model
+   * refuses requests with MP_ERR_MODEL_STUCK until stuck runs settle.
+   */
+  maxAbandonedRuns?: number;
 }
 
 export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: 16, maxQueueDelayUs: 2000, preferredBatchSizes: [] };

@@ -1,12 +1,15 @@
-import { type Cancellation, NEVER_ABORTED } from '../core/cancel.js';
+import type { Cancellation } from '../core/cancel.js';
 import type { Metrics } from '../core/metrics.js';
+import { ExecutionStats } from '../core/model-stats.js';
 import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
-import type { Model, RunRequest } from '../models/model.js';
-import { type NumericArray, type Tensor, concat, largeBuffers, split } from '../tensor/index.js';
+import type { Model } from '../models/model.js';
+import type { Tensor } from '../tensor/index.js';
 import { fanoutParts, joinOutputs, splitInputs } from './fanout.js';
 import { Job, type JobResult } from './job.js';
+import { mergeInputs, reclaimBodies, splitOutputs } from './merge.js';
 import type { SchedulerOptions } from './options.js';
+import { ABANDONED, OVERDUE, RUNNING, Run } from './run.js';
 
 export interface SubmitOptions {
   cancel?: Cancellation | undefined;
@@ -23,12 +26,25 @@ export interface SubmitOptions {
  *
  * Fairness: the oldest request of the highest priority always leads the next batch,
  * so no request starves behind others.
+ *
+ * A run that outlives the timeout of every request in it (a function that never
+ * settles, a wedged worker) is abandoned: its slots go back to the queue and the
+ * model is asked to reclaim the instance (`Model.abandon`). At most
+ * `maxAbandonedRuns` may be outstanding; past that an overdue run keeps its slots
+ * and the model refuses requests (MP_ERR_MODEL_STUCK, not ready) until runs settle.
  */
 export class ModelScheduler {
   private readonly queue: Job[] = [];
   private running = 0;
   private delayTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Runs given up on, slots given back, model promise not yet settled. */
+  private abandoned = 0;
+  /** Overdue runs that keep their slots because the bound on abandoned runs was reached. */
+  private readonly overdue: Run[] = [];
+  private readonly maxAbandoned: number;
+  /** Executions by batch size, rows run, last execution (the statistics extension). */
+  readonly stats = new ExecutionStats();
   /** Metric children bound to this model (label hashing per request is costly). */
   private readonly m: { executions: { inc(): void }; batchSize: { observe(v: number): void } };
 
@@ -42,6 +58,7 @@ export class ModelScheduler {
       executions: metrics.executions.labels({ model: label }),
       batchSize: metrics.batchSize.labels({ model: label }),
     };
+    this.maxAbandoned = opts.maxAbandonedRuns ?? 2 * model.instances;
   }
 
   get options(): SchedulerOptions {
@@ -56,12 +73,30 @@ export class ModelScheduler {
     return this.running;
   }
 
+  /** Runs past their requests' timeouts that have not settled (abandoned or holding their slots). */
+  get stuck(): number {
+    return this.abandoned + this.overdue.length;
+  }
+
+  /** The bound on abandoned runs is reached while runs are stuck: new requests are refused. */
+  get wedged(): boolean {
+    return this.abandoned >= this.maxAbandoned && this.stuck > 0;
+  }
+
   private get batching(): SchedulerOptions['batching'] {
     return this.model.batchable ? this.opts.batching : undefined;
   }
 
   submit(call: PreparedCall, o: SubmitOptions = {}): Promise<JobResult> {
     if (this.closed) return Promise.reject(new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down'));
+    if (this.wedged) {
+      return Promise.reject(
+        new ModelpipeError(
+          'MP_ERR_MODEL_STUCK',
+          `model ${this.label} has ${this.stuck} runs that outlived their timeout and have not finished; retry later`,
+        ),
+      );
+    }
     if (this.queue.length >= this.opts.maxQueueSize) {
       return Promise.reject(
         new ModelpipeError('MP_ERR_QUEUE_FULL', `model ${this.label} queue is full (${this.opts.maxQueueSize} waiting); retry later`),
@@ -77,7 +112,7 @@ export class ModelScheduler {
         reject,
         o.cancel,
         o.timeoutMs ?? this.opts.timeoutMs,
-        (j) => this.drop(j),
+        (j, timedOut) => this.drop(j, timedOut),
       );
       // Insert after every job of equal or higher priority.
       let i = this.queue.length;
@@ -87,11 +122,46 @@ export class ModelScheduler {
     });
   }
 
-  private drop(job: Job): void {
+  private drop(job: Job, timedOut: boolean): void {
+    if (job.exec !== undefined) {
+      if (timedOut) this.overdueRun(job.exec as Run);
+      return;
+    }
     const i = this.queue.indexOf(job);
     if (i >= 0) {
       this.queue.splice(i, 1);
     }
+  }
+
+  /** A request of a running run timed out: once nobody waits for the run, give up on it. */
+  private overdueRun(run: Run): void {
+    if (run.state !== RUNNING || !run.unwaited) return;
+    if (this.abandoned >= this.maxAbandoned) {
+      run.state = OVERDUE;
+      this.overdue.push(run);
+      return;
+    }
+    run.state = ABANDONED;
+    this.abandoned++;
+    this.running -= run.slots;
+    run.abort();
+    if (this.model.abandon) for (const r of run.parts ?? [run]) this.model.abandon(r);
+    this.pump();
+  }
+
+  /** A run left its state: release what it held, and let an overdue run take a freed place among the abandoned. */
+  private settled(run: Run): void {
+    if (run.state === ABANDONED) {
+      this.abandoned--;
+      const next = this.overdue.shift();
+      if (next !== undefined) {
+        next.state = RUNNING;
+        this.overdueRun(next);
+      }
+      return;
+    }
+    if (run.state === OVERDUE) this.overdue.splice(this.overdue.indexOf(run), 1);
+    this.running -= run.slots;
   }
 
   private pump(): void {
@@ -144,6 +214,9 @@ export class ModelScheduler {
     const live = jobs.filter((j) => !j.settled);
     const first = live[0];
     if (first === undefined) return;
+    // Phases (for /metrics and the statistics extension): queue until t0, input
+    // (merge, split) until started, infer until ran, output (split per request) after.
+    const t0 = performance.now();
     const merged = live.length > 1;
     const rows = live.reduce((n, j) => n + j.rows, 0);
     let inputs: ReadonlyMap<string, Tensor>;
@@ -156,101 +229,67 @@ export class ModelScheduler {
     }
     if (merged) reclaimBodies(live);
     const k = this.opts.fanout ? fanoutParts(this.model, inputs, rows, idle) : 1;
+    const transferable = merged || first.transferable;
+    // A lone request's run may be aborted with it; a merged batch serves others too.
+    const cancel = merged ? undefined : first.cancel;
+    const { outputNames, config } = first.call;
+    const run = new Run(inputs, transferable, outputNames, config, cancel, live, k);
+    for (const j of live) j.exec = run;
     this.running += k; // before the first await: pump() counts it at once
-    const started = performance.now();
     try {
-      // A lone request's run may be aborted with it; a merged batch serves others too.
-      const cancel = merged ? undefined : first.cancel;
-      const request = (part: ReadonlyMap<string, Tensor>, transferable: boolean): RunRequest =>
-        new Run(part, transferable, first.call.outputNames, first.call.config, cancel);
       let outputs: Tensor[];
-      const transferable = merged || first.transferable;
+      let counts: number[] | undefined;
+      let started: number;
       if (k > 1) {
-        const { counts, parts } = splitInputs(inputs, rows, k, transferable);
-        outputs = joinOutputs(await Promise.all(parts.map((p) => this.model.run(request(p, true)))));
-        for (const c of counts) {
-          this.m.executions.inc();
-          this.m.batchSize.observe(c);
-        }
+        const split = splitInputs(inputs, rows, k, transferable);
+        counts = split.counts;
+        run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1));
+        started = performance.now();
+        outputs = joinOutputs(await Promise.all(run.parts.map((p) => this.model.run(p))));
       } else {
-        outputs = await this.model.run(request(inputs, transferable));
-        this.m.executions.inc();
-        this.m.batchSize.observe(rows);
+        // A lone request has no input or output work to time: two clock reads fewer on the hot path.
+        started = merged ? performance.now() : t0;
+        outputs = await this.model.run(run);
       }
-      const computeMs = performance.now() - started;
+      const ran = performance.now();
       const parts = merged ? splitOutputs(outputs, live, rows) : [outputs];
-      live.forEach((j, i) => {
-        j.resolve({ outputs: parts[i] as Tensor[], queueMs: started - j.enqueuedAt, computeMs, batchRows: rows });
-      });
+      const inputMs = started - t0;
+      const computeMs = ran - started;
+      const outputMs = merged ? performance.now() - ran : 0;
+      this.recordExecution(counts ?? rows, inputMs, computeMs, outputMs);
+      for (let i = 0; i < live.length; i++) {
+        const j = live[i] as Job;
+        if (!j.settled) this.stats.inferences += j.rows;
+        j.resolve({ outputs: parts[i] as Tensor[], queueMs: t0 - j.enqueuedAt, inputMs, computeMs, outputMs, batchRows: rows });
+      }
     } catch (err: unknown) {
       const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
       for (const j of live) j.reject(e);
     } finally {
-      this.running -= k;
+      for (const j of live) j.finished();
+      this.settled(run);
       this.pump();
     }
+  }
+
+  /** Counts an execution (or the parts of a fanned-out one) for /metrics and the statistics extension. */
+  private recordExecution(rows: number | number[], inputMs: number, inferMs: number, outputMs: number): void {
+    if (typeof rows === 'number') this.recordPart(rows, inputMs, inferMs, outputMs);
+    else for (const c of rows) this.recordPart(c, inputMs, inferMs, outputMs);
+    this.stats.lastInference = Date.now();
+  }
+
+  private recordPart(rows: number, inputMs: number, inferMs: number, outputMs: number): void {
+    this.m.executions.inc();
+    this.m.batchSize.observe(rows);
+    this.stats.record(rows, inputMs, inferMs, outputMs);
   }
 
   /** Stops accepting; waits for queued and running work to finish. */
   async drain(): Promise<void> {
     this.closed = true;
-    while (this.queue.length > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/**
- * Merged requests' own buffers were copied into the batch: recycle their memory.
- * Not for a request with a string input: concat keeps its elements as views into
- * the same body, and detaching the body would empty them.
- */
-function reclaimBodies(jobs: readonly Job[]): void {
-  const bodies = new Set<ArrayBuffer>();
-  for (const j of jobs) {
-    const inputs = [...j.call.inputs.values()];
-    if (!j.transferable || inputs.some((t) => t.dtype === 'string')) continue;
-    for (const t of inputs) {
-      const ab = (t.data as NumericArray).buffer;
-      if (ab instanceof ArrayBuffer) bodies.add(ab);
-    }
-  }
-  for (const ab of bodies) largeBuffers.reclaim(ab);
-}
-
-function mergeInputs(jobs: readonly Job[]): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const name of (jobs[0] as Job).call.inputs.keys()) {
-    out.set(name, concat(jobs.map((j) => j.call.inputs.get(name) as Tensor)));
-  }
-  return out;
-}
-
-function splitOutputs(outputs: readonly Tensor[], jobs: readonly Job[], rows: number): Tensor[][] {
-  const per = jobs.map(() => [] as Tensor[]);
-  for (const t of outputs) {
-    if (t.shape[0] !== rows) {
-      throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `merged batch of ${rows} rows produced an output with ${t.shape[0]} rows`);
-    }
-    split(
-      t,
-      jobs.map((j) => j.rows),
-    ).forEach((p, i) => {
-      (per[i] as Tensor[]).push(p);
-    });
-  }
-  return per;
-}
-
-/** A model run; its AbortSignal is made only if the model asks for it (a prototype getter, never spread). */
-class Run implements RunRequest {
-  constructor(
-    readonly inputs: ReadonlyMap<string, Tensor>,
-    readonly transferable: boolean,
-    readonly outputNames: readonly string[],
-    readonly config: string,
-    private readonly cancel: Cancellation | undefined,
-  ) {}
-
-  get signal(): AbortSignal {
-    return this.cancel?.signal ?? NEVER_ABORTED;
+    // Stuck runs are not waited for: they may never settle.
+    const held = () => this.overdue.reduce((n, r) => n + r.slots, 0);
+    while (this.queue.length > 0 || this.running > held()) await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -181,6 +181,9 @@ const GRPC_NEEDS: Record<string, Need> = {
   ModelReady: 'health',
   ServerMetadata: 'metadata',
   ModelMetadata: 'metadata',
+  // Statistics and configuration are read like metadata, as their REST GETs are.
+  ModelStatistics: 'metadata',
+  ModelConfig: 'metadata',
   ModelInfer: 'infer',
 };
 

@@ -4,10 +4,11 @@ import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, w
 import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
+import { modelConfig, modelStatistics } from './oip-extensions.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 import { errorHeaders, errorLogLevel, sendChunks, sendJSON } from './respond.js';
 
-const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?\/?$/;
+const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/stats|\/config)?\/?$/;
 
 /**
  * The Open Inference Protocol (KServe v2) over HTTP: health, metadata and
@@ -40,6 +41,10 @@ export class OipFrontend implements HttpFrontend {
     }
     if (get && path === '/v2/health/live') return empty(res, 200);
     if (get && path === '/v2/health/ready') return empty(res, engine.isReady() ? 200 : 503);
+    if (get && (path === '/v2/models/stats' || path === '/v2/models/stats/')) {
+      sendJSON(res, 200, modelStatistics(engine, undefined, undefined, this.opts.directory));
+      return;
+    }
     const m = MODEL_PATH.exec(path);
     if (!m) throw notFound(`no such endpoint: ${req.method} ${clip(path, 200)}`);
     const name = decodeSegment(m[1] as string, 'model name');
@@ -51,8 +56,13 @@ export class OipFrontend implements HttpFrontend {
       return;
     }
     if (!get) throw notFound(`${path} takes GET`, 405);
+    if (action === '/stats') {
+      sendJSON(res, 200, modelStatistics(engine, name, version, this.opts.directory));
+      return;
+    }
     const key = resolveModel(engine, name, version, this.opts.directory);
-    if (action === '/ready') return empty(res, 200);
+    if (action === '/config') return sendJSON(res, 200, modelConfig(engine, key));
+    if (action === '/ready') return empty(res, engine.isModelReady(key) ? 200 : 503);
     const versions = version === undefined ? versionsOf(engine, key, name, this.opts.directory) : [version];
     sendJSON(res, 200, oipModelMetadata(engine.metadata(key), versions));
   }

@@ -17,6 +17,7 @@ import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { TokenAuth } from './auth.js';
 import type { ServerTls } from './tls.js';
+import { modelConfig, modelStatistics } from './oip-extensions.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 export interface OipGrpcServerOptions {
   engine: Engine;
@@ -70,8 +71,8 @@ export class OipGrpcServer {
     const { engine, directory } = opts;
     const modelReady = (r: { name: string; version: string }): Answer => {
       try {
-        resolveModel(engine, r.name, r.version || undefined, directory);
-        return { message: { ready: true } };
+        const key = resolveModel(engine, r.name, r.version || undefined, directory);
+        return { message: { ready: engine.isModelReady(key) } };
       } catch (err: unknown) {
         if (toModelpipeError(err).code === 'MP_ERR_MODEL_NOT_READY') return { message: { ready: false } };
         throw err;
@@ -94,6 +95,12 @@ export class OipGrpcServer {
         RAW_INPUT_FIELD,
         (body) => this.checkInfer(body),
       ),
+      this.method('ModelStatistics', (r: { name: string; version: string }) => ({
+        message: modelStatistics(engine, r.name || undefined, r.version || undefined, directory),
+      })),
+      this.method('ModelConfig', (r: { name: string; version: string }) => ({
+        message: { config: modelConfig(engine, resolveModel(engine, r.name, r.version || undefined, directory)) },
+      })),
     ]);
     this.transport = new GrpcHttp2Server(methods, {
       ...opts.limits,

@@ -18,6 +18,7 @@ test('model config files map to scheduler options, and flags override them', () 
   });
   assert.deepEqual(file.scheduler.batching, { maxBatchSize: 32, maxQueueDelayUs: 5000, preferredBatchSizes: [16, 32] });
   assert.equal(file.instances, 2);
+  assert.equal(parseModelConfig({ max_abandoned_runs: 3 }).scheduler.maxAbandonedRuns, 3);
   assert.equal(schedulerFromFlags({}, true, file.scheduler).batching?.maxBatchSize, 32);
   assert.equal(schedulerFromFlags({ 'max-batch-size': '8' }, true, file.scheduler).batching?.maxBatchSize, 8);
   assert.equal(schedulerFromFlags({ 'no-batch': true }, true, file.scheduler).batching, undefined);
@@ -26,6 +27,7 @@ test('model config files map to scheduler options, and flags override them', () 
   for (const bad of [
     { dynamic_batching: { max_batch_size: -1 } },
     { max_batch: 3 },
+    { max_abandoned_runs: -1 },
     { dynamic_batching: { preferred_batch_sizes: [0] } },
     [],
   ]) {

@@ -44,6 +44,7 @@ export class OnnxModel implements Model {
   private constructor(
     private readonly pool: WorkerPool,
     md: ModelMetadata,
+    readonly device: 'cpu' | 'cuda',
   ) {
     this.metadata = md;
     this.instances = pool.size;
@@ -81,11 +82,21 @@ export class OnnxModel implements Model {
       defaultOutputs: opts.outputs ?? pool.info.outputs.map((s) => s.name),
       ...(opts.extra ? { extra: opts.extra } : {}),
     };
-    return new OnnxModel(pool, md);
+    return new OnnxModel(pool, md, settings.device);
   }
 
   run(req: RunRequest): Promise<Tensor[]> {
-    return this.pool.run(req.inputs, req.outputNames, req.transferable);
+    return this.pool.run(req.inputs, req.outputNames, req.transferable, req);
+  }
+
+  /** Terminates the worker of a run that outlived its timeout and starts a fresh one. */
+  abandon(req: RunRequest): void {
+    this.pool.abandon(req);
+  }
+
+  /** Workers replaced after abandoned runs (see WorkerPool.abandon). */
+  get workersReplaced(): number {
+    return this.pool.replaced;
   }
 
   close(): Promise<void> {

@@ -6,12 +6,16 @@ import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } fro
 interface Pending {
   resolve: (t: Tensor[]) => void;
   reject: (e: Error) => void;
+  /** Who asked (the scheduler's run), so that run can be abandoned. */
+  key: object | undefined;
 }
 
 interface Slot {
   worker: Worker;
   busy: boolean;
   pending: Map<number, Pending>;
+  /** Why the worker is being terminated (it left the pool), for the runs still on it. */
+  retired: string | undefined;
 }
 
 export interface PoolInfo {
@@ -24,14 +28,24 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 /**
  * N worker threads, one onnxruntime session each. The scheduler never asks for more
- * concurrent runs than there are workers, so a run always finds an idle one.
+ * concurrent runs than there are workers, so a run always finds an idle one. A run
+ * the scheduler abandons (it outlived its timeout) takes its worker with it: the
+ * worker leaves the pool at once, is terminated, and a fresh one is started.
  */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Workers replaced after an abandoned run. */
+  replaced = 0;
+  /** Replacement workers starting (a run that finds no worker waits for one). */
+  private readonly spawning = new Set<Promise<void>>();
 
-  private constructor(readonly info: PoolInfo) {}
+  private constructor(
+    readonly info: PoolInfo,
+    private readonly settings: SessionSettings,
+  ) {}
 
   static async start(settings: SessionSettings, instances: number): Promise<WorkerPool> {
     const started = await Promise.allSettled(Array.from({ length: instances }, () => startWorker(settings)));
@@ -41,7 +55,7 @@ export class WorkerPool {
       throw failed.reason;
     }
     const ok = started.map((r) => (r as PromiseFulfilledResult<{ worker: Worker; info: PoolInfo }>).value);
-    const pool = new WorkerPool((ok[0] as { info: PoolInfo }).info);
+    const pool = new WorkerPool((ok[0] as { info: PoolInfo }).info, settings);
     for (const { worker } of ok) {
       pool.adopt(worker);
       worker.unref();
@@ -50,7 +64,7 @@ export class WorkerPool {
   }
 
   private adopt(worker: Worker): void {
-    const slot: Slot = { worker, busy: false, pending: new Map() };
+    const slot: Slot = { worker, busy: false, pending: new Map(), retired: undefined };
     worker.on('message', (msg: FromWorker) => {
       if (msg.kind !== 'result' && msg.kind !== 'error') return;
       const p = slot.pending.get(msg.id);
@@ -65,14 +79,15 @@ export class WorkerPool {
       else p.resolve(msg.outputs.map(fromWire));
     });
     const die = (why: string): void => {
-      for (const p of slot.pending.values()) p.reject(new ModelpipeError('MP_ERR_WORKER_DIED', `onnxruntime worker died: ${why}`));
+      const msg = slot.retired ?? `onnxruntime worker died: ${why}`;
+      for (const p of slot.pending.values()) p.reject(new ModelpipeError('MP_ERR_WORKER_DIED', msg));
       slot.pending.clear();
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots.splice(i, 1);
     };
     worker.on('error', (e) => die(e.message));
     worker.on('exit', (code) => {
-      if (!this.closed) die(`exit code ${code}`);
+      if (!this.closed || slot.retired) die(`exit code ${code}`);
     });
     this.slots.push(slot);
   }
@@ -82,11 +97,14 @@ export class WorkerPool {
   }
 
   /** Runs on an idle worker (or the least loaded one). Input buffers are transferred when allowed. */
-  run(feeds: ReadonlyMap<string, Tensor>, outputNames: readonly string[], transferable: boolean): Promise<Tensor[]> {
+  run(feeds: ReadonlyMap<string, Tensor>, outputNames: readonly string[], transferable: boolean, key?: object): Promise<Tensor[]> {
     const slot =
       this.slots.find((s) => !s.busy) ??
       this.slots.reduce<Slot | undefined>((a, s) => (a && a.pending.size <= s.pending.size ? a : s), undefined);
-    if (!slot) return Promise.reject(new ModelpipeError('MP_ERR_MODEL_NOT_READY', 'no onnxruntime worker is alive'));
+    if (!slot) {
+      if (this.spawning.size > 0) return Promise.race(this.spawning).then(() => this.run(feeds, outputNames, transferable, key));
+      return Promise.reject(new ModelpipeError('MP_ERR_MODEL_NOT_READY', 'no onnxruntime worker is alive'));
+    }
     const id = this.nextId++;
     const wire: Record<string, WireTensor> = {};
     const transfer = new Set<ArrayBuffer>();
@@ -96,15 +114,48 @@ export class WorkerPool {
     }
     const msg: ToWorker = { kind: 'run', id, feeds: wire, outputNames: [...outputNames] };
     return new Promise<Tensor[]>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve, reject, key });
       slot.busy = true;
       slot.worker.ref();
       slot.worker.postMessage(msg, [...transfer]);
     });
   }
 
-  /** Lets in-flight runs finish (a model refresh retires the old pool this way), then stops the workers. */
-  async close(): Promise<void> {
+  /**
+   * Gives up on the run started with `key`: its worker leaves the pool (no new run
+   * lands on it) and is terminated; its runs fail when the thread has exited, which
+   * for one stuck in native code is when onnxruntime returns. A new worker with the
+   * same settings takes its place.
+   */
+  abandon(key: object): void {
+    const slot = this.slots.find((s) => [...s.pending.values()].some((p) => p.key === key));
+    if (slot === undefined || this.closed) return;
+    slot.retired = 'onnxruntime worker replaced: a run on it outlived its timeout';
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    slot.worker.ref(); // until it has exited and its runs have failed
+    void slot.worker.terminate();
+    this.replaced++;
+    const spawn = startWorker(this.settings).then(
+      ({ worker }) => {
+        if (this.closed) void worker.terminate();
+        else {
+          this.adopt(worker);
+          worker.unref();
+        }
+      },
+      () => undefined, // the pool serves with one worker fewer; the load error was already seen at start
+    );
+    this.spawning.add(spawn);
+    void spawn.then(() => this.spawning.delete(spawn));
+  }
+
+  /** Lets in-flight runs finish (a model refresh retires the old pool this way), then stops the workers. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  private async stop(): Promise<void> {
     this.closed = true;
     const inflight = this.slots.flatMap((s) =>
       [...s.pending.values()].map(
