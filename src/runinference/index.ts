@@ -25,11 +25,13 @@ export { jsonlSink, csvSink, stdoutSink, resultToRow, toJSON } from './file-sink
 export { sqliteSink, postgresSink, type SqlSinkOptions } from './sql-sinks.js';
 export {
   redisStreamSource,
-  redisStreamSink,
+  groupInfo,
+  statsKey,
   type RedisStreamMessage,
   type RedisStreamSource,
   type RedisStreamSourceOptions,
 } from './redis-streams.js';
+export { redisStreamSink } from './redis-sink.js';
 export { progress, progressLine, type Progress, type ProgressOptions } from './progress.js';
 export { validatePipelineDef, recordToExample, type PipelineDef, type SourceDef, type SinkDef, type HandlerDef } from './pipeline-def.js';
 export { runPipelineFile, runPipelineDef, readPipelineDef } from './pipeline-run.js';
