@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   classy: () => import('./classy.js'),
   oip: () => import('./oip.js'),
   runinference: () => import('./runinference.js'),
+  streams: () => import('./streams.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
