@@ -18,6 +18,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   runinference: () => import('./runinference.js'),
   hostile: () => import('./hostile.js'),
   soak: () => import('./soak.js'),
+  streams: () => import('./streams.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

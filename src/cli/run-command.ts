@@ -1,5 +1,5 @@
 import { ModelpipeError } from '../errors/index.js';
-import type { WorkerExit } from '../runinference/scaleout.js';
+import type { PipelineDef } from '../runinference/pipeline-def.js';
 import { int, parseWithEnv } from './args.js';
 
 export const RUN_HELP = `modelpipe run PIPELINE.json|PIPELINE.js [options]   run a RunInference pipeline file
@@ -8,7 +8,11 @@ export const RUN_HELP = `modelpipe run PIPELINE.json|PIPELINE.js [options]   run
                             (.ts files are not supported: Node 20 cannot import TypeScript; compile with tsc first)
   --workers N               run N worker processes sharing the pipeline's Redis stream (consumer group);
                             only for pipelines whose source is {"type": "redis"}; add "exitWhenDrained": true
-                            to the source for a batch job that ends once the stream is done
+                            to the source for a batch job that ends once the stream is done. Workers that
+                            die are restarted (back-off 250 ms doubling to 5 s, at most 100 restarts);
+                            the entries a dead worker held are finished by the others within the
+                            source's claimIdleMs (default 10 s) + 1 s. The summary counts come from
+                            the stream: entries in = written + dead letters
   Progress and the RunInference summary go to stderr. Exit status: 0 when the run completed,
   1 on an error (or when any worker failed).`;
 
@@ -39,36 +43,12 @@ export async function runCommand(argv: string[]): Promise<void> {
       `--workers needs a pipeline whose source is a Redis stream (got ${def ? `"${def.source.type}"` : 'a module exporting a function'})`,
     );
   }
-  await runWorkers(workers, path);
+  await runWorkers(workers, path, def as PipelineDef & { source: { type: 'redis' } });
 }
 
-async function runWorkers(n: number, path: string): Promise<void> {
-  const { startWorkers } = await import('../runinference/scaleout.js');
-  const group = startWorkers(n, path);
-  // Ctrl-C stops the workers; entries they took but did not write stay pending for the next run.
-  const stop = (): void => group.kill('SIGTERM');
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const exits = await group.wait();
-  process.off('SIGINT', stop);
-  process.off('SIGTERM', stop);
-  let items = 0;
-  let dead = 0;
-  let failed = 0;
-  for (const e of exits) {
-    const r = e.result as { items?: number; deadLetters?: number; error?: { code: string; message: string } } | undefined;
-    items += r?.items ?? 0;
-    dead += r?.deadLetters ?? 0;
-    if (e.code !== 0) {
-      failed++;
-      console.error(`worker ${e.pid}: ${describeExit(e, r?.error)}`);
-    }
-  }
-  console.error(`${n} workers: ${items} items, ${dead} dead letters${failed ? `, ${failed} failed` : ''}`);
-  if (failed > 0) process.exitCode = 1;
-}
-
-function describeExit(e: WorkerExit, error: { code: string; message: string } | undefined): string {
-  if (error) return `${error.code}: ${error.message}`;
-  return e.signal ? `killed by ${e.signal}` : `exit status ${e.code}`;
+async function runWorkers(n: number, path: string, def: PipelineDef & { source: { type: 'redis' } }): Promise<void> {
+  const { supervise } = await import('../runinference/supervisor.js');
+  // Ctrl-C/SIGTERM stop the workers after what they took; entries they hold stay pending for the next run.
+  const r = await supervise({ workers: n, pipelinePath: path, def });
+  if (r.failed.length > 0 || r.counts.in !== r.counts.written + r.counts.dead) process.exitCode = 1;
 }

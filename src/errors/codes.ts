@@ -88,6 +88,7 @@ export const ERROR_CODES = {
   MP_ERR_POSTPROCESS: { num: 655, status: 500 },
   MP_ERR_BATCH_FAILED: { num: 656, status: 500 },
   MP_ERR_SCALEOUT: { num: 657, status: 500 },
+  MP_ERR_POISON_MESSAGE: { num: 658, status: 500 },
   // Open Inference Protocol (KServe v2) and the model repository
   MP_ERR_OIP_DATATYPE: { num: 700, status: 400 },
   MP_ERR_OIP_DATA: { num: 701, status: 400 },

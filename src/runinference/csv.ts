@@ -1,4 +1,5 @@
 import { ModelpipeError } from '../errors/index.js';
+import { toJSON } from './json.js';
 
 /**
  * RFC 4180 CSV, streaming: fields may be quoted, quoted fields may hold the delimiter,
@@ -108,7 +109,8 @@ export function parseCsv(text: string, delimiter = ','): string[][] {
 
 /** One CSV field, quoted only when it must be. */
 export function csvField(v: unknown, delimiter = ','): string {
-  const s = v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  // Objects (tensors included) in the one JSON form every sink uses: tensors as nested arrays.
+  const s = v === undefined || v === null ? '' : typeof v === 'object' ? toJSON(v) : String(v);
   return /["\r\n]/.test(s) || s.includes(delimiter) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

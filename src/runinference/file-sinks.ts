@@ -1,21 +1,11 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { ModelpipeError } from '../errors/index.js';
-import { Tensor, toJSONValue } from '../tensor/index.js';
+import { toJSON } from './json.js';
 import { csvLine } from './csv.js';
 import type { PredictionResult } from './handler.js';
 import type { Sink } from './sink.js';
 
-/** JSON.stringify replacer: tensors as nested arrays, bigints as numbers/strings, bytes as base64. */
-export function jsonReplacer(_k: string, v: unknown): unknown {
-  if (v instanceof Tensor) return toJSONValue(v);
-  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-  return v;
-}
-
-export function toJSON(v: unknown): string {
-  return JSON.stringify(v, jsonReplacer);
-}
+export { jsonReplacer, toJSON } from './json.js';
 
 /**
  * A row from a (keyed) PredictionResult: key, model_id, inference. The inference stays a
@@ -53,7 +43,11 @@ function textFileSink<T>(
   return {
     async write(items) {
       if (items.length === 0) return;
-      fh ??= openOut(path, o.append ?? false);
+      if (!fh) {
+        fh = openOut(path, o.append ?? false);
+        // Appending (several workers share the file): only the first writer of an empty file writes a header.
+        if (o.append) first = (await (await fh).stat()).size === 0;
+      }
       const h = await fh;
       try {
         await h.write(format(items, first));
@@ -93,7 +87,7 @@ export function csvSink<T extends Record<string, unknown>>(
         items
           .map((x) =>
             csvLine(
-              c.map((k) => (x[k] instanceof Tensor ? toJSON(x[k]) : x[k])),
+              c.map((k) => x[k]),
               d,
             ),
           )

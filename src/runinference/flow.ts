@@ -4,6 +4,7 @@ import { type RunInferenceOptions, runInferenceKeyedStream, runInferenceStream }
 import type { KeyedModelHandler } from './keyed-handler.js';
 import { type RunReport, type Sink, type WriteOptions, type PipelineContext, newContext, writeThrough } from './sink.js';
 import { formatSummary } from './metrics.js';
+import { orderedMap } from './ordered.js';
 
 /**
  * A pull-based dataflow: every operator is an async generator that reads its input only
@@ -49,7 +50,7 @@ export class Flow<T> implements AsyncIterable<T> {
         })(),
       );
     }
-    return this.#next(mapOrdered(src, fn, n));
+    return this.#next(orderedMap(src, n, fn));
   }
 
   filter(pred: (x: T) => boolean | Promise<boolean>): Flow<T> {
@@ -170,21 +171,6 @@ export class Flow<T> implements AsyncIterable<T> {
     };
     if (summary) (summary === true ? process.stderr : summary).write(formatSummary(report));
     return report;
-  }
-}
-
-async function* mapOrdered<T, U>(src: AsyncIterable<T>, fn: (x: T) => U | Promise<U>, n: number): AsyncGenerator<U> {
-  const inflight: Promise<U>[] = [];
-  try {
-    for await (const x of src) {
-      const p = Promise.resolve().then(() => fn(x));
-      p.catch(() => {}); // observed below, in order
-      inflight.push(p);
-      if (inflight.length >= n) yield await (inflight.shift() as Promise<U>);
-    }
-    while (inflight.length > 0) yield await (inflight.shift() as Promise<U>);
-  } finally {
-    for (const p of inflight) p.catch(() => {});
   }
 }
 

@@ -20,16 +20,18 @@ export { runInferenceRegistry, metricsFor, formatSummary } from './metrics.js';
 export { ArraySink, callbackSink, type Sink, type RunReport, type StepStats, type WriteOptions } from './sink.js';
 export { files, globFiles, globToRegExp, jsonl, csv, lines, stdinLines, type FileItem, type CsvSourceOptions } from './sources.js';
 export { CsvParser, parseCsv, csvLine } from './csv.js';
-export { httpSource, type HttpSource } from './http-source.js';
+export { httpSource, type HttpRecord, type HttpSource } from './http-source.js';
 export { jsonlSink, csvSink, stdoutSink, resultToRow, toJSON } from './file-sinks.js';
 export { sqliteSink, postgresSink, type SqlSinkOptions } from './sql-sinks.js';
 export {
   redisStreamSource,
-  redisStreamSink,
+  groupInfo,
+  statsKey,
   type RedisStreamMessage,
   type RedisStreamSource,
   type RedisStreamSourceOptions,
 } from './redis-streams.js';
+export { redisStreamSink } from './redis-sink.js';
 export { progress, progressLine, type Progress, type ProgressOptions } from './progress.js';
 export { validatePipelineDef, recordToExample, type PipelineDef, type SourceDef, type SinkDef, type HandlerDef } from './pipeline-def.js';
 export { runPipelineFile, runPipelineDef, readPipelineDef } from './pipeline-run.js';

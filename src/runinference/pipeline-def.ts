@@ -42,6 +42,7 @@ export type SourceDef =
       field?: string;
       blockMs?: number;
       claimIdleMs?: number;
+      maxDeliveries?: number;
       exitWhenDrained?: boolean;
     };
 

@@ -4,8 +4,9 @@ import { pathToFileURL } from 'node:url';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import { resultToRow, csvSink, jsonlSink, stdoutSink } from './file-sinks.js';
 import { Flow } from './flow.js';
-import { type DeadLetter, type ModelHandler, type PredictionResult, withPreprocess } from './handler.js';
-import { httpSource } from './http-source.js';
+import { rejectBadRecords } from './bad-record.js';
+import { type BatchingHints, type DeadLetter, type ModelHandler, type PredictionResult, withPreprocess } from './handler.js';
+import { keyText, sourceFromDef } from './pipeline-sources.js';
 import { loadPresetConfig } from '../apps/classy/presets.js';
 import { presetPreprocess } from './classify.js';
 import { onnxHandler } from './onnx-handler.js';
@@ -18,10 +19,9 @@ import {
   validatePipelineDef,
 } from './pipeline-def.js';
 import { progress } from './progress.js';
-import { redisStreamSink, redisStreamSource } from './redis-streams.js';
+import { redisStreamSink } from './redis-sink.js';
 import { graphPipeUrlHandler, openInferenceUrlHandler } from './remote-url-handlers.js';
-import { type RunReport, type Sink, callbackSink } from './sink.js';
-import { csv, files, jsonl, stdinLines } from './sources.js';
+import { type RunReport, type Sink, callbackSink, newContext } from './sink.js';
 import { postgresSink, sqliteSink } from './sql-sinks.js';
 
 /**
@@ -86,22 +86,12 @@ async function loadPipelineFile(path: string): Promise<unknown> {
 
 type Row = Record<string, unknown>;
 
-/** JSON if it parses; otherwise the string itself (the handler then rejects it as a dead letter). */
-function parseOrKeep(s: string | undefined): unknown {
-  if (s === undefined) return undefined;
-  try {
-    return JSON.parse(s);
-  } catch {
-    return s;
-  }
-}
-
-export function sinkFromDef(d: SinkDef, key: string | undefined): Sink<Row> {
+export function sinkFromDef(d: SinkDef, key: string | undefined, append = false): Sink<Row> {
   switch (d.type) {
     case 'jsonl':
-      return jsonlSink(d.path);
+      return jsonlSink(d.path, { append });
     case 'csv':
-      return csvSink(d.path, d.columns ? { columns: d.columns } : {});
+      return csvSink(d.path, { append, ...(d.columns ? { columns: d.columns } : {}) });
     case 'stdout':
       return stdoutSink();
     case 'sqlite':
@@ -152,87 +142,30 @@ async function handlerFromDef(d: HandlerDef): Promise<ModelHandler<unknown, unkn
 }
 
 export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
-  const handler = await handlerFromDef(def.handler);
-  const keyField = def.key;
-  let ack: Sink<Row> | undefined;
-  let close: (() => Promise<void>) | undefined;
-  let keyed: Flow<[unknown, unknown]>;
-  let total: number | undefined;
-  const src = def.source;
-  const keyOf = (x: unknown, i: number): unknown =>
-    keyField === undefined ? i : typeof x === 'object' && x !== null ? (x as Row)[keyField] : undefined;
-  switch (src.type) {
-    case 'redis': {
-      const r = redisStreamSource({
-        url: src.url,
-        stream: src.stream,
-        group: src.group,
-        ...(src.consumer === undefined ? {} : { consumer: src.consumer }),
-        ...(src.blockMs === undefined ? {} : { blockMs: src.blockMs }),
-        ...(src.claimIdleMs === undefined ? {} : { claimIdleMs: src.claimIdleMs }),
-        exitWhenDrained: src.exitWhenDrained ?? false,
-      });
-      const field = src.field ?? 'data';
-      // The message id is the key: sinks dedupe on it and the acker XACKs it.
-      keyed = Flow.from(r).map((m) => [m.id, parseOrKeep(m.fields[field])] as [unknown, unknown]);
-      ack = r.acker((row: Row) => String(row.key));
-      close = () => r.close();
-      break;
-    }
-    case 'files': {
-      const { globFiles } = await import('./sources.js');
-      total = (await globFiles(src.glob)).length;
-      keyed = Flow.from(files(src.glob, { mode: src.mode ?? 'binary' } as { mode?: 'binary' })).map(
-        (f) => [f.path, f] as [unknown, unknown],
-      );
-      break;
-    }
-    case 'http': {
-      const h = await httpSource({
-        ...(src.port === undefined ? {} : { port: src.port }),
-        ...(src.host ? { host: src.host } : {}),
-        ...(src.path ? { path: src.path } : {}),
-      });
-      process.stderr.write(`listening on ${h.url}\n`);
-      keyed = Flow.from(h)
-        .map((x) => x)
-        .keyBy((x) => keyOf(x, 0));
-      close = () => h.close();
-      break;
-    }
-    case 'stdin': {
-      let i = 0;
-      const text = src.format === 'text';
-      keyed = Flow.from(stdinLines())
-        .filter((l) => text || l.trim() !== '')
-        .map((l) => {
-          const x = text ? l : parseOrKeep(l);
-          return [keyOf(x, i++), x] as [unknown, unknown];
-        });
-      break;
-    }
-    default: {
-      const it = src.type === 'jsonl' ? jsonl(src.path) : csv(src.path, src.delimiter ? { delimiter: src.delimiter } : {});
-      let i = 0;
-      keyed = Flow.from(it as AsyncIterable<unknown>).map((x) => [keyOf(x, i++), x] as [unknown, unknown]);
-    }
-  }
-  const dlSink = def.deadLetter ? sinkFromDef(def.deadLetter, 'key') : undefined;
+  const handler = rejectBadRecords(await handlerFromDef(def.handler));
+  const ctx = newContext();
+  const src = await sourceFromDef(def.source, def.key, ctx);
+  // Several worker processes share file sinks: they append (O_APPEND) instead of truncating.
+  const append = process.env.MODELPIPE_WORKER === '1';
+  const dlSink = def.deadLetter ? sinkFromDef(def.deadLetter, 'key', append) : undefined;
   const deadLetter = async (ds: readonly DeadLetter[]): Promise<void> => {
     const rows = ds.map((d) => ({
-      key: d.key === undefined ? null : String(d.key),
+      key: d.key === undefined ? null : keyText(d.key),
       stage: d.stage,
       code: d.error.code,
       message: d.error.message,
     }));
     if (dlSink) await dlSink.write(rows);
-    // A dead letter is a final outcome: ack it so it is not redelivered forever.
-    if (ack) await ack.write(rows);
+    // A dead letter is a final outcome: ack it (after it was written) so it is not redelivered.
+    await src.ack?.(rows, 'dead');
   };
-  const bar = def.progress === false ? undefined : progress({ ...(total === undefined ? {} : { total }), label: 'run' });
-  const flow = keyed
+  const bar =
+    def.progress === false
+      ? undefined
+      : progress({ ...(src.total === undefined ? {} : { total: src.total }), label: 'run', sharesTerminal: def.sink.type === 'stdout' });
+  const flow = src.keyed
     .runInferenceKeyed(handler, {
-      ...(def.batching ?? {}),
+      ...batchingFor(def, handler, src.bounded),
       ...(def.concurrency === undefined ? {} : { concurrency: def.concurrency }),
       ...(def.maxFailureRatio === undefined ? {} : { maxFailureRatio: def.maxFailureRatio }),
       ...(def.minExamplesForRatio === undefined ? {} : { minExamplesForRatio: def.minExamplesForRatio }),
@@ -242,10 +175,13 @@ export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
     .tap(() => bar?.tick());
   // Rows carry the key in column "key"; it is the primary key (idempotent writes) when the
   // key is meaningful: a record field, a message id, a file path — not a line number.
-  const idempotent = keyField !== undefined || src.type === 'redis' || src.type === 'files';
-  const sink = sinkFromDef(def.sink, idempotent ? 'key' : undefined);
+  const sink = sinkFromDef(def.sink, src.idempotent ? 'key' : undefined, append);
+  // SIGTERM/SIGINT stop intake; everything taken is still written, then the summary is printed.
+  const stop = (): void => src.stop?.();
+  if (src.stop) for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, stop);
   try {
-    const report = ack ? await flow.through(sink).to(ack) : await flow.to(sink);
+    const ack = src.ack;
+    const report = ack ? await flow.through(sink).to(callbackSink((rows) => ack(rows, 'written'))) : await flow.to(sink);
     if (ack) await sink.close();
     bar?.done();
     if (def.summary ?? true) process.stderr.write((await import('./metrics.js')).formatSummary(report));
@@ -253,7 +189,26 @@ export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
   } catch (e) {
     throw toModelpipeError(e, 'MP_ERR_PIPELINE');
   } finally {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, stop);
     await dlSink?.close();
-    await close?.();
+    await src.close?.();
   }
 }
+
+/**
+ * Batching for a definition. A bounded input (files, JSONL, CSV) has no one waiting for an
+ * answer, so unless minBatchSize/maxWaitMs are given it fills every batch to maxBatchSize
+ * (a partial batch only at the end); a stream (Redis, HTTP, stdin) sends what it has as soon
+ * as its source has nothing more ready, and waits at most maxWaitMs (default 50) for more.
+ */
+function batchingFor(def: PipelineDef, h: ModelHandler<unknown, unknown>, bounded: boolean): BatchingHints {
+  const b: BatchingHints = { ...(def.batching ?? {}) };
+  if (bounded) {
+    b.minBatchSize ??= b.maxBatchSize ?? h.batching?.maxBatchSize ?? 32;
+    b.maxWaitMs ??= BOUNDED_MAX_WAIT_MS;
+  }
+  return b;
+}
+
+/** A bounded input's batch waits at most this long for a slow source (a network disk). */
+const BOUNDED_MAX_WAIT_MS = 10_000;

@@ -8,8 +8,14 @@ export interface ProgressOptions {
   label?: string;
   stream?: NodeJS.WriteStream | NodeJS.WritableStream;
   intervalMs?: number;
-  /** Force TTY or plain mode (default: the stream's isTTY). */
+  /** Force TTY or plain mode (default: the stream's isTTY, unless sharesTerminal applies). */
   tty?: boolean;
+  /**
+   * The run writes its output to stdout too. When stdout is a terminal as well, a redrawn
+   * bar (carriage returns) would tear the output lines apart on the same screen, so plain
+   * periodic lines are printed instead.
+   */
+  sharesTerminal?: boolean;
 }
 
 export interface Progress {
@@ -37,7 +43,7 @@ export function progressLine(count: number, elapsedMs: number, total: number | u
 
 export function progress(options: ProgressOptions = {}): Progress {
   const stream = options.stream ?? process.stderr;
-  const tty = options.tty ?? Boolean((stream as NodeJS.WriteStream).isTTY);
+  const tty = options.tty ?? (Boolean((stream as NodeJS.WriteStream).isTTY) && !(options.sharesTerminal && process.stdout.isTTY));
   const interval = options.intervalMs ?? (tty ? 100 : 5000);
   const label = options.label ?? 'progress';
   const t0 = Date.now();

@@ -1,23 +1,32 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { ModelpipeError } from '../errors/index.js';
-import { toJSON } from './file-sinks.js';
+import { type Heartbeat, type Orphan, findOrphans, heartbeatKey, startHeartbeat } from './redis-claim.js';
 import type { Sink } from './sink.js';
 
 /**
  * Redis Streams for scale-out. Any number of worker processes read one stream through a
- * consumer group (each entry goes to one consumer). Delivery is at-least-once:
- * - an entry is XACKed only after the pipeline's sink wrote it (call `ack` from a sink
- *   placed after the durable one, see `acker`);
- * - entries a crashed worker had taken stay pending; live workers take them over with
- *   XAUTOCLAIM once they have been idle for `claimIdleMs`;
- * so sinks must be idempotent by message id (sqliteSink with `key`, redisStreamSink).
+ * consumer group (each entry goes to one consumer). Delivery is at-least-once, and in the
+ * normal case exactly once:
+ * - an entry is XACKed only after the pipeline's sink wrote it, or its dead letter was
+ *   written (call `ack` from a sink placed after the durable one, see `acker`);
+ * - only entries of a dead consumer (no heartbeat, see redis-claim.ts) are taken over, so a
+ *   live worker's slow entries are never processed twice;
+ * - a taken-over entry runs alone (nothing else of this consumer in flight), so if it kills
+ *   its worker again only its own delivery count grows; once XPENDING's count reaches
+ *   `maxDeliveries` it is yielded `exhausted`, to be dead-lettered without running;
+ * - XACK and an outcome counter (written / dead) are updated in one script, only for entries
+ *   this ack actually acknowledged, so the counts in `mp:stats:<stream>:<group>` count each
+ *   entry once whichever process finished it (see `streamCounts`).
+ * Sinks must still be idempotent by message id (a consumer can die after writing, before XACK).
  */
 export interface RedisStreamMessage {
   id: string;
   fields: Record<string, string>;
-  /** Times this entry was delivered (>1 after a reclaim). */
+  /** Times this entry was delivered, this delivery included. */
   deliveries?: number;
+  /** Delivered maxDeliveries times without being finished: dead-letter it, do not run it. */
+  exhausted?: boolean;
 }
 
 export interface RedisStreamSourceOptions {
@@ -30,29 +39,35 @@ export interface RedisStreamSourceOptions {
   count?: number;
   /** How long one read blocks waiting for entries, in ms. Default 500. */
   blockMs?: number;
-  /** Pending entries idle this long are reclaimed from their (presumed dead) consumer. Default 10000. */
+  /** A consumer silent this long is dead and its pending entries are taken over. Default 10000. */
   claimIdleMs?: number;
+  /** Deliveries after which an unfinished entry is dead-lettered without running. Default 3. */
+  maxDeliveries?: number;
   /** End the iteration once the group has nothing undelivered and nothing pending. */
   exitWhenDrained?: boolean;
 }
 
+export type AckOutcome = 'written' | 'dead';
+
 export interface RedisStreamSource extends AsyncIterable<RedisStreamMessage> {
   readonly consumer: string;
-  ack(ids: readonly string[]): Promise<void>;
+  ack(ids: readonly string[], outcome?: AckOutcome): Promise<void>;
   /** A sink that XACKs the ids of the items written to it. */
-  acker<T>(idOf: (x: T) => string): Sink<T>;
-  /** Counts: entries read fresh, reclaimed, acked. */
-  readonly stats: { read: number; claimed: number; acked: number };
+  acker<T>(idOf: (x: T) => string, outcome?: AckOutcome): Sink<T>;
+  /** Counts: entries read fresh, taken over, taken over exhausted, acked. */
+  readonly stats: { read: number; claimed: number; exhausted: number; acked: number };
+  /** Stops reading: the iteration ends, entries already yielded can still be acked. */
+  stop(): void;
   close(): Promise<void>;
 }
 
 type Entry = [string, string[] | null];
 
-function toMessage([id, kv]: Entry): RedisStreamMessage | undefined {
+function toMessage([id, kv]: Entry, deliveries: number): RedisStreamMessage | undefined {
   if (kv === null) return undefined; // deleted from the stream while pending
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < kv.length; i += 2) fields[kv[i] as string] = kv[i + 1] as string;
-  return { id, fields };
+  return { id, fields, deliveries };
 }
 
 export function connect(url: string): Redis {
@@ -61,15 +76,30 @@ export function connect(url: string): Redis {
   return r;
 }
 
+export function statsKey(stream: string, group: string): string {
+  return `mp:stats:${stream}:${group}`;
+}
+
+// XACK each id; count those this call acknowledged under the outcome (ARGV[1] group, ARGV[2] field).
+const ACK_SCRIPT = `
+local n = 0
+for i = 3, #ARGV do n = n + redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
+if n > 0 then redis.call('HINCRBY', KEYS[2], ARGV[2], n) end
+return n`;
+
 export function redisStreamSource(o: RedisStreamSourceOptions): RedisStreamSource {
   const reader = connect(o.url); // blocking reads tie up their connection...
-  const writer = connect(o.url); // ...so XACK/XAUTOCLAIM/XINFO use another
+  const writer = connect(o.url); // ...so XACK/XCLAIM/XPENDING use another
   const consumer = o.consumer ?? `${hostname()}-${process.pid}`;
   const count = o.count ?? 32;
   const blockMs = o.blockMs ?? 500;
   const claimIdle = o.claimIdleMs ?? 10_000;
-  const stats = { read: 0, claimed: 0, acked: 0 };
-  let closed = false;
+  const maxDeliveries = o.maxDeliveries ?? 3;
+  const stats = { read: 0, claimed: 0, exhausted: 0, acked: 0 };
+  const inflight = new Set<string>();
+  let quietWaiters: (() => void)[] = [];
+  let stopping = false;
+  let heartbeat: Heartbeat | undefined;
 
   const wrap = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
     try {
@@ -78,20 +108,40 @@ export function redisStreamSource(o: RedisStreamSourceOptions): RedisStreamSourc
       throw new ModelpipeError('MP_ERR_SCALEOUT', `redis ${what} on ${o.stream}: ${(e as Error).message}`, { cause: e });
     }
   };
+  /** Resolves once nothing this consumer yielded is unacked (or after claimIdleMs, for flows that drop items). */
+  const quiet = async (): Promise<void> => {
+    if (inflight.size === 0) return;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => quietWaiters.push(r)), new Promise<void>((r) => (t = setTimeout(r, claimIdle)))]);
+    clearTimeout(t);
+  };
+  const take = (id: string): void => {
+    inflight.add(id);
+  };
 
   const src: RedisStreamSource = {
     consumer,
     stats,
-    async ack(ids) {
+    async ack(ids, outcome = 'written') {
       if (ids.length === 0) return;
-      const n = await wrap('XACK', () => writer.xack(o.stream, o.group, ...ids));
+      const n = await wrap('XACK', () => writer.eval(ACK_SCRIPT, 2, o.stream, statsKey(o.stream, o.group), o.group, outcome, ...ids));
       stats.acked += Number(n);
+      for (const id of ids) inflight.delete(id);
+      if (inflight.size === 0) {
+        const w = quietWaiters;
+        quietWaiters = [];
+        for (const f of w) f();
+      }
     },
-    acker<T>(idOf: (x: T) => string): Sink<T> {
-      return { write: (items) => src.ack(items.map(idOf)), close: async () => {} };
+    acker<T>(idOf: (x: T) => string, outcome: AckOutcome = 'written'): Sink<T> {
+      return { write: (items) => src.ack(items.map(idOf), outcome), close: async () => {} };
+    },
+    stop() {
+      stopping = true;
     },
     async close() {
-      closed = true;
+      stopping = true;
+      await heartbeat?.stop();
       reader.disconnect();
       await writer.quit().catch(() => {});
     },
@@ -103,102 +153,99 @@ export function redisStreamSource(o: RedisStreamSourceOptions): RedisStreamSourc
           if (!String((e as Error).message).includes('BUSYGROUP')) throw e;
         }
       });
-      // Entries this consumer name took before a restart and never acked.
-      let own = '0';
-      for (;;) {
-        const res = (await wrap('XREADGROUP', () =>
-          reader.xreadgroup('GROUP', o.group, consumer, 'COUNT', count, 'STREAMS', o.stream, own),
-        )) as [string, Entry[]][] | null;
-        const entries = res?.[0]?.[1] ?? [];
-        if (entries.length === 0) break;
-        for (const e of entries) {
-          const m = toMessage(e);
-          if (m) yield m;
-        }
-        own = (entries[entries.length - 1] as Entry)[0];
-      }
-      let lastClaim = 0;
-      let cursor = '0-0';
-      while (!closed) {
+      // Entries this consumer name held before a restart (a fixed name): taken back like
+      // orphans, so their delivery count grows and a poison entry cannot loop forever.
+      const own = (await wrap('XPENDING', () => writer.xpending(o.stream, o.group, '-', '+', 10_000, consumer))) as [
+        string,
+        string,
+        number,
+        number,
+      ][];
+      heartbeat = await wrap('SET heartbeat', () => startHeartbeat(writer, heartbeatKey(o.stream, o.group, consumer), claimIdle));
+      yield* takeOver(own.map(([id, c, , d]) => ({ id, consumer: c, deliveries: Number(d) })));
+      const scanEvery = Math.min(claimIdle / 4, 1000);
+      let lastScan = 0;
+      let cursor = '-';
+      while (!stopping) {
         let got = 0;
-        if (Date.now() - lastClaim >= Math.min(claimIdle, 1000)) {
-          lastClaim = Date.now();
-          const r = (await wrap('XAUTOCLAIM', () => writer.xautoclaim(o.stream, o.group, consumer, claimIdle, cursor, 'COUNT', count))) as [
-            string,
-            Entry[],
-          ];
-          cursor = r[0];
-          for (const e of r[1]) {
-            const m = toMessage(e);
-            if (!m) continue;
+        if (Date.now() - lastScan >= scanEvery) {
+          lastScan = Date.now();
+          const found = await wrap('XPENDING', () => findOrphans(writer, { ...o, minIdleMs: 1000, cursor, count: 256 }));
+          cursor = found.cursor;
+          for await (const m of takeOver(found.orphans)) {
             got++;
-            stats.claimed++;
-            yield { ...m, deliveries: 2 };
+            yield m;
           }
         }
+        if (stopping) break;
         const res = (await wrap('XREADGROUP', () =>
           reader.xreadgroup('GROUP', o.group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', o.stream, '>'),
         )) as [string, Entry[]][] | null;
         for (const e of res?.[0]?.[1] ?? []) {
-          const m = toMessage(e);
+          const m = toMessage(e, 1);
           if (!m) continue;
           got++;
           stats.read++;
+          take(m.id);
           yield m;
         }
-        if (got === 0 && o.exitWhenDrained && cursor === '0-0' && (await drained())) return;
+        if (got === 0 && o.exitWhenDrained && cursor === '-' && (await drained())) return;
       }
     },
   };
 
-  const drained = async (): Promise<boolean> => {
-    const groups = (await wrap('XINFO GROUPS', () => writer.xinfo('GROUPS', o.stream))) as unknown[][];
-    for (const g of groups) {
-      const info: Record<string, unknown> = {};
-      for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1];
-      if (info.name === o.group) return Number(info.pending) === 0 && Number(info.lag ?? 0) === 0;
+  /** Claims orphans one at a time; each runs alone, so a crash it causes blames only it. */
+  async function* takeOver(orphans: readonly Orphan[]): AsyncGenerator<RedisStreamMessage> {
+    for (const orphan of orphans) {
+      if (stopping) return;
+      const exhausted = orphan.deliveries >= maxDeliveries;
+      if (!exhausted) await quiet();
+      // min-idle 1 s: if another consumer claimed it a moment ago, this claim does nothing.
+      const got = (await wrap('XCLAIM', () => writer.xclaim(o.stream, o.group, consumer, 1000, orphan.id))) as Entry[];
+      const m = got[0] === undefined ? undefined : toMessage(got[0], orphan.deliveries + 1);
+      if (!m) continue;
+      stats.claimed++;
+      await wrap('HINCRBY', () => writer.hincrby(statsKey(o.stream, o.group), exhausted ? 'exhausted' : 'claimed', 1));
+      take(m.id);
+      if (exhausted) {
+        stats.exhausted++;
+        yield { ...m, exhausted: true };
+        continue;
+      }
+      yield m;
+      await quiet();
     }
-    return false;
+  }
+
+  const drained = async (): Promise<boolean> => {
+    const info = await groupInfo(writer, o.stream, o.group);
+    return info !== undefined && info.pending === 0 && info.lag === 0;
   };
   return src;
 }
 
-/**
- * A stream sink that writes each item once per id: a Lua script sets a dedup key
- * (SET NX with a TTL) and XADDs only if it was not set, atomically, so an item rewritten
- * after a reclaim is dropped.
- */
-export function redisStreamSink<T>(o: {
-  url: string;
-  stream: string;
-  idOf: (x: T) => string;
-  dedupTtlSec?: number;
-  maxLen?: number;
-}): Sink<T> {
-  const r = connect(o.url);
-  const script = `
-local n = 0
-for i = 1, #ARGV - 1, 2 do
-  if redis.call('SET', KEYS[2] .. ARGV[i], '1', 'NX', 'EX', tonumber(KEYS[3])) then
-    redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'data', ARGV[i + 1])
-    n = n + 1
-  end
-end
-return n`;
-  return {
-    async write(items) {
-      if (items.length === 0) return;
-      const args: string[] = [];
-      for (const x of items) args.push(o.idOf(x), toJSON(x));
-      try {
-        await r.eval(script, 3, o.stream, `mp:dedup:${o.stream}:`, String(o.dedupTtlSec ?? 86_400), ...args);
-        if (o.maxLen !== undefined) await r.xtrim(o.stream, 'MAXLEN', '~', o.maxLen);
-      } catch (e) {
-        throw new ModelpipeError('MP_ERR_SINK', `redis XADD to ${o.stream}: ${(e as Error).message}`, { cause: e });
-      }
-    },
-    async close() {
-      await r.quit().catch(() => {});
-    },
-  };
+export interface GroupInfo {
+  pending: number;
+  /** Entries not yet delivered to the group (0 when unknown after deletions). */
+  lag: number;
+  /** Entries the group has read (Redis 7: XINFO GROUPS entries-read). */
+  entriesRead: number;
+}
+
+export async function groupInfo(r: Redis, stream: string, group: string): Promise<GroupInfo | undefined> {
+  let groups: unknown[][];
+  try {
+    groups = (await r.xinfo('GROUPS', stream)) as unknown[][];
+  } catch (e) {
+    if (String((e as Error).message).includes('no such key')) return undefined;
+    throw new ModelpipeError('MP_ERR_SCALEOUT', `redis XINFO GROUPS on ${stream}: ${(e as Error).message}`, { cause: e });
+  }
+  for (const g of groups) {
+    const info: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1];
+    if (info.name === group) {
+      return { pending: Number(info.pending), lag: Number(info.lag ?? 0), entriesRead: Number(info['entries-read'] ?? 0) };
+    }
+  }
+  return undefined;
 }

@@ -6,6 +6,7 @@ import { tensorSignature } from './function-handler.js';
 import { type DeadLetter, type ModelHandler, type PredictionResult, type ProcessedHandler, planOf } from './handler.js';
 import { type KeyedModelHandler, isKeyedModelHandler } from './keyed-handler.js';
 import { metricsFor, newStepStats } from './metrics.js';
+import { orderedMap } from './ordered.js';
 import type { PipelineContext, Sink, StepStats } from './sink.js';
 
 export interface RunInferenceOptions {
@@ -251,20 +252,4 @@ function pick(hints: ModelHandler<unknown, unknown>['batching'], o: RunInference
     if (x !== undefined) out[k] = x;
   }
   return out;
-}
-
-/** Ordered map with at most n calls in flight: the engine's only source of parallelism. */
-export async function* orderedMap<T, U>(src: AsyncIterable<T>, n: number, fn: (x: T) => Promise<U>): AsyncGenerator<U> {
-  const inflight: Promise<U>[] = [];
-  try {
-    for await (const x of src) {
-      const p = fn(x);
-      p.catch(() => {});
-      inflight.push(p);
-      if (inflight.length >= Math.max(1, n)) yield await (inflight.shift() as Promise<U>);
-    }
-    while (inflight.length > 0) yield await (inflight.shift() as Promise<U>);
-  } finally {
-    for (const p of inflight) p.catch(() => {});
-  }
 }

@@ -3,9 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { ModelpipeError } from '../errors/index.js';
 
 /**
- * Starts N worker processes that each run the same pipeline file; with a Redis Streams
+ * Starts worker processes that each run the same pipeline file; with a Redis Streams
  * source they share the stream through its consumer group (each process is a consumer
- * named host-pid). `wait()` resolves with each worker's exit and final JSON line.
+ * named host-pid). Workers get MODELPIPE_WORKER=1: their file sinks append instead of
+ * truncating. `supervise` (supervisor.ts) restarts workers that die.
  */
 export interface WorkerExit {
   pid: number;
@@ -22,40 +23,45 @@ export interface WorkerGroup {
   kill(signal?: NodeJS.Signals): void;
 }
 
+export interface WorkerOptions {
+  env?: NodeJS.ProcessEnv;
+  silent?: boolean;
+}
+
 export const WORKER_SCRIPT = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
-export function startWorkers(n: number, pipelinePath: string, options: { env?: NodeJS.ProcessEnv; silent?: boolean } = {}): WorkerGroup {
+/** One worker process and the promise of its exit. */
+export function startWorker(pipelinePath: string, options: WorkerOptions = {}): { child: ChildProcess; exit: Promise<WorkerExit> } {
+  const child = fork(WORKER_SCRIPT, [pipelinePath], {
+    env: { ...process.env, ...options.env, MODELPIPE_WORKER: '1' },
+    stdio: ['ignore', 'pipe', options.silent ? 'ignore' : 'inherit', 'ipc'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-64 * 1024); // only the last line matters
+  });
+  const exit = new Promise<WorkerExit>((resolve) => {
+    child.on('exit', (code, signal) => {
+      const last = out.trim().split('\n').pop();
+      let result: unknown;
+      try {
+        result = last ? JSON.parse(last) : undefined;
+      } catch {
+        result = last;
+      }
+      resolve({ pid: child.pid ?? -1, code, signal, ...(result === undefined ? {} : { result }) });
+    });
+  });
+  return { child, exit };
+}
+
+export function startWorkers(n: number, pipelinePath: string, options: WorkerOptions = {}): WorkerGroup {
   if (!Number.isInteger(n) || n < 1) throw new ModelpipeError('MP_ERR_PIPELINE_DEF', `startWorkers: n must be an integer >= 1, got ${n}`);
-  const workers: ChildProcess[] = [];
-  const exits: Promise<WorkerExit>[] = [];
-  for (let i = 0; i < n; i++) {
-    const child = fork(WORKER_SCRIPT, [pipelinePath], {
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', options.silent ? 'ignore' : 'inherit', 'ipc'],
-    });
-    workers.push(child);
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    exits.push(
-      new Promise((resolve) => {
-        child.on('exit', (code, signal) => {
-          const last = out.trim().split('\n').pop();
-          let result: unknown;
-          try {
-            result = last ? JSON.parse(last) : undefined;
-          } catch {
-            result = last;
-          }
-          resolve({ pid: child.pid ?? -1, code, signal, ...(result === undefined ? {} : { result }) });
-        });
-      }),
-    );
-  }
+  const started = Array.from({ length: n }, () => startWorker(pipelinePath, options));
+  const workers = started.map((s) => s.child);
   return {
     workers,
-    wait: () => Promise.all(exits),
+    wait: () => Promise.all(started.map((s) => s.exit)),
     kill(signal = 'SIGTERM') {
       for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill(signal);
     },

@@ -3,6 +3,7 @@ import { opendir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ModelpipeError } from '../errors/index.js';
+import { BadRecord, parseRecord } from './bad-record.js';
 import { CsvParser } from './csv.js';
 
 /**
@@ -116,35 +117,49 @@ function open(path: string): Readable {
   return createReadStream(path, { highWaterMark: 64 * 1024 });
 }
 
-/** JSON Lines: one JSON value per non-empty line; a bad line fails with its line number. */
-export async function* jsonl<T = unknown>(path: string): AsyncGenerator<T> {
+/** What a source does with a record it cannot parse: fail the run, or pass a BadRecord on. */
+export interface BadRecordOption {
+  /** Default 'throw'; pipeline definitions use 'yield' (the record becomes a dead letter). */
+  badRecords?: 'throw' | 'yield';
+}
+
+function bad(o: BadRecordOption, r: BadRecord): BadRecord {
+  if ((o.badRecords ?? 'throw') === 'throw') throw r.error;
+  return r;
+}
+
+/** JSON Lines: one JSON value per non-empty line; a bad line fails (or is a BadRecord) with its line number. */
+export function jsonl<T = unknown>(path: string, options?: { badRecords?: 'throw' }): AsyncGenerator<T>;
+export function jsonl<T = unknown>(path: string, options: BadRecordOption): AsyncGenerator<T | BadRecord>;
+export async function* jsonl<T = unknown>(path: string, options: BadRecordOption = {}): AsyncGenerator<T | BadRecord> {
   let n = 0;
   for await (const line of lines(openChecked(path))) {
     n++;
     if (line.trim() === '') continue;
-    try {
-      yield JSON.parse(line) as T;
-    } catch (e) {
-      throw new ModelpipeError('MP_ERR_SOURCE', `${path}:${n}: invalid JSON: ${(e as Error).message}`);
-    }
+    const v = parseRecord(line, `${path}:${n}`);
+    yield v instanceof BadRecord ? bad(options, v) : (v as T);
   }
 }
 
-export interface CsvSourceOptions {
+export interface CsvSourceOptions extends BadRecordOption {
   delimiter?: string;
   /** First row names the columns (default true): rows become objects; else string arrays. */
   header?: boolean;
 }
 
 /** CSV rows (RFC 4180 quoting), as objects keyed by the header row by default. */
-export function csv(path: string, options?: CsvSourceOptions & { header?: true }): AsyncGenerator<Record<string, string>>;
-export function csv(path: string, options: CsvSourceOptions & { header: false }): AsyncGenerator<string[]>;
-export async function* csv(path: string, options: CsvSourceOptions = {}): AsyncGenerator<Record<string, string> | string[]> {
+export function csv(
+  path: string,
+  options?: CsvSourceOptions & { header?: true; badRecords?: 'throw' },
+): AsyncGenerator<Record<string, string>>;
+export function csv(path: string, options: CsvSourceOptions & { header: false; badRecords?: 'throw' }): AsyncGenerator<string[]>;
+export function csv(path: string, options: CsvSourceOptions): AsyncGenerator<Record<string, string> | string[] | BadRecord>;
+export async function* csv(path: string, options: CsvSourceOptions = {}): AsyncGenerator<Record<string, string> | string[] | BadRecord> {
   const parser = new CsvParser(options.delimiter ?? ',');
   const useHeader = options.header ?? true;
   let header: string[] | undefined;
   let rowNo = 0;
-  const emit = function* (rows: string[][]): Generator<Record<string, string> | string[]> {
+  const emit = function* (rows: string[][]): Generator<Record<string, string> | string[] | BadRecord> {
     for (const r of rows) {
       rowNo++;
       if (r.length === 1 && r[0] === '') continue; // blank line
@@ -152,7 +167,9 @@ export async function* csv(path: string, options: CsvSourceOptions = {}): AsyncG
       else if (!header) header = r;
       else {
         if (r.length !== header.length) {
-          throw new ModelpipeError('MP_ERR_SOURCE', `${path}: row ${rowNo} has ${r.length} fields, header has ${header.length}`);
+          const msg = `${path}: row ${rowNo} has ${r.length} fields, header has ${header.length}`;
+          yield bad(options, new BadRecord(`${path}:row ${rowNo}`, new ModelpipeError('MP_ERR_SOURCE', msg)));
+          continue;
         }
         const o: Record<string, string> = {};
         header.forEach((h, i) => {

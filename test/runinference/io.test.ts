@@ -12,9 +12,7 @@ import {
   csv,
   csvSink,
   files,
-  functionHandler,
   globFiles,
-  httpSource,
   jsonl,
   jsonlSink,
   parseCsv,
@@ -115,23 +113,6 @@ describe('sources', () => {
       { id: '1', text: 'hello, world' },
       { id: '2', text: 'plain' },
     ]);
-  });
-
-  it('HTTP source: POSTed JSON lines flow into the pipeline; bad JSON gets a 400', async () => {
-    const src = await httpSource<{ n: number }>();
-    const h = functionHandler((xs: readonly { n: number }[]) => xs.map((x) => x.n * 3), { modelId: 'x3' });
-    const results = Flow.from(src).runInference(h).collect();
-    const res = await fetch(src.url, { method: 'POST', body: '{"n":1}\n{"n":2}\n{"n":3}\n' });
-    assert.equal(res.status, 202);
-    assert.deepEqual(await res.json(), { accepted: 3 });
-    const bad = await fetch(src.url, { method: 'POST', body: '{"n":4}\nnot json\n' });
-    assert.equal(bad.status, 400);
-    assert.equal(((await bad.json()) as { code: string }).code, 'MP_ERR_WIRE_BAD_JSON');
-    await src.close();
-    assert.deepEqual(
-      (await results).map((r) => r.inference),
-      [3, 6, 9, 12],
-    );
   });
 });
 
