@@ -37,7 +37,7 @@ function pythonLikeServer(files: Record<string, Buffer>): Server {
 }
 
 describe('model downloads from a server that closes after the body', () => {
-  const body = randomBytes(5 * 1024 * 1024 + 123);
+  const body = randomBytes(2 * 1024 * 1024 + 123);
   let srv: Server;
   let base: string;
   const dirs: string[] = [];

@@ -85,15 +85,16 @@ export async function startImageServer(): Promise<ImageServer> {
         res.flushHeaders();
         return;
       case '/big-chunked': {
-        // No Content-Length: streams 16 KiB chunks until the client hangs up.
+        // No Content-Length: streams 256 KiB chunks until the client hangs up (large
+        // chunks, so a loaded machine still passes the 1 MiB limit well within the timeout).
         watchAbandon(req, res, path);
         res.writeHead(200, { 'content-type': 'image/png' });
         let sent = 0;
         const pump = (): void => {
           if (res.destroyed || sent > 64 * 1024 * 1024) return;
-          sent += 16 * 1024;
+          sent += 256 * 1024;
           state.written.set(path, sent);
-          if (res.write(Buffer.alloc(16 * 1024))) setImmediate(pump);
+          if (res.write(Buffer.alloc(256 * 1024))) setImmediate(pump);
           else res.once('drain', pump);
         };
         pump();
