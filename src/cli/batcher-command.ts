@@ -21,7 +21,8 @@ export const BATCHER_HELP = `modelpipe batcher --target URL [options]
   --force-batch             merge even if the target's metadata pins dimension 0
   --body-limit SIZE         largest request body (default 64MiB)
   --log-level LEVEL
-${SERVER_SECURITY_HELP}   (the target is the batcher's outgoing hop)`;
+${SERVER_SECURITY_HELP}
+                            (the target is the batcher's outgoing hop)`;
 
 export async function batcherCommand(argv: string[]): Promise<void> {
   const { values: v } = parseWithEnv(argv, {
