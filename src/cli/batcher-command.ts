@@ -23,7 +23,8 @@ export const BATCHER_HELP = `modelpipe batcher --target URL [options]
   --body-limit SIZE         largest request body (default 64MiB)
   --log-level LEVEL
 ${LIMIT_HELP}
-${SERVER_SECURITY_HELP}   (the target is the batcher's outgoing hop)`;
+${SERVER_SECURITY_HELP}
+                            (the target is the batcher's outgoing hop)`;
 
 export async function batcherCommand(argv: string[]): Promise<void> {
   const { values: v } = parseWithEnv(argv, {

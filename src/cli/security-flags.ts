@@ -27,7 +27,8 @@ export const SERVER_SECURITY_HELP = `  --tls-cert FILE           serve HTTPS (an
                             MODELPIPE_TOKENS holds the same lines inline (separated by ;)
   --auth-health             health probes need a token too (default: they stay open)
   --hop-ca FILE             CA that outgoing hops' (remote models, next stages) certificates chain to
-  --hop-cert FILE, --hop-key FILE   client certificate for outgoing hops (mutual TLS)
+  --hop-cert FILE           client certificate for outgoing hops (mutual TLS), with
+  --hop-key FILE            its key
   --hop-token TOKEN         bearer token sent to outgoing hops`;
 
 /** Flags of the client commands (infer, metadata). */

@@ -9,7 +9,7 @@ import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
 import { type Logger, silentLogger } from './logger.js';
 import { OipFrontend, sendOipError } from './oip-frontend.js';
 import { sendText } from './respond.js';
-import { type ServerGuard, type ServerLimits, createLimitedServer } from './server-limits.js';
+import { type ServerGuard, type ServerLimits, clientKey, createLimitedServer } from './server-limits.js';
 import type { ServerTls } from './tls.js';
 import type { TokenAuth } from './auth.js';
 
@@ -85,6 +85,11 @@ export class HttpServer {
         ...(opts.bodyBudget ? { budget: opts.bodyBudget } : {}),
         ...(opts.tls ? { tls: opts.tls } : {}),
         exempt: (req) => OPERATIONS.has(pathOf(req)),
+        // A request with a valid token counts against its token; anonymous ones against their address.
+        clientKey: (req) => {
+          const entry = opts.auth?.authenticate(req.headers.authorization);
+          return entry ? `token:${entry.identity}` : clientKey(req);
+        },
         refuse: (req, res, e) => this.sendError(res, e, this.context(req, pathOf(req))),
       },
       (req, res) => void this.dispatch(req, res),

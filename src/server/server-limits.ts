@@ -47,10 +47,10 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = {
 };
 
 /**
- * Who a request counts against for `maxInFlightPerClient`: the peer address today.
- * Behind a proxy every request shares its address, so leave the limit off there, or
- * key by identity: once bearer tokens exist, a request carrying one should count
- * against its token (e.g. `token:<id>`), and only anonymous ones against the address.
+ * Who an anonymous request counts against for `maxInFlightPerClient`: its peer address.
+ * Behind a proxy every request shares that address, so leave the limit off there or
+ * give clients tokens: `HttpServer` counts a request with a valid token against the
+ * token (`token:<identity>`).
  */
 export function clientKey(req: IncomingMessage): string {
   return `addr:${req.socket.remoteAddress ?? 'unknown'}`;
