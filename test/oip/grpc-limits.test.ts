@@ -140,7 +140,7 @@ describe('gRPC: stalled and oversized messages', () => {
   });
 
   test('stalled calls are ended after the idle timeout and their memory is released', async () => {
-    const server = echo({ streamIdleMs: 1500 });
+    const server = echo({ streamIdleMs: 2500 });
     const port = await server.listen(0, '127.0.0.1');
     const { session } = connect(port);
     const ch = new GrpcChannel(`127.0.0.1:${port}`);
@@ -149,7 +149,7 @@ describe('gRPC: stalled and oversized messages', () => {
       await waitFor(() => server.stats().streams === 3 && server.stats().pendingBytes >= 2 * MiB, 'the messages to be buffered');
       for (const a of await Promise.all(calls.map((c) => c.answer))) {
         assert.equal(a.grpcStatus, status.DEADLINE_EXCEEDED);
-        assert.match(a.message, /stalled: no bytes for 1500 ms/);
+        assert.match(a.message, /stalled: no bytes for 2500 ms/);
       }
       await waitFor(() => server.stats().streams === 0, 'the streams to close');
       assert.equal(server.stats().pendingBytes, 0);
