@@ -81,7 +81,7 @@ describe('outgoing hops forward their token', () => {
       inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 2] }],
       outputs: [{ name: 'y', dtype: 'float32' as const, shape: [-1, 2] }],
     };
-    const front = await serveModel(hybridSequenced(async (i) => i.x as Tensor, { name: 'front', ...io }));
+    const front = await serveModel(hybridSequenced(async (i) => i.x as Tensor, { name: 'front', ...io, allowHops: [back.url] }));
     try {
       const viaFront = () => multiRemoteRaw(front.url, [x()], { config: back.url, security: {} });
       setDefaultClientSecurity({});
