@@ -15,6 +15,7 @@ import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from './logger.js';
+import { errorLogLevel } from './respond.js';
 import type { TokenAuth } from './auth.js';
 import type { ServerTls } from './tls.js';
 import { modelConfig, modelStatistics } from './oip-extensions.js';
@@ -139,7 +140,7 @@ export class OipGrpcServer {
         return [codec.responseSerialize(a.message), ...(a.appended ?? [])];
       } catch (err: unknown) {
         const e = toModelpipeError(err);
-        if (e.status >= 500) this.log.error({ code: e.code, err: e.message }, 'grpc request failed');
+        if (e.status >= 500) this.log[errorLogLevel(e)]({ code: e.code, err: e.message }, 'grpc request failed');
         throw new GrpcError(grpcStatusOfHttp(e.status), e.message, { 'x-modelpipe-error': e.code });
       }
     };
