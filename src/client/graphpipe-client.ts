@@ -8,7 +8,7 @@ import {
   encodeRequestChunks,
 } from '../protocol/graphpipe/index.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
-import { ModelpipeError } from '../errors/index.js';
+import { ERROR_CODES, ModelpipeError, isErrorCode } from '../errors/index.js';
 import { RemoteError, transportError } from './errors.js';
 
 export interface CallOptions {
@@ -50,7 +50,8 @@ async function post(url: string, chunks: Uint8Array[], opts: CallOptions): Promi
           : chunks.length === 1
             ? (chunks[0] as Uint8Array)
             : Buffer.concat(chunks),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) },
+      // Accept: errors as an InferResponse with `errors` (code and message), not the reference text body.
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(total), accept: 'application/octet-stream' },
       dispatcher: opts.dispatcher ?? defaultDispatcher(),
       signal: AbortSignal.any(signals),
       headersTimeout: timeoutMs,
@@ -67,12 +68,16 @@ async function post(url: string, chunks: Uint8Array[], opts: CallOptions): Promi
   } catch (err: unknown) {
     throw transportError(url, err, timeoutMs);
   }
-  if (res.statusCode !== 200) throw errorFromBody(url, res.statusCode, body);
+  if (res.statusCode !== 200) throw errorFromBody(url, res.statusCode, body, res.headers['x-modelpipe-error']);
   return body;
 }
 
-/** A non-200 answer: a GraphPipe InferResponse with errors (modelpipe), or plain text (graphpipe-go). */
-function errorFromBody(url: string, status: number, body: Uint8Array): RemoteError {
+/**
+ * A non-200 answer: a GraphPipe InferResponse with errors (modelpipe, asked by Accept),
+ * or plain text (graphpipe-go; modelpipe without the Accept header, whose code is then
+ * in `x-modelpipe-error`).
+ */
+function errorFromBody(url: string, status: number, body: Uint8Array, codeHeader: unknown): RemoteError {
   try {
     const r = decodeInferResponse(body);
     const e = r.errors[0];
@@ -105,6 +110,7 @@ export async function multiRemoteRaw(url: string, inputs: readonly Tensor[], opt
   }
   const e = res.errors[0];
   if (e) throw RemoteError.fromWire(url, 200, e.code, e.message);
+  checkOutputCount(url, res.outputs, req.outputNames);
   return res.outputs;
 }
 

@@ -89,6 +89,11 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 const byNum = new Map<number, ErrorCode>((Object.keys(ERROR_CODES) as ErrorCode[]).map((k) => [ERROR_CODES[k].num, k]));
 
+/** Whether a string is one of the stable codes (e.g. from an `x-modelpipe-error` header). */
+export function isErrorCode(s: string): s is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, s);
+}
+
 /** Maps a numeric wire code back to its string code, if it is one of ours. */
 export function codeFromNumber(num: number): ErrorCode | undefined {
   return byNum.get(num);

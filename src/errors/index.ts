@@ -1,2 +1,2 @@
-export { ERROR_CODES, codeFromNumber, type ErrorCode } from './codes.js';
+export { ERROR_CODES, codeFromNumber, isErrorCode, type ErrorCode } from './codes.js';
 export { ModelpipeError, toModelpipeError, isModelpipeError } from './error.js';

@@ -95,7 +95,7 @@ export class HttpServer {
       for (const f of this.frontends) if (await f.handle(req, res, ctx)) return;
       sendText(res, 405, `method ${req.method} not allowed on ${path}\n`);
     } catch (err: unknown) {
-      sendGraphPipeError(res, toModelpipeError(err), ctx);
+      sendGraphPipeError(res, toModelpipeError(err), ctx, req.headers.accept);
     } finally {
       if (this.log.isLevelEnabled('debug'))
         this.log.debug(
