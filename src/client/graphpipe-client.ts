@@ -86,7 +86,22 @@ function errorFromBody(url: string, status: number, body: Uint8Array, codeHeader
     // not a flatbuffer: fall through to text
   }
   const text = new TextDecoder().decode(body.subarray(0, 1000)).trim();
+  const code = typeof codeHeader === 'string' && isErrorCode(codeHeader) ? codeHeader : undefined;
+  if (code && text) return new RemoteError(code, `${url}: ${text}`, { url, status, remoteCode: ERROR_CODES[code].num });
   return new RemoteError('MP_ERR_REMOTE', `${url}: HTTP ${status}${text ? `: ${text}` : ''}`, { url, status });
+}
+
+/**
+ * GraphPipe tensors carry no names, so a server that ignores `output_names` (graphpipe-go's
+ * gp.Serve does) would hand back the wrong tensors silently: the count must match.
+ */
+function checkOutputCount(url: string, outputs: Tensor[], wanted: readonly string[]): void {
+  if (wanted.length === 0 || outputs.length === wanted.length) return;
+  throw new RemoteError(
+    'MP_ERR_BAD_RESPONSE',
+    `${url}: asked for ${wanted.length} output${wanted.length === 1 ? '' : 's'} (${wanted.join(', ')}), the server returned ${outputs.length}: it may ignore output names`,
+    { url },
+  );
 }
 
 /** Sends tensors, returns tensors. Names may be omitted to use the server's defaults. */

@@ -72,3 +72,15 @@ export function inferBatchable(md: Pick<ModelMetadata, 'inputs' | 'outputs'>): b
   const all = [...md.inputs, ...md.outputs];
   return all.length > 0 && all.every((s) => s.shape.length > 0 && s.shape[0] === -1);
 }
+
+/**
+ * The `server` string of GraphPipe metadata that modelpipe writes. Its servers validate
+ * every request against the metadata they report, so that metadata is exact; a proxy
+ * for an inexact target reports the target's own server string instead.
+ */
+export const EXACT_METADATA_SERVER = 'modelpipe';
+
+/** Whether GraphPipe metadata with this `server` string is known to be exact. */
+export function serverHasExactMetadata(server: string): boolean {
+  return server === EXACT_METADATA_SERVER;
+}

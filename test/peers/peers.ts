@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot, sharedPath } from '../helpers/shared.js';
+import { needShared, repoRoot, sharedPath } from '../helpers/shared.js';
 
 /**
  * The real GraphPipe peers (Oracle's graphpipe-go and graphpipe-py, in MODELPIPE_SHARED's
@@ -30,6 +30,11 @@ function sourcesHash(): string {
   for (const p of PROGRAMS) for (const f of readdirSync(join(GO_SRC, p)).sort()) h.update(readFileSync(join(GO_SRC, p, f)));
   h.update(readFileSync(join(PEERS_DIR, 'build-graphpipe-go.sh')));
   return h.digest('hex').slice(0, 16);
+}
+
+/** A skip reason when the peers' folder is absent (a failure under CI, like all shared data). */
+export function needPeers(): string | false {
+  return needShared('peers/build-graphpipe-go.sh', 'peers/graphpipe-py/graphpipe/remote.py');
 }
 
 let built: Promise<string> | undefined;
@@ -98,9 +103,15 @@ export async function startGoServer(mode: string): Promise<GoServer> {
       out += d.toString();
     });
     proc.once('exit', (code) => reject(new Error(`gpserve ${mode} exited with ${code}:\n${out}`)));
+  }).catch((err: unknown) => {
+    proc.kill('SIGKILL');
+    throw err;
   });
   const [host, port] = addr.split(':') as [string, string];
-  await reachable(host, Number(port), 10_000);
+  await reachable(host, Number(port), 10_000).catch((err: unknown) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
   return {
     url: `http://${addr}`,
     proc,
@@ -110,6 +121,17 @@ export async function startGoServer(mode: string): Promise<GoServer> {
       await once(proc, 'exit');
     },
   };
+}
+
+/** Starts several gpserve modes at once; if one fails, the others are stopped too. */
+export async function startGoServers(modes: string[]): Promise<GoServer[]> {
+  const started = await Promise.allSettled(modes.map(startGoServer));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return started.map((r) => (r as PromiseFulfilledResult<GoServer>).value);
 }
 
 /** A tensor as gpclient reads and writes it: wire type id, shape, base64 data or strings. */

@@ -81,11 +81,15 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "double":
-		err = gp.Serve(addr, false, func(x [][]float32) [][]float32 { return mapF(x, func(v float32) float32 { return v * 2 }) }, nil, nil)
+		err = gp.Serve(addr, false, func(_ *gp.RequestContext, _ string, x [][]float32) [][]float32 {
+			return mapF(x, func(v float32) float32 { return v * 2 })
+		}, nil, nil)
 	case "plus1":
-		err = gp.Serve(addr, false, func(x [][]float32) [][]float32 { return mapF(x, func(v float32) float32 { return v + 1 }) }, nil, nil)
+		err = gp.Serve(addr, false, func(_ *gp.RequestContext, _ string, x [][]float32) [][]float32 {
+			return mapF(x, func(v float32) float32 { return v + 1 })
+		}, nil, nil)
 	case "two":
-		err = gp.Serve(addr, false, func(x [][]float32) ([][]float32, [][]float32) {
+		err = gp.Serve(addr, false, func(_ *gp.RequestContext, _ string, x [][]float32) ([][]float32, [][]float32) {
 			return x, mapF(x, func(v float32) float32 { return -v })
 		}, nil, nil)
 	case "echo":
