@@ -16,7 +16,12 @@ export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Prom
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       req.resume();
-      reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+      reject(
+        new ModelpipeError(
+          'MP_ERR_BODY_TOO_LARGE',
+          `request body of ${declared} bytes exceeds the limit of ${limit} bytes ${limitHint(limit)}`,
+        ),
+      );
       return;
     }
     let buf: Uint8Array | undefined = Number.isFinite(declared) && declared > 0 ? alignedBuffer(declared, alignAt) : undefined;
@@ -27,7 +32,7 @@ export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Prom
       if (received > limit) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
+        reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes ${limitHint(limit)}`));
         return;
       }
       if (buf !== undefined && received <= buf.length) buf.set(chunk, received - chunk.length);
@@ -62,4 +67,9 @@ export function alignedBuffer(size: number, alignAt: number): Buffer {
   if (alignAt <= 0 || alignAt >= size) return Buffer.from(largeBuffers.take(size));
   const pad = (64 - (alignAt % 64)) % 64;
   return Buffer.from(largeBuffers.take(size + 64), pad, size);
+}
+
+/** Says what the limit counts and how to change it. */
+function limitHint(limit: number): string {
+  return `(${(limit / 1048576).toFixed(1)} MiB for the whole message, tensor data and envelope; the server's --body-limit sets it)`;
 }

@@ -14,7 +14,7 @@ export interface HttpServerOptions {
   /** Protocol frontends in the order they are tried (default: OIP under /v2, then GraphPipe); GraphPipe (catch-all) should come last. */
   frontends?: HttpFrontend[];
   logger?: Logger;
-  /** Largest request body in bytes (default 64 MiB). */
+  /** Largest request body in bytes (default 65 MiB: 64 MiB of tensors and room for the envelope). */
   bodyLimit?: number;
   /** Default per-request timeout in ms. */
   timeoutMs?: number;
@@ -22,7 +22,11 @@ export interface HttpServerOptions {
   routes?: ((req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<boolean> | boolean)[];
 }
 
-export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+/**
+ * 64 MiB of tensor data plus 1 MiB for the message around it (names, shapes, offsets),
+ * so the obvious case, one 64 MiB tensor (a 67 109 000-byte request), fits.
+ */
+export const DEFAULT_BODY_LIMIT = 65 * 1024 * 1024;
 
 /** A request's context: a class, so the lazy `signal` getter is on the prototype, not built per request. */
 class Context implements RequestContext {
