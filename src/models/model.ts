@@ -61,6 +61,13 @@ export interface Model {
    * function's "instances" share one thread, so splitting would only add work.
    */
   readonly fanout?: boolean;
+  /**
+   * Whether `metadata` states exactly what the model accepts, so requests may be
+   * checked against it before they run. Absent = true. False for a remote server whose
+   * metadata is approximate (graphpipe-go's gp.Serve reports int64 and rank-only
+   * shapes): requests then pass through and the model itself answers.
+   */
+  readonly exactMetadata?: boolean;
   /** Runs one (possibly merged) request; returns tensors in `outputNames` order. */
   run(req: RunRequest): Promise<Tensor[]>;
   /** Releases workers, sessions and connections. */

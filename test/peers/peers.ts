@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -121,6 +121,34 @@ export async function startGoServer(mode: string): Promise<GoServer> {
       await once(proc, 'exit');
     },
   };
+}
+
+/** A free loopback port (for peers that cannot listen on port 0 and tell). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** graphpipe-go's own graphpipe-batcher in front of `target`, with its default inputs and outputs. */
+export async function startGraphpipeBatcher(target: string, inputs: string[], outputs: string[], batchSize = 8): Promise<GoServer> {
+  const bin = join(await buildGoPeers(), 'graphpipe-batcher');
+  const port = await freePort();
+  const args = ['--target-url', target, '--inputs', inputs.join(','), '--outputs', outputs.join(','), '--listen', `127.0.0.1:${port}`];
+  const proc = spawn(bin, [...args, '--batch-size', String(batchSize), '--timeout', '20'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  proc.stderr?.resume();
+  const close = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGKILL');
+    await once(proc, 'exit');
+  };
+  await reachable('127.0.0.1', port, 10_000).catch(async (err: unknown) => {
+    await close();
+    throw err;
+  });
+  return { url: `http://127.0.0.1:${port}`, proc, close };
 }
 
 /** Starts several gpserve modes at once; if one fails, the others are stopped too. */

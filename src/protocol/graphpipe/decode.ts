@@ -96,12 +96,23 @@ export function decodeRequest(bytes: Uint8Array): Request {
   }
   if (p === 0) r.fail('MP_ERR_WIRE_BAD_UNION', 'Request.req is InferRequest but holds no table');
   const ir = r.table(p, 'InferRequest');
-  const inputNames = ir.texts(1, 'input_names');
   const inputs = readTensors(r, ir, 2, 'input_tensors');
+  const inputNames = inputNamesOf(ir.texts(1, 'input_names'), inputs.length);
   if (inputNames.length !== 0 && inputNames.length !== inputs.length) {
     throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request names ${inputNames.length} inputs but carries ${inputs.length} tensors`);
   }
   return { type: 'infer', config: ir.text(0, 'config'), inputNames, inputs, outputNames: ir.texts(3, 'output_names') };
+}
+
+/**
+ * graphpipe-go's graphpipe-batcher sends its list of input names twice over (a bug in
+ * the reference batcher that the reference server, which reads names by tensor index,
+ * never notices): a list that is exactly the names repeated counts once.
+ */
+export function inputNamesOf(names: string[], tensors: number): string[] {
+  if (tensors === 0 || names.length !== 2 * tensors) return names;
+  for (let i = 0; i < tensors; i++) if (names[i] !== names[tensors + i]) return names;
+  return names.slice(0, tensors);
 }
 
 export function decodeInferResponse(bytes: Uint8Array): InferResponse {
