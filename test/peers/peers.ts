@@ -210,17 +210,27 @@ export async function goClient(calls: GoCall[]): Promise<GoResult[]> {
   return JSON.parse(stdout) as GoResult[];
 }
 
-/** Runs test/peers/py/<script> with Debian's python3 and graphpipe-py on the path; resolves with its JSON output. */
-export async function pyClient(script: string, args: string[]): Promise<unknown> {
+/** Runs test/peers/py/<script> with Debian's python3 and graphpipe-py on the path, `input` on stdin; resolves with its JSON output. */
+export async function pyClient(script: string, input: string): Promise<unknown> {
   need(existsSync('/usr/bin/python3'), 'python3: apt-get install python3-numpy python3-flatbuffers python3-requests');
-  const { stdout } = await run('/usr/bin/python3', [join(PY_SRC, script), ...args], {
+  const proc = spawn('/usr/bin/python3', [join(PY_SRC, script)], {
     env: { ...process.env, PYTHONPATH: join(PEERS_DIR, 'graphpipe-py') },
-    timeout: 60_000,
-    maxBuffer: 1 << 26,
-  }).catch((err: { stderr?: string; message: string }) => {
-    const why = /No module named '?(\w+)/.exec(err.stderr ?? '');
-    if (why) throw new Error(`peer tests need python3-${why[1]}: apt-get install python3-numpy python3-flatbuffers python3-requests`);
-    throw new Error(`${script} failed: ${err.stderr ?? err.message}`);
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  proc.stdin.end(input);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  clearTimeout(timer);
+  const missing = /No module named '?(\w+)/.exec(stderr);
+  if (missing) throw new Error(`peer tests need python3-${missing[1]}: apt-get install python3-numpy python3-flatbuffers python3-requests`);
+  if (code !== 0) throw new Error(`${script} exited with ${code}: ${stderr}`);
   return JSON.parse(stdout);
 }
