@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   classy: () => import('./classy.js'),
   oip: () => import('./oip.js'),
   runinference: () => import('./runinference.js'),
+  peers: () => import('./peers.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
