@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   hostile: () => import('./hostile.js'),
   soak: () => import('./soak.js'),
   streams: () => import('./streams.js'),
+  peers: () => import('./peers.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

@@ -20,7 +20,10 @@ export const BATCHER_HELP = `modelpipe batcher --target URL [options]
   --max-queue N             queued requests before 503 (default 1024)
   --timeout MS              per-request timeout (default 30000)
   --force-batch             merge even if the target's metadata pins dimension 0
-  --body-limit SIZE         largest request body (default 64MiB)
+  --exact-metadata          validate requests against the target's metadata (default: only
+                            for a modelpipe target; others, e.g. graphpipe-go's gp.Serve,
+                            report approximate metadata, so requests pass through)
+  --body-limit SIZE         largest request body (default 65MiB: a 64 MiB tensor and its envelope)
   --log-level LEVEL
 ${LIMIT_HELP}
 ${SERVER_SECURITY_HELP}
@@ -37,6 +40,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     'max-queue': { type: 'string' },
     timeout: { type: 'string' },
     'force-batch': { type: 'boolean' },
+    'exact-metadata': { type: 'boolean' },
     'body-limit': { type: 'string' },
     'log-level': { type: 'string' },
     ...LIMIT_FLAGS,
@@ -55,6 +59,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     url: target,
     instances: int(v['upstream-connections'], 'upstream-connections') ?? 4,
     ...optional('batchable', v['force-batch'] === true ? true : undefined),
+    ...optional('exactMetadata', v['exact-metadata'] === true ? true : undefined),
     ...optional('timeoutMs', int(v.timeout, 'timeout')),
   });
   const engine = new Engine();
@@ -74,9 +79,11 @@ export async function batcherCommand(argv: string[]): Promise<void> {
   await server.listen(port, host);
   reloadOnSighup(security, log);
   log.info(
-    { url: server.url, target, model: model.metadata.name, batchable: model.batchable },
+    { url: server.url, target, model: model.metadata.name, batchable: model.batchable, exactMetadata: model.exactMetadata },
     `batching proxy on ${server.url} for ${target}`,
   );
+  if (!model.exactMetadata)
+    log.info({ target }, 'the target is not a modelpipe server: its metadata may be approximate, so requests pass through unvalidated');
   if (!model.batchable)
     log.warn({ target }, 'the target pins dimension 0: requests are forwarded one by one (use --force-batch to merge anyway)');
 }

@@ -2,10 +2,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { metadata, multiRemoteRaw } from '../client/graphpipe-client.js';
 import { closeGrpcClients, modelMetadata, infer as oipInfer2 } from '../client/oip-client.js';
 import { ModelpipeError } from '../errors/index.js';
-import { type DType, type Nested, type Tensor, fromNested, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
+import { serverHasExactMetadata } from '../models/model.js';
+import { type DType, type Tensor, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
 import { int, parseWithEnv, str } from './args.js';
 import { CLIENT_SECURITY_FLAGS, CLIENT_SECURITY_HELP, clientSecurityFromFlags } from './security-flags.js';
 import { needFile, needHttpUrl, needParentDir } from './checks.js';
+import { tensorFromJSONText } from './json-input.js';
 
 export const INFER_HELP = `modelpipe infer URL --input <JSON array | file.npy> [options]
   --input X          an input: inline JSON ([[0,1],[2,3]]), a .json file or a .npy file (repeatable)
@@ -73,16 +75,15 @@ function loadInput(spec: string, dtype: DType): Tensor {
   if (/\.(npy|json)$/i.test(spec)) needFile(spec, '--input');
   if (spec.endsWith('.npy')) return parseNpy(readFileSync(spec));
   const text = spec.endsWith('.json') && existsSync(spec) ? readFileSync(spec, 'utf8') : spec;
-  let value: Nested;
   try {
-    value = JSON.parse(text) as Nested;
+    return tensorFromJSONText(text, dtype);
   } catch (err: unknown) {
-    throw new ModelpipeError('MP_ERR_BAD_REQUEST', `--input ${spec.slice(0, 40)}: not JSON, .json or .npy (${(err as Error).message})`);
+    if (err instanceof ModelpipeError && err.code !== 'MP_ERR_BAD_REQUEST') throw err;
+    throw new ModelpipeError(
+      'MP_ERR_BAD_REQUEST',
+      `--input ${spec.slice(0, 40)}: ${(err as Error).message} (inline JSON, a .json or a .npy file)`,
+    );
   }
-  return fromNested(
-    value,
-    typeof value === 'string' || (Array.isArray(value) && typeof value.flat(Number.POSITIVE_INFINITY)[0] === 'string') ? 'string' : dtype,
-  );
 }
 
 export async function inferCommand(argv: string[]): Promise<void> {
@@ -155,4 +156,10 @@ export async function metadataCommand(argv: string[]): Promise<void> {
           closeGrpcClients,
         );
   console.log(JSON.stringify(md, null, 2));
+  if (protocol === 'graphpipe' && !serverHasExactMetadata((md as { server: string }).server)) {
+    // graphpipe-go's gp.Serve reports int64 and rank-only shapes whatever its function takes.
+    console.error(
+      `note: ${url} is not a modelpipe server (server: ${JSON.stringify((md as { server: string }).server)}): its metadata may be approximate; the server itself decides what it accepts`,
+    );
+  }
 }

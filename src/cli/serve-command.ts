@@ -48,7 +48,7 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --cache                   row-level result cache (off by default)
   --cache-dir DIR           where the row cache lives (default ~/.cache/modelpipe/rows)
   --cache-max-bytes SIZE    row cache budget, oldest rows evicted beyond it (default 1GiB)
-  --body-limit SIZE         largest request body (default 64MiB)
+  --body-limit SIZE         largest request body (default 65MiB: a 64 MiB tensor and its envelope)
   --timeout MS              per-request timeout (default 30000)
   --max-queue N             queued requests before 503 (default 1024)
   --batch / --no-batch      dynamic batching (default on when the model has a free batch dimension)

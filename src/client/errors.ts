@@ -37,6 +37,18 @@ export function transportError(url: string, err: unknown, timeoutMs: number | un
   ) {
     return new RemoteError('MP_ERR_TIMEOUT', `${url}: no answer within ${timeoutMs ?? '?'} ms`, { url, cause: err });
   }
+  if (e?.code === 'UND_ERR_SOCKET') {
+    // Connected and sent; the server closed the socket without an answer (graphpipe-go
+    // panics on a zero-element tensor, for one): not a reachability problem.
+    return new RemoteError(
+      'MP_ERR_REMOTE_CLOSED',
+      `${url}: the server closed the connection without answering (it may have crashed on this request)`,
+      {
+        url,
+        cause: err,
+      },
+    );
+  }
   const detail = (err as { cause?: { code?: string; message?: string } })?.cause;
   const why = detail?.code ?? e?.code ?? detail?.message ?? e?.message ?? String(err);
   return new RemoteError('MP_ERR_CONNECT', `${url}: cannot reach server (${why})`, { url, cause: err });

@@ -8,7 +8,7 @@ import {
   encodeRequestChunks,
 } from '../protocol/graphpipe/index.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
-import { ModelpipeError } from '../errors/index.js';
+import { ERROR_CODES, ModelpipeError, isErrorCode } from '../errors/index.js';
 import { RemoteError, transportError } from './errors.js';
 import { type ClientSecurity, authHeaders, hasTls, securityOf, tlsDispatcher } from './security.js';
 
@@ -54,7 +54,13 @@ async function post(url: string, chunks: Uint8Array[], opts: CallOptions): Promi
           : chunks.length === 1
             ? (chunks[0] as Uint8Array)
             : Buffer.concat(chunks),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(total), ...authHeaders(sec) },
+      // Accept: errors as an InferResponse with `errors` (code and message), not the reference text body.
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(total),
+        accept: 'application/octet-stream',
+        ...authHeaders(sec),
+      },
       dispatcher: opts.dispatcher ?? (hasTls(sec) ? tlsDispatcher(sec) : defaultDispatcher()),
       signal: AbortSignal.any(signals),
       headersTimeout: timeoutMs,
@@ -71,12 +77,16 @@ async function post(url: string, chunks: Uint8Array[], opts: CallOptions): Promi
   } catch (err: unknown) {
     throw transportError(url, err, timeoutMs);
   }
-  if (res.statusCode !== 200) throw errorFromBody(url, res.statusCode, body);
+  if (res.statusCode !== 200) throw errorFromBody(url, res.statusCode, body, res.headers['x-modelpipe-error']);
   return body;
 }
 
-/** A non-200 answer: a GraphPipe InferResponse with errors (modelpipe), or plain text (graphpipe-go). */
-function errorFromBody(url: string, status: number, body: Uint8Array): RemoteError {
+/**
+ * A non-200 answer: a GraphPipe InferResponse with errors (modelpipe, asked by Accept),
+ * or plain text (graphpipe-go; modelpipe without the Accept header, whose code is then
+ * in `x-modelpipe-error`).
+ */
+function errorFromBody(url: string, status: number, body: Uint8Array, codeHeader: unknown): RemoteError {
   try {
     const r = decodeInferResponse(body);
     const e = r.errors[0];
@@ -85,7 +95,22 @@ function errorFromBody(url: string, status: number, body: Uint8Array): RemoteErr
     // not a flatbuffer: fall through to text
   }
   const text = new TextDecoder().decode(body.subarray(0, 1000)).trim();
+  const code = typeof codeHeader === 'string' && isErrorCode(codeHeader) ? codeHeader : undefined;
+  if (code && text) return new RemoteError(code, `${url}: ${text}`, { url, status, remoteCode: ERROR_CODES[code].num });
   return new RemoteError('MP_ERR_REMOTE', `${url}: HTTP ${status}${text ? `: ${text}` : ''}`, { url, status });
+}
+
+/**
+ * GraphPipe tensors carry no names, so a server that ignores `output_names` (graphpipe-go's
+ * gp.Serve does) would hand back the wrong tensors silently: the count must match.
+ */
+function checkOutputCount(url: string, outputs: Tensor[], wanted: readonly string[]): void {
+  if (wanted.length === 0 || outputs.length === wanted.length) return;
+  throw new RemoteError(
+    'MP_ERR_BAD_RESPONSE',
+    `${url}: asked for ${wanted.length} output${wanted.length === 1 ? '' : 's'} (${wanted.join(', ')}), the server returned ${outputs.length}: it may ignore output names`,
+    { url },
+  );
 }
 
 /** Sends tensors, returns tensors. Names may be omitted to use the server's defaults. */
@@ -109,6 +134,7 @@ export async function multiRemoteRaw(url: string, inputs: readonly Tensor[], opt
   }
   const e = res.errors[0];
   if (e) throw RemoteError.fromWire(url, 200, e.code, e.message);
+  checkOutputCount(url, res.outputs, req.outputNames);
   return res.outputs;
 }
 

@@ -197,7 +197,7 @@ export class Engine {
     s.m.inFlight++;
     try {
       if (this.shuttingDown) throw new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down');
-      const prepared = prepareCall(s.model.metadata, call);
+      const prepared = prepareCall(s.model.metadata, call, s.model.exactMetadata !== false);
       // One object of one shape per request (conditional spreads here cost ~2 µs a call).
       const options: SubmitOptions = {
         cancel: call.cancel ?? (call.signal ? Cancellation.fromSignal(call.signal) : undefined),

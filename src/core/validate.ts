@@ -37,9 +37,13 @@ function dtypeAccepts(spec: TensorSpec, t: Tensor): boolean {
 
 /**
  * Checks a call against the model's metadata before anything is queued, so every
- * caller mistake gets its own stable code and a message naming the tensor.
+ * caller mistake gets its own stable code and a message naming the tensor. When the
+ * metadata is not exact (a proxy for a server that reports approximate metadata), only
+ * names are resolved and the model answers for the rest: a proxy must not be stricter
+ * than its target.
  */
-export function prepareCall(md: ModelMetadata, call: InferCall): PreparedCall {
+export function prepareCall(md: ModelMetadata, call: InferCall, exact = true): PreparedCall {
+  if (!exact) return passThrough(md, call);
   const names = call.inputNames.length > 0 ? call.inputNames : md.defaultInputs.slice(0, call.inputs.length);
   if (call.inputNames.length === 0 && call.inputs.length > md.defaultInputs.length) {
     throw new ModelpipeError(
@@ -92,5 +96,27 @@ export function prepareCall(md: ModelMetadata, call: InferCall): PreparedCall {
       );
     }
   }
+  return { inputs, outputNames, config: call.config };
+}
+
+/** Names resolved (given, else the defaults in order), nothing else checked. */
+function passThrough(md: ModelMetadata, call: InferCall): PreparedCall {
+  const names = call.inputNames.length > 0 ? call.inputNames : md.defaultInputs.slice(0, call.inputs.length);
+  if (names.length !== call.inputs.length) {
+    throw new ModelpipeError(
+      'MP_ERR_INPUT_COUNT',
+      call.inputNames.length > 0
+        ? `request names ${names.length} inputs but carries ${call.inputs.length} tensors`
+        : `model ${md.name} takes ${md.defaultInputs.length} inputs, request has ${call.inputs.length}`,
+    );
+  }
+  const inputs = new Map<string, Tensor>();
+  names.forEach((name, i) => {
+    if (inputs.has(name)) throw new ModelpipeError('MP_ERR_BAD_REQUEST', `input ${name} given twice`);
+    inputs.set(name, call.inputs[i] as Tensor);
+  });
+  const outputNames = call.outputNames.length > 0 ? [...call.outputNames] : [...md.defaultOutputs];
+  if (outputNames.length === 0)
+    throw new ModelpipeError('MP_ERR_NO_OUTPUTS', `model ${md.name} has no default outputs: name the outputs you want`);
   return { inputs, outputNames, config: call.config };
 }

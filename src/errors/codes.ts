@@ -74,6 +74,7 @@ export const ERROR_CODES = {
   MP_ERR_CONNECT: { num: 501, status: 502 },
   MP_ERR_HOP: { num: 502, status: 502 },
   MP_ERR_BAD_RESPONSE: { num: 503, status: 502 },
+  MP_ERR_REMOTE_CLOSED: { num: 511, status: 502 },
   // pipelines / apps
   MP_ERR_PIPELINE: { num: 600, status: 500 },
   MP_ERR_FETCH: { num: 601, status: 400 },
@@ -103,6 +104,11 @@ export const ERROR_CODES = {
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 const byNum = new Map<number, ErrorCode>((Object.keys(ERROR_CODES) as ErrorCode[]).map((k) => [ERROR_CODES[k].num, k]));
+
+/** Whether a string is one of the stable codes (e.g. from an `x-modelpipe-error` header). */
+export function isErrorCode(s: string): s is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, s);
+}
 
 /** Maps a numeric wire code back to its string code, if it is one of ours. */
 export function codeFromNumber(num: number): ErrorCode | undefined {

@@ -63,6 +63,13 @@ export interface Model {
   readonly fanout?: boolean;
   /** Where runs execute (reported by the model configuration extension); absent = cpu. */
   readonly device?: 'cpu' | 'cuda';
+  /**
+   * Whether `metadata` states exactly what the model accepts, so requests may be
+   * checked against it before they run. Absent = true. False for a remote server whose
+   * metadata is approximate (graphpipe-go's gp.Serve reports int64 and rank-only
+   * shapes): requests then pass through and the model itself answers.
+   */
+  readonly exactMetadata?: boolean;
   /** Runs one (possibly merged) request; returns tensors in `outputNames` order. */
   run(req: RunRequest): Promise<Tensor[]>;
   /**
@@ -79,4 +86,16 @@ export interface Model {
 export function inferBatchable(md: Pick<ModelMetadata, 'inputs' | 'outputs'>): boolean {
   const all = [...md.inputs, ...md.outputs];
   return all.length > 0 && all.every((s) => s.shape.length > 0 && s.shape[0] === -1);
+}
+
+/**
+ * The `server` string of GraphPipe metadata that modelpipe writes. Its servers validate
+ * every request against the metadata they report, so that metadata is exact; a proxy
+ * for an inexact target reports the target's own server string instead.
+ */
+export const EXACT_METADATA_SERVER = 'modelpipe';
+
+/** Whether GraphPipe metadata with this `server` string is known to be exact. */
+export function serverHasExactMetadata(server: string): boolean {
+  return server === EXACT_METADATA_SERVER;
 }

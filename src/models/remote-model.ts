@@ -1,7 +1,8 @@
 import { metadata as fetchMetadata, multiRemoteRaw } from '../client/graphpipe-client.js';
 import type { ClientSecurity } from '../client/security.js';
 import type { Tensor } from '../tensor/index.js';
-import { type Model, type ModelMetadata, type RunRequest, inferBatchable } from './model.js';
+import { RemoteError } from '../client/errors.js';
+import { type Model, type ModelMetadata, type RunRequest, inferBatchable, serverHasExactMetadata } from './model.js';
 
 export interface RemoteModelOptions {
   url: string;
@@ -15,6 +16,11 @@ export interface RemoteModelOptions {
   batchable?: boolean;
   /** CA, client certificate and bearer token for the target (default: the process's hop settings). */
   security?: ClientSecurity;
+  /**
+   * Whether the target's metadata is exact, so requests are validated against it here
+   * (default: only when the target is a modelpipe server, which says so in `server`).
+   */
+  exactMetadata?: boolean;
 }
 
 /**
@@ -24,13 +30,17 @@ export interface RemoteModelOptions {
 export class RemoteModel implements Model {
   readonly instances: number;
   readonly batchable: boolean;
+  readonly exactMetadata: boolean;
 
   private constructor(
     readonly metadata: ModelMetadata,
     private readonly opts: RemoteModelOptions,
   ) {
     this.instances = opts.instances ?? 32;
-    this.batchable = opts.batchable ?? inferBatchable(metadata);
+    this.exactMetadata = opts.exactMetadata ?? serverHasExactMetadata(metadata.server);
+    // Approximate metadata says nothing about dimension 0: assume the GraphPipe
+    // convention (rows along it), as graphpipe-batcher does; the target answers otherwise.
+    this.batchable = opts.batchable ?? (this.exactMetadata ? inferBatchable(metadata) : true);
   }
 
   static async connect(opts: RemoteModelOptions): Promise<RemoteModel> {
@@ -54,14 +64,33 @@ export class RemoteModel implements Model {
     );
   }
 
-  run(req: RunRequest): Promise<Tensor[]> {
-    return multiRemoteRaw(this.opts.url, [...req.inputs.values()], {
+  async run(req: RunRequest): Promise<Tensor[]> {
+    const outputs = await multiRemoteRaw(this.opts.url, [...req.inputs.values()], {
       inputNames: [...req.inputs.keys()],
       outputNames: [...req.outputNames],
       config: this.opts.forwardConfig === false ? '' : req.config,
       signal: req.signal,
       ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
       ...(this.opts.security ? { security: this.opts.security } : {}),
+    });
+    if (this.exactMetadata) this.checkOutputs(req.outputNames, outputs);
+    return outputs;
+  }
+
+  /** The target's answer against its own (exact) metadata: a wrong tensor fails here, not downstream. */
+  private checkOutputs(names: readonly string[], outputs: Tensor[]): void {
+    names.forEach((name, i) => {
+      const spec = this.metadata.outputs.find((s) => s.name === name);
+      const t = outputs[i];
+      if (!spec || !t) return;
+      const dtypeOk = spec.dtype === t.dtype || (spec.dtype === 'bool' && t.dtype === 'uint8');
+      if (!dtypeOk || spec.shape.length !== t.shape.length) {
+        throw new RemoteError(
+          'MP_ERR_BAD_RESPONSE',
+          `${this.opts.url}: output ${name} should be ${spec.dtype} of rank ${spec.shape.length}, the server returned ${t.dtype} of rank ${t.shape.length}`,
+          { url: this.opts.url },
+        );
+      }
     });
   }
 

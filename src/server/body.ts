@@ -17,7 +17,12 @@ export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Prom
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       req.resume();
-      reject(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+      reject(
+        new ModelpipeError(
+          'MP_ERR_BODY_TOO_LARGE',
+          `request body of ${declared} bytes exceeds the limit of ${limit} bytes ${limitHint(limit)}`,
+        ),
+      );
       return;
     }
     // Memory held until the body is complete counts against the server's budget.
@@ -42,7 +47,7 @@ export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Prom
     req.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (received > limit) {
-        fail(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
+        fail(new ModelpipeError('MP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes ${limitHint(limit)}`));
         return;
       }
       if (buf !== undefined && received <= buf.length) {
@@ -87,4 +92,9 @@ export function alignedBuffer(size: number, alignAt: number): Buffer {
   if (alignAt <= 0 || alignAt >= size) return Buffer.from(largeBuffers.take(size));
   const pad = (64 - (alignAt % 64)) % 64;
   return Buffer.from(largeBuffers.take(size + 64), pad, size);
+}
+
+/** Says what the limit counts and how to change it. */
+function limitHint(limit: number): string {
+  return `(${(limit / 1048576).toFixed(1)} MiB for the whole message, tensor data and envelope; the server's --body-limit sets it)`;
 }

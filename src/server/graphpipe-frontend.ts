@@ -89,7 +89,7 @@ export class GraphPipeFrontend implements HttpFrontend {
         'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
       });
     } catch (err: unknown) {
-      sendGraphPipeError(res, toModelpipeError(err), ctx);
+      sendGraphPipeError(res, toModelpipeError(err), ctx, req.headers.accept);
     }
     return true;
   }
@@ -111,16 +111,30 @@ function decodeLimits(ctx: RequestContext, model: string | undefined): DecodeLim
 }
 
 /**
- * Errors per the GraphPipe spec: an InferResponse carrying `errors`, with an HTTP
- * status that matches (4xx caller, 5xx server, 503 not ready) and the message in
- * the reason phrase too, so every real client surfaces it.
+ * Whether the client asked for errors as a GraphPipe InferResponse: it names
+ * application/octet-stream in Accept itself (modelpipe's client does), not by a wildcard.
  */
-export function sendGraphPipeError(res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
+export function wantsFlatbufferErrors(accept: string | undefined): boolean {
+  return accept !== undefined && /(^|,)\s*application\/octet-stream\s*(;|,|$)/i.test(accept);
+}
+
+/**
+ * Errors as the reference server (graphpipe-go) answers them by default: the message
+ * as a text body, which its client prints; the stable code in `x-modelpipe-error`; the
+ * code and message in the reason phrase too (graphpipe-py shows only the status line).
+ * A client that asks for it (Accept: application/octet-stream) gets an InferResponse
+ * carrying `errors`, per the GraphPipe spec. The status matches the error either way.
+ */
+export function sendGraphPipeError(res: ServerResponse, e: ModelpipeError, ctx: RequestContext, accept?: string): void {
   const level = errorLogLevel(e);
   ctx.log[level]({ reqId: ctx.id, code: e.code, err: e.message }, level === 'error' ? 'request failed' : 'request rejected');
   if (res.headersSent || res.destroyed) return;
   res.statusMessage = reasonPhrase(e);
   const headers = errorHeaders(e);
   if (e.code === 'MP_ERR_BODY_TOO_LARGE') headers.connection = 'close';
-  sendChunks(res, e.status, FB, [encodeInferResponse({ outputs: [], errors: [{ code: e.numericCode, message: e.message }] })], headers);
+  if (wantsFlatbufferErrors(accept)) {
+    sendChunks(res, e.status, FB, [encodeInferResponse({ outputs: [], errors: [{ code: e.numericCode, message: e.message }] })], headers);
+  } else {
+    sendChunks(res, e.status, 'text/plain; charset=utf-8', [Buffer.from(`${e.message}\n`)], headers);
+  }
 }

@@ -18,7 +18,7 @@ export interface HttpServerOptions {
   /** Protocol frontends in the order they are tried (default: OIP under /v2, then GraphPipe); GraphPipe (catch-all) should come last. */
   frontends?: HttpFrontend[];
   logger?: Logger;
-  /** Largest request body in bytes (default 64 MiB). */
+  /** Largest request body in bytes (default 65 MiB: 64 MiB of tensors and room for the envelope). */
   bodyLimit?: number;
   /** Default per-request timeout in ms. */
   timeoutMs?: number;
@@ -36,7 +36,11 @@ export interface HttpServerOptions {
   auth?: TokenAuth;
 }
 
-export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+/**
+ * 64 MiB of tensor data plus 1 MiB for the message around it (names, shapes, offsets),
+ * so the obvious case, one 64 MiB tensor (a 67 109 000-byte request), fits.
+ */
+export const DEFAULT_BODY_LIMIT = 65 * 1024 * 1024;
 /** Below Kubernetes' default 30 s grace period, so answers go out before SIGKILL. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
 
@@ -161,7 +165,7 @@ export class HttpServer {
       for (const f of this.frontends) if (await f.handle(req, res, ctx)) return;
       sendText(res, 405, `method ${req.method} not allowed on ${path}\n`);
     } catch (err: unknown) {
-      sendGraphPipeError(res, toModelpipeError(err), ctx);
+      sendGraphPipeError(res, toModelpipeError(err), ctx, req.headers.accept);
     } finally {
       if (this.log.isLevelEnabled('debug'))
         this.log.debug(

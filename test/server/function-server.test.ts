@@ -109,11 +109,25 @@ describe('function model server: validation, limits and operations', () => {
     const bad = Buffer.from(good);
     const payloadAt = bad.length - 8;
     bad.writeUInt32LE(4, payloadAt - 4);
-    const res = await request(srv.url, { method: 'POST', body: bad });
+    // A client that asks for GraphPipe errors (Accept: application/octet-stream) gets an InferResponse.
+    const res = await request(srv.url, { method: 'POST', body: bad, headers: { accept: 'application/octet-stream' } });
     const body = new Uint8Array(await res.body.arrayBuffer());
     assert.equal(res.statusCode, 400);
     const err = decodeInferResponse(body).errors[0];
     assert.match(err?.message ?? '', /shape \[1, 2\] of float32 but 4 bytes/);
+    assert.equal(err?.code, 107);
+  });
+
+  test('by default errors are answered as the reference server does: the message as text, the code in a header', async () => {
+    for (const accept of [undefined, '*/*', 'application/*']) {
+      // Truncated bytes fail in the decoder, before the model (its metrics stay as the test above expects).
+      const res = await request(srv.url, { method: 'POST', body: Buffer.from([1, 2, 3]), ...(accept ? { headers: { accept } } : {}) });
+      assert.equal(res.statusCode, 400);
+      assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+      assert.equal(res.headers['x-modelpipe-error'], 'MP_ERR_WIRE_TRUNCATED');
+      const text = await res.body.text();
+      assert.equal(text, 'malformed GraphPipe message: 3 bytes is too short for a Request\n');
+    }
   });
 
   test('errors reach clients that only read the status line (graphpipe-py raise_for_status)', async () => {

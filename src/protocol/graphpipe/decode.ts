@@ -124,10 +124,11 @@ export function decodeRequest(bytes: Uint8Array, limits: DecodeLimits = {}): Req
   const ir = r.table(p, 'InferRequest');
   const maxInputs = limits.maxInputs ?? DEFAULT_MAX_TENSORS;
   // More inputs than the model takes is refused from the vectors' lengths alone.
-  refuseOver(ir, 1, 'names', maxInputs);
+  // Names may come twice over (graphpipe-batcher's doubled list, see inputNamesOf).
+  refuseOver(ir, 1, 'names', 2 * maxInputs);
   refuseOver(ir, 2, 'tensors', maxInputs);
-  const inputNames = ir.texts(1, 'input_names', maxInputs);
   const inputs = readTensors(r, ir, 2, 'input_tensors', maxInputs);
+  const inputNames = inputNamesOf(ir.texts(1, 'input_names', 2 * maxInputs), inputs.length);
   if (inputNames.length !== 0 && inputNames.length !== inputs.length) {
     throw new ModelpipeError('MP_ERR_INPUT_COUNT', `request names ${inputNames.length} inputs but carries ${inputs.length} tensors`);
   }
@@ -138,6 +139,17 @@ export function decodeRequest(bytes: Uint8Array, limits: DecodeLimits = {}): Req
     inputs,
     outputNames: ir.texts(3, 'output_names', limits.maxOutputs ?? DEFAULT_MAX_TENSORS),
   };
+}
+
+/**
+ * graphpipe-go's graphpipe-batcher sends its list of input names twice over (a bug in
+ * the reference batcher that the reference server, which reads names by tensor index,
+ * never notices): a list that is exactly the names repeated counts once.
+ */
+export function inputNamesOf(names: string[], tensors: number): string[] {
+  if (tensors === 0 || names.length !== 2 * tensors) return names;
+  for (let i = 0; i < tensors; i++) if (names[i] !== names[tensors + i]) return names;
+  return names.slice(0, tensors);
 }
 
 export function decodeInferResponse(bytes: Uint8Array): InferResponse {

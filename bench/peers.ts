@@ -1,0 +1,140 @@
+/**
+ * modelpipe beside the real graphpipe-go (`npm run bench -- peers`): the same echo
+ * (input in0 → out0, float32) served by each, small requests ([1,4]) at concurrency 1
+ * and 8, a 64 MiB tensor at concurrency 1, and each server's peak RSS; then
+ * `modelpipe batcher` and graphpipe-go's `graphpipe-batcher` in front of the same
+ * (modelpipe) target. Rows are a table: more modelpipe configurations (e.g. server
+ * processes) are one more entry in MODELPIPE_SERVERS. One run; table + final JSON line.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeRequest } from '../src/protocol/graphpipe/index.js';
+import { Tensor } from '../src/tensor/index.js';
+import { startGoServer, startGraphpipeBatcher } from '../test/peers/peers.js';
+import { type LoadResult, load, startServer, stopServer, table } from './load.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI = join(here, '..', 'src', 'cli', 'main.js');
+const SECS = Number(process.env.BENCH_SECONDS ?? 4);
+
+interface Server {
+  label: string;
+  url: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** modelpipe configurations to compare with graphpipe-go (add rows here). */
+const MODELPIPE_SERVERS: { label: string; start(): Promise<{ url: string; proc: ChildProcess }> }[] = [
+  { label: 'modelpipe', start: () => startServer(['--initial-old-space-size=128', join(here, 'servers', 'mp-echo.js')]) },
+];
+
+const body = (rows: number, cols: number) =>
+  encodeRequest({
+    type: 'infer',
+    config: '',
+    inputNames: ['in0'],
+    inputs: [new Tensor('float32', [rows, cols], new Float32Array(rows * cols).fill(1.5))],
+    outputNames: ['out0'],
+  });
+
+/** Peak resident memory of a process, MiB (VmHWM). */
+function peakRssMiB(pid: number | undefined): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+type Row = { label: string; load: string; conc: number; r: LoadResult };
+
+async function measure(servers: Server[], small: Uint8Array, large: Uint8Array): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const [name, b, conc, secs] of [
+    ['[1,4] float32', small, 1, SECS],
+    ['[1,4] float32', small, 8, SECS],
+    ['64 MiB float32', large, 1, SECS * 1.5],
+  ] as const) {
+    for (const s of servers) {
+      const r = await load(s.url, '/', b, conc, secs);
+      if (r.errors > 0) throw new Error(`${s.label}: ${r.errors} failed requests`);
+      rows.push({ label: s.label, load: name, conc, r });
+    }
+  }
+  return rows;
+}
+
+export async function run(): Promise<void> {
+  const small = body(1, 4);
+  const large = body(16384, 1024);
+  const servers: Server[] = [];
+  try {
+    for (const c of MODELPIPE_SERVERS) {
+      const s = await c.start();
+      servers.push({ label: c.label, ...s, stop: () => stopServer(s.proc) });
+    }
+    const go = await startGoServer('echo');
+    servers.push({ label: 'graphpipe-go', url: go.url, proc: go.proc, stop: go.close });
+    const rows = await measure(servers, small, large);
+    const rss = servers.map((s) => ({ label: s.label, peakRssMiB: peakRssMiB(s.proc.pid) }));
+
+    // Batching proxies in front of the same modelpipe target.
+    const target = servers[0] as Server;
+    const mpb = await startServer([CLI, 'batcher', '--target', target.url, '--listen', '127.0.0.1:0', '--max-queue-delay-us', '2000']);
+    const gpb = await startGraphpipeBatcher(target.url, ['in0'], ['out0'], 8);
+    const batchRows: Row[] = [];
+    try {
+      for (const [label, url] of [
+        ['modelpipe batcher', mpb.url],
+        ['graphpipe-batcher', gpb.url],
+      ] as const) {
+        const r = await load(url, '/', small, 8, SECS);
+        if (r.errors > 0) throw new Error(`${label}: ${r.errors} failed requests`);
+        batchRows.push({ label, load: '[1,4] float32 via proxy', conc: 8, r });
+      }
+    } finally {
+      await stopServer(mpb.proc);
+      await gpb.close();
+    }
+    report([...rows, ...batchRows], rss);
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
+
+function report(rows: Row[], rss: { label: string; peakRssMiB: number }[]): void {
+  const ref = (row: Row) =>
+    rows.find((x) => x.load === row.load && x.conc === row.conc && (x.label === 'graphpipe-go' || x.label === 'graphpipe-batcher'));
+  const ratio = (row: Row) => row.r.rps / (ref(row)?.r.rps ?? Number.NaN);
+  console.log(
+    table(
+      ['server', 'load', 'conc', 'req/s', 'MiB/s', 'p50 ms', 'p99 ms', '× graphpipe-go'],
+      rows.map((row) => [
+        row.label,
+        row.load,
+        row.conc,
+        row.r.rps,
+        row.load.startsWith('64') ? row.r.rps * 64 : Number.NaN,
+        row.r.p50,
+        row.r.p99,
+        ratio(row),
+      ]),
+    ),
+  );
+  console.log(`\npeak RSS: ${rss.map((x) => `${x.label} ${x.peakRssMiB.toFixed(0)} MiB`).join(', ')}`);
+  console.log(
+    JSON.stringify({
+      bench: 'peers',
+      rows: rows.map((row) => ({
+        server: row.label,
+        load: row.load,
+        conc: row.conc,
+        rps: row.r.rps,
+        p50: row.r.p50,
+        p99: row.r.p99,
+        ratio: ratio(row),
+      })),
+      rss,
+    }),
+  );
+}
