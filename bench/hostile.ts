@@ -11,8 +11,8 @@ import { table } from './load.js';
  * binary and gRPC requests (HOSTILE_BODIES sets the count). Most go through each
  * server's decode and validation path in-process, at a high rate; every 49th is also
  * sent to a real server over loopback (HTTP and gRPC). Reports answers by protocol and
- * status, 5xx, hangs (no answer in 10 s) and RSS before and after (after a GC, in
- * this process, which holds the server too; heapUsed beside it).
+ * status, 5xx, hangs (no answer in 10 s) and RSS before and after (settled after GCs,
+ * in this process, which holds the server too; heapUsed beside it).
  */
 
 const TOTAL = Number(process.env.HOSTILE_BODIES ?? 1_000_000);
@@ -23,8 +23,16 @@ const SOCKET_EVERY = 49;
 const WARM_UP = 50_000;
 const CONCURRENCY = 8;
 
-function memAfterGc(): { rss: number; heap: number } {
-  (globalThis as { gc?: () => void }).gc?.();
+/**
+ * RSS and heapUsed once settled: V8 hands freed pages back to the OS lazily (RSS fell
+ * by 40 MB over a few GCs after a burst, heapUsed flat), so both readings take five
+ * GCs half a second apart and keep the last.
+ */
+async function settledMemory(): Promise<{ rss: number; heap: number }> {
+  for (let i = 0; i < 5; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const m = process.memoryUsage();
   return { rss: m.rss, heap: m.heapUsed };
 }
@@ -46,7 +54,7 @@ export async function main(): Promise<unknown> {
     checkInProcess(b, md);
     if (w++ % SOCKET_EVERY === 0) await send(b, targets);
   }
-  const mem0 = memAfterGc();
+  const mem0 = await settledMemory();
   const rss0 = mem0.rss;
   const t0 = performance.now();
   const it = bodies(TOTAL, 0xbadc0de)[Symbol.iterator]();
@@ -76,7 +84,7 @@ export async function main(): Promise<unknown> {
   await targets.agent.close();
   await grpc.close();
   await srv.close();
-  const mem1 = memAfterGc();
+  const mem1 = await settledMemory();
   const rss1 = mem1.rss;
 
   const rows = [...counts.entries()]
