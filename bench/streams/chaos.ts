@@ -28,6 +28,12 @@ export interface ChaosOptions {
   handler: 'double' | 'squeezenet';
   sink: { type: 'sqlite'; path: string } | { type: 'postgres'; url: string };
   claimIdleMs: number;
+  /**
+   * A SIGKILL from outside counts as a delivery just as a poison crash does (Redis cannot
+   * tell them apart), so under random kills this must sit above the kills one entry may
+   * see in a row; the poison entries then cost that many crashes each.
+   */
+  maxDeliveries: number;
   stream: string;
   log?: (l: string) => void;
 }
@@ -77,6 +83,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       group: 'g',
       blockMs: 200,
       claimIdleMs: o.claimIdleMs,
+      maxDeliveries: o.maxDeliveries,
       exitWhenDrained: true,
     },
     handler:

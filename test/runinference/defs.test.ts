@@ -82,7 +82,8 @@ describe('pipeline definitions: sinks, sources, batching', () => {
   });
 
   it('progress with a stdout sink on a terminal prints plain lines, not a redrawn bar (defect 10)', (t) => {
-    if (spawnSync('script', ['--version']).error) assert.fail('the `script` command (util-linux, package bsdutils) is needed for this test');
+    if (spawnSync('script', ['--version']).error)
+      assert.fail('the `script` command (util-linux, package bsdutils) is needed for this test');
     const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
     const path = join(dir, 'tty.json');
     return (async () => {
