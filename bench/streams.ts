@@ -1,13 +1,15 @@
 /**
  * `npm run bench -- streams [--entries N] [--kills K] [--workers W] [--squeezenet-entries M]
- *  [--claim-idle-ms MS] [--kill-every-ms MS] [--poison P]`
+ *  [--claim-idle-ms MS] [--kill-every-ms MS] [--poison P] [--max-deliveries D] [--http-records R] [--only redis|http]`
  *
  * RunInference streams under faults (see bench/streams/chaos.ts): a real redis-server with
  * AOF, W worker processes under `modelpipe run --workers`'s supervisor, a random worker
  * SIGKILLed every few seconds K times, redis-server SHUTDOWN and restarted once, poison
  * entries that kill their worker. Scenarios: a function model into SQLite (with the Redis
  * restart), the same into PostgreSQL (when available), squeezenet into SQLite at a
- * smaller count. Prints a table and a final JSON line; exits 1 if any check fails.
+ * smaller count. Then the HTTP source: R records (default 5 000) POSTed with a SIGTERM in the
+ * middle (bench/streams/http-load.ts). Prints tables and a final JSON line; exits 1 if any
+ * check fails.
  * Full scale (the defaults): 100 000 entries, 10 kills.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPg } from '../test/runinference/pg-server.js';
 import { type ChaosResult, runChaos } from './streams/chaos.js';
+import { type HttpLoadResult, runHttpLoad } from './streams/http-load.js';
 import { startAofRedis } from './streams/redis-aof.js';
 
 const arg = (name: string, fallback: number): number => {
@@ -43,6 +46,38 @@ export function ok(r: ChaosResult, poison: number): boolean {
 }
 
 export async function run(): Promise<void> {
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  let good = true;
+  if (only !== 'http') good = (await redisScenarios()) && good;
+  if (only !== 'redis') good = (await httpScenario()) && good;
+  if (!good) process.exitCode = 1;
+}
+
+async function httpScenario(): Promise<boolean> {
+  const records = arg('http-records', 5000);
+  const dir = await mkdtemp(join(tmpdir(), 'bench-streams-http-'));
+  let r: HttpLoadResult;
+  try {
+    r = await runHttpLoad({ dir, records, perRequest: 50, concurrency: 4 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const good = r.lost === 0 && r.unconfirmed === 0 && r.accepted + r.refused === r.records && r.exitCode === 0 && r.summary;
+  console.log(`\nHTTP source, ${records} records in POSTs of 50 (4 at a time), SIGTERM after half`);
+  console.log(
+    '| records | accepted (2xx) | refused (non-2xx) | in sink | accepted but lost | in sink unconfirmed | exit | summary | s | ok |',
+  );
+  console.log(
+    '|---------|----------------|-------------------|---------|-------------------|---------------------|------|---------|---|----|',
+  );
+  console.log(
+    `| ${r.records} | ${r.accepted} | ${r.refused} | ${r.inSink} | ${r.lost} | ${r.unconfirmed} | ${r.exitCode} | ${r.summary ? 'yes' : 'no'} | ${r.seconds.toFixed(1)} | ${good ? 'yes' : 'NO'} |`,
+  );
+  console.log(JSON.stringify({ bench: 'streams-http', ...r, ok: good }));
+  return good;
+}
+
+async function redisScenarios(): Promise<boolean> {
   const entries = arg('entries', 100_000);
   const kills = arg('kills', 10);
   const workers = arg('workers', 3);
@@ -50,13 +85,14 @@ export async function run(): Promise<void> {
   const claimIdleMs = arg('claim-idle-ms', 10_000);
   const killEveryMs = arg('kill-every-ms', 3000);
   const poison = arg('poison', 3);
+  const maxDeliveries = arg('max-deliveries', 5);
   const dir = await mkdtemp(join(tmpdir(), 'bench-streams-'));
   const redis = await startAofRedis(dir);
   const pg = await startPg();
   const rows: Row[] = [];
   const log = (l: string) => process.stderr.write(l);
   try {
-    const common = { redis, dir, workers, killEveryMs, poison, claimIdleMs, log };
+    const common = { redis, dir, workers, killEveryMs, poison, claimIdleMs, maxDeliveries, log };
     rows.push({
       scenario: 'function → SQLite, redis restart',
       r: await runChaos({
@@ -102,11 +138,11 @@ export async function run(): Promise<void> {
     if (typeof pg !== 'string') await pg.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  print(rows, { workers, claimIdleMs, killEveryMs, poison });
-  if (!rows.every((x) => ok(x.r, poison))) process.exitCode = 1;
+  print(rows, { workers, claimIdleMs, killEveryMs, poison, maxDeliveries });
+  return rows.every((x) => ok(x.r, poison));
 }
 
-function print(rows: Row[], o: { workers: number; claimIdleMs: number; killEveryMs: number; poison: number }): void {
+function print(rows: Row[], o: { workers: number; claimIdleMs: number; killEveryMs: number; poison: number; maxDeliveries: number }): void {
   const ms = (xs: number[]) => (xs.length === 0 ? '-' : `${Math.round(median(xs))} / ${Math.max(...xs)}`);
   const head = [
     'scenario',
@@ -142,7 +178,9 @@ function print(rows: Row[], o: { workers: number; claimIdleMs: number; killEvery
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(w[i] as number)).join(' | ')} |`;
-  console.log(`\nRunInference streams under faults (${o.workers} workers, claimIdleMs ${o.claimIdleMs}, a kill every ${o.killEveryMs} ms)`);
+  console.log(
+    `\nRunInference streams under faults (${o.workers} workers, claimIdleMs ${o.claimIdleMs}, maxDeliveries ${o.maxDeliveries}, a kill every ${o.killEveryMs} ms)`,
+  );
   console.log(line(head));
   console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
   for (const b of body) console.log(line(b));

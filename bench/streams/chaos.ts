@@ -28,6 +28,12 @@ export interface ChaosOptions {
   handler: 'double' | 'squeezenet';
   sink: { type: 'sqlite'; path: string } | { type: 'postgres'; url: string };
   claimIdleMs: number;
+  /**
+   * A SIGKILL from outside counts as a delivery just as a poison crash does (Redis cannot
+   * tell them apart), so under random kills this must sit above the kills one entry may
+   * see in a row; the poison entries then cost that many crashes each.
+   */
+  maxDeliveries: number;
   stream: string;
   log?: (l: string) => void;
 }
@@ -77,6 +83,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       group: 'g',
       blockMs: 200,
       claimIdleMs: o.claimIdleMs,
+      maxDeliveries: o.maxDeliveries,
       exitWhenDrained: true,
     },
     handler:
@@ -103,7 +110,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         log('redis SHUTDOWN and restart\n');
         await o.redis.restart(1000);
       }
-      // A random worker among those holding entries (one still starting up proves nothing).
       const victim = await pickVictim(r, o.stream, live, () => done);
       if (!victim) continue;
       const t0 = Date.now();
@@ -182,12 +188,16 @@ async function finishedElsewhere(
   return undefined;
 }
 
+/**
+ * A random live worker that has started reading (it is a consumer of the group): killing
+ * a process still loading modules proves nothing. Whether it holds entries is left to chance.
+ */
 async function pickVictim(r: Redis, stream: string, live: Set<ChildProcess>, stop: () => boolean): Promise<ChildProcess | undefined> {
   while (!stop()) {
     try {
-      const summary = (await r.xpending(stream, 'g')) as [number, string, string, [string, string][] | null];
-      const holding = new Set((summary[3] ?? []).filter(([, n]) => Number(n) > 0).map(([c]) => c));
-      const alive = [...live].filter((c) => c.exitCode === null && c.signalCode === null && holding.has(`${hostname()}-${c.pid}`));
+      const consumers = (await r.xinfo('CONSUMERS', stream, 'g')) as unknown[][];
+      const names = new Set(consumers.map((c) => String(c[1])));
+      const alive = [...live].filter((c) => c.exitCode === null && c.signalCode === null && names.has(`${hostname()}-${c.pid}`));
       if (alive.length > 0) return alive[Math.floor(Math.random() * alive.length)];
     } catch {
       // redis restarting

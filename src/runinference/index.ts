@@ -36,4 +36,6 @@ export { progress, progressLine, type Progress, type ProgressOptions } from './p
 export { validatePipelineDef, recordToExample, type PipelineDef, type SourceDef, type SinkDef, type HandlerDef } from './pipeline-def.js';
 export { runPipelineFile, runPipelineDef, readPipelineDef } from './pipeline-run.js';
 export { classifyDir, presetPreprocess, top1, type ClassifyOptions, type ClassifyReport, type ClassRow } from './classify.js';
-export { startWorkers, WORKER_SCRIPT, type WorkerGroup, type WorkerExit } from './scaleout.js';
+export { startWorkers, startWorker, WORKER_SCRIPT, type WorkerGroup, type WorkerExit } from './scaleout.js';
+export { supervise, type SuperviseOptions, type SuperviseReport } from './supervisor.js';
+export { streamCounts, runCounts, type StreamCounts, type RunCounts } from './stream-counts.js';

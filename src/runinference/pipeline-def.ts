@@ -17,8 +17,8 @@ import type { BatchingHints, ModelHandler } from './handler.js';
  * Records become examples through `handler.input`: `field` names the record field holding
  * either one nested array (a tensor for the model's first input) or an object of input
  * name → nested array; `dtype` defaults to float32. stdin lines and Redis `data` fields are
- * parsed as JSON (stdin with format "text": kept as strings); a line that is not JSON is passed
- * on as its string, so the handler rejects it into the dead-letter output, not the whole run.
+ * parsed as JSON (stdin with format "text": kept as strings); a record that cannot be parsed,
+ * in any source, is a dead letter with its position (bad-record.ts), not the end of the run.
  * With `preset` (a Classy preset: squeezenet, vgg, imagenet, or a name from the `presets`
  * file), files sources' images are decoded by the Classy preprocessor instead.
  *
@@ -158,6 +158,11 @@ export function validatePipelineDef(v: unknown): PipelineDef {
   part('source', SOURCE_REQ);
   part('sink', SINK_REQ);
   part('deadLetter', SINK_REQ, true);
+  const src = v.source as Record<string, unknown>;
+  for (const k of ['claimIdleMs', 'maxDeliveries', 'blockMs']) {
+    const n = src[k];
+    if (n !== undefined && (typeof n !== 'number' || !Number.isInteger(n) || n < 1)) bad(`source.${k} must be an integer >= 1`);
+  }
   const h = v.handler;
   if (!isObj(h)) return bad('handler must be an object with a "type"');
   const handlerReq = HANDLER_REQ[String(h.type)];

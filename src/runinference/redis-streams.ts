@@ -87,6 +87,12 @@ for i = 3, #ARGV do n = n + redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
 if n > 0 then redis.call('HINCRBY', KEYS[2], ARGV[2], n) end
 return n`;
 
+// Claims ARGV[2] for ARGV[4] only if its owner is still ARGV[3]; returns {deliveries before, XCLAIM's entries}.
+const CLAIM_SCRIPT = `
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #p == 0 or p[1][2] ~= ARGV[3] then return nil end
+return {p[1][4], redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[4], 0, ARGV[2])}`;
+
 export function redisStreamSource(o: RedisStreamSourceOptions): RedisStreamSource {
   const reader = connect(o.url); // blocking reads tie up their connection...
   const writer = connect(o.url); // ...so XACK/XCLAIM/XPENDING use another
@@ -198,11 +204,15 @@ export function redisStreamSource(o: RedisStreamSourceOptions): RedisStreamSourc
   async function* takeOver(orphans: readonly Orphan[]): AsyncGenerator<RedisStreamMessage> {
     for (const orphan of orphans) {
       if (stopping) return;
-      const exhausted = orphan.deliveries >= maxDeliveries;
-      if (!exhausted) await quiet();
-      // min-idle 1 s: if another consumer claimed it a moment ago, this claim does nothing.
-      const got = (await wrap('XCLAIM', () => writer.xclaim(o.stream, o.group, consumer, 1000, orphan.id))) as Entry[];
-      const m = got[0] === undefined ? undefined : toMessage(got[0], orphan.deliveries + 1);
+      if (orphan.deliveries < maxDeliveries) await quiet();
+      // Atomically: still held by the dead consumer the scan saw? Then claim it. (A scan's list
+      // goes stale while earlier orphans run; a plain XCLAIM could steal from a live claimer.)
+      const got = (await wrap('XCLAIM', () => writer.eval(CLAIM_SCRIPT, 1, o.stream, o.group, orphan.id, orphan.consumer, consumer))) as
+        | [number, Entry[]]
+        | null;
+      const deliveries = got === null ? 0 : Number(got[0]);
+      const exhausted = deliveries >= maxDeliveries;
+      const m = got?.[1][0] === undefined ? undefined : toMessage(got[1][0], deliveries + 1);
       if (!m) continue;
       stats.claimed++;
       await wrap('HINCRBY', () => writer.hincrby(statsKey(o.stream, o.group), exhausted ? 'exhausted' : 'claimed', 1));
