@@ -50,7 +50,7 @@ function parseEntry(raw: string): Entry {
   return { kind: 'host', re: new RegExp(`^${glob}$`), port: m[2] };
 }
 
-/** A hop URL as it may appear in a message: no credentials, bounded in length. */
+/** A URL (a hop's, an image's) as it may appear in a message: no credentials, bounded in length. */
 export function shownHop(raw: string): string {
   let shown = raw;
   try {

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { Agent, buildConnector } from 'undici';
 import { ModelpipeError, type ErrorCode } from '../../errors/index.js';
 import { AddressPolicy, type AddressPolicyOptions, forbiddenMessage, literalAddress } from '../../pipeline/address.js';
+import { shownHop } from '../../pipeline/hop-policy.js';
 import { intOption, mapLimit } from './limit.js';
 
 /**
@@ -92,22 +93,6 @@ function guardedAgent(s: Settings): Agent {
   return new Agent({ connect, headersTimeout: s.timeoutMs, bodyTimeout: s.timeoutMs });
 }
 
-/** For messages: the URL as the caller wrote it, minus any credentials, bounded in length. */
-function displayUrl(raw: string): string {
-  let shown = raw;
-  try {
-    const u = new URL(raw);
-    if (u.username !== '' || u.password !== '') {
-      u.username = '';
-      u.password = '';
-      shown = u.href;
-    }
-  } catch {
-    // not a URL: show as given
-  }
-  return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
-}
-
 function parseHttpUrl(raw: string, s: Settings): URL {
   let u: URL;
   try {
@@ -171,7 +156,7 @@ async function downloadOne(url: string, s: Settings, agent: Agent, signal: Abort
         current = parseHttpUrl(target, s);
       } catch (e) {
         const err = e as ModelpipeError;
-        throw new ModelpipeError(err.code, `redirect to ${displayUrl(target)} refused: ${err.message}`);
+        throw new ModelpipeError(err.code, `redirect to ${shownHop(target)} refused: ${err.message}`);
       }
       continue;
     }
@@ -246,7 +231,7 @@ async function attempt(url: string, index: number, s: Settings, agent: Agent, ou
     } else {
       why = describe(err);
     }
-    const error = new ModelpipeError(code, `url ${index} (${displayUrl(url)}): ${why}`, { cause: err, url });
+    const error = new ModelpipeError(code, `url ${index} (${shownHop(url)}): ${why}`, { cause: err, url });
     return { ok: false, error };
   }
 }
