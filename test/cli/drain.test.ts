@@ -40,8 +40,10 @@ test('SIGTERM with --drain-timeout answers what is left 503 MP_ERR_DRAIN_TIMEOUT
   // Still uploading at SIGTERM: refused at once (shutting down); queued or running: the deadline.
   const codes = refused.map((e) => (e instanceof ModelpipeError ? e.code : String(e)));
   assert.ok(codes.includes('MP_ERR_DRAIN_TIMEOUT'), codes.join(' '));
+  // A request whose connection was not yet made when the listener closed cannot connect:
+  // on a loaded machine some of the twelve may still be that far behind.
   assert.ok(
-    codes.every((c) => c === 'MP_ERR_DRAIN_TIMEOUT' || c === 'MP_ERR_SHUTTING_DOWN'),
+    codes.every((c) => c === 'MP_ERR_DRAIN_TIMEOUT' || c === 'MP_ERR_SHUTTING_DOWN' || c === 'MP_ERR_CONNECT'),
     codes.join(' '),
   );
   assert.ok(stoppedMs < 20_000, `stopped after ${stoppedMs} ms`);

@@ -73,7 +73,7 @@ describe('sequencing and batching across graphpipe-go and modelpipe', { timeout:
     const hybrid = await serveModel(
       hybridSequenced(
         mapF((v) => v * 2),
-        { name: 'hyb', ...io },
+        { name: 'hyb', ...io, allowHops: [goPlus1.url] },
       ),
     );
     try {
