@@ -129,7 +129,11 @@ export function postgresSink<T extends Record<string, unknown>>(url: string, opt
         if (!cols) {
           cols = columnsOf(options, items[0] as T);
           const defs = cols.map((c) => `"${c}" TEXT${c === options.key ? ' PRIMARY KEY' : ''}`).join(', ');
-          await client.query(`CREATE TABLE IF NOT EXISTS ${table} (${defs})`);
+          // Several workers may create it at once: PostgreSQL's IF NOT EXISTS is not atomic
+          // (a loser gets a unique violation on pg_type, 23505, or 42P07): the table exists then.
+          await client.query(`CREATE TABLE IF NOT EXISTS ${table} (${defs})`).catch((e: { code?: string }) => {
+            if (e.code !== '23505' && e.code !== '42P07') throw e;
+          });
         }
         const c = cols;
         const values: unknown[] = [];

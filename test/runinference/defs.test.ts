@@ -102,7 +102,7 @@ describe('pipeline definitions: sinks, sources, batching', () => {
       t.diagnostic(JSON.stringify(r.stdout));
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /"inference":2/);
-      assert.ok(!r.stdout.includes('\x1b[K'), 'a redrawn bar was drawn between the output lines');
+      assert.ok(!r.stdout.includes('\u001b[K'), 'a redrawn bar was drawn between the output lines');
       assert.match(r.stdout, /run .*2 items/);
     })();
   });
