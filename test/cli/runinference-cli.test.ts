@@ -160,7 +160,7 @@ describe('modelpipe run', () => {
       );
       const out = await runNode([CLI, 'run', join(dir, 'w.json'), '--workers', '2']);
       assert.equal(out.code, 0, out.stderr);
-      assert.match(out.stderr, new RegExp(`2 workers: ${N} items, 0 dead letters\\n`));
+      assert.match(out.stderr, new RegExp(`2 workers, 0 restarts: ${N} entries in = ${N} written \\+ 0 dead letters;`));
       const d = new Database(db, { readonly: true });
       const rows = d.prepare('SELECT inference FROM out').all() as { inference: number }[];
       d.close();
