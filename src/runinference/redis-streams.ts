@@ -238,8 +238,9 @@ export interface GroupInfo {
   pending: number;
   /** Entries not yet delivered to the group (0 when unknown after deletions). */
   lag: number;
-  /** Entries the group has read (Redis 7: XINFO GROUPS entries-read). */
+  /** Entries the group has read (Redis 7: XINFO GROUPS entries-read; not kept across an AOF replay). */
   entriesRead: number;
+  lastDeliveredId: string;
 }
 
 export async function groupInfo(r: Redis, stream: string, group: string): Promise<GroupInfo | undefined> {
@@ -254,7 +255,12 @@ export async function groupInfo(r: Redis, stream: string, group: string): Promis
     const info: Record<string, unknown> = {};
     for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1];
     if (info.name === group) {
-      return { pending: Number(info.pending), lag: Number(info.lag ?? 0), entriesRead: Number(info['entries-read'] ?? 0) };
+      return {
+        pending: Number(info.pending),
+        lag: Number(info.lag ?? 0),
+        entriesRead: Number(info['entries-read'] ?? 0),
+        lastDeliveredId: String(info['last-delivered-id'] ?? '0-0'),
+      };
     }
   }
   return undefined;

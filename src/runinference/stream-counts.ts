@@ -8,7 +8,8 @@ import { groupInfo, statsKey } from './redis-streams.js';
  * ack that acknowledged it).
  */
 export interface StreamCounts {
-  entriesRead: number;
+  /** Entries up to the group's last delivered id (XLEN less those after it; no trimming assumed). */
+  consumed: number;
   pending: number;
   written: number;
   dead: number;
@@ -22,8 +23,23 @@ export async function streamCounts(r: Redis, stream: string, group: string): Pro
   const info = await groupInfo(r, stream, group);
   const h = await r.hgetall(statsKey(stream, group));
   const n = (k: string): number => Number(h[k] ?? 0);
+  // Not XINFO's entries-read: Redis replays reads from the AOF as XCLAIMs, so after a
+  // restart it no longer counts what was read before.
+  let consumed = 0;
+  if (info !== undefined) {
+    const len = await r.xlen(stream);
+    let after = 0;
+    let from = `(${info.lastDeliveredId}`;
+    for (;;) {
+      const page = (await r.xrange(stream, from, '+', 'COUNT', 10_000)) as [string, string[]][];
+      after += page.length;
+      if (page.length < 10_000) break;
+      from = `(${(page[page.length - 1] as [string, string[]])[0]}`;
+    }
+    consumed = len - after;
+  }
   return {
-    entriesRead: info?.entriesRead ?? 0,
+    consumed,
     pending: info?.pending ?? 0,
     written: n('written'),
     dead: n('dead'),
@@ -45,7 +61,7 @@ export interface RunCounts {
 
 export function runCounts(before: StreamCounts, after: StreamCounts): RunCounts {
   return {
-    in: after.entriesRead - before.entriesRead + before.pending - after.pending,
+    in: after.consumed - before.consumed + before.pending - after.pending,
     written: after.written - before.written,
     dead: after.dead - before.dead,
     claimed: after.claimed - before.claimed,
