@@ -1,3 +1,4 @@
+import { TokenAuth } from '../../src/server/auth.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
@@ -166,6 +167,32 @@ describe('HTTP server limits', () => {
         delayMs = 0;
       }
       assert.equal((await infer(srv.url)).status, 200);
+    });
+
+    test('with bearer tokens, a request counts against its token, not the address it shares', async () => {
+      const A = 'alice-token-0123456789';
+      const B = 'bob-token-01234567890';
+      const tokened = await start({ maxInFlightPerClient: 1 }, { auth: new TokenAuth({ inline: `${A} infer alice\n${B} infer bob` }) });
+      const call = async (token: string): Promise<number> => {
+        const r = await request(`${tokened.url}/v2/models/twice/infer`, {
+          method: 'POST',
+          body: INFER,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        });
+        await r.body.text();
+        return r.statusCode;
+      };
+      delayMs = 400;
+      try {
+        // Same address, two tokens: one each is admitted; a second of alice's is refused.
+        const calls = [call(A), call(B), call(A)];
+        const statuses = await Promise.all(calls);
+        assert.deepEqual([...statuses].sort(), [200, 200, 429], statuses.join(','));
+        assert.equal(statuses[1], 200, 'bob has a limit of his own');
+      } finally {
+        delayMs = 0;
+        await tokened.close();
+      }
     });
 
     test('pipelined requests past maxInFlightPerConnection are answered 429', async () => {
