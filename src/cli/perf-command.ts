@@ -5,6 +5,7 @@ import {
   PROTOCOLS,
   type Protocol,
   formatCsv,
+  formatHtml,
   formatJson,
   formatTable,
   parseRange,
@@ -36,6 +37,7 @@ export const PERF_HELP = `modelpipe perf URL [options]
   --step-cap-ms N           a step ends after this long even if unstable (default 10 windows)
   --timeout-ms N            per-request timeout (default 30000)
   --csv FILE  --json FILE   write the results
+  --html FILE               a page with latency-vs-throughput and percentile plots (inline SVG)
   Against modelpipe (or any server with the OIP statistics extension) each step also
   shows the server-side split: queue, compute input, compute infer, compute output.`;
 
@@ -56,6 +58,7 @@ const FLAGS = {
   'timeout-ms': { type: 'string' },
   csv: { type: 'string' },
   json: { type: 'string' },
+  html: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -83,7 +86,7 @@ export async function perfCommand(argv: string[]): Promise<void> {
   }
   const url = positionals[0];
   if (url === undefined || positionals.length > 1) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `perf takes one URL\n\n${PERF_HELP}`);
-  for (const flag of ['csv', 'json'] as const) {
+  for (const flag of ['csv', 'json', 'html'] as const) {
     const p = str(v[flag]);
     if (p !== undefined) needParentDir(p, `--${flag}`);
   }
@@ -130,6 +133,8 @@ export async function perfCommand(argv: string[]): Promise<void> {
   if (csv !== undefined) writeFileSync(csv, formatCsv(report));
   const json = str(v.json);
   if (json !== undefined) writeFileSync(json, formatJson(report));
+  const html = str(v.html);
+  if (html !== undefined) writeFileSync(html, formatHtml(report));
 }
 
 function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

@@ -4,3 +4,4 @@ export { parseRange, parseShape } from './ranges.js';
 export { formatCsv, formatJson, formatTable, stepLabel, type PerfReport } from './report.js';
 export type { StepResult } from './measure.js';
 export { PROTOCOLS, type Protocol } from './target.js';
+export { formatHtml } from './html.js';

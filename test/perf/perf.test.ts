@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
 import { Engine } from '../../src/core/engine.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { type PerfOptions, type PerfReport, formatCsv, runPerf } from '../../src/perf/index.js';
@@ -145,7 +147,8 @@ describe('modelpipe perf', () => {
     const csv = join(dir, 'out.csv');
     const json = join(dir, 'out.json');
     const args = [CLI, 'perf', http.url, '--model', 'delay', '--concurrency', '1:2', '--window-ms', '200', '--stability', '1000000'];
-    const r = await runNode([...args, '--csv', csv, '--json', json]);
+    const html = join(dir, 'report.html');
+    const r = await runNode([...args, '--csv', csv, '--json', json, '--html', html]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /p99 ms/);
     assert.ok(!r.stderr.includes('\u001b'), 'no progress line when stderr is not a terminal');
@@ -163,6 +166,7 @@ describe('modelpipe perf', () => {
       [1, 2],
     );
     assert.ok((rep.steps[0]?.latencyMs.p50 ?? 0) >= DELAY_MS);
+    await checkHtmlInChromium(html, 2);
   });
 
   test('CLI: a bad range or a dynamic dimension without --shape is one line with a code', async () => {
@@ -174,3 +178,38 @@ describe('modelpipe perf', () => {
     assert.match(dyn.stderr, /MP_ERR_BAD_CONFIG/);
   });
 });
+
+/** The --html page opens in headless Chromium with no network, and both plots draw a line per series. */
+async function checkHtmlInChromium(path: string, steps: number): Promise<void> {
+  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`${executablePath} not found: install chromium (sudo scripts/install-system-deps.sh) or set CHROMIUM_PATH`);
+  }
+  const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  try {
+    const page = await browser.newPage();
+    const fetched: string[] = [];
+    await page.route('**/*', (route) => {
+      const u = route.request().url();
+      if (u.startsWith('file:')) return route.continue();
+      fetched.push(u);
+      return route.abort();
+    });
+    await page.goto(pathToFileURL(path).href);
+    assert.deepEqual(fetched, [], 'the page needs no network');
+    assert.equal(await page.locator('svg').count(), 2);
+    const lines = await page.locator('polyline.series').evaluateAll((els) =>
+      els.map((e) => {
+        const b = (e as unknown as { getBBox(): { width: number; height: number } }).getBBox();
+        return { points: (e.getAttribute('points') ?? '').trim().split(/\s+/).length, drawn: b.width > 0 || b.height > 0 };
+      }),
+    );
+    assert.equal(lines.length, 10, 'five series in each of two plots');
+    for (const l of lines) {
+      assert.equal(l.points, steps);
+      assert.ok(l.drawn);
+    }
+  } finally {
+    await browser.close();
+  }
+}
