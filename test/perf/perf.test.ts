@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { Engine } from '../../src/core/engine.js';
 import { FunctionModel } from '../../src/models/function-model.js';
-import { type PerfOptions, type PerfReport, formatCsv, runPerf } from '../../src/perf/index.js';
+import { type PerfOptions, type PerfReport, formatCsv, parseRange, parseShape, runPerf } from '../../src/perf/index.js';
 import { GraphPipeFrontend } from '../../src/server/graphpipe-frontend.js';
 import { HttpServer } from '../../src/server/http-server.js';
 import { OipFrontend } from '../../src/server/oip-frontend.js';
@@ -213,3 +213,17 @@ async function checkHtmlInChromium(path: string, steps: number): Promise<void> {
     await browser.close();
   }
 }
+
+test('ranges as perf_analyzer writes them; mistakes are MP_ERR_BAD_CONFIG', () => {
+  assert.deepEqual(parseRange('1:32:x2', 'concurrency'), [1, 2, 4, 8, 16, 32]);
+  assert.deepEqual(parseRange('100:800:100', 'request-rate'), [100, 200, 300, 400, 500, 600, 700, 800]);
+  assert.deepEqual(parseRange('3', 'concurrency'), [3]);
+  assert.deepEqual(parseRange('1:3', 'concurrency'), [1, 2, 3]);
+  assert.deepEqual(parseRange('0.5:1.5:0.5', 'request-rate'), [0.5, 1, 1.5]);
+  for (const bad of ['0', '4:2', '1:2:x1', '1:1000000', 'a', '1:2:3:4', '1:2:-1']) {
+    assert.throws(() => parseRange(bad, 'concurrency'), { code: 'MP_ERR_BAD_CONFIG' }, bad);
+  }
+  assert.deepEqual(parseShape('data_0:1,3,224,224'), ['data_0', [1, 3, 224, 224]]);
+  assert.throws(() => parseShape('x'), { code: 'MP_ERR_BAD_CONFIG' });
+  assert.throws(() => parseShape('x:1,a'), { code: 'MP_ERR_BAD_CONFIG' });
+});
