@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   batcher: () => import('./batcher-command.js').then((m) => ({ run: m.batcherCommand, help: m.BATCHER_HELP })),
   classy: () => import('../apps/classy/cli.js').then((m) => ({ run: m.classyCommand, help: m.CLASSY_HELP })),
   run: () => import('./run-command.js').then((m) => ({ run: m.runCommand, help: m.RUN_HELP })),
+  perf: () => import('./perf-command.js').then((m) => ({ run: m.perfCommand, help: m.PERF_HELP })),
   'classify-dir': () => import('./classify-dir-command.js').then((m) => ({ run: m.classifyDirCommand, help: m.CLASSIFY_DIR_HELP })),
 };
 

@@ -10,6 +10,7 @@ import { bytes, int, list, parseWithEnv, str } from './args.js';
 import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from './limit-flags.js';
 import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } from './security-flags.js';
 import { needDir, readJsonFile } from './checks.js';
+import { labelSource } from '../server/oip-classification.js';
 import { serveRepository } from './serve-repository.js';
 import { type Stack, startStack } from './serve-stack.js';
 
@@ -26,6 +27,8 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --grpc-idle-timeout MS    an idle gRPC connection is closed gracefully (default 300000; 0: never)
   --repository DIR          serve every model in DIR/<model>/<version>/model.onnx (+ config.json)
   --default-model NAME      repository model GraphPipe's root path serves (default: the first)
+  --labels FILE             class labels (one a line) for OIP's classification extension; with
+                            --repository, DIR/<model>/labels.txt is used instead
   --poll-seconds N          rescan the repository every N seconds, reloading changed models
   --name NAME               model name (default: the file's stem)
   --inputs a,b              default inputs, in order (default: the model's)
@@ -70,6 +73,7 @@ export const SERVE_FLAGS = {
   'grpc-stream-idle-timeout': { type: 'string' },
   'grpc-idle-timeout': { type: 'string' },
   repository: { type: 'string' },
+  labels: { type: 'string' },
   'default-model': { type: 'string' },
   'poll-seconds': { type: 'string' },
   name: { type: 'string' },
@@ -246,6 +250,7 @@ export function stackOptions(v: Record<string, unknown>, engine: Engine, log: Lo
       ...optional('sessionIdleMs', int(v['grpc-idle-timeout'], 'grpc-idle-timeout')),
     },
     timeoutMs: int(v.timeout, 'timeout'),
+    ...optional('labels', labelSource({ ...optional('file', str(v.labels)), ...optional('repository', str(v.repository)) })),
     ...limitsFromFlags(v),
     ...serverSecurityFromFlags(v),
   };

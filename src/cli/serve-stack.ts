@@ -4,6 +4,7 @@ import { GraphPipeFrontend } from '../server/graphpipe-frontend.js';
 import { DEFAULT_BODY_LIMIT, HttpServer } from '../server/http-server.js';
 import type { Logger } from '../server/logger.js';
 import type { ServerLimits } from '../server/server-limits.js';
+import type { LabelSource } from '../server/oip-classification.js';
 import { OipFrontend } from '../server/oip-frontend.js';
 import type { GrpcLimits } from '../server/grpc-transport.js';
 import { OipGrpcServer } from '../server/oip-grpc-server.js';
@@ -37,8 +38,9 @@ export async function startStack(o: {
   drainTimeoutMs?: number;
   tls?: ServerTls;
   auth?: TokenAuth;
+  labels?: LabelSource;
 }): Promise<Stack> {
-  const directory = o.repository ? { directory: o.repository } : {};
+  const directory = { ...(o.repository ? { directory: o.repository } : {}), ...(o.labels ? { labels: o.labels } : {}) };
   const security = { ...(o.tls ? { tls: o.tls } : {}), ...(o.auth ? { auth: o.auth } : {}) };
   const http = new HttpServer({
     engine: o.engine,

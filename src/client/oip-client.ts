@@ -19,6 +19,8 @@ import { type ClientSecurity, authHeaders, hasTls, securityOf, tlsDispatcher } f
 export interface OipCallOptions {
   /** Outputs to return (default: the model's default outputs). */
   outputs?: string[];
+  /** The classification extension: each of `outputs` comes back as its top k, "score:index[:label]" strings. */
+  classification?: number;
   /** Binary tensor data (REST extension) or raw contents (gRPC) both ways (default true). */
   binary?: boolean;
   version?: string;
@@ -122,7 +124,7 @@ export async function infer(url: string, model: string, inputs: OipInputs, opts:
     return { modelName: r.modelName, modelVersion: r.modelVersion, id: r.id || undefined, outputs: byName(r.outputs) };
   }
   const enc = encodeInferRequest(
-    { ...(opts.id !== undefined ? { id: opts.id } : {}), inputs: list, outputs: (opts.outputs ?? []).map((name) => ({ name })) },
+    { ...(opts.id !== undefined ? { id: opts.id } : {}), inputs: list, outputs: (opts.outputs ?? []).map((name) => requested(name, opts)) },
     { binary, binaryOutputs: binary },
   );
   const headers: Record<string, string> = { 'content-type': enc.contentType };
@@ -135,6 +137,10 @@ export async function infer(url: string, model: string, inputs: OipInputs, opts:
   } catch (err: unknown) {
     throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable inference response: ${(err as Error).message}`, { url, cause: err });
   }
+}
+
+function requested(name: string, opts: Pick<OipCallOptions, 'classification'>): { name: string; parameters?: { classification: number } } {
+  return opts.classification === undefined ? { name } : { name, parameters: { classification: opts.classification } };
 }
 
 function byName(outputs: readonly OipNamedTensor[]): Record<string, Tensor> {

@@ -8,6 +8,7 @@ import {
   methodCodec,
   tensorFromGrpc,
   tensorToGrpc,
+  parametersToGrpc,
   typedContentsPossible,
 } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
@@ -107,7 +108,7 @@ export async function grpcInfer(
   url: string,
   model: string,
   inputs: readonly OipNamedTensor[],
-  opts: { outputs?: string[]; raw?: boolean; version?: string; id?: string } & Omit<GrpcCallOptions, 'appended'>,
+  opts: { outputs?: string[]; classification?: number; raw?: boolean; version?: string; id?: string } & Omit<GrpcCallOptions, 'appended'>,
 ): Promise<{ modelName: string; modelVersion: string; id: string; outputs: OipNamedTensor[] }> {
   const raw = opts.raw === true || !typedContentsPossible(inputs.map((i) => i.tensor));
   const msgs = inputs.map((i) => tensorToGrpc(i.name, i.tensor, raw));
@@ -119,7 +120,9 @@ export async function grpcInfer(
       model_version: opts.version ?? '',
       id: opts.id ?? '',
       inputs: msgs.map((m) => m.msg),
-      outputs: (opts.outputs ?? []).map((name) => ({ name })),
+      outputs: (opts.outputs ?? []).map((name) =>
+        opts.classification === undefined ? { name } : { name, parameters: parametersToGrpc({ classification: opts.classification }) },
+      ),
     },
     {
       timeoutMs: opts.timeoutMs,

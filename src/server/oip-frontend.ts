@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ModelpipeError, clip, toModelpipeError } from '../errors/index.js';
 import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
+import type { Tensor } from '../tensor/index.js';
 import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
+import { type LabelSource, applyClassification } from './oip-classification.js';
 import { modelConfig, modelStatistics } from './oip-extensions.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 import { errorHeaders, errorLogLevel, sendChunks, sendJSON } from './respond.js';
@@ -19,7 +21,7 @@ const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/inf
 export class OipFrontend implements HttpFrontend {
   readonly name = 'oip';
 
-  constructor(private readonly opts: { directory?: ModelDirectory } = {}) {}
+  constructor(private readonly opts: { directory?: ModelDirectory; labels?: LabelSource } = {}) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
     const path = ctx.path;
@@ -93,12 +95,13 @@ export class OipFrontend implements HttpFrontend {
       },
       'oip-rest',
     );
+    const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
     const enc = encodeInferResponse(
       {
         ...(parsed.id !== undefined ? { id: parsed.id } : {}),
         modelName: out.model.name,
         modelVersion: out.model.version,
-        outputs: out.outputNames.map((n, i) => ({ name: n, tensor: out.outputs[i] as NonNullable<(typeof out.outputs)[number]> })),
+        outputs: out.outputNames.map((n, i) => ({ name: n, tensor: tensors[i] as Tensor })),
       },
       (n) => wantsBinary(parsed, n),
     );
@@ -109,6 +112,11 @@ export class OipFrontend implements HttpFrontend {
       enc.chunks,
       enc.headerLength === undefined ? {} : { 'inference-header-content-length': String(enc.headerLength) },
     );
+  }
+
+  /** Only consulted when a requested output asks for classification. */
+  private labelsOf(key: string): () => readonly string[] | undefined {
+    return () => this.opts.labels?.(key);
   }
 }
 

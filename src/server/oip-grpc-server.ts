@@ -2,8 +2,10 @@ import { status } from '@grpc/grpc-js';
 import type { Engine } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import {
+  type GrpcParameter,
   type GrpcTensor,
   bytesField,
+  parametersFromGrpc,
   grpcStatusOfHttp,
   methodCodec,
   scanInferRequest,
@@ -18,6 +20,7 @@ import { type Logger, silentLogger } from './logger.js';
 import { errorLogLevel } from './respond.js';
 import type { TokenAuth } from './auth.js';
 import type { ServerTls } from './tls.js';
+import { type LabelSource, applyClassification } from './oip-classification.js';
 import { modelConfig, modelStatistics } from './oip-extensions.js';
 import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 export interface OipGrpcServerOptions {
@@ -34,6 +37,8 @@ export interface OipGrpcServerOptions {
   tls?: ServerTls;
   /** Bearer tokens, sent as `authorization` metadata (see auth.ts). */
   auth?: TokenAuth;
+  /** Label names for the classification extension. */
+  labels?: LabelSource;
 }
 
 interface InferRequestMsg {
@@ -41,7 +46,7 @@ interface InferRequestMsg {
   model_version: string;
   id: string;
   inputs: GrpcTensor[];
-  outputs: { name: string }[];
+  outputs: { name: string; parameters?: Record<string, GrpcParameter> }[];
   raw_input_contents: Uint8Array[];
 }
 
@@ -196,11 +201,17 @@ export class OipGrpcServer {
       },
       'oip-grpc',
     );
-    const useRaw = raw.length > 0 || !typedContentsPossible(out.outputs);
+    const requested = (r.outputs ?? []).map((o) => {
+      const p = parametersFromGrpc(o.parameters);
+      return { name: o.name, ...(p ? { parameters: p } : {}) };
+    });
+    const labels = () => this.opts.labels?.(key);
+    const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], requested, out.model.outputs, labels);
+    const useRaw = raw.length > 0 || !typedContentsPossible(tensors);
     const outputs: GrpcTensor[] = [];
     const appended: Uint8Array[] = [];
     out.outputNames.forEach((n, i) => {
-      const t = tensorToGrpc(n, out.outputs[i] as Tensor, useRaw);
+      const t = tensorToGrpc(n, tensors[i] as Tensor, useRaw);
       outputs.push(t.msg);
       if (t.raw) appended.push(...bytesField(RAW_OUTPUT_FIELD, t.raw));
     });

@@ -22,7 +22,7 @@ export interface ModelDirectory {
 
 export const SERVER_NAME = 'modelpipe';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics', 'model_configuration'];
+export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics', 'model_configuration', 'classification'];
 
 /**
  * The engine name to run (model, version) with. Repository models are entries
