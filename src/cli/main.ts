@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { cliError } from './checks.js';
+import { wantsProcesses } from './processes.js';
 import { heapFlag, relaunch, watchParent } from './relaunch.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string };
@@ -46,7 +47,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   // Servers run with a larger initial old generation (see relaunch.ts): once, here.
-  const flag = isServer(name, rest) ? heapFlag() : undefined;
+  // `serve --processes N`: the cluster primary passes the flag to its workers instead (serve-processes.ts).
+  const flag = isServer(name, rest) && !(name === 'serve' && wantsProcesses(rest)) ? heapFlag() : undefined;
   if (flag !== undefined) {
     process.exitCode = await relaunch(flag);
     return;

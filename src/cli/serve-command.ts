@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
@@ -12,6 +13,8 @@ import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } 
 import { needDir, readJsonFile } from './checks.js';
 import { serveRepository } from './serve-repository.js';
 import { type Stack, startStack } from './serve-stack.js';
+import { parseProcesses } from './processes.js';
+import { runPrimary, sharedThreads } from './serve-processes.js';
 
 export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: modelpipe serve --repository DIR)
   --listen host:port        address to listen on (default 127.0.0.1:9000): GraphPipe and OIP REST (/v2)
@@ -24,6 +27,9 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --grpc-stream-idle-timeout MS  a gRPC call whose message stops arriving is ended
                             (DEADLINE_EXCEEDED) (default 30000; 0: never)
   --grpc-idle-timeout MS    an idle gRPC connection is closed gracefully (default 300000; 0: never)
+  --processes N|auto        server processes sharing the listen port(s), each with its own model
+                            instances (default 1; auto: one per core); /metrics and health answer
+                            for all of them, one that dies is restarted
   --repository DIR          serve every model in DIR/<model>/<version>/model.onnx (+ config.json)
   --default-model NAME      repository model GraphPipe's root path serves (default: the first)
   --poll-seconds N          rescan the repository every N seconds, reloading changed models
@@ -69,6 +75,7 @@ export const SERVE_FLAGS = {
   'grpc-max-pending': { type: 'string' },
   'grpc-stream-idle-timeout': { type: 'string' },
   'grpc-idle-timeout': { type: 'string' },
+  processes: { type: 'string' },
   repository: { type: 'string' },
   'default-model': { type: 'string' },
   'poll-seconds': { type: 'string' },
@@ -151,6 +158,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
+  const processes = parseProcesses(str(v.processes));
+  if (processes > 1 && cluster.isPrimary) {
+    await runPrimary(v, processes);
+    return;
+  }
   const repoDir = str(v.repository);
   if (repoDir !== undefined) {
     needDir(repoDir, '--repository');
@@ -177,14 +189,16 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const configFile = str(v['model-config']);
   const fileConfig = configFile ? loadModelConfig(configFile) : { scheduler: {} };
   const t0 = performance.now();
+  const instances = int(v.instances, 'instances') ?? fileConfig.instances ?? 1;
+  const intraOpThreads = int(v['intra-op-threads'], 'intra-op-threads') ?? sharedThreads(processes, instances);
   const model = await OnnxModel.load({
     path,
     device,
-    instances: int(v.instances, 'instances') ?? fileConfig.instances ?? 1,
+    instances,
     name: str(v.name) ?? modelNameOf(location),
     ...optional('inputs', list(v.inputs)),
     ...optional('outputs', list(v.outputs)),
-    ...optional('intraOpThreads', int(v['intra-op-threads'], 'intra-op-threads')),
+    ...optional('intraOpThreads', intraOpThreads),
     ...optional('interOpThreads', int(v['inter-op-threads'], 'inter-op-threads')),
     ...optional('nice', int(v['worker-nice'], 'worker-nice')),
     ...optional('valueInputs', valueInputs),
