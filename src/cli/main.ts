@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { cliError } from './checks.js';
 import { wantsProcesses } from './processes.js';
 import { heapFlag, relaunch, watchParent } from './relaunch.js';
@@ -68,4 +69,6 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   if (known) console.error(`modelpipe: ${known.code}: ${known.message}`);
   else console.error(`modelpipe: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exitCode = 1;
+  // A `serve --processes` worker: its IPC channel would keep it alive; the primary sees the exit.
+  if (cluster.isWorker) process.exit(1);
 });

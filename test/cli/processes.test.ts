@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { test } from 'node:test';
 import { parseProcesses } from '../../src/cli/processes.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
-import { CLI, startPrintingUrl, stop } from '../helpers/spawn.js';
+import { CLI, runNode, startPrintingUrl, stop } from '../helpers/spawn.js';
 
 const skip = needShared('models/mnist.onnx');
 
@@ -112,4 +112,13 @@ test('serve --processes 2: both serve, /metrics counts every request, a SIGKILLe
   }
   assert.match(s.output(), /stopping: draining every server process/);
   assert.doesNotMatch(s.output(), /"level":50/);
+});
+
+test('serve --processes 2 with a model that cannot load exits 1 with the error, instead of restarting forever', {
+  timeout: 60_000,
+}, async () => {
+  const r = await runNode([CLI, 'serve', '/nonexistent/model.onnx', '--listen', '127.0.0.1:0', '--processes', '2']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /MP_ERR_MODEL_LOAD/);
+  assert.doesNotMatch(r.stdout, /restarting it/);
 });
