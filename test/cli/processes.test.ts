@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { test } from 'node:test';
 import { parseProcesses } from '../../src/cli/processes.js';
+import { closeGrpcClients, grpcInfer } from '../../src/client/oip-grpc-client.js';
+import { Tensor } from '../../src/tensor/index.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
 import { CLI, runNode, startPrintingUrl, stop } from '../helpers/spawn.js';
 
@@ -78,10 +80,19 @@ test('--processes parses counts and auto, and refuses nonsense', () => {
 
 test('serve --processes 2: both serve, /metrics counts every request, a SIGKILLed one is restarted, SIGTERM drains all', {
   skip,
+  timeout: 120_000,
 }, async () => {
-  const s = await startPrintingUrl([CLI, 'serve', sharedPath('models/mnist.onnx'), '--listen', '127.0.0.1:0', '--processes', '2'], 60_000);
+  const args = ['--listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:0', '--processes', '2'];
+  const s = await startPrintingUrl([CLI, 'serve', sharedPath('models/mnist.onnx'), ...args], 60_000);
   try {
     await until('ready', async () => (await get(`${s.url}/health/ready`)).status === 200);
+    // The gRPC port is shared too (each process reports the same address).
+    const grpc = [...s.output().matchAll(/"grpc":"(127\.0\.0\.1:\d+)"/g)].map((m) => m[1]);
+    assert.equal(grpc.length, 2, s.output());
+    assert.equal(grpc[0], grpc[1]);
+    const input = new Tensor('float32', [1, 1, 28, 28], new Float32Array(784));
+    for (let i = 0; i < 20; i++) await grpcInfer(`grpc://${grpc[0]}`, 'mnist', [{ name: 'Input3', tensor: input }], {});
+    closeGrpcClients();
     const pids = await load(s.url, 200, 8);
     assert.equal(pids.length, 200);
     const served = new Set(pids);
@@ -90,7 +101,7 @@ test('serve --processes 2: both serve, /metrics counts every request, a SIGKILLe
     // Whichever process answers /metrics, it counts the other's requests too.
     for (let i = 0; i < 4; i++) {
       const m = (await get(`${s.url}/metrics`)).text;
-      assert.equal(total(m, 'modelpipe_requests_total', /model="mnist".*outcome="ok"/), 200, m);
+      assert.equal(total(m, 'modelpipe_requests_total', /model="mnist".*outcome="ok"/), 220, m);
       assert.equal(total(m, 'modelpipe_process_restarts_total'), 0);
     }
 
