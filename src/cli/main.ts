@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { cliError } from './checks.js';
+import { wantsProcesses } from './processes.js';
 import { heapFlag, relaunch, watchParent } from './relaunch.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string };
@@ -47,7 +49,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   // Servers run with a larger initial old generation (see relaunch.ts): once, here.
-  const flag = isServer(name, rest) ? heapFlag() : undefined;
+  // `serve --processes N`: the cluster primary passes the flag to its workers instead (serve-processes.ts).
+  const flag = isServer(name, rest) && !(name === 'serve' && wantsProcesses(rest)) ? heapFlag() : undefined;
   if (flag !== undefined) {
     process.exitCode = await relaunch(flag);
     return;
@@ -67,4 +70,6 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   if (known) console.error(`modelpipe: ${known.code}: ${known.message}`);
   else console.error(`modelpipe: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exitCode = 1;
+  // A `serve --processes` worker: its IPC channel would keep it alive; the primary sees the exit.
+  if (cluster.isWorker) process.exit(1);
 });

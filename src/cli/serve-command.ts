@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
@@ -13,6 +14,8 @@ import { needDir, readJsonFile } from './checks.js';
 import { labelSource } from '../server/oip-classification.js';
 import { serveRepository } from './serve-repository.js';
 import { type Stack, startStack } from './serve-stack.js';
+import { parseProcesses } from './processes.js';
+import { runPrimary, sharedThreads } from './serve-processes.js';
 
 export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: modelpipe serve --repository DIR)
   --listen host:port        address to listen on (default 127.0.0.1:9000): GraphPipe and OIP REST (/v2)
@@ -25,6 +28,9 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: mode
   --grpc-stream-idle-timeout MS  a gRPC call whose message stops arriving is ended
                             (DEADLINE_EXCEEDED) (default 30000; 0: never)
   --grpc-idle-timeout MS    an idle gRPC connection is closed gracefully (default 300000; 0: never)
+  --processes N|auto        server processes sharing the listen port(s), each with its own model
+                            instances (default 1; auto: one per core); /metrics and health answer
+                            for all of them, one that dies is restarted
   --repository DIR          serve every model in DIR/<model>/<version>/model.onnx (+ config.json)
   --default-model NAME      repository model GraphPipe's root path serves (default: the first)
   --labels FILE             class labels (one a line) for OIP's classification extension; with
@@ -72,6 +78,7 @@ export const SERVE_FLAGS = {
   'grpc-max-pending': { type: 'string' },
   'grpc-stream-idle-timeout': { type: 'string' },
   'grpc-idle-timeout': { type: 'string' },
+  processes: { type: 'string' },
   repository: { type: 'string' },
   labels: { type: 'string' },
   'default-model': { type: 'string' },
@@ -155,6 +162,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
+  const processes = parseProcesses(str(v.processes));
+  if (processes > 1 && cluster.isPrimary) {
+    await runPrimary(v, processes);
+    return;
+  }
   const repoDir = str(v.repository);
   if (repoDir !== undefined) {
     needDir(repoDir, '--repository');
@@ -181,14 +193,16 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const configFile = str(v['model-config']);
   const fileConfig = configFile ? loadModelConfig(configFile) : { scheduler: {} };
   const t0 = performance.now();
+  const instances = int(v.instances, 'instances') ?? fileConfig.instances ?? 1;
+  const intraOpThreads = int(v['intra-op-threads'], 'intra-op-threads') ?? sharedThreads(processes, instances);
   const model = await OnnxModel.load({
     path,
     device,
-    instances: int(v.instances, 'instances') ?? fileConfig.instances ?? 1,
+    instances,
     name: str(v.name) ?? modelNameOf(location),
     ...optional('inputs', list(v.inputs)),
     ...optional('outputs', list(v.outputs)),
-    ...optional('intraOpThreads', int(v['intra-op-threads'], 'intra-op-threads')),
+    ...optional('intraOpThreads', intraOpThreads),
     ...optional('interOpThreads', int(v['inter-op-threads'], 'inter-op-threads')),
     ...optional('nice', int(v['worker-nice'], 'worker-nice')),
     ...optional('valueInputs', valueInputs),

@@ -12,6 +12,7 @@ import { RepositoryFrontend } from '../server/repository-frontend.js';
 import type { TokenAuth } from '../server/auth.js';
 import type { ServerTls } from '../server/tls.js';
 import { listenAddress } from './args.js';
+import { ClusterWorker } from './cluster-worker.js';
 import { reloadOnSighup, warnIfExposed } from './security-flags.js';
 
 export interface Stack {
@@ -42,7 +43,10 @@ export async function startStack(o: {
 }): Promise<Stack> {
   const directory = { ...(o.repository ? { directory: o.repository } : {}), ...(o.labels ? { labels: o.labels } : {}) };
   const security = { ...(o.tls ? { tls: o.tls } : {}), ...(o.auth ? { auth: o.auth } : {}) };
+  // One of `serve --processes N`: health and metrics answer for all of them.
+  const worker = ClusterWorker.active() ? new ClusterWorker(o.engine) : undefined;
   const http = new HttpServer({
+    ...(worker ? { operations: worker, routes: [worker.pidRoute] } : {}),
     engine: o.engine,
     logger: o.log,
     frontends: [...(o.repository ? [new RepositoryFrontend(o.repository)] : []), new OipFrontend(directory), new GraphPipeFrontend()],
@@ -72,6 +76,7 @@ export async function startStack(o: {
   warnIfExposed(host, security, o.log, 'HTTP');
   await http.listen(port, host);
   reloadOnSighup(security, o.log);
+  worker?.announceReady();
   return {
     http,
     grpc,

@@ -34,6 +34,11 @@ export interface HttpServerOptions {
   tls?: ServerTls;
   /** Bearer tokens every route but health needs (see auth.ts). */
   auth?: TokenAuth;
+  /** Readiness and /metrics for a whole server of several processes (see cli/cluster-worker.ts); default: this process's. */
+  operations?: {
+    ready(): boolean;
+    metrics(): Promise<{ contentType: string; text: string }>;
+  };
 }
 
 /**
@@ -185,15 +190,24 @@ export class HttpServer {
         return true;
       case '/control/is_ready':
       case '/health/ready': {
-        const ready = this.opts.engine.isReady();
+        const ready = this.opts.operations ? this.opts.operations.ready() : this.opts.engine.isReady();
         sendText(res, ready ? 200 : 503, ready ? 'ok\n' : 'not ready\n');
         return true;
       }
       case '/metrics':
-        void this.opts.engine.metrics.text().then((text) => {
-          res.writeHead(200, { 'content-type': this.opts.engine.metrics.registry.contentType });
-          res.end(text);
-        });
+        if (this.opts.operations)
+          this.opts.operations.metrics().then(
+            (m) => {
+              res.writeHead(200, { 'content-type': m.contentType });
+              res.end(m.text);
+            },
+            (err: Error) => sendText(res, 503, `${err.message}\n`),
+          );
+        else
+          void this.opts.engine.metrics.text().then((text) => {
+            res.writeHead(200, { 'content-type': this.opts.engine.metrics.registry.contentType });
+            res.end(text);
+          });
         return true;
       default:
         return false;
