@@ -15,6 +15,7 @@ import { type Stack, startStack } from './serve-stack.js';
 
 export const SERVE_HELP = `modelpipe serve MODEL.onnx|DIR|URL [options]    (or: modelpipe serve --repository DIR)
   DIR                       a directory holding exactly one *.onnx file (as KServe lays out /mnt/models)
+                            (the model may also come from MODELPIPE_MODEL, as in the container image)
   --listen host:port        address to listen on (default 127.0.0.1:9000): GraphPipe and OIP REST (/v2)
   --grpc-listen host:port   also serve OIP gRPC (inference.GRPCInferenceService) there
   --grpc-max-message SIZE   largest gRPC message either way (default: --body-limit)
@@ -158,7 +159,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     await serveRepository(v, repoDir);
     return;
   }
-  const given = positionals[0] ?? str(v.model);
+  const given = positionals[0] ?? str(v.model) ?? nonEmpty(process.env.MODELPIPE_MODEL);
   if (!given) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `serve needs a model file or URL\n\n${SERVE_HELP}`);
   // A directory with one model file (KServe's /mnt/models) serves that file.
   const location = modelFileOf(given);
@@ -226,6 +227,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
     },
     `serving ${model.metadata.name} on ${server.url}`,
   );
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === '' ? undefined : s;
 }
 
 export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
