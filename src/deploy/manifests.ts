@@ -1,3 +1,9 @@
+// Types only (erased at compile time, so no run-time dependency): a misspelt or
+// misplaced field in the objects below is a compile error, not a silent no-op.
+import type { IDeployment } from 'kubernetes-models/apps/v1';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import type { IEnvVar, IProbe, IService } from 'kubernetes-models/v1';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/http-server.js';
 
 /**
@@ -62,7 +68,7 @@ export function gracePeriodSeconds(o: DeployOptions): number {
   return o.preStopSeconds + Math.ceil(o.drainTimeoutMs / 1000) + 10;
 }
 
-export function containerEnv(o: DeployOptions): object[] {
+export function containerEnv(o: DeployOptions): IEnvVar[] {
   return [
     { name: 'MODELPIPE_MODEL', value: o.model },
     { name: 'MODELPIPE_LISTEN', value: `0.0.0.0:${o.httpPort}` },
@@ -80,11 +86,11 @@ function labels(o: DeployOptions): Record<string, string> {
   return { 'app.kubernetes.io/name': o.name, 'app.kubernetes.io/component': 'server' };
 }
 
-function probe(path: string, periodSeconds: number, failureThreshold: number): object {
+function probe(path: string, periodSeconds: number, failureThreshold: number): IProbe {
   return { httpGet: { path, port: 'http' }, periodSeconds, failureThreshold, timeoutSeconds: 2 };
 }
 
-export function deployment(o: DeployOptions = DEFAULTS): object {
+export function deployment(o: DeployOptions = DEFAULTS): IDeployment {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -140,7 +146,7 @@ export function deployment(o: DeployOptions = DEFAULTS): object {
 }
 
 /** The ClusterIP Service: clients, and a `metrics` port a ServiceMonitor selects by name. */
-export function service(o: DeployOptions = DEFAULTS): object {
+export function service(o: DeployOptions = DEFAULTS): IService {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -162,7 +168,7 @@ export function service(o: DeployOptions = DEFAULTS): object {
  * SRV records (`_http._tcp.<name>-headless.<ns>.svc.cluster.local`, `_grpc._tcp…`)
  * for client-side discovery (`dns+srv://…`) across the replicas.
  */
-export function headlessService(o: DeployOptions = DEFAULTS): object {
+export function headlessService(o: DeployOptions = DEFAULTS): IService {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -178,7 +184,7 @@ export function headlessService(o: DeployOptions = DEFAULTS): object {
   };
 }
 
-export function horizontalPodAutoscaler(o: DeployOptions = DEFAULTS): object {
+export function horizontalPodAutoscaler(o: DeployOptions = DEFAULTS): IHorizontalPodAutoscaler {
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
@@ -192,7 +198,7 @@ export function horizontalPodAutoscaler(o: DeployOptions = DEFAULTS): object {
   };
 }
 
-export function podDisruptionBudget(o: DeployOptions = DEFAULTS): object {
+export function podDisruptionBudget(o: DeployOptions = DEFAULTS): IPodDisruptionBudget {
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',

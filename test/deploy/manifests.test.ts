@@ -44,30 +44,34 @@ test('every Kubernetes object passes the Kubernetes schema (kubernetes-models, o
 });
 
 test('a broken object fails that validation: the check can fail', () => {
-  const d = deployment() as { spec: { template: { spec: { containers: { ports: { containerPort: unknown }[] }[] } } } };
-  (d.spec.template.spec.containers[0] as { ports: { containerPort: unknown }[] }).ports[0] = { containerPort: 'eighty' };
-  assert.throws(() => new Deployment(d as never).validate());
+  const d = structuredClone(deployment());
+  const port = d.spec?.template.spec?.containers[0]?.ports?.[0] as unknown as Record<string, unknown>;
+  port.containerPort = 'eighty';
+  assert.throws(() => new Deployment(d).validate());
+  const noName = structuredClone(deployment());
+  const container = noName.spec?.template.spec?.containers[0] as unknown as Record<string, unknown>;
+  delete container.name;
+  assert.throws(() => new Deployment(noName).validate());
   assert.throws(() => new Service({ ...service(), spec: { ports: 'http' } } as never).validate());
 });
 
 test('the Deployment probes, drains and ties --processes to the CPU limit; the Services expose discovery and metrics', () => {
-  const pod = (deployment() as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
-  type Probe = { httpGet: { path: string }; periodSeconds: number; failureThreshold: number };
-  const c = (pod.containers as Record<string, Probe>[])[0] as Record<'readinessProbe' | 'livenessProbe' | 'startupProbe' | 'env', Probe>;
-  assert.equal(c.readinessProbe.httpGet.path, '/health/ready');
-  assert.equal(c.livenessProbe.httpGet.path, '/health/live');
-  assert.ok(c.startupProbe.failureThreshold * c.startupProbe.periodSeconds >= DEFAULTS.startupSeconds);
+  const pod = deployment().spec?.template.spec;
+  const c = pod?.containers[0];
+  assert.equal(c?.readinessProbe?.httpGet?.path, '/health/ready');
+  assert.equal(c?.livenessProbe?.httpGet?.path, '/health/live');
+  const startup = c?.startupProbe;
+  assert.ok((startup?.failureThreshold ?? 0) * (startup?.periodSeconds ?? 0) >= DEFAULTS.startupSeconds);
   // Kubernetes kills at the grace period: it must cover the preStop sleep and the whole drain.
-  assert.ok((pod.terminationGracePeriodSeconds as number) > DEFAULTS.preStopSeconds + DEFAULTS.drainTimeoutMs / 1000);
-  assert.equal(pod.terminationGracePeriodSeconds, gracePeriodSeconds(DEFAULTS));
-  const env = c.env as unknown as { name: string; value?: string; valueFrom?: { resourceFieldRef?: { resource: string } } }[];
+  assert.ok((pod?.terminationGracePeriodSeconds ?? 0) > DEFAULTS.preStopSeconds + DEFAULTS.drainTimeoutMs / 1000);
+  assert.equal(pod?.terminationGracePeriodSeconds, gracePeriodSeconds(DEFAULTS));
+  const env = c?.env ?? [];
   assert.equal(env.find((e) => e.name === 'MODELPIPE_CPU_LIMIT')?.valueFrom?.resourceFieldRef?.resource, 'limits.cpu');
   assert.equal(env.find((e) => e.name === 'MODELPIPE_DRAIN_TIMEOUT')?.value, String(DEFAULTS.drainTimeoutMs));
-  const headless = headlessService() as { spec: { clusterIP: string; ports: { name: string }[] } };
-  assert.equal(headless.spec.clusterIP, 'None');
-  assert.deepEqual(headless.spec.ports.map((p) => p.name).sort(), ['grpc', 'http']);
-  const svc = service() as { spec: { ports: { name: string; targetPort: string }[] } };
-  assert.equal(svc.spec.ports.find((p) => p.name === 'metrics')?.targetPort, 'http');
+  const headless = headlessService().spec;
+  assert.equal(headless?.clusterIP, 'None');
+  assert.deepEqual(headless?.ports?.map((p) => p.name).sort(), ['grpc', 'http']);
+  assert.equal(service().spec?.ports?.find((p) => p.name === 'metrics')?.targetPort, 'http');
 });
 
 function crd(file: string): { group: string; version: string; kind: string; schema: Schema } {
