@@ -4,7 +4,7 @@ import { ModelpipeError } from '../errors/index.js';
 import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { loadModelConfig } from '../scheduling/config.js';
-import { modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
+import { modelFileOf, modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import { type Logger, createLogger } from '../server/logger.js';
 import { bytes, int, list, parseWithEnv, str } from './args.js';
@@ -17,7 +17,9 @@ import { type Stack, startStack } from './serve-stack.js';
 import { parseProcesses } from './processes.js';
 import { runPrimary, sharedThreads } from './serve-processes.js';
 
-export const SERVE_HELP = `modelpipe serve MODEL.onnx|URL [options]    (or: modelpipe serve --repository DIR)
+export const SERVE_HELP = `modelpipe serve MODEL.onnx|DIR|URL [options]    (or: modelpipe serve --repository DIR)
+  DIR                       a directory holding exactly one *.onnx file (as KServe lays out /mnt/models)
+                            (the model may also come from MODELPIPE_MODEL, as in the container image)
   --listen host:port        address to listen on (default 127.0.0.1:9000): GraphPipe and OIP REST (/v2)
   --grpc-listen host:port   also serve OIP gRPC (inference.GRPCInferenceService) there
   --grpc-max-message SIZE   largest gRPC message either way (default: --body-limit)
@@ -173,8 +175,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
     await serveRepository(v, repoDir);
     return;
   }
-  const location = positionals[0] ?? str(v.model);
-  if (!location) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `serve needs a model file or URL\n\n${SERVE_HELP}`);
+  const given = positionals[0] ?? str(v.model) ?? nonEmpty(process.env.MODELPIPE_MODEL);
+  if (!given) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `serve needs a model file or URL\n\n${SERVE_HELP}`);
+  // A directory with one model file (KServe's /mnt/models) serves that file.
+  const location = modelFileOf(given);
   const log = createLogger(str(v['log-level']));
   const device = (str(v.device) ?? 'cpu') as 'cpu' | 'cuda';
   if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--device must be cpu or cuda, got ${device}`);
@@ -241,6 +245,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
     },
     `serving ${model.metadata.name} on ${server.url}`,
   );
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === '' ? undefined : s;
 }
 
 export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, openSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, extname, join } from 'node:path';
@@ -157,6 +157,23 @@ function processAlive(pid: number): boolean {
  * segment's ("…/squeezenet1.1.onnx?v=2" → "squeezenet1.1"), never the cache file's
  * hash-prefixed name.
  */
+/**
+ * A local directory holding exactly one `*.onnx` file directly inside (how KServe's
+ * storage initializer lays out /mnt/models) stands for that file; any other location
+ * is returned as it is. None or several is a mistake the operator must fix, so it is
+ * refused with one line rather than guessed at.
+ */
+export function modelFileOf(location: string): string {
+  if (/^https?:\/\//i.test(location) || !existsSync(location) || !statSync(location).isDirectory()) return location;
+  const found = readdirSync(location, { withFileTypes: true })
+    .filter((e) => e.name.toLowerCase().endsWith('.onnx') && !e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  if (found.length === 1) return join(location, found[0] as string);
+  const what = found.length === 0 ? 'no *.onnx file' : `${found.length} *.onnx files (${found.join(', ')})`;
+  throw new ModelpipeError('MP_ERR_MODEL_LOAD', `model directory ${location} holds ${what}; it must hold exactly one, directly inside`);
+}
+
 export function modelNameOf(location: string): string {
   const file = /^https?:\/\//i.test(location) ? urlFileName(location) : basename(location);
   return basename(file, extname(file));
