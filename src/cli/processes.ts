@@ -1,5 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { ModelpipeError } from '../errors/index.js';
+import { containerCpuLimit } from './cpu-limit.js';
 
 /**
  * `serve --processes N|auto`: how many server processes share the listen port
@@ -8,8 +8,9 @@ import { ModelpipeError } from '../errors/index.js';
  */
 export function parseProcesses(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 1;
-  // One per core; a container's CPU quota is not read here yet.
-  if (raw === 'auto') return availableParallelism();
+  // One per CPU the process may use: a container's quota (cgroup cpu.max, or the
+  // Downward API's MODELPIPE_CPU_LIMIT) rather than the node's core count.
+  if (raw === 'auto') return containerCpuLimit();
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 1024)
     throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--processes must be an integer from 1 to 1024 or auto, got ${raw}`);
