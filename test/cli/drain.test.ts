@@ -20,15 +20,17 @@ test('SIGTERM with --drain-timeout answers what is left 503 MP_ERR_DRAIN_TIMEOUT
     '--drain-timeout',
     '300',
   ]);
-  // Twelve batch-4 requests queue behind one instance: seconds of work, far past 300 ms.
-  const input = new Tensor('float32', [4, 3, 224, 224], new Float32Array(4 * 3 * 224 * 224));
-  const calls = Array.from({ length: 12 }, () =>
+  // Sixteen batch-16 requests queue behind one instance: a second or more of work even on
+  // a quiet machine, far past 300 ms.
+  const input = new Tensor('float32', [16, 3, 224, 224], new Float32Array(16 * 3 * 224 * 224));
+  const calls = Array.from({ length: 16 }, () =>
     remoteRaw(s.url, input).then(
       () => 'ok',
       (e: unknown) => e,
     ),
   );
-  await new Promise((r) => setTimeout(r, 500));
+  // SIGTERM once work is queued (read from the server's own gauge), not after a guess.
+  for (let t = Date.now(); Date.now() - t < 30_000 && (await queued(s.url)) < 2; ) await new Promise((r) => setTimeout(r, 50));
   const t0 = performance.now();
   s.proc.kill('SIGTERM');
   const [code] = (await once(s.proc, 'exit')) as [number | null];
@@ -49,3 +51,11 @@ test('SIGTERM with --drain-timeout answers what is left 503 MP_ERR_DRAIN_TIMEOUT
   assert.ok(stoppedMs < 20_000, `stopped after ${stoppedMs} ms`);
   assert.doesNotMatch(s.output(), /"level":50/);
 });
+
+/** Requests waiting in the model's queue, from /metrics. */
+async function queued(url: string): Promise<number> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  let n = 0;
+  for (const m of text.matchAll(/^modelpipe_queue_depth(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/gm)) n += Number(m[1]);
+  return n;
+}
