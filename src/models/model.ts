@@ -75,7 +75,7 @@ export interface Model {
   /**
    * The scheduler gave up on `req` (a run of this model): it outlived its timeout and
    * its slot went to other work. A backend that can reclaim the instance does so
-   * (ONNX terminates and replaces the worker); run()'s promise should then settle.
+   * (ONNX retires the worker once that run returns and starts a new one); run()'s promise should then settle.
    */
   abandon?(req: RunRequest): void;
   /** Releases workers, sessions and connections. */

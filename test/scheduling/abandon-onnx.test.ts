@@ -9,7 +9,7 @@ import { needShared, sharedPath } from '../helpers/shared.js';
 const SQUEEZENET = 'models/squeezenet1.1.onnx';
 const skip = needShared(SQUEEZENET);
 
-/** An ONNX run that outlives its timeout takes its worker with it: terminated and replaced. */
+/** An ONNX run that outlives its timeout takes its worker with it: retired once the run returns, and replaced. */
 describe('abandoned ONNX run', { skip }, () => {
   let model: OnnxModel;
   const engine = new Engine();

@@ -30,7 +30,8 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
  * N worker threads, one onnxruntime session each. The scheduler never asks for more
  * concurrent runs than there are workers, so a run always finds an idle one. A run
  * the scheduler abandons (it outlived its timeout) takes its worker with it: the
- * worker leaves the pool at once, is terminated, and a fresh one is started.
+ * worker leaves the pool at once, closes once that run returns, and a fresh one is
+ * started.
  */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
@@ -123,17 +124,18 @@ export class WorkerPool {
 
   /**
    * Gives up on the run started with `key`: its worker leaves the pool (no new run
-   * lands on it) and is terminated; its runs fail when the thread has exited, which
-   * for one stuck in native code is when onnxruntime returns. A new worker with the
-   * same settings takes its place.
+   * lands on it) and a new worker with the same settings takes its place. The old one
+   * is told to close, which it does once onnxruntime returns from the run it is in;
+   * that run's answer goes to a caller that has already given up. Why not
+   * `terminate()`: ending a thread while it is inside `session.run()` can abort the
+   * whole process (onnxruntime-node throws a native exception during the teardown).
    */
   abandon(key: object): void {
     const slot = this.slots.find((s) => [...s.pending.values()].some((p) => p.key === key));
     if (slot === undefined || this.closed) return;
     slot.retired = 'onnxruntime worker replaced: a run on it outlived its timeout';
     this.slots.splice(this.slots.indexOf(slot), 1);
-    slot.worker.ref(); // until it has exited and its runs have failed
-    void slot.worker.terminate();
+    slot.worker.postMessage({ kind: 'close' } satisfies ToWorker);
     this.replaced++;
     const spawn = startWorker(this.settings).then(
       ({ worker }) => {
