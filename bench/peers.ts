@@ -114,7 +114,7 @@ function report(rows: Row[], rss: { label: string; peakRssMiB: number }[]): void
         row.load,
         row.conc,
         row.r.rps,
-        row.load.startsWith('64') ? row.r.rps * 64 : Number.NaN,
+        row.load.startsWith('64') ? row.r.rps * 64 : '',
         row.r.p50,
         row.r.p99,
         ratio(row),
