@@ -1,6 +1,6 @@
 import type { Cancellation } from '../core/cancel.js';
 import type { Metrics } from '../core/metrics.js';
-import { ExecutionStats } from '../core/model-stats.js';
+import { ExecutionStats } from './execution-stats.js';
 import type { PreparedCall } from '../core/validate.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
