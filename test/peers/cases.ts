@@ -3,19 +3,8 @@ import type { WireTensor } from './peers.js';
 
 /** Tensors of every GraphPipe dtype with their edge values, shared by the peer tests. */
 
-export const NUMERIC: NumericDType[] = [
-  'uint8',
-  'int8',
-  'uint16',
-  'int16',
-  'uint32',
-  'int32',
-  'uint64',
-  'int64',
-  'float16',
-  'float32',
-  'float64',
-];
+/** Every numeric GraphPipe dtype, in wire-id order. */
+export const NUMERIC: NumericDType[] = DTYPE_BY_WIRE_ID.filter((d): d is NumericDType => d !== 'null' && d !== 'string');
 
 const f32 = (...bits: number[]) => new Float32Array(new Uint32Array(bits).buffer);
 const f64 = (...bits: bigint[]) => new Float64Array(new BigUint64Array(bits).buffer);
