@@ -15,9 +15,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { classifyDir } from '../src/runinference/classify.js';
-import { topK } from '../src/apps/classy/labels.js';
-import { preprocessImages } from '../src/apps/classy/preprocess.js';
+import { classifyDir } from '../src/apps/classify-dir/classify-dir.js';
+import { topK } from '../src/vision/labels.js';
+import { preprocessImages } from '../src/vision/preprocess.js';
 import { Tensor, split } from '../src/tensor/index.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -11,8 +11,8 @@ export { OnnxModel, type OnnxModelOptions } from './models/onnx/onnx-model.js';
 export { RemoteModel, type RemoteModelOptions } from './models/remote-model.js';
 export { resolveModelSource } from './models/source.js';
 export { Engine, type InferOutcome } from './core/engine.js';
-export type { InferCall } from './core/validate.js';
-export { Metrics } from './core/metrics.js';
+export type { InferCall } from './scheduling/call.js';
+export { Metrics } from './observe/metrics.js';
 export type { SchedulerOptions, BatchingOptions } from './scheduling/options.js';
 export { HttpServer, type HttpServerOptions } from './server/http-server.js';
 export { serve, serveModel, type RunningServer, type ServeOptions } from './server/serve.js';
@@ -26,9 +26,9 @@ export {
   type MultiOptions,
 } from './client/graphpipe-client.js';
 export { RemoteError } from './client/errors.js';
-export { chain, serverSequenced, hybridSequenced, parseNextHop, callHop, type Hop } from './pipeline/sequencing.js';
-export { HopPolicy } from './pipeline/hop-policy.js';
-export type { HybridOptions } from './pipeline/sequencing.js';
+export { chain, serverSequenced, hybridSequenced, parseNextHop, callHop, type Hop } from './sequencing/sequencing.js';
+export { HopPolicy } from './sequencing/hop-policy.js';
+export type { HybridOptions } from './sequencing/sequencing.js';
 export * as oip from './protocol/oip/index.js';
 export {
   infer,
@@ -44,7 +44,8 @@ export {
 export { OipFrontend } from './server/oip-frontend.js';
 export { OipGrpcServer, type OipGrpcServerOptions } from './server/oip-grpc-server.js';
 export { RepositoryFrontend } from './server/repository-frontend.js';
-export type { ModelDirectory, OipModelMetadata } from './server/oip-models.js';
+export type { ModelDirectory } from './core/model-directory.js';
+export type { OipModelMetadata } from './protocol/oip/index.js';
 export { ServerTls, type TlsFiles } from './server/tls.js';
 export { TokenAuth, type TokenSources, type Scope, parseTokens, tokenIdentity } from './server/auth.js';
 export {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PreparedCall } from '../core/validate.js';
+import type { PreparedCall } from '../scheduling/call.js';
 import type { NumericArray, Tensor } from '../tensor/index.js';
 
 /**

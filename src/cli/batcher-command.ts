@@ -2,11 +2,19 @@ import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { RemoteModel } from '../models/remote-model.js';
 import { HttpServer } from '../server/http-server.js';
-import { createLogger } from '../server/logger.js';
-import { bytes, int, listenAddress, parseWithEnv, str } from './args.js';
-import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from './limit-flags.js';
-import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, reloadOnSighup, serverSecurityFromFlags, warnIfExposed } from './security-flags.js';
-import { optional, schedulerFromFlags, stopOnSignals } from './serve-command.js';
+import { createLogger } from '../observe/logger.js';
+import { bytes, int, listenAddress, parseWithEnv, str } from '../flags/args.js';
+import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from '../flags/limit-flags.js';
+import {
+  SERVER_SECURITY_FLAGS,
+  SERVER_SECURITY_HELP,
+  reloadOnSighup,
+  serverSecurityFromFlags,
+  warnIfExposed,
+} from '../flags/security-flags.js';
+import { schedulerFromFlags } from '../flags/scheduler-flags.js';
+import { stopOnSignals } from '../server/signals.js';
+import { optional } from './serve-flags.js';
 
 export const BATCHER_HELP = `modelpipe batcher --target URL [options]
   A batching proxy in front of any GraphPipe server (modelpipe's or graphpipe-go's):

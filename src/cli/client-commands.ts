@@ -4,8 +4,8 @@ import { closeGrpcClients, modelMetadata, infer as oipInfer2 } from '../client/o
 import { ModelpipeError } from '../errors/index.js';
 import { serverHasExactMetadata } from '../models/model.js';
 import { type DType, type Tensor, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
-import { int, parseWithEnv, str } from './args.js';
-import { CLIENT_SECURITY_FLAGS, CLIENT_SECURITY_HELP, clientSecurityFromFlags } from './security-flags.js';
+import { int, parseWithEnv, str } from '../flags/args.js';
+import { CLIENT_SECURITY_FLAGS, CLIENT_SECURITY_HELP, clientSecurityFromFlags } from '../flags/security-flags.js';
 import { needFile, needHttpUrl, needParentDir } from './checks.js';
 import { tensorFromJSONText } from './json-input.js';
 

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
-import type { Logger } from '../server/logger.js';
+import type { Logger } from '../observe/logger.js';
 import { type ClusterMessage, isClusterMessage } from './cluster-protocol.js';
 
 /**

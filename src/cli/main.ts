@@ -18,7 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   classy: () => import('../apps/classy/cli.js').then((m) => ({ run: m.classyCommand, help: m.CLASSY_HELP })),
   run: () => import('./run-command.js').then((m) => ({ run: m.runCommand, help: m.RUN_HELP })),
   perf: () => import('./perf-command.js').then((m) => ({ run: m.perfCommand, help: m.PERF_HELP })),
-  'classify-dir': () => import('./classify-dir-command.js').then((m) => ({ run: m.classifyDirCommand, help: m.CLASSIFY_DIR_HELP })),
+  'classify-dir': () => import('../apps/classify-dir/command.js').then((m) => ({ run: m.classifyDirCommand, help: m.CLASSIFY_DIR_HELP })),
 };
 
 async function usage(): Promise<string> {

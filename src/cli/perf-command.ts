@@ -13,7 +13,7 @@ import {
   runPerf,
   stepLabel,
 } from '../perf/index.js';
-import { int, parseWithEnv, str } from './args.js';
+import { int, parseWithEnv, str } from '../flags/args.js';
 import { needParentDir } from './checks.js';
 
 export const PERF_HELP = `modelpipe perf URL [options]

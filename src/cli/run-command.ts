@@ -1,6 +1,6 @@
 import { ModelpipeError } from '../errors/index.js';
 import type { PipelineDef } from '../runinference/pipeline-def.js';
-import { int, parseWithEnv } from './args.js';
+import { int, parseWithEnv } from '../flags/args.js';
 
 export const RUN_HELP = `modelpipe run PIPELINE.json|PIPELINE.js [options]   run a RunInference pipeline file
   PIPELINE.json             a pipeline definition (source, handler, batching, sink, deadLetter…; see docs/runinference.md)

@@ -6,14 +6,17 @@ import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { loadModelConfig } from '../scheduling/config.js';
 import { modelFileOf, modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
-import { type Logger, createLogger } from '../server/logger.js';
-import { bytes, int, list, parseWithEnv, str } from './args.js';
-import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from './limit-flags.js';
-import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } from './security-flags.js';
+import { type Logger, createLogger } from '../observe/logger.js';
+import { bytes, int, list, parseWithEnv, str } from '../flags/args.js';
+import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from '../flags/limit-flags.js';
+import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } from '../flags/security-flags.js';
 import { needDir, readJsonFile } from './checks.js';
+import { schedulerFromFlags } from '../flags/scheduler-flags.js';
+import { stopOnSignals } from '../server/signals.js';
 import { labelSource } from '../server/oip-classification.js';
 import { serveRepository } from './serve-repository.js';
-import { type Stack, startStack } from './serve-stack.js';
+import { type Stack, startServeStack } from './serve-stack.js';
+import { optional, stackOptions } from './serve-flags.js';
 import { parseProcesses } from './processes.js';
 import { runPrimary, sharedThreads } from './serve-processes.js';
 
@@ -115,49 +118,6 @@ export const SERVE_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/**
- * Scheduler options: the per-model config file first, then flags on top. Batching
- * defaults to on for models with a free batch dimension (it never applies to others).
- */
-export function schedulerFromFlags(
-  v: Record<string, unknown>,
-  batchableDefault: boolean,
-  file: Partial<SchedulerOptions> = {},
-): Partial<SchedulerOptions> {
-  const fileSaysBatching = Object.hasOwn(file, 'batching');
-  const on = v['no-batch'] === true ? false : v.batch === true ? true : fileSaysBatching ? file.batching !== undefined : batchableDefault;
-  const base = file.batching ?? DEFAULT_BATCHING;
-  const out: Partial<SchedulerOptions> = {
-    ...file,
-    batching: on
-      ? {
-          maxBatchSize: int(v['max-batch-size'], 'max-batch-size') ?? base.maxBatchSize,
-          maxQueueDelayUs: int(v['max-queue-delay-us'], 'max-queue-delay-us') ?? base.maxQueueDelayUs,
-          preferredBatchSizes: list(v['preferred-batch-sizes'])?.map(Number) ?? base.preferredBatchSizes,
-        }
-      : undefined,
-  };
-  if (v['no-fanout'] === true) out.fanout = false;
-  const q = int(v['max-queue'], 'max-queue');
-  if (q !== undefined) out.maxQueueSize = q;
-  const t = int(v.timeout, 'timeout');
-  if (t !== undefined) out.timeoutMs = t;
-  return out;
-}
-
-/** Installs SIGTERM/SIGINT handlers that stop gracefully and exit 0. */
-export function stopOnSignals(close: () => Promise<void>, log: { info: (o: object, m: string) => void }): void {
-  let stopping = false;
-  const stop = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal: sig }, 'stopping: finishing in-flight requests');
-    void close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseWithEnv(argv, SERVE_FLAGS);
   if (v.help) {
@@ -231,7 +191,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     await stack?.close();
     await cache?.close();
   }, log);
-  stack = await startStack(stackOptions(v, engine, log));
+  stack = await startServeStack(stackOptions(v, engine, log));
   const server = stack.http;
   log.info(
     {
@@ -249,31 +209,4 @@ export async function serveCommand(argv: string[]): Promise<void> {
 
 function nonEmpty(s: string | undefined): string | undefined {
   return s === '' ? undefined : s;
-}
-
-export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}
-
-/** What startStack needs from the flags. */
-export function stackOptions(v: Record<string, unknown>, engine: Engine, log: Logger) {
-  return {
-    engine,
-    log,
-    listen: str(v.listen),
-    grpcListen: str(v['grpc-listen']),
-    bodyLimit: bytes(v['body-limit'], 'body-limit'),
-    grpcMaxMessage: bytes(v['grpc-max-message'], 'grpc-max-message'),
-    grpcLimits: {
-      ...optional('maxSessions', int(v['grpc-max-connections'], 'grpc-max-connections')),
-      ...optional('maxConcurrentStreams', int(v['grpc-max-streams'], 'grpc-max-streams')),
-      ...optional('maxPendingBytes', bytes(v['grpc-max-pending'], 'grpc-max-pending')),
-      ...optional('streamIdleMs', int(v['grpc-stream-idle-timeout'], 'grpc-stream-idle-timeout')),
-      ...optional('sessionIdleMs', int(v['grpc-idle-timeout'], 'grpc-idle-timeout')),
-    },
-    timeoutMs: int(v.timeout, 'timeout'),
-    ...optional('labels', labelSource({ ...optional('file', str(v.labels)), ...optional('repository', str(v.repository)) })),
-    ...limitsFromFlags(v),
-    ...serverSecurityFromFlags(v),
-  };
 }

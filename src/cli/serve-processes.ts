@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/http-server.js';
-import { createLogger } from '../server/logger.js';
-import { str } from './args.js';
+import { createLogger } from '../observe/logger.js';
+import { str } from '../flags/args.js';
 import { ClusterPrimary } from './cluster-primary.js';
-import { limitsFromFlags } from './limit-flags.js';
+import { limitsFromFlags } from '../flags/limit-flags.js';
 import { heapFlag } from './relaunch.js';
 
 /**

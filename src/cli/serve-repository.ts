@@ -1,10 +1,12 @@
 import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { ModelRepository } from '../repository/index.js';
-import { createLogger } from '../server/logger.js';
-import { int, str } from './args.js';
-import { schedulerFromFlags, stackOptions, stopOnSignals } from './serve-command.js';
-import { startStack } from './serve-stack.js';
+import { createLogger } from '../observe/logger.js';
+import { int, str } from '../flags/args.js';
+import { schedulerFromFlags } from '../flags/scheduler-flags.js';
+import { stopOnSignals } from '../server/signals.js';
+import { stackOptions } from './serve-flags.js';
+import { startServeStack } from './serve-stack.js';
 
 /**
  * `modelpipe serve --repository DIR`: every model in the directory, each with its
@@ -27,7 +29,7 @@ export async function serveRepository(v: Record<string, unknown>, dir: string): 
   engine.defaultModel = wanted ?? ready[0];
   const poll = int(v['poll-seconds'], 'poll-seconds');
   if (poll !== undefined && poll > 0) repository.poll(poll);
-  const stack = await startStack({ ...stackOptions(v, engine, log), repository });
+  const stack = await startServeStack({ ...stackOptions(v, engine, log), repository });
   stopOnSignals(() => stack.close(), log);
   log.info(
     { url: stack.http.url, models: repository.index(), defaultModel: engine.defaultModel },

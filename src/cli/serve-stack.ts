@@ -2,7 +2,7 @@ import type { Engine } from '../core/engine.js';
 import type { ModelRepository } from '../repository/index.js';
 import { GraphPipeFrontend } from '../server/graphpipe-frontend.js';
 import { DEFAULT_BODY_LIMIT, HttpServer } from '../server/http-server.js';
-import type { Logger } from '../server/logger.js';
+import type { Logger } from '../observe/logger.js';
 import type { ServerLimits } from '../server/server-limits.js';
 import type { LabelSource } from '../server/oip-classification.js';
 import { OipFrontend } from '../server/oip-frontend.js';
@@ -11,9 +11,9 @@ import { OipGrpcServer } from '../server/oip-grpc-server.js';
 import { RepositoryFrontend } from '../server/repository-frontend.js';
 import type { TokenAuth } from '../server/auth.js';
 import type { ServerTls } from '../server/tls.js';
-import { listenAddress } from './args.js';
+import { listenAddress } from '../flags/args.js';
 import { ClusterWorker } from './cluster-worker.js';
-import { reloadOnSighup, warnIfExposed } from './security-flags.js';
+import { reloadOnSighup, warnIfExposed } from '../flags/security-flags.js';
 
 export interface Stack {
   http: HttpServer;
@@ -25,7 +25,7 @@ export interface Stack {
  * Starts what `modelpipe serve` exposes over one engine: HTTP (repository control,
  * OIP REST, GraphPipe last as the catch-all) and, with --grpc-listen, OIP gRPC.
  */
-export async function startStack(o: {
+export async function startServeStack(o: {
   engine: Engine;
   repository?: ModelRepository;
   log: Logger;

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
 import { type ErrorCode, ERROR_CODES, ModelpipeError } from '../errors/index.js';
 import { HEADER_LENGTH, type OipNamedTensor, encodeInferRequest, parseInferResponse } from '../protocol/oip/index.js';
-import type { OipModelMetadata } from '../server/oip-models.js';
+import type { OipModelMetadata } from '../protocol/oip/index.js';
 import { type Nested, type Tensor, fromNested, isTensor } from '../tensor/index.js';
 import { RemoteError, transportError } from './errors.js';
 import { defaultDispatcher } from './graphpipe-client.js';

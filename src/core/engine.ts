@@ -3,11 +3,12 @@ import type { Model, ModelMetadata } from '../models/model.js';
 import { ModelScheduler, type SubmitOptions } from '../scheduling/scheduler.js';
 import { DEFAULT_SCHEDULER, type SchedulerOptions } from '../scheduling/options.js';
 import type { Tensor } from '../tensor/index.js';
-import { Cancellation } from './cancel.js';
-import type { Observed } from './fast-metrics.js';
-import { Metrics } from './metrics.js';
+import { Cancellation } from '../scheduling/cancel.js';
+import type { Observed } from '../observe/fast-metrics.js';
+import { Metrics } from '../observe/metrics.js';
 import { type ModelStatistics, fromSeconds } from './model-stats.js';
-import { type InferCall, type PreparedCall, prepareCall } from './validate.js';
+import type { InferCall, PreparedCall } from '../scheduling/call.js';
+import { prepareCall } from './validate.js';
 
 export interface InferOutcome {
   model: ModelMetadata;

@@ -1,34 +1,7 @@
 import { ModelpipeError } from '../errors/index.js';
 import { type Tensor, formatShape } from '../tensor/index.js';
 import type { ModelMetadata, TensorSpec } from '../models/model.js';
-import type { Cancellation } from './cancel.js';
-
-/** A request as every frontend hands it to the core, before validation. */
-export interface InferCall {
-  /** Input names; empty means the model's default inputs, in order. */
-  inputNames: readonly string[];
-  inputs: readonly Tensor[];
-  /** Output names; empty means the model's default outputs. */
-  outputNames: readonly string[];
-  config: string;
-  /** Aborted when the caller goes away (library callers). */
-  signal?: AbortSignal;
-  /** The same, cheaper: what server frontends pass (see core/cancel.ts). */
-  cancel?: Cancellation | undefined;
-  /** Per-request timeout in ms (overrides the model's default). */
-  timeoutMs?: number | undefined;
-  /** The inputs' buffers belong to this call alone (may be transferred to a worker). */
-  transferable?: boolean;
-  /** Higher runs first when queued (default 0). */
-  priority?: number;
-}
-
-/** A validated call: inputs resolved by name, outputs resolved. */
-export interface PreparedCall {
-  inputs: Map<string, Tensor>;
-  outputNames: string[];
-  config: string;
-}
+import type { InferCall, PreparedCall } from '../scheduling/call.js';
 
 function dtypeAccepts(spec: TensorSpec, t: Tensor): boolean {
   // GraphPipe has no bool type: bool inputs arrive as uint8.

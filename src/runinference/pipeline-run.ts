@@ -7,8 +7,8 @@ import { Flow } from './flow.js';
 import { rejectBadRecords } from './bad-record.js';
 import { type BatchingHints, type DeadLetter, type ModelHandler, type PredictionResult, withPreprocess } from './handler.js';
 import { keyText, sourceFromDef } from './pipeline-sources.js';
-import { loadPresetConfig } from '../apps/classy/presets.js';
-import { presetPreprocess } from './classify.js';
+import { loadPresetConfig } from '../vision/presets.js';
+import { presetPreprocess } from '../vision/preset-step.js';
 import { onnxHandler } from './onnx-handler.js';
 import {
   type HandlerDef,
@@ -81,7 +81,7 @@ async function loadPipelineFile(path: string): Promise<unknown> {
     }
   }
   const v = (await importPipeline(path)).default;
-  return typeof v === 'function' ? await (v as (api: unknown) => unknown)(await import('./index.js')) : v;
+  return typeof v === 'function' ? await (v as (api: unknown) => unknown)(await import('./api.js')) : v;
 }
 
 type Row = Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { ModelpipeError } from '../errors/index.js';
-import type { Cancellation } from '../core/cancel.js';
-import type { PreparedCall } from '../core/validate.js';
+import type { Cancellation } from './cancel.js';
+import type { PreparedCall } from './call.js';
 import type { Tensor } from '../tensor/index.js';
 
 export interface JobResult {

@@ -1,4 +1,4 @@
-import { type Cancellation, NEVER_ABORTED } from '../core/cancel.js';
+import { type Cancellation, NEVER_ABORTED } from './cancel.js';
 import type { RunRequest } from '../models/model.js';
 import type { Tensor } from '../tensor/index.js';
 import type { Execution, Job } from './job.js';

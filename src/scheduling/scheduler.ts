@@ -1,7 +1,7 @@
-import type { Cancellation } from '../core/cancel.js';
-import type { Metrics } from '../core/metrics.js';
+import type { Cancellation } from './cancel.js';
+import type { Metrics } from '../observe/metrics.js';
 import { ExecutionStats } from './execution-stats.js';
-import type { PreparedCall } from '../core/validate.js';
+import type { PreparedCall } from './call.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
 import type { Tensor } from '../tensor/index.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Cancellation } from '../core/cancel.js';
+import type { Cancellation } from '../scheduling/cancel.js';
 import type { Engine } from '../core/engine.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../observe/logger.js';
 
 /** What a protocol frontend gets for each HTTP request. */
 export interface RequestContext {

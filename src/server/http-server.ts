@@ -1,12 +1,12 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Cancellation } from '../core/cancel.js';
+import { Cancellation } from '../scheduling/cancel.js';
 import type { Engine } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { BodyBudget } from './body-budget.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
-import { type Logger, silentLogger } from './logger.js';
+import { type Logger, silentLogger } from '../observe/logger.js';
 import { OipFrontend, sendOipError } from './oip-frontend.js';
 import { sendText } from './respond.js';
 import { type ServerGuard, type ServerLimits, clientKey, createLimitedServer } from './server-limits.js';

@@ -2,7 +2,8 @@ import type { Engine } from '../core/engine.js';
 import type { DurationStat, ModelStatistics } from '../core/model-stats.js';
 import type { ModelMetadata, TensorSpec } from '../models/model.js';
 import type { DType } from '../tensor/index.js';
-import { type ModelDirectory, SERVER_NAME, resolveModel } from './oip-models.js';
+import type { ModelDirectory } from '../core/model-directory.js';
+import { SERVER_NAME, resolveModel } from './oip-models.js';
 
 /**
  * The Open Inference Protocol's statistics and model configuration extensions, in

@@ -7,7 +7,8 @@ import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { type LabelSource, applyClassification } from './oip-classification.js';
 import { modelConfig, modelStatistics } from './oip-extensions.js';
-import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
+import type { ModelDirectory } from '../core/model-directory.js';
+import { EXTENSIONS, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 import { errorHeaders, errorLogLevel, sendChunks, sendJSON } from './respond.js';
 
 const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/stats|\/config)?\/?$/;

@@ -16,13 +16,14 @@ import {
 import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
-import { type Logger, silentLogger } from './logger.js';
+import { type Logger, silentLogger } from '../observe/logger.js';
 import { errorLogLevel } from './respond.js';
 import type { TokenAuth } from './auth.js';
 import type { ServerTls } from './tls.js';
 import { type LabelSource, applyClassification } from './oip-classification.js';
 import { modelConfig, modelStatistics } from './oip-extensions.js';
-import { EXTENSIONS, type ModelDirectory, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
+import type { ModelDirectory } from '../core/model-directory.js';
+import { EXTENSIONS, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
 export interface OipGrpcServerOptions {
   engine: Engine;
   directory?: ModelDirectory;

@@ -1,7 +1,8 @@
 import type { Engine } from '../core/engine.js';
 import { ModelpipeError, quote } from '../errors/index.js';
 import type { ModelMetadata } from '../models/model.js';
-import { oipFromDtype } from '../protocol/oip/index.js';
+import type { ModelDirectory } from '../core/model-directory.js';
+import { type OipModelMetadata, type OipTensorMetadata, oipFromDtype } from '../protocol/oip/index.js';
 
 /**
  * What both Open Inference Protocol frontends (REST and gRPC) need beyond the
@@ -9,16 +10,6 @@ import { oipFromDtype } from '../protocol/oip/index.js';
  * and the protocol's metadata objects. A model repository adds what the engine
  * cannot know: versions, and models that failed to load.
  */
-
-export type ModelState = 'READY' | 'UNAVAILABLE' | 'LOADING';
-
-/** Implemented by the model repository. */
-export interface ModelDirectory {
-  /** State of a model (or one version); undefined when the directory does not know it. */
-  status(name: string, version?: string): { state: ModelState; reason: string } | undefined;
-  /** Versions being served, newest first. */
-  versions(name: string): string[];
-}
 
 export const SERVER_NAME = 'modelpipe';
 export const SERVER_VERSION = '0.1.0';
@@ -54,21 +45,6 @@ export function resolveModel(engine: Engine, name: string, version: string | und
 export function versionsOf(engine: Engine, key: string, name: string, dir?: ModelDirectory): string[] {
   const v = dir?.versions(name) ?? [];
   return v.length > 0 ? v : [engine.metadata(key).version];
-}
-
-export interface OipTensorMetadata {
-  name: string;
-  datatype: string;
-  shape: number[];
-}
-
-export interface OipModelMetadata {
-  name: string;
-  versions: string[];
-  platform: string;
-  inputs: OipTensorMetadata[];
-  outputs: OipTensorMetadata[];
-  parameters?: Record<string, unknown>;
 }
 
 /** The protocol's model metadata; free-form config fields go in `parameters`. */

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { metadata, multiRemoteRaw, remote } from '../../src/client/graphpipe-client.js';
 import type { ApplyFn } from '../../src/models/function-model.js';
-import { chain, hybridSequenced, serverSequenced } from '../../src/pipeline/sequencing.js';
+import { chain, hybridSequenced, serverSequenced } from '../../src/sequencing/sequencing.js';
 import { type RunningServer, serve, serveModel } from '../../src/server/serve.js';
 import { Tensor, fromNested } from '../../src/tensor/index.js';
 import { CLI, startPrintingUrl, stop } from '../helpers/spawn.js';

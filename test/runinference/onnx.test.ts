@@ -8,7 +8,6 @@ import sharp from 'sharp';
 import {
   type DeadLetter,
   Flow,
-  classifyDir,
   functionHandler,
   onnxHandler,
   presetPreprocess,
@@ -16,6 +15,7 @@ import {
   withPostprocess,
   withPreprocess,
 } from '../../src/runinference/index.js';
+import { classifyDir } from '../../src/apps/classify-dir/classify-dir.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
 

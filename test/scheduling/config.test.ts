@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { schedulerFromFlags } from '../../src/cli/serve-command.js';
+import { schedulerFromFlags } from '../../src/flags/scheduler-flags.js';
 import { ModelpipeError } from '../../src/errors/index.js';
 import { parseModelConfig } from '../../src/scheduling/config.js';
 import { squeezenetInput } from '../helpers/images.js';

@@ -5,7 +5,7 @@ import { setDefaultClientSecurity } from '../../src/client/security.js';
 import type { ModelpipeError } from '../../src/errors/index.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { RemoteModel } from '../../src/models/remote-model.js';
-import { hybridSequenced, serverSequenced } from '../../src/pipeline/sequencing.js';
+import { hybridSequenced, serverSequenced } from '../../src/sequencing/sequencing.js';
 import { graphPipeUrlHandler } from '../../src/runinference/remote-url-handlers.js';
 import { TokenAuth } from '../../src/server/auth.js';
 import { type RunningServer, serveModel } from '../../src/server/serve.js';

@@ -1,10 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
-import { bytes, int, list, str } from '../../cli/args.js';
+import { bytes, int, list, str } from '../../flags/args.js';
 import { ModelpipeError } from '../../errors/index.js';
 import type { DownloadOptions } from './download.js';
-import { loadLabels } from './labels.js';
-import { type Preset, loadPresetConfig, resolvePreset } from './presets.js';
+import { findLabels, loadLabels } from '../../vision/labels.js';
+import { type Preset, loadPresetConfig, resolvePreset } from '../../vision/presets.js';
 
 /** Flags shared by the Classy subcommands, and how they become library options. */
 
@@ -59,26 +57,6 @@ export async function presetOptions(v: Values): Promise<{ preset: string; preset
   const presets = file === undefined ? undefined : await loadPresetConfig(file);
   resolvePreset(preset, presets);
   return { preset, ...(presets ? { presets } : {}) };
-}
-
-/**
- * --labels, else a labels file next to the model: <stem>-labels.txt, <stem>.labels.txt,
- * labels.txt, synset.txt, or the only *labels*.txt in that folder.
- */
-export function findLabels(model: string | undefined): string | undefined {
-  if (model === undefined) return undefined;
-  const dir = dirname(model);
-  const stem = basename(model, extname(model));
-  for (const name of [`${stem}-labels.txt`, `${stem}.labels.txt`, 'labels.txt', 'synset.txt']) {
-    if (existsSync(join(dir, name))) return join(dir, name);
-  }
-  let candidates: string[] = [];
-  try {
-    candidates = readdirSync(dir).filter((f) => /labels.*\.txt$/i.test(f));
-  } catch {
-    // unreadable folder: no default
-  }
-  return candidates.length === 1 ? join(dir, candidates[0] as string) : undefined;
 }
 
 export async function labelsFrom(v: Values): Promise<string[]> {

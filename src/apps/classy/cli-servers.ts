@@ -1,14 +1,14 @@
-import { int, listenAddress, parseWithEnv, str } from '../../cli/args.js';
+import { int, listenAddress, parseWithEnv, str } from '../../flags/args.js';
 import {
   SERVER_SECURITY_FLAGS,
   SERVER_SECURITY_HELP,
   reloadOnSighup,
   serverSecurityFromFlags,
   warnIfExposed,
-} from '../../cli/security-flags.js';
-import { stopOnSignals } from '../../cli/serve-command.js';
+} from '../../flags/security-flags.js';
+import { stopOnSignals } from '../../server/signals.js';
 import { ModelpipeError } from '../../errors/index.js';
-import { createLogger } from '../../server/logger.js';
+import { createLogger } from '../../observe/logger.js';
 import { serveModel } from '../../server/serve.js';
 import {
   DOWNLOAD_FLAGS,

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { int, parseWithEnv, str } from '../../cli/args.js';
+import { int, parseWithEnv, str } from '../../flags/args.js';
 import { ModelpipeError } from '../../errors/index.js';
-import { createLogger } from '../../server/logger.js';
+import { createLogger } from '../../observe/logger.js';
 import { DOWNLOAD_FLAGS, DOWNLOAD_HELP, downloadOptions, labelsFrom, presetOptions } from './cli-options.js';
 import { DOWNLOADER_HELP, PREPROCESSOR_HELP, UP_HELP, downloaderCommand, preprocessorCommand, upCommand } from './cli-servers.js';
 import { type ClassifyResult, type ClassyInput, type ImageOutcome, classifyImages, predictions } from './client.js';
-import { formatPrediction } from './labels.js';
+import { formatPrediction } from '../../vision/labels.js';
 import { startStack } from './stack.js';
 
 /** `modelpipe classy …`: classify files and URLs, or run the Classy servers. */

@@ -1,7 +1,7 @@
 import { ModelpipeError } from '../../errors/index.js';
 import { Tensor } from '../../tensor/index.js';
-import { type Prediction, topK } from './labels.js';
-import { type StageResult, type Timings, callStage, downloaderConfig, entryError, preprocessorConfig } from './protocol.js';
+import { type Prediction, topK } from '../../vision/labels.js';
+import { type StageResult, type Timings, callStage, downloaderConfig, entryError, preprocessorConfig } from './stage-wire.js';
 
 /**
  * The Classy client: sends URLs to the downloader (which forwards to the

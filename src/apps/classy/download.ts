@@ -3,9 +3,9 @@ import type { LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Agent, buildConnector } from 'undici';
 import { ModelpipeError, type ErrorCode } from '../../errors/index.js';
-import { AddressPolicy, type AddressPolicyOptions, forbiddenMessage, literalAddress } from '../../pipeline/address.js';
-import { shownHop } from '../../pipeline/hop-policy.js';
-import { intOption, mapLimit } from './limit.js';
+import { AddressPolicy, type AddressPolicyOptions, forbiddenMessage, literalAddress } from '../../sequencing/address.js';
+import { shownHop } from '../../sequencing/hop-policy.js';
+import { intOption, mapLimit } from '../../vision/limit.js';
 
 /**
  * The Classy downloader: fetches image URLs given by untrusted callers, so every

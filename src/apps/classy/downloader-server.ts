@@ -1,10 +1,10 @@
 import { ModelpipeError } from '../../errors/index.js';
 import { FunctionModel } from '../../models/function-model.js';
-import { type HopPolicy, hopPolicy, shownHop } from '../../pipeline/hop-policy.js';
+import { type HopPolicy, hopPolicy, shownHop } from '../../sequencing/hop-policy.js';
 import { Tensor } from '../../tensor/index.js';
 import { type DownloadOptions, downloadAll, downloadAllSettled } from './download.js';
 import { EMPTY_BYTES, asStrings, stageSpecs } from './stage-util.js';
-import { type StageResult, callStage, errorEntry, parseStageConfig, preprocessorConfig, stageTensors } from './protocol.js';
+import { type StageResult, callStage, errorEntry, parseStageConfig, preprocessorConfig, stageTensors } from './stage-wire.js';
 
 /**
  * The Classy downloader stage: URLs in, image bytes out, or (hybrid sequencing) the

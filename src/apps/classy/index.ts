@@ -6,9 +6,9 @@ export {
   literalAddress,
   parseAddress,
   parseCidr,
-} from '../../pipeline/address.js';
+} from '../../sequencing/address.js';
 export { type DownloadOptions, type DownloadResult, downloadAll, downloadAllSettled } from './download.js';
-export { type Prediction, classify, formatPrediction, formatPredictions, loadLabels, parseLabels, topK } from './labels.js';
+export { type Prediction, classify, formatPrediction, formatPredictions, loadLabels, parseLabels, topK } from '../../vision/labels.js';
 export {
   type ImageResult,
   type PreprocessOptions,
@@ -16,7 +16,7 @@ export {
   decodeToRGB,
   preprocessImages,
   preprocessImagesSettled,
-} from './preprocess.js';
+} from '../../vision/preprocess.js';
 export {
   BUILTIN_PRESETS,
   type BuiltinPresetName,
@@ -31,4 +31,4 @@ export {
   presetShape,
   resolvePreset,
   validatePreset,
-} from './presets.js';
+} from '../../vision/presets.js';

@@ -1,12 +1,12 @@
 import { multiRemoteRaw } from '../../client/graphpipe-client.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { FunctionModel } from '../../models/function-model.js';
-import { hopError } from '../../pipeline/sequencing.js';
+import { hopError } from '../../sequencing/sequencing.js';
 import type { Tensor } from '../../tensor/index.js';
-import { type PreprocessOptions, preprocessImages, preprocessImagesSettled } from './preprocess.js';
-import type { Preset } from './presets.js';
-import { resolvePreset } from './presets.js';
-import { EMPTY_OUTPUT, type Timings, errorEntry, parseStageConfig, stageTensors } from './protocol.js';
+import { type PreprocessOptions, preprocessImages, preprocessImagesSettled } from '../../vision/preprocess.js';
+import type { Preset } from '../../vision/presets.js';
+import { resolvePreset } from '../../vision/presets.js';
+import { EMPTY_OUTPUT, type Timings, errorEntry, parseStageConfig, stageTensors } from './stage-wire.js';
 import { asStrings, stageSpecs } from './stage-util.js';
 
 /**

@@ -1,20 +1,20 @@
-import { schedulerFromFlags } from '../../cli/serve-command.js';
+import { schedulerFromFlags } from '../../flags/scheduler-flags.js';
 import { FunctionModel } from '../../models/function-model.js';
 import { OnnxModel } from '../../models/onnx/onnx-model.js';
 import type { TokenAuth } from '../../server/auth.js';
-import type { Logger } from '../../server/logger.js';
+import type { Logger } from '../../observe/logger.js';
 import type { ServerTls } from '../../server/tls.js';
-import { silentLogger } from '../../server/logger.js';
+import { silentLogger } from '../../observe/logger.js';
 import { type RunningServer, serveModel } from '../../server/serve.js';
 import { Tensor } from '../../tensor/index.js';
 import { classifyImages, predictions } from './client.js';
 import type { DownloadOptions } from './download.js';
 import { downloaderModel } from './downloader-server.js';
-import { formatPrediction } from './labels.js';
+import { formatPrediction } from '../../vision/labels.js';
 import { playgroundRoutes } from './playground.js';
 import { preprocessorModel } from './preprocessor-server.js';
-import type { Preset } from './presets.js';
-import { errorEntry, parseStageConfig } from './protocol.js';
+import type { Preset } from '../../vision/presets.js';
+import { errorEntry, parseStageConfig } from './stage-wire.js';
 
 /**
  * The whole Classy stack in one process: model server, preprocessor, downloader and

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { basename, extname } from 'node:path';
 import type { Tensor } from '../../tensor/index.js';
 import { type Model, type ModelMetadata, type RunRequest, type TensorSpec, inferBatchable } from '../model.js';
-import type { SessionSettings } from './protocol.js';
+import type { SessionSettings } from './worker-messages.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface OnnxModelOptions {

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { ModelpipeError } from '../../errors/index.js';
 import { type NumericArray, Tensor, largeBuffers } from '../../tensor/index.js';
-import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './protocol.js';
+import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './worker-messages.js';
 
 interface Pending {
   resolve: (t: Tensor[]) => void;

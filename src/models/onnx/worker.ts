@@ -8,7 +8,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { type DType, type NumericArray, POOL_MIN_BYTES } from '../../tensor/index.js';
-import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './protocol.js';
+import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './worker-messages.js';
 
 const port = parentPort;
 if (port === null) throw new Error('onnx worker must run in a worker thread');

@@ -41,3 +41,19 @@ export interface OipEncoded {
   headerLength: number | undefined;
   contentType: string;
 }
+
+/** A model's metadata as `GET /v2/models/{m}` answers it. */
+export interface OipTensorMetadata {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+export interface OipModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: OipTensorMetadata[];
+  outputs: OipTensorMetadata[];
+  parameters?: Record<string, unknown>;
+}

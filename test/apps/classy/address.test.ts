@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AddressPolicy, forbiddenReason, literalAddress, parseAddress, parseCidr } from '../../../src/pipeline/address.js';
+import { AddressPolicy, forbiddenReason, literalAddress, parseAddress, parseCidr } from '../../../src/sequencing/address.js';
 import { ModelpipeError } from '../../../src/errors/index.js';
 
 // Pure address classification: nothing here opens a socket.

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { downloadAll, downloadAllSettled } from '../../../src/apps/classy/download.js';
-import { classify, formatPredictions, loadLabels } from '../../../src/apps/classy/labels.js';
-import { preprocessImages, preprocessImagesSettled } from '../../../src/apps/classy/preprocess.js';
+import { classify, formatPredictions, loadLabels } from '../../../src/vision/labels.js';
+import { preprocessImages, preprocessImagesSettled } from '../../../src/vision/preprocess.js';
 import { needShared, sharedPath } from '../../helpers/shared.js';
 import { type ImageServer, startImageServer } from './image-server.js';
 

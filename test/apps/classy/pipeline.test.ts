@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type ClassifyResult, type ClassyInput, classifyImages, predictions } from '../../../src/apps/classy/client.js';
 import { downloaderModel } from '../../../src/apps/classy/downloader-server.js';
-import { formatPrediction, loadLabels } from '../../../src/apps/classy/labels.js';
+import { formatPrediction, loadLabels } from '../../../src/vision/labels.js';
 import { preprocessorModel } from '../../../src/apps/classy/preprocessor-server.js';
 import { type ClassyStack, startStack } from '../../../src/apps/classy/stack.js';
 import { multiRemoteRaw } from '../../../src/client/graphpipe-client.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, type Locator, type Page, chromium } from 'playwright-core';
-import { loadLabels } from '../../../src/apps/classy/labels.js';
+import { loadLabels } from '../../../src/vision/labels.js';
 import { type ClassyStack, startStack } from '../../../src/apps/classy/stack.js';
 import { needShared, repoRoot, sharedPath } from '../../helpers/shared.js';
 import { type ImageServer, startImageServer } from './image-server.js';

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { preprocessImages } from '../../../src/apps/classy/preprocess.js';
-import { BUILTIN_PRESETS, loadPresetConfig, parsePresetConfig, presetShape, resolvePreset } from '../../../src/apps/classy/presets.js';
-import { ModelpipeError } from '../../../src/errors/index.js';
+import { preprocessImages } from '../../src/vision/preprocess.js';
+import { BUILTIN_PRESETS, loadPresetConfig, parsePresetConfig, presetShape, resolvePreset } from '../../src/vision/presets.js';
+import { ModelpipeError } from '../../src/errors/index.js';
 
 const badConfig = (pattern: RegExp) => (e: unknown) => {
   assert.ok(e instanceof ModelpipeError, String(e));

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { type ClientSecurity, clientSecurityFromFiles, setDefaultClientSecurity } from '../client/security.js';
 import { ModelpipeError } from '../errors/index.js';
 import { TokenAuth } from '../server/auth.js';
-import type { Logger } from '../server/logger.js';
+import type { Logger } from '../observe/logger.js';
 import { ServerTls } from '../server/tls.js';
 import { str } from './args.js';
 

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { preprocessImages, preprocessImagesSettled } from '../../../src/apps/classy/preprocess.js';
-import { BUILTIN_PRESETS, type Preset, validatePreset } from '../../../src/apps/classy/presets.js';
-import { ModelpipeError } from '../../../src/errors/index.js';
-import { needShared, sharedPath } from '../../helpers/shared.js';
+import { preprocessImages, preprocessImagesSettled } from '../../src/vision/preprocess.js';
+import { BUILTIN_PRESETS, type Preset, validatePreset } from '../../src/vision/presets.js';
+import { ModelpipeError } from '../../src/errors/index.js';
+import { needShared, sharedPath } from '../helpers/shared.js';
 
 const skip = needShared('images/mug227.png', 'images/hummingbird.jpg', 'images/dog.jpg');
 const read = (name: string): Buffer => readFileSync(sharedPath(`images/${name}`));

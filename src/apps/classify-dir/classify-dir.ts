@@ -1,19 +1,18 @@
 import { availableParallelism } from 'node:os';
 import { extname, join, relative } from 'node:path';
-import { findLabels } from '../apps/classy/cli-options.js';
-import { type Prediction, loadLabels, topK } from '../apps/classy/labels.js';
-import { preprocessImages } from '../apps/classy/preprocess.js';
-import { type Preset, resolvePreset } from '../apps/classy/presets.js';
-import { ModelpipeError } from '../errors/index.js';
-import type { Tensor } from '../tensor/index.js';
-import { csvSink, jsonlSink, stdoutSink } from './file-sinks.js';
-import { Flow } from './flow.js';
-import { type DeadLetter, type ModelHandler, withPostprocess, withPreprocess } from './handler.js';
-import { onnxHandler } from './onnx-handler.js';
-import { progress } from './progress.js';
-import type { RunReport, Sink } from './sink.js';
-import { type FileItem, files, globFiles } from './sources.js';
-import { sqliteSink } from './sql-sinks.js';
+import { findLabels, loadLabels } from '../../vision/labels.js';
+import { presetPreprocess, top1 } from '../../vision/preset-step.js';
+import { type Preset, resolvePreset } from '../../vision/presets.js';
+import { ModelpipeError } from '../../errors/index.js';
+import type { Tensor } from '../../tensor/index.js';
+import { csvSink, jsonlSink, stdoutSink } from '../../runinference/file-sinks.js';
+import { Flow } from '../../runinference/flow.js';
+import { type DeadLetter, type ModelHandler, withPostprocess, withPreprocess } from '../../runinference/handler.js';
+import { onnxHandler } from '../../runinference/onnx-handler.js';
+import { progress } from '../../runinference/progress.js';
+import type { RunReport, Sink } from '../../runinference/sink.js';
+import { type FileItem, files, globFiles } from '../../runinference/sources.js';
+import { sqliteSink } from '../../runinference/sql-sinks.js';
 
 /**
  * `modelpipe classify-dir DIR`: top-1 class of every image under a folder, written to a
@@ -58,26 +57,6 @@ export interface ClassifyReport extends RunReport {
 
 // The formats the Classy preprocessor accepts (it sniffs the bytes; the extension only picks files).
 export const IMAGE_GLOB = '**/*.{png,jpg,jpeg,webp,gif,PNG,JPG,JPEG,WEBP,GIF}';
-
-/** A per-example step: one encoded image → the preset's tensor with a batch dimension of 1. */
-export function presetPreprocess(preset: string | Preset, presets?: ReadonlyMap<string, Preset>): (image: Uint8Array) => Promise<Tensor> {
-  const p = resolvePreset(preset, presets); // an unknown preset fails here, before any image is read
-  // One image per call: the engine runs the step per example, so a bad image is its own dead letter.
-  return async (image) => {
-    try {
-      return await preprocessImages([image], p, { concurrency: 1 });
-    } catch (e) {
-      // Classy numbers images within its batch ("image 0: …"); here the batch is this one example.
-      if (e instanceof ModelpipeError) throw new ModelpipeError(e.code, e.message.replace(/^image 0: /, ''), { cause: e });
-      throw e;
-    }
-  };
-}
-
-/** Top-1 of a probability tensor (Classy's topK), labelled when labels are given. */
-export function top1(probs: Tensor, labels?: readonly string[]): Prediction {
-  return topK(probs.data as Float32Array, 1, labels)[0] as Prediction;
-}
 
 export function classSink(out: string | undefined): Sink<ClassRow> {
   if (out === undefined || out === '-') return stdoutSink();

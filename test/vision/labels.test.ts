@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classify, formatPrediction, formatPredictions, loadLabels, parseLabels, topK } from '../../../src/apps/classy/labels.js';
-import { ModelpipeError } from '../../../src/errors/index.js';
-import { needShared, sharedPath } from '../../helpers/shared.js';
+import { classify, formatPrediction, formatPredictions, loadLabels, parseLabels, topK } from '../../src/vision/labels.js';
+import { ModelpipeError } from '../../src/errors/index.js';
+import { needShared, sharedPath } from '../helpers/shared.js';
 
 test('parseLabels: line i is class i; CRLF and one trailing newline tolerated, blank classes kept', () => {
   assert.deepEqual(parseLabels('a\nb\r\nc\n'), ['a', 'b', 'c']);

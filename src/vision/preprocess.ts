@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
-import { ModelpipeError } from '../../errors/index.js';
-import { Tensor } from '../../tensor/index.js';
+import { ModelpipeError } from '../errors/index.js';
+import { Tensor } from '../tensor/index.js';
 import { intOption, mapLimit } from './limit.js';
 import { type Preset, presetShape, resolvePreset } from './presets.js';
 

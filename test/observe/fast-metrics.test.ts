@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { FastCounter, FastHistogram } from '../../src/core/fast-metrics.js';
+import { FastCounter, FastHistogram } from '../../src/observe/fast-metrics.js';
 
 /** The fast histogram must expose exactly what prom-client's own Histogram does. */
 test('FastHistogram: /metrics text identical to prom-client’s Histogram for the same observations', async () => {

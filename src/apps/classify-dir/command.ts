@@ -1,7 +1,7 @@
-import { loadPresetConfig } from '../apps/classy/presets.js';
-import { ModelpipeError } from '../errors/index.js';
-import type { ClassifyReport } from '../runinference/classify.js';
-import { int, parseWithEnv, str } from './args.js';
+import { loadPresetConfig } from '../../vision/presets.js';
+import { ModelpipeError } from '../../errors/index.js';
+import type { ClassifyReport } from './classify-dir.js';
+import { int, parseWithEnv, str } from '../../flags/args.js';
 
 export const CLASSIFY_DIR_HELP = `modelpipe classify-dir DIR --model MODEL.onnx [options]   classify every image under a folder into SQLite or JSONL
   --model FILE              the ONNX image classifier (required)
@@ -42,7 +42,7 @@ export async function classifyDirCommand(argv: string[]): Promise<void> {
   const batchSize = int(v['batch-size'], 'batch-size');
   const workers = int(v.workers, 'workers');
   // Loaded here, not at startup: the pipeline stack (sharp, SQLite, onnxruntime…) is heavy.
-  const { classifyDir } = await import('../runinference/classify.js');
+  const { classifyDir } = await import('./classify-dir.js');
   const report = await classifyDir(dir, {
     model,
     out,

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ModelpipeError } from '../../errors/index.js';
+import { ModelpipeError } from '../errors/index.js';
 
 /**
  * Preprocessing presets: how an image becomes a model input.

@@ -3,12 +3,12 @@ import { type Server as HttpServer, createServer as createHttpServer } from 'nod
 import { type Server, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { downloaderModel } from '../../src/apps/classy/downloader-server.js';
-import { STAGE_OUTPUTS, stageTensors } from '../../src/apps/classy/protocol.js';
+import { STAGE_OUTPUTS, stageTensors } from '../../src/apps/classy/stage-wire.js';
 import { multiRemoteRaw } from '../../src/client/graphpipe-client.js';
 import { ModelpipeError } from '../../src/errors/index.js';
 import { FunctionModel } from '../../src/models/function-model.js';
-import { HopPolicy } from '../../src/pipeline/hop-policy.js';
-import { hybridSequenced } from '../../src/pipeline/sequencing.js';
+import { HopPolicy } from '../../src/sequencing/hop-policy.js';
+import { hybridSequenced } from '../../src/sequencing/sequencing.js';
 import { type RunningServer, serveModel } from '../../src/server/serve.js';
 import { Tensor, fromNested } from '../../src/tensor/index.js';
 

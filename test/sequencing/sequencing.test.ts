@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ModelpipeError } from '../../src/errors/index.js';
-import { chain } from '../../src/pipeline/sequencing.js';
+import { chain } from '../../src/sequencing/sequencing.js';
 import { DIST, runNode, startPrintingUrl, stop } from '../helpers/spawn.js';
 
 const ex = (f: string) => join(DIST, 'examples', 'sequencing', f);

@@ -1,7 +1,7 @@
 import { RemoteError } from '../../client/errors.js';
 import { multiRemoteRaw } from '../../client/graphpipe-client.js';
 import { ModelpipeError, toModelpipeError } from '../../errors/index.js';
-import { upstreamSafeMessage } from '../../pipeline/sequencing.js';
+import { upstreamSafeMessage } from '../../sequencing/sequencing.js';
 import { Tensor } from '../../tensor/index.js';
 
 /**

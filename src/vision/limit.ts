@@ -1,4 +1,4 @@
-import { ModelpipeError } from '../../errors/index.js';
+import { ModelpipeError } from '../errors/index.js';
 
 /**
  * Runs `fn` over `items` with at most `limit` calls in flight, results in input order.

@@ -1,5 +1,7 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ModelpipeError } from '../../errors/index.js';
+import { basename, dirname, extname, join } from 'node:path';
+import { ModelpipeError } from '../errors/index.js';
 
 /** Class labels and the last step of Classy: probabilities → "image 0 is class 504: coffee mug". */
 
@@ -79,4 +81,24 @@ export function formatPredictions(perImage: readonly (readonly Prediction[])[], 
       return formatPrediction(images?.[r] ?? r, top);
     })
     .join('\n');
+}
+
+/**
+ * --labels, else a labels file next to the model: <stem>-labels.txt, <stem>.labels.txt,
+ * labels.txt, synset.txt, or the only *labels*.txt in that folder.
+ */
+export function findLabels(model: string | undefined): string | undefined {
+  if (model === undefined) return undefined;
+  const dir = dirname(model);
+  const stem = basename(model, extname(model));
+  for (const name of [`${stem}-labels.txt`, `${stem}.labels.txt`, 'labels.txt', 'synset.txt']) {
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  let candidates: string[] = [];
+  try {
+    candidates = readdirSync(dir).filter((f) => /labels.*\.txt$/i.test(f));
+  } catch {
+    // unreadable folder: no default
+  }
+  return candidates.length === 1 ? join(dir, candidates[0] as string) : undefined;
 }
