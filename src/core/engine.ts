@@ -29,6 +29,9 @@ export interface RunResult {
   outputMs?: number;
 }
 
+/** How an entry is scheduled, plus its cache hook and how long its model took to load. */
+export type EntryOptions = Partial<SchedulerOptions> & { runThrough?: RunThrough; loadSeconds?: number };
+
 interface Served {
   /** The entry's own name (what aliases resolve to). */
   name: string;
@@ -68,7 +71,7 @@ export class Engine {
     this.metrics = opts.metrics ?? new Metrics();
   }
 
-  add(name: string, model: Model, opts: Partial<SchedulerOptions> & { runThrough?: RunThrough; loadSeconds?: number } = {}): void {
+  add(name: string, model: Model, opts: EntryOptions = {}): void {
     const sched = new ModelScheduler(model, name, { ...DEFAULT_SCHEDULER, ...opts }, this.metrics);
     const m = this.metrics;
     const served: Served = {

@@ -1,31 +1,16 @@
 import type { Engine } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
-import type { Model } from '../models/model.js';
-import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import type { Logger } from '../observe/logger.js';
 import { silentLogger } from '../observe/logger.js';
 import type { ModelDirectory, ModelState } from '../core/model-directory.js';
+import { ModelSlots } from '../core/model-slot.js';
 import { type ModelConfig, selectVersions } from './config.js';
+import { type ModelLoader, onnxLoader } from './loader.js';
 import { clientReason } from './reason.js';
 import { checkModelName, fingerprintOf, listModels, modelFile, readModel } from './scan.js';
 
-/** Loads one version's model; the default starts an OnnxModel (worker threads). */
-export type ModelLoader = (spec: { path: string; name: string; version: string; config: ModelConfig }) => Promise<Model>;
-
-export const onnxLoader: ModelLoader = ({ path, name, version, config: c }) =>
-  OnnxModel.load({
-    path,
-    name,
-    version,
-    ...(c.description !== undefined ? { description: c.description } : {}),
-    ...(c.instances !== undefined ? { instances: c.instances } : {}),
-    ...(c.device !== undefined ? { device: c.device } : {}),
-    ...(c.inputs !== undefined ? { inputs: c.inputs } : {}),
-    ...(c.outputs !== undefined ? { outputs: c.outputs } : {}),
-    ...(c.value_inputs !== undefined ? { valueInputs: c.value_inputs } : {}),
-    extra: { platform: 'onnxruntime_onnx', ...(c.app ?? {}) },
-  });
+export { onnxLoader, type ModelLoader };
 
 export interface RepositoryOptions {
   dir: string;
@@ -60,21 +45,24 @@ interface Served {
 /**
  * A directory of models served at once, each version its own engine entry
  * (`name@version#generation`, with its own workers and batcher) reached through
- * the aliases `name` (newest version) and `name@version`. Reloads register the new
- * entries first, switch the aliases, then drain and remove the old entries, so a
- * request always finishes on the entry it started with and none fails.
+ * the aliases `name` (newest version) and `name@version`. Reloads go through core's
+ * ModelSlots: register the new entries first, switch the aliases, then drain and
+ * remove the old entries, so a request always finishes on the entry it started with
+ * and none fails; a failure to close an old entry is logged and kept in `slots.failures`.
  */
 export class ModelRepository implements ModelDirectory {
   private readonly models = new Map<string, Served>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly log: Logger;
   private readonly loader: ModelLoader;
-  private generation = 0;
+  /** The entries behind the aliases (shared hot-swap mechanism, see core/model-slot.ts). */
+  readonly slots: ModelSlots;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RepositoryOptions) {
     this.log = opts.logger ?? silentLogger;
     this.loader = opts.loader ?? onnxLoader;
+    this.slots = new ModelSlots(opts.engine, this.log);
   }
 
   /** Loads every model in the directory; failures are recorded (not-ready), never thrown. */
@@ -101,7 +89,7 @@ export class ModelRepository implements ModelDirectory {
   }
 
   private async doLoad(name: string): Promise<void> {
-    const { engine, dir } = this.opts;
+    const { dir } = this.opts;
     const old = this.models.get(name);
     const state: Served = { versions: new Map(), fingerprint: fingerprintOf(dir, name), unloaded: false };
     let disk: ReturnType<typeof readModel>;
@@ -123,11 +111,11 @@ export class ModelRepository implements ModelDirectory {
     const errors: string[] = [];
     for (const v of wanted) {
       state.versions.set(v, { state: 'LOADING', reason: '' });
-      const key = `${name}@${v}#${++this.generation}`;
       const t0 = performance.now();
       try {
         const model = await this.loader({ path: modelFile(dir, name, v), name, version: v, config: disk.config });
-        engine.add(key, model, { ...this.schedulerFor(disk.config, model.batchable), loadSeconds: (performance.now() - t0) / 1000 });
+        const loadSeconds = (performance.now() - t0) / 1000;
+        const key = this.slots.add(`${name}@${v}`, model, { ...this.schedulerFor(disk.config, model.batchable), loadSeconds });
         state.versions.set(v, { state: 'READY', reason: '', key });
       } catch (err: unknown) {
         const msg = this.scrub(`failed to load ${name} version ${v}: ${toModelpipeError(err).message}`);
@@ -163,16 +151,15 @@ export class ModelRepository implements ModelDirectory {
 
   /** Points the aliases at the new entries, then drains and removes entries nothing points at. */
   private async switchAliases(name: string, old: Served | undefined, next: Served): Promise<void> {
-    const { engine } = this.opts;
     const ready = [...next.versions].filter(([, s]) => s.key).sort((a, b) => Number(b[0]) - Number(a[0]));
-    for (const [v, s] of ready) engine.alias(`${name}@${v}`, s.key as string);
-    if (ready[0]) engine.alias(name, ready[0][1].key as string);
-    else engine.unalias(name);
+    const gone = [...(old?.versions.keys() ?? [])].filter((v) => !next.versions.get(v)?.key);
+    this.slots.point([
+      ...ready.map(([v, s]) => [`${name}@${v}`, s.key] as const),
+      ...gone.map((v) => [`${name}@${v}`, undefined] as const),
+      [name, ready[0]?.[1].key],
+    ]);
     const keep = new Set(ready.map(([, s]) => s.key));
-    for (const [v, s] of old?.versions ?? []) {
-      if (!next.versions.get(v)?.key) engine.unalias(`${name}@${v}`);
-      if (s.key && !keep.has(s.key)) await engine.remove(s.key);
-    }
+    await this.slots.retire([...(old?.versions.values() ?? [])].flatMap((s) => (s.key && !keep.has(s.key) ? [s.key] : [])));
   }
 
   private schedulerFor(c: ModelConfig, batchable: boolean): Partial<SchedulerOptions> {
@@ -299,7 +286,8 @@ export class ModelRepository implements ModelDirectory {
       );
     }
     for (const [name, s] of this.models) {
-      if (!onDisk.has(name) && !s.unloaded) await this.unload(name).catch(() => undefined);
+      const report = (err: unknown) => this.log.error({ model: name, err: toModelpipeError(err).message }, 'poll: unload failed');
+      if (!onDisk.has(name) && !s.unloaded) await this.unload(name).catch(report);
     }
   }
 

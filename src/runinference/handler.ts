@@ -28,11 +28,14 @@
  *   concurrency     Optional: batches the handler can run at once (e.g. its worker count).
  *   modelId         Id of the current model version (e.g. "squeezenet1.1.onnx@3f2a9c01").
  *   metricsNamespace Optional label for this handler's metrics.
+ *   engine          Optional: the serving Engine the model runs on (local ONNX models, see
+ *                   engine-batch.ts); the step's Beam metrics then join its registry.
  *
  * Pre- and post-processing are not part of runBatch: withPreprocess/withPostprocess wrap a
  * handler and the engine runs those steps per example, outside the batch, so one bad example
  * goes to the dead-letter output alone instead of failing its whole batch (Beam does the same).
  */
+import type { Engine } from '../core/engine.js';
 import type { Tensor } from '../tensor/index.js';
 
 /** Batching hints (Beam's batch_elements_kwargs). */
@@ -58,6 +61,7 @@ export interface ModelHandler<E, P> {
   readonly batching?: BatchingHints;
   readonly metricsNamespace?: string;
   readonly concurrency?: number;
+  readonly engine?: Engine;
   load(): Promise<void>;
   isLoaded(): boolean;
   unload?(): Promise<void>;
@@ -121,6 +125,7 @@ function processed(
     ...(inner.batching === undefined ? {} : { batching: inner.batching }),
     ...(inner.metricsNamespace === undefined ? {} : { metricsNamespace: inner.metricsNamespace }),
     ...(inner.concurrency === undefined ? {} : { concurrency: inner.concurrency }),
+    ...(inner.engine === undefined ? {} : { engine: inner.engine }),
     load: () => inner.load(),
     isLoaded: () => inner.isLoaded(),
     byteSize: () => inner.byteSize(),

@@ -1,13 +1,17 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { localEngine } from './local-engine.js';
 import type { RunReport, StepStats } from './sink.js';
 
 /**
  * RunInference metrics under Apache Beam's names, so dashboards built for Beam read ours.
  * Labels: `step` (the RunInference step name) and `model_id`.
- * They live in a prom-client Registry: by default `runInferenceRegistry`, which the caller
- * can merge into its /metrics endpoint; or the one passed in RunInferenceOptions.registry.
+ * There is no registry of their own: they join the registry of the engine the step's
+ * model runs on (its `Metrics`, beside the engine's modelpipe_* series for the same
+ * batches), or the one passed in RunInferenceOptions.registry.
  */
-export const runInferenceRegistry = new Registry();
+
+/** @deprecated The local engine's registry (`localEngine().metrics.registry`), where steps without an engine of their own report. */
+export const runInferenceRegistry: Registry = localEngine().metrics.registry;
 
 export interface InferenceMetrics {
   numInferences: Counter<'step' | 'model_id'>;
@@ -21,7 +25,7 @@ export interface InferenceMetrics {
 // One set of metric objects per registry (prom-client refuses duplicate names).
 const perRegistry = new WeakMap<Registry, InferenceMetrics>();
 
-export function metricsFor(registry: Registry = runInferenceRegistry): InferenceMetrics {
+export function metricsFor(registry: Registry = localEngine().metrics.registry): InferenceMetrics {
   let m = perRegistry.get(registry);
   if (m) return m;
   const labelNames = ['step', 'model_id'] as const;

@@ -2,29 +2,32 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
-import pino from 'pino';
+import type { Engine } from '../core/engine.js';
+import { ModelSlot } from '../core/model-slot.js';
 import { ModelpipeError } from '../errors/index.js';
 import type { TensorSpec } from '../models/model.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
-import { Tensor, concat, split } from '../tensor/index.js';
+import type { Logger } from '../observe/logger.js';
+import type { Tensor } from '../tensor/index.js';
+import { inferBatch } from './engine-batch.js';
 import { tensorBytes, tensorSignature } from './function-handler.js';
 import type { BatchResult, BatchingHints, ModelHandler } from './handler.js';
+import { localEngine, slotsFor, stderrLogger } from './local-engine.js';
 
 /**
- * In-process ONNX handler on the server's OnnxModel (sessions in worker threads, see
- * src/models/onnx/). A batch is stacked into one tensor per input with `concat` (one
- * memcpy per example), its fresh buffer is transferred to the worker, and outputs are
- * `split` back per example (views, no copy).
+ * In-process ONNX handler on the serving core: the OnnxModel (sessions in worker
+ * threads, see src/models/onnx/) is an entry of an `Engine` (the one given, else the
+ * process's local engine), and every batch the flow forms is one `engine.infer` call
+ * (see engine-batch.ts): the server's validation and codes, its scheduler and instances.
  *
- * Examples are `Record<inputName, Tensor>` or a bare Tensor for single-input models. Each
- * example tensor carries its own leading batch dimension (usually 1); a tensor of rank one
- * less than the model input gets a leading 1 added. Predictions are `Record<outputName,
- * Tensor>` per example.
+ * Examples are `Record<inputName, Tensor>` or a bare Tensor for single-input models;
+ * predictions are `Record<outputName, Tensor>` per example.
  *
- * Models are shared per process: handlers for the same file and worker settings use one
- * OnnxModel (reference counted). With `watch`, the file is polled and a changed file is
- * loaded into a new OnnxModel that takes over for the next batch, while in-flight batches
- * finish on the old one (then it is closed). A file that fails to load keeps the old model.
+ * Handlers of one file with the same worker settings on one engine share one entry
+ * (reference counted). With `watch`, the file is polled and a changed file is loaded
+ * and swapped in through the engine's model slots (core/model-slot.ts, the repository's
+ * reload mechanism): the next batch uses it, in-flight batches finish on the old one,
+ * which is then closed. A file that fails to load keeps the old model.
  */
 export interface OnnxHandlerOptions {
   model: string;
@@ -36,24 +39,32 @@ export interface OnnxHandlerOptions {
   watch?: boolean | { intervalMs?: number };
   /** Output names to keep (default all). */
   outputs?: readonly string[];
+  /** The engine the model is served by (default: the process's local engine). */
+  engine?: Engine;
+  /** Where refreshes and failed refreshes are logged (default: stderr). */
+  logger?: Logger;
 }
 
-interface Loaded {
-  key: string;
-  model: OnnxModel;
+interface Version {
   modelId: string;
   bytes: number;
-  refs: number;
-  /** Set once the last reference is gone and the model is closing. */
-  closed: boolean;
-  entry: Promise<Loaded>;
 }
-const cache = new Map<string, Promise<Loaded>>();
-const log = pino({ name: 'runinference.onnx' }, pino.destination({ dest: 2, sync: true }));
-/** The handler never cancels a run: a batch either finishes or fails as a whole. */
-const NEVER = new AbortController().signal;
 
-async function fingerprint(path: string): Promise<{ modelId: string; bytes: number }> {
+/** One model file loaded into one engine, shared by its handlers. */
+interface Shared {
+  slot: ModelSlot<Version>;
+  refs: number;
+  /** Set once the last reference is gone and the entry is retiring. */
+  closed: boolean;
+  refreshes: number;
+  timer?: NodeJS.Timeout;
+  ready: Promise<void>;
+}
+const sharedOf = new WeakMap<Engine, Map<string, Shared>>();
+/** Batch jobs have no event loop to keep responsive: inference runs at normal priority. */
+const NICE = 0;
+
+async function fingerprint(path: string): Promise<Version> {
   let buf: Buffer;
   try {
     buf = await readFile(path);
@@ -64,45 +75,86 @@ async function fingerprint(path: string): Promise<{ modelId: string; bytes: numb
   return { modelId: `${basename(path)}@${hash}`, bytes: buf.byteLength };
 }
 
-async function acquire(path: string, workers: number, threads: number | undefined): Promise<Loaded> {
-  const fp = await fingerprint(path);
-  const key = `${path}|${fp.modelId}|${workers}|${threads ?? ''}`;
+interface Where {
+  engine: Engine;
+  path: string;
+  workers: number;
+  threads: number | undefined;
+  log: Logger;
+}
+
+/** Loads the file (the version it holds now) into the slot. */
+async function loadInto(slot: ModelSlot<Version>, w: Where): Promise<void> {
+  const version = await fingerprint(w.path);
+  // Several sessions share the cores: without a limit each would size its thread pool
+  // to the whole machine and they would oversubscribe it.
+  const intraOpThreads = w.threads ?? Math.max(1, Math.floor(availableParallelism() / w.workers));
+  const model = await OnnxModel.load({ path: w.path, instances: w.workers, intraOpThreads, nice: NICE });
+  await slot.swap(model, version);
+}
+
+async function acquire(w: Where): Promise<Shared> {
+  const name = `${w.path}|workers=${w.workers}|threads=${w.threads ?? 'auto'}`;
+  let map = sharedOf.get(w.engine);
+  if (!map) sharedOf.set(w.engine, (map = new Map()));
   for (;;) {
-    let p = cache.get(key);
-    if (!p) {
-      // Several sessions share the cores: without a limit each would size its thread pool
-      // to the whole machine and they would oversubscribe it.
-      const intraOpThreads = threads ?? Math.max(1, Math.floor(availableParallelism() / workers));
-      const entry: Promise<Loaded> = // Batch jobs have no event loop to keep responsive: inference runs at normal priority.
-        OnnxModel.load({ path, instances: workers, intraOpThreads, nice: 0 }).then((model) => ({
-          key,
-          model,
-          modelId: fp.modelId,
-          bytes: fp.bytes,
-          refs: 0,
-          closed: false,
-          entry,
-        }));
-      p = entry;
-      cache.set(key, p);
-      p.catch(() => {
-        if (cache.get(key) === entry) cache.delete(key);
+    let s = map.get(name);
+    if (!s) {
+      // The flow forms the batches and runs `workers` of them at once, one per worker:
+      // no merging or splitting here, and a long batch job has no request timeout.
+      const slot = new ModelSlot<Version>(slotsFor(w.engine, w.log), name, { batching: undefined, fanout: false, timeoutMs: 0 });
+      const created: Shared = { slot, refs: 0, closed: false, refreshes: 0, ready: loadInto(slot, w) };
+      s = created;
+      map.set(name, s);
+      created.ready.catch(() => {
+        if (map.get(name) === created) map.delete(name);
       });
     }
-    const l = await p;
-    // Its last user released it while we waited: load a fresh one rather than use a closing model.
-    if (l.closed) continue;
-    l.refs++;
-    return l;
+    await s.ready;
+    // Its last user released it while we waited: load afresh rather than use a retiring entry.
+    if (s.closed) continue;
+    s.refs++;
+    return s;
   }
 }
 
-/** Drops one reference; the last one closes the model (no batch holds it any more). */
-async function release(l: Loaded): Promise<void> {
-  if (--l.refs > 0) return;
-  l.closed = true;
-  if (cache.get(l.key) === l.entry) cache.delete(l.key);
-  await l.model.close();
+/** Drops one reference; the last one retires the entry (its batches finish first). */
+async function release(s: Shared, engine: Engine): Promise<void> {
+  if (--s.refs > 0) return;
+  s.closed = true;
+  if (s.timer) clearInterval(s.timer);
+  const map = sharedOf.get(engine);
+  if (map?.get(s.slot.name) === s) map.delete(s.slot.name);
+  await s.slot.clear();
+}
+
+/** Polls the file and swaps a changed one in; at most one poll at a time. */
+function watch(s: Shared, w: Where, intervalMs: number): void {
+  if (s.timer) return;
+  let lastMtime = 0;
+  let busy = false;
+  const poll = async (): Promise<void> => {
+    const st = await stat(w.path).catch(() => undefined);
+    if (!st || st.mtimeMs === lastMtime) return;
+    lastMtime = st.mtimeMs;
+    const from = s.slot.current?.tag.modelId;
+    if ((await fingerprint(w.path)).modelId === from) return;
+    await loadInto(s.slot, w);
+    s.refreshes++;
+    w.log.info({ from, to: s.slot.current?.tag.modelId }, 'model refreshed');
+  };
+  const tick = (): void => {
+    if (busy || s.closed) return;
+    busy = true;
+    poll()
+      .catch((e: unknown) => w.log.warn({ path: w.path, error: (e as Error).message }, 'model refresh failed; keeping the current model'))
+      .finally(() => {
+        busy = false;
+      });
+  };
+  s.timer = setInterval(tick, intervalMs);
+  s.timer.unref();
+  tick();
 }
 
 export interface OnnxModelHandler extends ModelHandler<Tensor | Record<string, Tensor>, Record<string, Tensor>> {
@@ -110,162 +162,64 @@ export interface OnnxModelHandler extends ModelHandler<Tensor | Record<string, T
   readonly inputs: readonly TensorSpec[];
   /** Model versions swapped in by the watcher so far. */
   readonly refreshes: number;
+  /** The engine name the model is served under (an alias; see core/model-slot.ts). */
+  readonly entry: string | undefined;
+  readonly engine: Engine;
   unload(): Promise<void>;
 }
 
 export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
-  const path = resolve(options.model);
   const workers = options.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `onnx workers must be >= 1, got ${workers}`);
-  let current: Loaded | undefined;
+  const engine = options.engine ?? localEngine();
+  const path = resolve(options.model);
+  const w: Where = { engine, path, workers, threads: options.intraOpNumThreads, log: options.logger ?? stderrLogger('runinference.onnx') };
+  let shared: Shared | undefined;
   let loading: Promise<void> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let lastMtime = 0;
-  let refreshes = 0;
-  let swapping = false;
-
-  const poll = async (): Promise<void> => {
-    if (swapping || !current) return;
-    swapping = true;
-    try {
-      const st = await stat(path).catch(() => undefined);
-      if (!st || st.mtimeMs === lastMtime) return;
-      lastMtime = st.mtimeMs;
-      const next = await acquire(path, workers, options.intraOpNumThreads);
-      if (!current || next.modelId === current.modelId) {
-        await release(next);
-        return;
-      }
-      const old = current;
-      current = next; // next batch uses the new model; batches holding `old` finish on it
-      refreshes++;
-      log.info({ from: old.modelId, to: next.modelId }, 'model refreshed');
-      await release(old);
-    } catch (e) {
-      log.warn({ path, error: (e as Error).message }, 'model refresh failed; keeping the current model');
-    } finally {
-      swapping = false;
-    }
-  };
-
+  const current = () => shared?.slot.current;
   const h: OnnxModelHandler = {
+    engine,
     get modelId() {
-      return current?.modelId ?? basename(path);
+      return current()?.tag.modelId ?? basename(path);
     },
     batching: options.batching ?? {},
     concurrency: workers,
     get inputs() {
-      return current?.model.metadata.inputs ?? [];
+      return current()?.model.metadata.inputs ?? [];
     },
     get refreshes() {
-      return refreshes;
+      return shared?.refreshes ?? 0;
+    },
+    get entry() {
+      return shared?.slot.name;
     },
     load() {
-      loading ??= (async () => {
-        current = await acquire(path, workers, options.intraOpNumThreads);
-        lastMtime = (await stat(path)).mtimeMs;
-        if (options.watch) {
-          const ms = typeof options.watch === 'object' ? (options.watch.intervalMs ?? 1000) : 1000;
-          timer = setInterval(() => void poll(), ms);
-          timer.unref();
-        }
-      })();
+      loading ??= acquire(w).then((s) => {
+        shared = s;
+        if (options.watch) watch(s, w, typeof options.watch === 'object' ? (options.watch.intervalMs ?? 1000) : 1000);
+      });
       loading.catch(() => {
         loading = undefined;
       });
       return loading;
     },
-    isLoaded: () => current !== undefined,
+    isLoaded: () => shared !== undefined,
     async unload() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      const l = current;
-      current = undefined;
+      const s = shared;
+      shared = undefined;
       loading = undefined;
-      if (l) await release(l);
+      if (s) await release(s, engine);
     },
     async runBatch(examples): Promise<BatchResult<Record<string, Tensor>>> {
-      if (!current) await h.load();
-      const l = current as Loaded;
-      l.refs++; // pin this version until the batch is done
-      try {
-        return { predictions: await runOn(l.model, examples, options.outputs), modelId: l.modelId };
-      } finally {
-        // Not awaited: when this was a retired model's last batch, its results need not wait
-        // for the workers to shut down.
-        release(l).catch((e: unknown) => log.warn({ path, error: (e as Error).message }, 'closing a retired model failed'));
-      }
+      if (!shared) await h.load();
+      // Read the current version and start the engine call in one synchronous step.
+      const cur = current();
+      if (!cur) throw new ModelpipeError('MP_ERR_MODEL_NOT_READY', `model ${path} is not loaded`);
+      return { predictions: await inferBatch(engine, cur.key, examples, options.outputs), modelId: cur.tag.modelId };
     },
     signature: tensorSignature,
     weight: tensorBytes,
-    byteSize: () => current?.bytes ?? 0,
+    byteSize: () => current()?.tag.bytes ?? 0,
   };
   return h;
-}
-
-async function runOn(
-  model: OnnxModel,
-  examples: readonly (Tensor | Record<string, Tensor>)[],
-  keep: readonly string[] | undefined,
-): Promise<Record<string, Tensor>[]> {
-  const md = model.metadata;
-  const outputNames = keep ?? md.defaultOutputs;
-  for (const name of outputNames) {
-    if (!md.outputs.some((o) => o.name === name)) throw new ModelpipeError('MP_ERR_UNKNOWN_OUTPUT', `model has no output ${name}`);
-  }
-  const dicts = examples.map((x, i) => normalise(x, md.inputs, i));
-  // Models whose batch dimension is pinned (mnist: 1) run one example at a time.
-  if (!model.batchable && dicts.length > 1) {
-    const out: Record<string, Tensor>[] = [];
-    for (const d of dicts) out.push(...(await stackRun(model, [d], outputNames)));
-    return out;
-  }
-  return stackRun(model, dicts, outputNames);
-}
-
-async function stackRun(model: OnnxModel, dicts: Record<string, Tensor>[], outputNames: readonly string[]) {
-  const inputs = new Map<string, Tensor>();
-  const first = dicts[0] as Record<string, Tensor>;
-  for (const name of Object.keys(first)) {
-    const parts = dicts.map((d) => d[name] as Tensor);
-    let t = concat(parts);
-    if (parts.length === 1 && t.dtype !== 'string') {
-      // A single example's data belongs to the caller: copy so transferring cannot detach it.
-      t = new Tensor(t.dtype, t.shape, (t.data as Float32Array).slice());
-    }
-    inputs.set(name, t);
-  }
-  const rows = dicts.map((d) => (Object.values(d)[0] as Tensor).shape[0] ?? 1);
-  // Every input buffer is fresh (stacked or copied above), so the worker may take it.
-  const res = await model.run({ inputs, outputNames, config: '', signal: NEVER, transferable: true });
-  const out: Record<string, Tensor>[] = dicts.map(() => ({}));
-  outputNames.forEach((name, k) => {
-    const t = res[k] as Tensor;
-    if ((t.shape[0] ?? -1) !== rows.reduce((a, b) => a + b, 0)) {
-      throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `output ${name} has ${t.shape[0]} rows for a batch of ${rows.join('+')}`);
-    }
-    split(t, rows).forEach((part, i) => {
-      (out[i] as Record<string, Tensor>)[name] = part;
-    });
-  });
-  return out;
-}
-
-function normalise(x: Tensor | Record<string, Tensor>, inputs: readonly TensorSpec[], i: number) {
-  const dict: Record<string, Tensor> = x instanceof Tensor ? { [inputs[0]?.name ?? 'input']: x } : { ...x };
-  for (const info of inputs) {
-    const t = dict[info.name];
-    if (!(t instanceof Tensor)) throw new ModelpipeError('MP_ERR_MISSING_INPUT', `example ${i} lacks input ${info.name}`);
-    if (t.shape.length === info.shape.length - 1) dict[info.name] = new Tensor(t.dtype, [1, ...t.shape], t.data);
-    else if (info.shape.length > 0 && t.shape.length !== info.shape.length) {
-      throw new ModelpipeError(
-        'MP_ERR_INPUT_RANK',
-        `example ${i}: input ${info.name} has rank ${t.shape.length}, model wants ${info.shape.length}`,
-      );
-    }
-  }
-  for (const k of Object.keys(dict)) {
-    if (!inputs.some((n) => n.name === k)) throw new ModelpipeError('MP_ERR_UNKNOWN_INPUT', `example ${i}: model has no input ${k}`);
-  }
-  return dict;
 }

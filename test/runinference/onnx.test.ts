@@ -91,14 +91,15 @@ describe('ONNX handler (worker threads)', { skip }, () => {
       [...((out[3]?.inference.Plus214_Output_0 ?? Tensor.zeros('float32', [0])).data as Float32Array)],
       [...((direct.predictions[0]?.Plus214_Output_0 ?? Tensor.zeros('float32', [1])).data as Float32Array)],
     );
-    // A wrong input shape is a per-batch failure (dead letter), not a crash.
+    // A wrong input shape is a per-batch failure (dead letter), not a crash, with the
+    // server's validation code (the engine checks the stack before it reaches a worker).
     const dead: DeadLetter[] = [];
     const bad = await Flow.from([new Tensor('float32', [1, 1, 5, 5], new Float32Array(25))])
       .runInference(onnx, { deadLetter: (d) => void dead.push(d) })
       .collect();
     assert.equal(bad.length, 0);
     assert.equal(dead[0]?.stage, 'inference');
-    assert.equal(dead[0]?.error.code, 'MP_ERR_MODEL_RUNTIME');
+    assert.equal(dead[0]?.error.code, 'MP_ERR_INPUT_DIM');
     await onnx.unload();
   });
 
