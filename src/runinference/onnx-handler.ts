@@ -96,7 +96,10 @@ async function loadInto(slot: ModelSlot<Version>, w: Where): Promise<void> {
 async function acquire(w: Where): Promise<Shared> {
   const name = `${w.path}|workers=${w.workers}|threads=${w.threads ?? 'auto'}`;
   let map = sharedOf.get(w.engine);
-  if (!map) sharedOf.set(w.engine, (map = new Map()));
+  if (!map) {
+    map = new Map();
+    sharedOf.set(w.engine, map);
+  }
   for (;;) {
     let s = map.get(name);
     if (!s) {

@@ -175,7 +175,10 @@ async function runOne(batch: Item[], step: Step): Promise<{ out: unknown[]; dead
     try {
       res = await core.runBatch(batch.map((it) => it.x));
       if (res.predictions.length !== batch.length) {
-        throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `${core.modelId}: ${res.predictions.length} predictions for ${batch.length} examples`);
+        throw new ModelpipeError(
+          'MP_ERR_MODEL_OUTPUT',
+          `${core.modelId}: ${res.predictions.length} predictions for ${batch.length} examples`,
+        );
       }
     } catch (e) {
       stats.failedBatches++;

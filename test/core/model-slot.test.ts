@@ -25,7 +25,7 @@ function gated(value: number, gate: Promise<void>, events: string[], closeError?
 }
 
 const call = () => ({ inputNames: [], inputs: [new Tensor('float32', [1], Float32Array.of(0))], outputNames: [], config: '' });
-const answer = async (p: ReturnType<Engine['infer']>) => ((await p).outputs[0]?.data as Float32Array)[0];
+const answer = async (p: ReturnType<Engine['infer']>) => ((await p).outputs[0] as Tensor).data[0];
 
 describe('model slots: the one hot-swap mechanism', () => {
   it('swap: in-flight work finishes on the old model, new work goes to the new one, then the old one closes', async () => {

@@ -37,7 +37,10 @@ describe('RunInference on the serving engine', { skip }, () => {
 
   it('a float64 input is MP_ERR_INPUT_DTYPE in a pipeline, over OIP REST and over GraphPipe alike', async () => {
     const x = new Tensor('float64', SQUEEZENET_INPUT, new Float64Array(size));
-    const onnx = onnxHandler({ model: sharedPath('models/squeezenet1.1.onnx'), engine: new Engine({ metrics: new Metrics({ defaultMetrics: false }) }) });
+    const onnx = onnxHandler({
+      model: sharedPath('models/squeezenet1.1.onnx'),
+      engine: new Engine({ metrics: new Metrics({ defaultMetrics: false }) }),
+    });
     const dead: DeadLetter[] = [];
     const out = await Flow.from([x])
       .runInference(onnx, { deadLetter: (d) => void dead.push(d) })
