@@ -7,6 +7,8 @@ export { Flow } from './flow.js';
 export * from './handler.js';
 export { functionHandler, tensorSignature, tensorBytes, type FunctionHandlerOptions } from './function-handler.js';
 export { onnxHandler, type OnnxHandlerOptions, type OnnxModelHandler } from './onnx-handler.js';
+export { servedModelHandler, type ServedModelHandler, type ServedModelHandlerOptions } from './served-model-handler.js';
+export { localEngine } from './local-engine.js';
 export { graphPipeHandler, openInferenceHandler, type RemoteHandlerOptions, type RemoteHooks } from './remote-handler.js';
 export {
   graphPipeUrlHandler,

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { Engine } from '../../src/core/engine.js';
+import { FunctionModel } from '../../src/models/function-model.js';
 import { OnnxModel } from '../../src/models/onnx/onnx-model.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { encodeRequest } from '../../src/protocol/graphpipe/index.js';
-import { type DeadLetter, Flow, onnxHandler } from '../../src/runinference/index.js';
+import { type DeadLetter, Flow, onnxHandler, servedModelHandler } from '../../src/runinference/index.js';
 import { type RunningServer, serveModel } from '../../src/server/serve.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
@@ -137,5 +138,49 @@ describe('RunInference on the serving engine', { skip }, () => {
     assert.deepEqual(engine.names(), [newKey]);
     assert.equal(onnx.modelId, distinct[1]);
     await onnx.unload();
+  });
+});
+
+describe('RunInference with a TypeScript function model on the engine', () => {
+  it('a FunctionModel runs batched through the engine, with its validation and statistics', async () => {
+    const engine = new Engine({ metrics: new Metrics({ defaultMetrics: false }) });
+    const spec = { name: 'x', dtype: 'float32' as const, shape: [-1, 2] };
+    const twice = (x: Tensor) =>
+      new Tensor(
+        'float32',
+        x.shape,
+        (x.data as Float32Array).map((v) => v * 2),
+      );
+    const double = new FunctionModel(async (inputs) => ({ y: twice(inputs.x as Tensor) }), {
+      name: 'double',
+      inputs: [spec],
+      outputs: [{ ...spec, name: 'y' }],
+    });
+    const h = servedModelHandler(double, { engine });
+    const xs = [1, 2, 3, 4, 5].map((k) => new Tensor('float32', [1, 2], Float32Array.of(k, -k)));
+    const bad = new Tensor('int32', [1, 2], Int32Array.of(1, 2));
+    const dead: DeadLetter[] = [];
+    const out = await Flow.from([...xs, bad])
+      .runInference(h, { maxBatchSize: 2, maxWaitMs: 600_000, deadLetter: (d) => void dead.push(d) })
+      .collect();
+    assert.deepEqual(
+      out.map((r) => [...((r.inference.y as Tensor).data as Float32Array)]),
+      [1, 2, 3, 4, 5].map((k) => [2 * k, -2 * k]),
+    );
+    assert.equal(out[0]?.modelId, 'double@1');
+    assert.deepEqual(
+      dead.map((d) => d.error.code),
+      ['MP_ERR_INPUT_DTYPE'],
+    );
+    const stats = engine.statistics(h.entry as string);
+    assert.deepEqual(
+      stats.batches.map((b) => [b.batchSize, b.computeInfer.count]),
+      [
+        [1, 1],
+        [2, 2],
+      ],
+    );
+    await h.unload();
+    assert.equal(engine.has('double'), false);
   });
 });
