@@ -83,14 +83,14 @@ interface Where {
   log: Logger;
 }
 
-/** Loads the file (the version it holds now) into the slot. */
-async function loadInto(slot: ModelSlot<Version>, w: Where): Promise<void> {
+/** Loads the file as it is now into a new OnnxModel, with the version it holds. */
+async function loadModel(w: Where): Promise<{ model: OnnxModel; version: Version }> {
   const version = await fingerprint(w.path);
   // Several sessions share the cores: without a limit each would size its thread pool
   // to the whole machine and they would oversubscribe it.
   const intraOpThreads = w.threads ?? Math.max(1, Math.floor(availableParallelism() / w.workers));
   const model = await OnnxModel.load({ path: w.path, instances: w.workers, intraOpThreads, nice: NICE });
-  await slot.swap(model, version);
+  return { model, version };
 }
 
 async function acquire(w: Where): Promise<Shared> {
@@ -106,7 +106,8 @@ async function acquire(w: Where): Promise<Shared> {
       // The flow forms the batches and runs `workers` of them at once, one per worker:
       // no merging or splitting here, and a long batch job has no request timeout.
       const slot = new ModelSlot<Version>(slotsFor(w.engine, w.log), name, { batching: undefined, fanout: false, timeoutMs: 0 });
-      const created: Shared = { slot, refs: 0, closed: false, refreshes: 0, ready: loadInto(slot, w) };
+      const ready = loadModel(w).then(({ model, version }) => slot.swap(model, version));
+      const created: Shared = { slot, refs: 0, closed: false, refreshes: 0, ready };
       s = created;
       map.set(name, s);
       created.ready.catch(() => {
@@ -142,7 +143,10 @@ function watch(s: Shared, w: Where, intervalMs: number): void {
     lastMtime = st.mtimeMs;
     const from = s.slot.current?.tag.modelId;
     if ((await fingerprint(w.path)).modelId === from) return;
-    await loadInto(s.slot, w);
+    const next = await loadModel(w);
+    // Its last handler let go while the new version loaded: nothing is left to swap into.
+    if (s.closed) return next.model.close();
+    await s.slot.swap(next.model, next.version);
     s.refreshes++;
     w.log.info({ from, to: s.slot.current?.tag.modelId }, 'model refreshed');
   };
