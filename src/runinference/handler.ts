@@ -1,16 +1,17 @@
 /**
- * ModelHandler: the one interface between the RunInference engine and a model.
+ * ModelHandler: the one interface between a RunInference step and a model.
  *
- * The engine (run-inference.ts) owns batching, retries-by-dead-letter, metrics and
+ * The step (run-inference.ts) owns batching, retries-by-dead-letter, metrics and
  * backpressure; a handler only knows how to load a model and run one batch. This is the
  * TypeScript counterpart of Apache Beam's `ModelHandler` (load_model / run_inference /
  * batch_elements_kwargs / get_num_bytes / get_metrics_namespace).
  *
- *   load()          Loads the model. Called by the engine before the first batch. It must
+ *   load()          Loads the model. Called by the step before the first batch. It must
  *                   be idempotent and shared: every pipeline step of one process that uses
- *                   the same handler (or an equal one, see onnx-handler.ts's process-wide
- *                   cache) gets the same loaded model, so a model is loaded once per process.
- *   isLoaded()      Whether load() has completed (the engine records load latency only for
+ *                   the same handler (or an equal one, see onnx-handler.ts: one serving-engine
+ *                   entry per file and settings) gets the same loaded model, so a model is
+ *                   loaded once per process.
+ *   isLoaded()      Whether load() has completed (the step records load latency only for
  *                   real loads, not for cache hits).
  *   unload()        Optional: frees the model (used by keyedModels' LRU eviction).
  *   runBatch(xs)    Runs one batch. `xs` are already-preprocessed examples of one shape
@@ -32,7 +33,7 @@
  *                   engine-batch.ts); the step's Beam metrics then join its registry.
  *
  * Pre- and post-processing are not part of runBatch: withPreprocess/withPostprocess wrap a
- * handler and the engine runs those steps per example, outside the batch, so one bad example
+ * handler and the step applies them per example, outside the batch, so one bad example
  * goes to the dead-letter output alone instead of failing its whole batch (Beam does the same).
  */
 import type { Engine } from '../core/engine.js';
@@ -92,7 +93,7 @@ export type RemoteInfer = (inputs: Record<string, Tensor>) => Promise<Record<str
 
 /**
  * A handler with per-example pre/post steps (what withPreprocess/withPostprocess build).
- * `inner` is the core handler the engine batches for.
+ * `inner` is the core handler the step batches for.
  */
 export interface ProcessedHandler<R, O> extends ModelHandler<R, O> {
   readonly inner: ModelHandler<unknown, unknown>;
