@@ -6,8 +6,8 @@ import pino from 'pino';
 import { ModelpipeError } from '../errors/index.js';
 import type { TensorSpec } from '../models/model.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
-import { Tensor, concat, split } from '../tensor/index.js';
-import { tensorBytes, tensorSignature } from './function-handler.js';
+import { Tensor, batchSignature, stackInputs, unstackNamed } from '../tensor/index.js';
+import { tensorBytes } from './function-handler.js';
 import type { BatchResult, BatchingHints, ModelHandler } from './handler.js';
 
 /**
@@ -196,7 +196,7 @@ export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
         release(l).catch((e: unknown) => log.warn({ path, error: (e as Error).message }, 'closing a retired model failed'));
       }
     },
-    signature: tensorSignature,
+    signature: batchSignature,
     weight: tensorBytes,
     byteSize: () => current?.bytes ?? 0,
   };
@@ -224,31 +224,15 @@ async function runOn(
 }
 
 async function stackRun(model: OnnxModel, dicts: Record<string, Tensor>[], outputNames: readonly string[]) {
-  const inputs = new Map<string, Tensor>();
-  const first = dicts[0] as Record<string, Tensor>;
-  for (const name of Object.keys(first)) {
-    const parts = dicts.map((d) => d[name] as Tensor);
-    let t = concat(parts);
-    if (parts.length === 1 && t.dtype !== 'string') {
-      // A single example's data belongs to the caller: copy so transferring cannot detach it.
-      t = new Tensor(t.dtype, t.shape, (t.data as Float32Array).slice());
-    }
-    inputs.set(name, t);
+  const { inputs, rows } = stackInputs(dicts);
+  if (dicts.length === 1) {
+    // A single example's data belongs to the caller: copy so transferring cannot detach it.
+    for (const [name, t] of inputs)
+      if (t.dtype !== 'string') inputs.set(name, new Tensor(t.dtype, t.shape, (t.data as Float32Array).slice()));
   }
-  const rows = dicts.map((d) => (Object.values(d)[0] as Tensor).shape[0] ?? 1);
   // Every input buffer is fresh (stacked or copied above), so the worker may take it.
   const res = await model.run({ inputs, outputNames, config: '', signal: NEVER, transferable: true });
-  const out: Record<string, Tensor>[] = dicts.map(() => ({}));
-  outputNames.forEach((name, k) => {
-    const t = res[k] as Tensor;
-    if ((t.shape[0] ?? -1) !== rows.reduce((a, b) => a + b, 0)) {
-      throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `output ${name} has ${t.shape[0]} rows for a batch of ${rows.join('+')}`);
-    }
-    split(t, rows).forEach((part, i) => {
-      (out[i] as Record<string, Tensor>)[name] = part;
-    });
-  });
-  return out;
+  return unstackNamed(outputNames, res, rows);
 }
 
 function normalise(x: Tensor | Record<string, Tensor>, inputs: readonly TensorSpec[], i: number) {
