@@ -91,6 +91,9 @@ export async function* batchStream<T>(source: AsyncIterable<T>, options: BatchOp
 
 interface Entry<T, R> {
   item: T;
+  /** Taken at submit, so an item whose signature or weight throws fails alone, there. */
+  sig: string;
+  weight: number;
   resolve: (r: R) => void;
   reject: (e: ModelpipeError) => void;
 }
@@ -121,9 +124,17 @@ export class StreamBatcher<T, R = never> implements Batcher<T, R> {
     if (this.closed) return Promise.reject(new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'batcher is draining'));
     if (this.run === undefined)
       return Promise.reject(new ModelpipeError('MP_ERR_INTERNAL', 'submit needs a StreamBatcher made with a run function'));
+    let sig: string;
+    let weight: number;
+    try {
+      sig = this.options.signature?.(item) ?? '*';
+      weight = this.options.weight?.(item) ?? 1;
+    } catch (err: unknown) {
+      return Promise.reject(toModelpipeError(err, 'MP_ERR_BAD_REQUEST'));
+    }
     this.loop ??= this.serve(this.run);
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, sig, weight, resolve, reject });
       this.notify();
     });
   }
@@ -150,10 +161,8 @@ export class StreamBatcher<T, R = never> implements Batcher<T, R> {
   }
 
   private async serve(run: (items: readonly T[]) => Promise<readonly R[]>): Promise<void> {
-    const { signature, weight, ...limits } = this.options;
-    const byItem: BatchOptions<Entry<T, R>> = limits;
-    if (signature) byItem.signature = (e) => signature(e.item);
-    if (weight) byItem.weight = (e) => weight(e.item);
+    const { signature: _s, weight: _w, ...limits } = this.options;
+    const byItem: BatchOptions<Entry<T, R>> = { ...limits, signature: (e) => e.sig, weight: (e) => e.weight };
     for await (const batch of batchStream(this.inbox(), byItem)) {
       try {
         const out = await run(batch.map((e) => e.item));

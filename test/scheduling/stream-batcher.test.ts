@@ -109,6 +109,24 @@ describe('stream batcher (submit)', () => {
     for (const p of out) await assert.rejects(p, isCode('MP_ERR_MODEL_OUTPUT'));
   });
 
+  it('an item whose signature throws fails alone, at submit', async () => {
+    const b = new StreamBatcher<number, number>(
+      {
+        maxBatchSize: 2,
+        signature: (x) => {
+          if (x < 0) throw new Error('negative');
+          return '*';
+        },
+      },
+      async (xs) => [...xs],
+    );
+    const bad = b.submit(-1);
+    const good = [b.submit(1), b.submit(2)];
+    await assert.rejects(bad, isCode('MP_ERR_BAD_REQUEST'));
+    await b.drain();
+    assert.deepEqual(await Promise.all(good), [1, 2]);
+  });
+
   it('submit needs a run function', async () => {
     await assert.rejects(new StreamBatcher<number>().submit(1), isCode('MP_ERR_INTERNAL'));
   });
