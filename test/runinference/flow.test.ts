@@ -125,6 +125,23 @@ describe('RunInference: batching', () => {
     );
   });
 
+  it('Flow.batch groups items through the stream batcher', async () => {
+    assert.deepEqual(await Flow.from([1, 2, 3, 4, 5]).batch({ maxBatchSize: 2 }).collect(), [[1, 2], [3, 4], [5]]);
+    assert.deepEqual(
+      await Flow.from([1, 2, 3, 4, 5])
+        .batch({ maxBatchSize: 8, preferredBatchSizes: [3] })
+        .collect(),
+      [
+        [1, 2, 3],
+        [4, 5],
+      ],
+    );
+    assert.throws(
+      () => Flow.from([1]).batch({ maxBatchSize: 0 }),
+      (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_PIPELINE_DEF',
+    );
+  });
+
   it('weight-based batching limits the total weight (e.g. tokens) per batch', async () => {
     const words = ['a', 'bb', 'ccc', 'dddd', 'eeeee', 'ffffff', 'g', 'hh', 'iii', 'jjjjjjjjjjjj'];
     const batches: string[][] = [];
