@@ -1,7 +1,6 @@
 import type { Engine } from '../core/engine.js';
-import { ModelpipeError } from '../errors/index.js';
 import type { ModelMetadata } from '../models/model.js';
-import { Tensor, concat, ownedCopy, split } from '../tensor/index.js';
+import { Tensor, ownedCopy, stackInputs, unstackNamed } from '../tensor/index.js';
 
 /** A tensor example: one tensor per model input, or a bare tensor for single-input models. */
 export type TensorExample = Tensor | Record<string, Tensor>;
@@ -39,31 +38,13 @@ async function inferStacked(
   dicts: readonly Record<string, Tensor>[],
   outputs: readonly string[] | undefined,
 ): Promise<Record<string, Tensor>[]> {
-  const names = Object.keys(dicts[0] ?? {});
-  const inputs = names.map((name) => {
-    const parts = dicts.map((d, i) => {
-      const t = d[name];
-      if (!(t instanceof Tensor)) throw new ModelpipeError('MP_ERR_MISSING_INPUT', `example ${i} lacks input ${name}`);
-      return t;
-    });
-    // A lone example's data belongs to the caller: copy it so transferring cannot detach it.
-    return parts.length === 1 && parts[0]?.dtype !== 'string' ? ownedCopy(parts[0] as Tensor) : concat(parts);
-  });
-  const rows = dicts.map((d) => d[names[0] as string]?.shape[0] ?? 1);
-  const total = rows.reduce((a, b) => a + b, 0);
-  const call = { inputNames: names, inputs, outputNames: outputs ?? [], config: '', transferable: true };
+  const { inputs, rows } = stackInputs(dicts);
+  const names = [...inputs.keys()];
+  // A lone example's data belongs to the caller: copy it so transferring cannot detach it.
+  const tensors = [...inputs.values()].map((t) => (dicts.length === 1 && t.dtype !== 'string' ? ownedCopy(t) : t));
+  const call = { inputNames: names, inputs: tensors, outputNames: outputs ?? [], config: '', transferable: true };
   const res = await engine.infer(entry, call, 'runinference');
-  const out: Record<string, Tensor>[] = dicts.map(() => ({}));
-  res.outputNames.forEach((name, k) => {
-    const t = res.outputs[k] as Tensor;
-    if ((t.shape[0] ?? -1) !== total) {
-      throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `output ${name} has ${t.shape[0]} rows for a batch of ${rows.join('+')}`);
-    }
-    split(t, rows).forEach((part, i) => {
-      (out[i] as Record<string, Tensor>)[name] = part;
-    });
-  });
-  return out;
+  return unstackNamed(res.outputNames, res.outputs, rows);
 }
 
 function asDict(x: TensorExample, md: ModelMetadata): Record<string, Tensor> {

@@ -1,4 +1,4 @@
-import { type BatchOptions, batchStream } from './batching.js';
+import { type BatchOptions, StreamBatcher } from '../scheduling/stream-batcher.js';
 import type { DeadLetter, ModelHandler, PredictionResult } from './handler.js';
 import { type RunInferenceOptions, runInferenceKeyedStream, runInferenceStream } from './run-inference.js';
 import type { KeyedModelHandler } from './keyed-handler.js';
@@ -79,8 +79,9 @@ export class Flow<T> implements AsyncIterable<T> {
     });
   }
 
+  /** Groups items into batches: the stream strategy of the batching contract (scheduling/batcher.ts). */
   batch(options: BatchOptions<T> = {}): Flow<T[]> {
-    return this.#next(batchStream(this.#src, options));
+    return this.#next(new StreamBatcher(options).batches(this.#src));
   }
 
   keyBy<K>(fn: (x: T) => K): Flow<[K, T]> {

@@ -1,23 +1,13 @@
 import { ModelpipeError } from '../errors/index.js';
-import { Tensor } from '../tensor/index.js';
+import { Tensor, batchSignature } from '../tensor/index.js';
 import type { BatchingHints, BatchResult, ModelHandler } from './handler.js';
 
 /**
- * Shape signature of an example: dtype and shape of every tensor in it, so that only
- * stackable examples share a batch. Non-tensor examples all share one signature.
+ * @deprecated Use `batchSignature` (tensor/signature.ts), the one batch signature of
+ * both batching strategies. Dimension 0 no longer splits batches: examples that differ
+ * only in it stack along it.
  */
-export function tensorSignature(x: unknown): string {
-  if (x instanceof Tensor) return `${x.dtype}[${x.shape.join(',')}]`;
-  if (x !== null && typeof x === 'object' && !Array.isArray(x)) {
-    let sig = '';
-    for (const k of Object.keys(x).sort()) {
-      const v = (x as Record<string, unknown>)[k];
-      if (v instanceof Tensor) sig += `${k}:${v.dtype}[${v.shape.join(',')}];`;
-    }
-    if (sig !== '') return sig;
-  }
-  return '*';
-}
+export const tensorSignature: (x: unknown) => string = batchSignature;
 
 /** Bytes of the tensors in an example (a ready-made weight function). */
 export function tensorBytes(x: unknown): number {
@@ -81,7 +71,7 @@ export function functionHandler<E, P, M = undefined>(
       }
       return { predictions: [...out], modelId };
     },
-    signature: options.signature ?? tensorSignature,
+    signature: options.signature ?? batchSignature,
     byteSize: () => options.byteSize ?? 0,
   };
   if (options.weight) h.weight = options.weight;

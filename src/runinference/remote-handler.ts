@@ -1,6 +1,6 @@
 import { ModelpipeError } from '../errors/index.js';
-import { Tensor, concat, split } from '../tensor/index.js';
-import { tensorBytes, tensorSignature } from './function-handler.js';
+import { Tensor, batchSignature, stackInputs, unstackNamed } from '../tensor/index.js';
+import { tensorBytes } from './function-handler.js';
 import type { BatchResult, BatchingHints, ModelHandler, RemoteInfer } from './handler.js';
 
 /**
@@ -73,22 +73,9 @@ function remote(
         }
         return { [name]: x };
       });
-      const names = Object.keys(dicts[0] ?? {});
-      const rows = dicts.map((d, i) => {
-        const ks = Object.keys(d);
-        if (ks.length !== names.length || ks.some((k) => !names.includes(k))) {
-          throw new ModelpipeError(
-            'MP_ERR_INPUT_COUNT',
-            `${o.modelId}: example ${i} has inputs ${ks.join(',')}, expected ${names.join(',')}`,
-          );
-        }
-        const t = d[names[0] as string] as Tensor;
-        if (t.shape.length === 0)
-          throw new ModelpipeError('MP_ERR_INPUT_RANK', `${o.modelId}: example ${i} is a scalar; need a batch dimension`);
-        return t.shape[0] as number;
-      });
+      const { inputs, rows } = stackInputs(dicts);
       const request: Record<string, Tensor> = {};
-      for (const n of names) request[n] = adapt(n, concat(dicts.map((d) => d[n] as Tensor)));
+      for (const [n, t] of inputs) request[n] = adapt(n, t);
       let response: Record<string, Tensor>;
       try {
         response = await infer(request);
@@ -96,22 +83,16 @@ function remote(
         if (e instanceof ModelpipeError) throw e;
         throw new ModelpipeError('MP_ERR_REMOTE', `${o.modelId}: ${(e as Error).message}`, { cause: e });
       }
-      const total = rows.reduce((a, b) => a + b, 0);
       const keep = o.outputs ?? Object.keys(response);
-      const out: Prediction[] = dicts.map(() => ({}));
-      for (const name of keep) {
+      const outputs = keep.map((name) => {
         const t = response[name];
         if (!(t instanceof Tensor)) throw new ModelpipeError('MP_ERR_UNKNOWN_OUTPUT', `${o.modelId}: response has no output ${name}`);
-        if (t.shape[0] !== total) {
-          throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${o.modelId}: output ${name} has ${t.shape[0]} rows for ${total} input rows`);
-        }
-        split(t, rows).forEach((p, i) => {
-          (out[i] as Prediction)[name] = p;
-        });
-      }
+        return t;
+      });
+      const out = unstackNamed(keep, outputs, rows, 'MP_ERR_BAD_RESPONSE');
       return { predictions: out, modelId: o.modelId };
     },
-    signature: tensorSignature,
+    signature: batchSignature,
     weight: tensorBytes,
     byteSize: () => 0,
   };

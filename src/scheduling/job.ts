@@ -1,7 +1,7 @@
 import { ModelpipeError } from '../errors/index.js';
 import type { Cancellation } from './cancel.js';
 import type { PreparedCall } from './call.js';
-import type { Tensor } from '../tensor/index.js';
+import { type Tensor, batchSignature } from '../tensor/index.js';
 
 export interface JobResult {
   outputs: Tensor[];
@@ -69,7 +69,7 @@ export class Job {
 
   /** Requests with equal signatures may share a batch (computed only when batching looks at it). */
   get signature(): string {
-    this.sig ??= batchSignature(this.call);
+    this.sig ??= callSignature(this.call);
     return this.sig;
   }
 
@@ -104,13 +104,10 @@ export class Job {
 }
 
 /**
- * Names, dtypes and non-batch dimensions of every input, the outputs wanted and the
- * config: only requests that agree on all of these are ever merged.
+ * Requests merge only when their inputs have one batch signature (tensor/signature.ts:
+ * names, dtypes, dimensions but the first) and they want the same outputs under the
+ * same config.
  */
-export function batchSignature(call: PreparedCall): string {
-  const parts: string[] = [];
-  for (const [name, t] of [...call.inputs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    parts.push(`${name}:${t.dtype}:${t.shape.slice(1).join('x')}`);
-  }
-  return JSON.stringify([parts, call.outputNames, call.config]);
+function callSignature(call: PreparedCall): string {
+  return `${batchSignature(call.inputs)}|${JSON.stringify([call.outputNames, call.config])}`;
 }

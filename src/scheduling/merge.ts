@@ -1,5 +1,4 @@
-import { ModelpipeError } from '../errors/index.js';
-import { type NumericArray, type Tensor, concat, largeBuffers, split } from '../tensor/index.js';
+import { type NumericArray, type Tensor, largeBuffers, stackInputs, unstackOutputs } from '../tensor/index.js';
 import type { Job } from './job.js';
 
 /**
@@ -20,26 +19,15 @@ export function reclaimBodies(jobs: readonly Job[]): void {
   for (const ab of bodies) largeBuffers.reclaim(ab);
 }
 
+/** A merged batch's inputs: the jobs' inputs stacked (tensor/batch.ts's stackInputs). */
 export function mergeInputs(jobs: readonly Job[]): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const name of (jobs[0] as Job).call.inputs.keys()) {
-    out.set(name, concat(jobs.map((j) => j.call.inputs.get(name) as Tensor)));
-  }
-  return out;
+  return stackInputs(jobs.map((j) => j.call.inputs)).inputs;
 }
 
-export function splitOutputs(outputs: readonly Tensor[], jobs: readonly Job[], rows: number): Tensor[][] {
-  const per = jobs.map(() => [] as Tensor[]);
-  for (const t of outputs) {
-    if (t.shape[0] !== rows) {
-      throw new ModelpipeError('MP_ERR_MODEL_OUTPUT', `merged batch of ${rows} rows produced an output with ${t.shape[0]} rows`);
-    }
-    split(
-      t,
-      jobs.map((j) => j.rows),
-    ).forEach((p, i) => {
-      (per[i] as Tensor[]).push(p);
-    });
-  }
-  return per;
+/** Each job's share of a merged batch's outputs (views, no copy). */
+export function splitOutputs(outputs: readonly Tensor[], jobs: readonly Job[]): Tensor[][] {
+  return unstackOutputs(
+    outputs,
+    jobs.map((j) => j.rows),
+  );
 }

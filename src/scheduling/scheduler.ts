@@ -1,3 +1,4 @@
+import { type Batcher, hasRoom, isFull } from './batcher.js';
 import type { Cancellation } from './cancel.js';
 import type { Metrics } from '../observe/metrics.js';
 import { ExecutionStats } from './execution-stats.js';
@@ -19,7 +20,8 @@ export interface SubmitOptions {
 }
 
 /**
- * The queue in front of one model: bounded, priority-ordered, FIFO within a priority.
+ * The queue strategy of the batching contract (batcher.ts), in front of one model:
+ * bounded, priority-ordered, FIFO within a priority.
  * It hands work to the model's instances (at most `model.instances` runs at once)
  * and, when batching is on and the model has a free batch dimension, merges
  * compatible requests along dimension 0.
@@ -33,7 +35,7 @@ export interface SubmitOptions {
  * `maxAbandonedRuns` may be outstanding; past that an overdue run keeps its slots
  * and the model refuses requests (MP_ERR_MODEL_STUCK, not ready) until runs settle.
  */
-export class ModelScheduler {
+export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
   private readonly queue: Job[] = [];
   private running = 0;
   private delayTimer: NodeJS.Timeout | undefined;
@@ -182,13 +184,13 @@ export class ModelScheduler {
     let rows = 0;
     for (let i = 0; i < this.queue.length && rows < b.maxBatchSize; i++) {
       const j = this.queue[i] as Job;
-      if (j.signature === head.signature && rows + j.rows <= b.maxBatchSize) {
+      if (j.signature === head.signature && hasRoom(b, rows, 0, j.rows, 0)) {
         picked.push(i);
         rows += j.rows;
       }
     }
     const waitedUs = (performance.now() - head.enqueuedAt) * 1000;
-    const full = rows >= b.maxBatchSize || b.preferredBatchSizes.includes(rows);
+    const full = isFull(b, rows, 0);
     if (!full && waitedUs < b.maxQueueDelayUs) {
       if (this.delayTimer === undefined) {
         this.delayTimer = setTimeout(
@@ -252,7 +254,7 @@ export class ModelScheduler {
         outputs = await this.model.run(run);
       }
       const ran = performance.now();
-      const parts = merged ? splitOutputs(outputs, live, rows) : [outputs];
+      const parts = merged ? splitOutputs(outputs, live) : [outputs];
       const inputMs = started - t0;
       const computeMs = ran - started;
       const outputMs = merged ? performance.now() - ran : 0;

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ModelpipeError } from '../../src/errors/index.js';
-import { type DeadLetter, Flow, batchStream, functionHandler, keyedModels } from '../../src/runinference/index.js';
+import { type DeadLetter, Flow, functionHandler, keyedModels } from '../../src/runinference/index.js';
 import { Tensor } from '../../src/tensor/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const doubler = (opts: Parameters<typeof functionHandler<number, number>>[1] = {}) =>
   functionHandler((xs: readonly number[]) => xs.map((x) => x * 2), { modelId: 'double', ...opts });
-
-async function* trickle<T>(items: T[], ms: number): AsyncGenerator<T> {
-  for (const x of items) {
-    await sleep(ms);
-    yield x;
-  }
-}
 
 describe('RunInference: unkeyed and keyed', () => {
   it('unkeyed examples give PredictionResults in order with the model id', async () => {
@@ -132,24 +125,21 @@ describe('RunInference: batching', () => {
     );
   });
 
-  it('a trickling stream is flushed at minBatchSize, and maxWaitMs caps waiting below it', async () => {
-    const eager = [];
-    for await (const b of batchStream(trickle([1, 2, 3, 4, 5, 6, 7, 8, 9], 15), {
-      minBatchSize: 3,
-      maxBatchSize: 100,
-      maxWaitMs: 10_000,
-    })) {
-      eager.push(b.length);
-    }
-    assert.deepEqual(eager, [3, 3, 3]);
-    const t0 = Date.now();
-    const timed = [];
-    for await (const b of batchStream(trickle([1, 2, 3, 4, 5, 6], 40), { minBatchSize: 50, maxBatchSize: 100, maxWaitMs: 60 })) {
-      timed.push(b.length);
-    }
-    assert.ok(timed.length >= 2, `max wait must flush partial batches, got ${JSON.stringify(timed)}`);
-    assert.ok(Math.max(...timed) < 6);
-    assert.ok(Date.now() - t0 < 2000);
+  it('Flow.batch groups items through the stream batcher', async () => {
+    assert.deepEqual(await Flow.from([1, 2, 3, 4, 5]).batch({ maxBatchSize: 2 }).collect(), [[1, 2], [3, 4], [5]]);
+    assert.deepEqual(
+      await Flow.from([1, 2, 3, 4, 5])
+        .batch({ maxBatchSize: 8, preferredBatchSizes: [3] })
+        .collect(),
+      [
+        [1, 2, 3],
+        [4, 5],
+      ],
+    );
+    assert.throws(
+      () => Flow.from([1]).batch({ maxBatchSize: 0 }),
+      (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_PIPELINE_DEF',
+    );
   });
 
   it('weight-based batching limits the total weight (e.g. tokens) per batch', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ModelpipeError } from '../../src/errors/index.js';
-import { Tensor, concat, row, split, toNested } from '../../src/tensor/index.js';
+import { Tensor, concat, row, split, stackInputs, toNested, unstackNamed, unstackOutputs } from '../../src/tensor/index.js';
 
 const concatError = (fn: () => unknown) =>
   assert.throws(fn, (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_TENSOR_CONCAT');
@@ -87,4 +87,53 @@ test('row() is a view of one row', () => {
     () => row(t, 3),
     (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_TENSOR_SHAPE',
   );
+});
+
+test("stackInputs: Maps or records stack per name along dim 0, with each example's rows", () => {
+  const x1 = new Tensor('float32', [1, 2], Float32Array.of(1, 2));
+  const x2 = new Tensor('float32', [2, 2], Float32Array.of(3, 4, 5, 6));
+  const y1 = new Tensor('int32', [1], Int32Array.of(7));
+  const y2 = new Tensor('int32', [2], Int32Array.of(8, 9));
+  const { inputs, rows } = stackInputs([
+    new Map([
+      ['x', x1],
+      ['y', y1],
+    ]),
+    { y: y2, x: x2 },
+  ]);
+  assert.deepEqual(rows, [1, 2]);
+  assert.deepEqual([...inputs.keys()], ['x', 'y']);
+  assert.deepEqual(toNested(inputs.get('x') as Tensor), [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
+  assert.deepEqual(toNested(inputs.get('y') as Tensor), [7, 8, 9]);
+  // One example is not copied: its own tensors go through.
+  assert.equal(stackInputs([{ x: x1 }]).inputs.get('x'), x1);
+});
+
+test('stackInputs: examples must name the same inputs, and none may be a scalar', () => {
+  const x = Tensor.zeros('float32', [1, 2]);
+  const code = (c: string) => (e: unknown) => e instanceof ModelpipeError && e.code === c;
+  assert.throws(() => stackInputs([{ x }, { z: x }]), code('MP_ERR_INPUT_COUNT'));
+  assert.throws(() => stackInputs([{ x }, { x, z: x }]), code('MP_ERR_INPUT_COUNT'));
+  assert.throws(() => stackInputs([{ x: Tensor.zeros('float32', []) }]), code('MP_ERR_INPUT_RANK'));
+  assert.throws(() => stackInputs([]), code('MP_ERR_TENSOR_CONCAT'));
+});
+
+test('unstackOutputs: per example its own rows, as views; a wrong row count fails with the given code', () => {
+  const out = new Tensor('float32', [3, 2], Float32Array.of(1, 2, 3, 4, 5, 6));
+  const per = unstackOutputs([out], [1, 2]);
+  assert.deepEqual(toNested(per[0]?.[0] as Tensor), [[1, 2]]);
+  assert.deepEqual(toNested(per[1]?.[0] as Tensor), [
+    [3, 4],
+    [5, 6],
+  ]);
+  assert.equal((((per[1] as Tensor[])[0] as Tensor).data as Float32Array).buffer, (out.data as Float32Array).buffer, 'a view, not a copy');
+  const named = unstackNamed(['y'], [out], [2, 1]);
+  assert.deepEqual(toNested(named[1]?.y as Tensor), [[5, 6]]);
+  const code = (c: string) => (e: unknown) => e instanceof ModelpipeError && e.code === c;
+  assert.throws(() => unstackOutputs([out], [1, 1]), code('MP_ERR_MODEL_OUTPUT'));
+  assert.throws(() => unstackNamed(['y'], [out], [4], 'MP_ERR_BAD_RESPONSE'), code('MP_ERR_BAD_RESPONSE'));
 });
