@@ -92,8 +92,8 @@ export class GraphPipeFrontend implements HttpFrontend {
 
   /** A GET (JSON metadata) fails as JSON `{error, code}`; a POST as sendGraphPipeError answers. */
   sendError(req: IncomingMessage, res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendGraphPipeError(res, e, ctx, req.headers.accept);
-    if (logFailure(res, e, ctx)) sendJSON(res, e.status, { error: e.message, code: e.code }, errorHeaders(e));
+    if (req.method !== 'GET' && req.method !== 'HEAD') sendGraphPipeError(res, e, ctx, req.headers.accept);
+    else if (logFailure(res, e, ctx)) sendJSON(res, e.status, { error: e.message, code: e.code }, errorHeaders(e));
   }
 }
 

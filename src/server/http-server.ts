@@ -171,7 +171,10 @@ export class HttpServer {
     let handling: HttpFrontend | undefined;
     try {
       const refused = this.opts.auth?.admit(req, res, path);
-      if (refused) return this.sendError(req, res, refused, ctx);
+      if (refused) {
+        this.sendError(req, res, refused, ctx);
+        return;
+      }
       if (this.operations(req, res, path)) return;
       for (const r of this.opts.routes ?? []) if (await r(req, res, ctx)) return;
       for (const f of this.frontends) {
