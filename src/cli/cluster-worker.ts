@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
+import { ModelpipeError } from '../errors/index.js';
 import { type ClusterMessage, isClusterMessage } from './cluster-protocol.js';
 
 /** How long a /metrics request waits for the primary to merge every process's metrics. */
@@ -50,12 +51,12 @@ export class ClusterWorker {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new Error(`the primary process did not merge the metrics within ${METRICS_TIMEOUT_MS} ms`));
+        reject(new ModelpipeError('MP_ERR_TIMEOUT', `the primary process did not merge the metrics within ${METRICS_TIMEOUT_MS} ms`));
       }, METRICS_TIMEOUT_MS);
       this.waiting.set(id, (m) => {
         clearTimeout(t);
         this.waiting.delete(id);
-        if (m.text === undefined) reject(new Error(m.error ?? 'metrics could not be merged'));
+        if (m.text === undefined) reject(new ModelpipeError('MP_ERR_INTERNAL', m.error ?? 'metrics could not be merged'));
         else resolve({ contentType: m.contentType ?? 'text/plain', text: m.text });
       });
       send({ mp: 'metrics?', id });

@@ -1,3 +1,5 @@
+import { ModelpipeError } from '../errors/index.js';
+
 /**
  * A tiny YAML writer for the JSON-shaped objects of Kubernetes manifests (maps,
  * lists, strings, numbers, booleans), so no YAML dependency is needed. A string is
@@ -20,7 +22,7 @@ function scalar(v: unknown): string {
   if (typeof v === 'string') return PLAIN.test(v) && !RESERVED.test(v) ? v : JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (v === null) return 'null';
-  throw new TypeError(`cannot write ${typeof v} as YAML`);
+  throw new ModelpipeError('MP_ERR_BAD_CONFIG', `cannot write ${typeof v} as YAML`);
 }
 
 function isEmpty(v: unknown): boolean {

@@ -60,7 +60,7 @@ export async function resolveModelSource(location: string, opts: SourceOptions =
     }
     const len = Number(res.headers['content-length']);
     const total = Number.isFinite(len) && len > 0 ? len : undefined;
-    const received = await writeBody(res.body, tmp, (n) => opts.onProgress?.(n, total));
+    const received = await writeBody(res.body, tmp, location, (n) => opts.onProgress?.(n, total));
     if (total !== undefined && received !== total) {
       throw new ModelpipeError('MP_ERR_DOWNLOAD', `downloading ${location}: got ${received} of ${total} bytes`);
     }
@@ -90,7 +90,7 @@ export async function resolveModelSource(location: string, opts: SourceOptions =
  * about 1 download in 7. Synchronous writes keep the buffer empty: each chunk
  * is on disk (in the page cache) before the next is read.
  */
-function writeBody(body: Readable, path: string, onChunk: (received: number) => void): Promise<number> {
+function writeBody(body: Readable, path: string, location: string, onChunk: (received: number) => void): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let fd: number | undefined = openSync(path, 'w');
     let received = 0;
@@ -120,7 +120,9 @@ function writeBody(body: Readable, path: string, onChunk: (received: number) => 
     });
     body.once('end', () => done());
     body.once('error', (err) => done(err));
-    body.once('close', () => done(new Error('connection closed before the body ended')));
+    body.once('close', () =>
+      done(new ModelpipeError('MP_ERR_DOWNLOAD', `downloading ${location}: connection closed before the body ended`)),
+    );
   });
 }
 

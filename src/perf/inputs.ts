@@ -74,12 +74,14 @@ function generate(s: InputSpec, shape: number[], data: 'random' | 'zero'): Tenso
 }
 
 function fromNpy(path: string, s: InputSpec): Tensor {
+  const unreadable = (why: string, cause?: unknown): ModelpipeError =>
+    new ModelpipeError('MP_ERR_BAD_CONFIG', `--npy ${path}: ${why}`, { cause });
   let t: Tensor;
   try {
-    if (statSync(path).size > MAX_NPY_BYTES) throw new Error(`larger than ${MAX_NPY_BYTES} bytes`);
+    if (statSync(path).size > MAX_NPY_BYTES) throw unreadable(`larger than ${MAX_NPY_BYTES} bytes`);
     t = parseNpy(readFileSync(path));
   } catch (e) {
-    throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--npy ${path}: ${(e as Error).message}`, { cause: e });
+    throw e instanceof ModelpipeError ? e : unreadable((e as Error).message, e);
   }
   if (t.dtype !== s.dtype) {
     throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--npy ${path} holds ${t.dtype}; input ${quote(s.name)} takes ${s.dtype}`);

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ModelpipeError } from '../errors/index.js';
 import { type ServerLimits, createLimitedServer } from '../server/server-limits.js';
@@ -48,57 +48,91 @@ export interface HttpSourceOptions {
 
 type Offer = { rec: HttpRecord } | { end: true };
 
+/** One-slot hand-off from the request loops to the pipeline: a loop waits until the consumer takes its record. */
+class Handoff {
+  private readonly queue: Offer[] = [];
+  private readonly takers: ((v: Offer) => void)[] = [];
+  private taken: (() => void)[] = [];
+
+  offer(v: Offer): void {
+    const t = this.takers.shift();
+    if (t) t(v);
+    else this.queue.push(v);
+  }
+
+  async give(rec: HttpRecord): Promise<void> {
+    const v = { rec };
+    this.offer(v);
+    // Wait until the consumer pulled it: this is the backpressure point.
+    while (this.queue.includes(v)) await new Promise<void>((r) => this.taken.push(r));
+  }
+
+  async *records(): AsyncGenerator<HttpRecord> {
+    for (;;) {
+      const v = this.queue.shift() ?? (await new Promise<Offer>((r) => this.takers.push(r)));
+      const w = this.taken;
+      this.taken = [];
+      for (const f of w) f();
+      if ('end' in v) return;
+      yield v.rec;
+    }
+  }
+}
+
+/**
+ * Hands one request's lines over as records, each expected by `state`. A cut or
+ * unreadable body is answered here (the records already handed over are still
+ * written; the client learns the body was cut): false then.
+ */
+async function readRecords(
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: number,
+  state: HttpRequestState,
+  ctx: { acks: ReturnType<typeof ackTracker>; handoff: Handoff; maxLine: number; keyOf: HttpSourceOptions['keyOf'] },
+): Promise<boolean> {
+  let line = 0;
+  try {
+    for await (const text of boundedLines(req, ctx.maxLine)) {
+      line++;
+      if (text.trim() === '') continue;
+      const value = parseRecord(text, `POST ${id} line ${line}`);
+      const key = (value instanceof BadRecord ? undefined : ctx.keyOf?.(value)) ?? `${id}-${line}`;
+      ctx.acks.expect(state, key);
+      await ctx.handoff.give({ key, value });
+    }
+    return true;
+  } catch (e) {
+    ctx.acks.abandon(state);
+    const err = e instanceof ModelpipeError ? e : new ModelpipeError('MP_ERR_BAD_REQUEST', `request body: ${(e as Error).message}`);
+    reply(res, err.status, { ...err.toJSON(), accepted: 0 }, true);
+    req.destroy();
+    return false;
+  }
+}
+
 export async function httpSource(options: HttpSourceOptions = {}): Promise<HttpSource> {
   const path = options.path ?? '/ingest';
-  const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
   const acks = ackTracker();
-  // One slot hand-off: a request loop waits until the consumer takes its record.
-  const queue: Offer[] = [];
-  const takers: ((v: Offer) => void)[] = [];
-  let taken: (() => void)[] = [];
+  const handoff = new Handoff();
+  const ctx = { acks, handoff, maxLine: options.maxLineBytes ?? 16 * 1024 * 1024, keyOf: options.keyOf };
   let stopping = false;
   let active = 0;
   let requestNo = 0;
-
-  const offer = (v: Offer): void => {
-    const t = takers.shift();
-    if (t) t(v);
-    else queue.push(v);
-  };
-  const give = async (rec: HttpRecord): Promise<void> => {
-    const v = { rec };
-    offer(v);
-    // Wait until the consumer pulled it: this is the backpressure point.
-    while (queue.includes(v)) await new Promise<void>((r) => taken.push(r));
-  };
   const endIfIdle = (): void => {
-    if (stopping && active === 0) offer({ end: true });
+    if (stopping && active === 0) handoff.offer({ end: true });
   };
 
   const ingest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const state: HttpRequestState = acks.open();
-    const id = ++requestNo;
-    let line = 0;
+    let read: boolean;
     try {
-      for await (const text of boundedLines(req, maxLine)) {
-        line++;
-        if (text.trim() === '') continue;
-        const value = parseRecord(text, `POST ${id} line ${line}`);
-        const key = (value instanceof BadRecord ? undefined : options.keyOf?.(value)) ?? `${id}-${line}`;
-        acks.expect(state, key);
-        await give({ key, value });
-      }
-    } catch (e) {
-      // Records already handed over are still written; the client learns the body was cut.
-      acks.abandon(state);
-      const err = e instanceof ModelpipeError ? e : new ModelpipeError('MP_ERR_BAD_REQUEST', `request body: ${(e as Error).message}`);
-      reply(res, err.status, { ...err.toJSON(), accepted: 0 }, true);
-      req.destroy();
-      return;
+      read = await readRecords(req, res, ++requestNo, state, ctx);
     } finally {
       active--;
       endIfIdle();
     }
+    if (!read) return;
     const done = await acks.close(state);
     if (done.failed) reply(res, 503, { code: 'MP_ERR_SHUTTING_DOWN', message: done.failed, accepted: 0 }, true);
     else reply(res, 200, { accepted: done.written + done.dead, written: done.written, deadLetters: done.dead }, stopping);
@@ -116,11 +150,7 @@ export async function httpSource(options: HttpSourceOptions = {}): Promise<HttpS
     active++;
     void ingest(req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new ModelpipeError('MP_ERR_SOURCE', `http source cannot listen: ${e.message}`, { cause: e })));
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
+  const addr = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
 
   const src: HttpSource = {
     url: `http://${addr.address}:${addr.port}${path}`,
@@ -137,18 +167,17 @@ export async function httpSource(options: HttpSourceOptions = {}): Promise<HttpS
       await new Promise((r) => setImmediate(r)); // let the answers go out
       server.closeAllConnections();
     },
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        const v = queue.shift() ?? (await new Promise<Offer>((r) => takers.push(r)));
-        const w = taken;
-        taken = [];
-        for (const f of w) f();
-        if ('end' in v) return;
-        yield v.rec;
-      }
-    },
+    [Symbol.asyncIterator]: () => handoff.records(),
   };
   return src;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new ModelpipeError('MP_ERR_SOURCE', `http source cannot listen: ${e.message}`, { cause: e })));
+    server.listen(port, host, () => resolve());
+  });
+  return server.address() as AddressInfo;
 }
 
 function reply(res: ServerResponse, status: number, body: unknown, close: boolean): void {

@@ -94,144 +94,176 @@ if #p == 0 or p[1][2] ~= ARGV[3] then return nil end
 return {p[1][4], redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[4], 0, ARGV[2])}`;
 
 export function redisStreamSource(o: RedisStreamSourceOptions): RedisStreamSource {
-  const reader = connect(o.url); // blocking reads tie up their connection...
-  const writer = connect(o.url); // ...so XACK/XCLAIM/XPENDING use another
-  const consumer = o.consumer ?? `${hostname()}-${process.pid}`;
-  const count = o.count ?? 32;
-  const blockMs = o.blockMs ?? 500;
-  const claimIdle = o.claimIdleMs ?? 10_000;
-  const maxDeliveries = o.maxDeliveries ?? 3;
-  const stats = { read: 0, claimed: 0, exhausted: 0, acked: 0 };
-  const inflight = new Set<string>();
-  let quietWaiters: (() => void)[] = [];
-  let stopping = false;
-  let heartbeat: Heartbeat | undefined;
+  return new StreamConsumer(o);
+}
 
-  const wrap = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f();
-    } catch (e) {
-      throw new ModelpipeError('MP_ERR_SCALEOUT', `redis ${what} on ${o.stream}: ${(e as Error).message}`, { cause: e });
+type PendingEntry = [id: string, consumer: string, idleMs: number, deliveries: number];
+
+/** One consumer of the group: reads fresh entries, takes over dead consumers' ones, acks. */
+class StreamConsumer implements RedisStreamSource {
+  readonly consumer: string;
+  readonly stats = { read: 0, claimed: 0, exhausted: 0, acked: 0 };
+  private readonly reader: Redis; // blocking reads tie up their connection...
+  private readonly writer: Redis; // ...so XACK/XCLAIM/XPENDING use another
+  private readonly claimIdle: number;
+  private readonly maxDeliveries: number;
+  private readonly inflight = new Set<string>();
+  private quietWaiters: (() => void)[] = [];
+  private stopping = false;
+  private heartbeat: Heartbeat | undefined;
+
+  constructor(private readonly o: RedisStreamSourceOptions) {
+    this.reader = connect(o.url);
+    this.writer = connect(o.url);
+    this.consumer = o.consumer ?? `${hostname()}-${process.pid}`;
+    this.claimIdle = o.claimIdleMs ?? 10_000;
+    this.maxDeliveries = o.maxDeliveries ?? 3;
+  }
+
+  async ack(ids: readonly string[], outcome: AckOutcome = 'written'): Promise<void> {
+    if (ids.length === 0) return;
+    const { stream, group } = this.o;
+    const n = await this.wrap('XACK', () => this.writer.eval(ACK_SCRIPT, 2, stream, statsKey(stream, group), group, outcome, ...ids));
+    this.stats.acked += Number(n);
+    for (const id of ids) this.inflight.delete(id);
+    if (this.inflight.size === 0) {
+      const w = this.quietWaiters;
+      this.quietWaiters = [];
+      for (const f of w) f();
     }
-  };
-  /** Resolves once nothing this consumer yielded is unacked (or after claimIdleMs, for flows that drop items). */
-  const quiet = async (): Promise<void> => {
-    if (inflight.size === 0) return;
-    let t: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise<void>((r) => quietWaiters.push(r)), new Promise<void>((r) => (t = setTimeout(r, claimIdle)))]);
-    clearTimeout(t);
-  };
-  const take = (id: string): void => {
-    inflight.add(id);
-  };
+  }
 
-  const src: RedisStreamSource = {
-    consumer,
-    stats,
-    async ack(ids, outcome = 'written') {
-      if (ids.length === 0) return;
-      const n = await wrap('XACK', () => writer.eval(ACK_SCRIPT, 2, o.stream, statsKey(o.stream, o.group), o.group, outcome, ...ids));
-      stats.acked += Number(n);
-      for (const id of ids) inflight.delete(id);
-      if (inflight.size === 0) {
-        const w = quietWaiters;
-        quietWaiters = [];
-        for (const f of w) f();
-      }
-    },
-    acker<T>(idOf: (x: T) => string, outcome: AckOutcome = 'written'): Sink<T> {
-      return { write: (items) => src.ack(items.map(idOf), outcome), close: async () => {} };
-    },
-    stop() {
-      stopping = true;
-    },
-    async close() {
-      stopping = true;
-      await heartbeat?.stop();
-      reader.disconnect();
-      await writer.quit().catch(() => {});
-    },
-    async *[Symbol.asyncIterator]() {
-      await wrap('XGROUP CREATE', async () => {
-        try {
-          await writer.xgroup('CREATE', o.stream, o.group, '0', 'MKSTREAM');
-        } catch (e) {
-          if (!String((e as Error).message).includes('BUSYGROUP')) throw e;
-        }
-      });
-      // Entries this consumer name held before a restart (a fixed name): taken back like
-      // orphans, so their delivery count grows and a poison entry cannot loop forever.
-      const own = (await wrap('XPENDING', () => writer.xpending(o.stream, o.group, '-', '+', 10_000, consumer))) as [
-        string,
-        string,
-        number,
-        number,
-      ][];
-      heartbeat = await wrap('SET heartbeat', () => startHeartbeat(writer, heartbeatKey(o.stream, o.group, consumer), claimIdle));
-      yield* takeOver(own.map(([id, c, , d]) => ({ id, consumer: c, deliveries: Number(d) })));
-      const scanEvery = Math.min(claimIdle / 4, 1000);
-      let lastScan = 0;
-      let cursor = '-';
-      while (!stopping) {
-        let got = 0;
-        if (Date.now() - lastScan >= scanEvery) {
-          lastScan = Date.now();
-          const found = await wrap('XPENDING', () => findOrphans(writer, { ...o, minIdleMs: 1000, cursor, count: 256 }));
-          cursor = found.cursor;
-          for await (const m of takeOver(found.orphans)) {
-            got++;
-            yield m;
-          }
-        }
-        if (stopping) break;
-        const res = (await wrap('XREADGROUP', () =>
-          reader.xreadgroup('GROUP', o.group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', o.stream, '>'),
-        )) as [string, Entry[]][] | null;
-        for (const e of res?.[0]?.[1] ?? []) {
-          const m = toMessage(e, 1);
-          if (!m) continue;
+  acker<T>(idOf: (x: T) => string, outcome: AckOutcome = 'written'): Sink<T> {
+    return { write: (items) => this.ack(items.map(idOf), outcome), close: async () => {} };
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true;
+    await this.heartbeat?.stop();
+    this.reader.disconnect();
+    await this.writer.quit().catch(() => {});
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<RedisStreamMessage> {
+    await this.joinGroup();
+    yield* this.takeOver(await this.ownPending());
+    const scanEvery = Math.min(this.claimIdle / 4, 1000);
+    let lastScan = 0;
+    let cursor = '-';
+    while (!this.stopping) {
+      let got = 0;
+      if (Date.now() - lastScan >= scanEvery) {
+        lastScan = Date.now();
+        const found = await this.wrap('XPENDING', () => findOrphans(this.writer, { ...this.o, minIdleMs: 1000, cursor, count: 256 }));
+        cursor = found.cursor;
+        for await (const m of this.takeOver(found.orphans)) {
           got++;
-          stats.read++;
-          take(m.id);
           yield m;
         }
-        if (got === 0 && o.exitWhenDrained && cursor === '-' && (await drained())) return;
       }
-    },
-  };
+      if (this.stopping) break;
+      for await (const m of this.readFresh()) {
+        got++;
+        yield m;
+      }
+      if (got === 0 && this.o.exitWhenDrained && cursor === '-' && (await this.drained())) return;
+    }
+  }
+
+  /** Creates the group (and the stream) unless it exists. */
+  private joinGroup(): Promise<void> {
+    return this.wrap('XGROUP CREATE', async () => {
+      try {
+        await this.writer.xgroup('CREATE', this.o.stream, this.o.group, '0', 'MKSTREAM');
+      } catch (e) {
+        if (!String((e as Error).message).includes('BUSYGROUP')) throw e;
+      }
+    });
+  }
+
+  /**
+   * Entries this consumer name held before a restart (a fixed name), then starts the
+   * heartbeat. They are taken back like orphans, so their delivery count grows and a
+   * poison entry cannot loop forever.
+   */
+  private async ownPending(): Promise<Orphan[]> {
+    const { stream, group } = this.o;
+    const own = (await this.wrap('XPENDING', () => this.writer.xpending(stream, group, '-', '+', 10_000, this.consumer))) as PendingEntry[];
+    const key = heartbeatKey(stream, group, this.consumer);
+    this.heartbeat = await this.wrap('SET heartbeat', () => startHeartbeat(this.writer, key, this.claimIdle));
+    return own.map(([id, c, , d]) => ({ id, consumer: c, deliveries: Number(d) }));
+  }
+
+  /** One blocking XREADGROUP of entries never delivered before. */
+  private async *readFresh(): AsyncGenerator<RedisStreamMessage> {
+    const o = this.o;
+    const res = (await this.wrap('XREADGROUP', () =>
+      this.reader.xreadgroup('GROUP', o.group, this.consumer, 'COUNT', o.count ?? 32, 'BLOCK', o.blockMs ?? 500, 'STREAMS', o.stream, '>'),
+    )) as [string, Entry[]][] | null;
+    for (const e of res?.[0]?.[1] ?? []) {
+      const m = toMessage(e, 1);
+      if (!m) continue;
+      this.stats.read++;
+      this.inflight.add(m.id);
+      yield m;
+    }
+  }
 
   /** Claims orphans one at a time; each runs alone, so a crash it causes blames only it. */
-  async function* takeOver(orphans: readonly Orphan[]): AsyncGenerator<RedisStreamMessage> {
+  private async *takeOver(orphans: readonly Orphan[]): AsyncGenerator<RedisStreamMessage> {
+    const { stream, group } = this.o;
     for (const orphan of orphans) {
-      if (stopping) return;
-      if (orphan.deliveries < maxDeliveries) await quiet();
+      if (this.stopping) return;
+      if (orphan.deliveries < this.maxDeliveries) await this.quiet();
       // Atomically: still held by the dead consumer the scan saw? Then claim it. (A scan's list
       // goes stale while earlier orphans run; a plain XCLAIM could steal from a live claimer.)
-      const got = (await wrap('XCLAIM', () => writer.eval(CLAIM_SCRIPT, 1, o.stream, o.group, orphan.id, orphan.consumer, consumer))) as
-        | [number, Entry[]]
-        | null;
+      const got = (await this.wrap('XCLAIM', () =>
+        this.writer.eval(CLAIM_SCRIPT, 1, stream, group, orphan.id, orphan.consumer, this.consumer),
+      )) as [number, Entry[]] | null;
       const deliveries = got === null ? 0 : Number(got[0]);
-      const exhausted = deliveries >= maxDeliveries;
+      const exhausted = deliveries >= this.maxDeliveries;
       const m = got?.[1][0] === undefined ? undefined : toMessage(got[1][0], deliveries + 1);
       if (!m) continue;
-      stats.claimed++;
-      await wrap('HINCRBY', () => writer.hincrby(statsKey(o.stream, o.group), exhausted ? 'exhausted' : 'claimed', 1));
-      take(m.id);
+      this.stats.claimed++;
+      await this.wrap('HINCRBY', () => this.writer.hincrby(statsKey(stream, group), exhausted ? 'exhausted' : 'claimed', 1));
+      this.inflight.add(m.id);
       if (exhausted) {
-        stats.exhausted++;
+        this.stats.exhausted++;
         yield { ...m, exhausted: true };
         continue;
       }
       yield m;
-      await quiet();
+      await this.quiet();
     }
   }
 
-  const drained = async (): Promise<boolean> => {
-    const info = await groupInfo(writer, o.stream, o.group);
+  /** Resolves once nothing this consumer yielded is unacked (or after claimIdleMs, for flows that drop items). */
+  private async quiet(): Promise<void> {
+    if (this.inflight.size === 0) return;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((r) => this.quietWaiters.push(r)),
+      new Promise<void>((r) => (t = setTimeout(r, this.claimIdle))),
+    ]);
+    clearTimeout(t);
+  }
+
+  private async drained(): Promise<boolean> {
+    const info = await groupInfo(this.writer, this.o.stream, this.o.group);
     return info !== undefined && info.pending === 0 && info.lag === 0;
-  };
-  return src;
+  }
+
+  private async wrap<T>(what: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw new ModelpipeError('MP_ERR_SCALEOUT', `redis ${what} on ${this.o.stream}: ${(e as Error).message}`, { cause: e });
+    }
+  }
 }
 
 export interface GroupInfo {

@@ -4,10 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type http2 from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { ModelpipeError } from '../errors/index.js';
-import type { RequestContext } from './frontend.js';
-import { sendGraphPipeError } from './graphpipe-frontend.js';
 import { GrpcError } from './grpc-transport.js';
-import { errorHeaders, sendJSON } from './respond.js';
 
 /**
  * Bearer-token authentication with scopes. Token lines (file or MODELPIPE_TOKENS):
@@ -138,21 +135,15 @@ export class TokenAuth {
   }
 
   /**
-   * HttpServer's gate: true to go on; false when it has answered 401/403 itself
-   * (JSON {"error"} for OIP and GETs, a GraphPipe error for GraphPipe POSTs).
+   * HttpServer's gate: undefined to go on, or the refusal (MP_ERR_UNAUTHENTICATED with
+   * WWW-Authenticate set on `res`, or MP_ERR_PERMISSION_DENIED), which the server
+   * answers in the protocol of the route.
    */
-  admit(req: IncomingMessage, res: ServerResponse, path: string, ctx: RequestContext): boolean {
+  admit(req: IncomingMessage, res: ServerResponse, path: string): ModelpipeError | undefined {
     const { entry, error } = this.check(httpNeed(req.method ?? 'GET', path), req.headers.authorization);
     if (entry) identities.set(req, entry.identity);
-    if (!error) return true;
-    if (error.code === 'MP_ERR_UNAUTHENTICATED') res.setHeader('www-authenticate', 'Bearer realm="modelpipe"');
-    if (req.method === 'POST' && !path.startsWith('/v2')) {
-      sendGraphPipeError(res, error, ctx);
-    } else {
-      ctx.log.info({ reqId: ctx.id, code: error.code, err: error.message }, 'request rejected');
-      sendJSON(res, error.status, { error: error.message }, errorHeaders(error));
-    }
-    return false;
+    if (error?.code === 'MP_ERR_UNAUTHENTICATED') res.setHeader('www-authenticate', 'Bearer realm="modelpipe"');
+    return error;
   }
 
   /** The gRPC transport's gate: a GrpcError (UNAUTHENTICATED / PERMISSION_DENIED) or undefined. */

@@ -1,3 +1,5 @@
+import { ModelpipeError } from '../errors/index.js';
+
 /**
  * A global budget for memory held by request bodies that have not finished arriving.
  * A client that declares a large body and then stalls pins that memory for as long as
@@ -36,7 +38,7 @@ export class BodyBudget {
   release(n: number): void {
     if (n <= 0) return;
     this.held -= n;
-    if (this.held < 0) throw new Error(`BodyBudget released more than it reserved (${this.held})`);
+    if (this.held < 0) throw new ModelpipeError('MP_ERR_INTERNAL', `BodyBudget released more than it reserved (${this.held})`);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ModelpipeError } from '../errors/index.js';
 import type { Cancellation } from '../scheduling/cancel.js';
 import type { Engine } from '../core/engine.js';
 import type { Logger } from '../observe/logger.js';
@@ -20,8 +21,19 @@ export interface RequestContext {
 /**
  * A protocol frontend: translates its wire format to Engine calls and back. It
  * returns false when the request is not for it, so the server tries the next one.
+ * It does not answer its own failures: what `handle` throws, the server answers
+ * through this frontend's `sendError`, so every error on a route is written in
+ * that route's protocol.
  */
 export interface HttpFrontend {
   readonly name: string;
+  /**
+   * Whether the path belongs to this protocol. The server answers errors raised
+   * before or outside any frontend (limits, tokens, the drain deadline, app routes)
+   * with the first frontend that claims the path.
+   */
+  claims(path: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean>;
+  /** Answers `e` in this protocol's format, with its status and the code in `x-modelpipe-error`. */
+  sendError(req: IncomingMessage, res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void;
 }

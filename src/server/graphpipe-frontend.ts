@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type ModelpipeError, toModelpipeError } from '../errors/index.js';
+import type { ModelpipeError } from '../errors/index.js';
 import type { ModelMetadata } from '../models/model.js';
 import {
   type DecodeLimits,
@@ -12,7 +12,7 @@ import {
 import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
-import { errorHeaders, errorLogLevel, reasonPhrase, sendChunks, sendJSON } from './respond.js';
+import { errorHeaders, logFailure, reasonPhrase, sendChunks, sendJSON } from './respond.js';
 
 const FB = 'application/octet-stream';
 
@@ -52,46 +52,48 @@ export function modelFromPath(path: string): string | undefined {
 export class GraphPipeFrontend implements HttpFrontend {
   readonly name = 'graphpipe';
 
+  /** The catch-all: single-model clients post to any path. */
+  claims(_path: string): boolean {
+    return true;
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
     if (req.method === 'GET' || req.method === 'HEAD') {
-      try {
-        const md = ctx.engine.metadata(modelFromPath(ctx.path));
-        sendJSON(res, 200, { ...toGraphPipeMetadata(md), defaultInputs: md.defaultInputs, defaultOutputs: md.defaultOutputs });
-      } catch (err: unknown) {
-        const e = toModelpipeError(err);
-        sendJSON(res, e.status, { error: e.message, code: e.code }, errorHeaders(e));
-      }
+      const md = ctx.engine.metadata(modelFromPath(ctx.path));
+      sendJSON(res, 200, { ...toGraphPipeMetadata(md), defaultInputs: md.defaultInputs, defaultOutputs: md.defaultOutputs });
       return true;
     }
     if (req.method !== 'POST') return false;
-    try {
-      const model = modelFromPath(ctx.path);
-      const body = await readBody(req, ctx.bodyLimit);
-      const msg = decodeRequest(body, decodeLimits(ctx, model));
-      if (msg.type === 'metadata') {
-        sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
-        return true;
-      }
-      const out = await ctx.engine.infer(
-        model,
-        {
-          inputNames: msg.inputNames,
-          inputs: msg.inputs,
-          outputNames: msg.outputNames,
-          config: msg.config,
-          cancel: ctx.cancel,
-          transferable: true,
-          timeoutMs: ctx.timeoutMs,
-        },
-        'graphpipe',
-      );
-      sendChunks(res, 200, FB, encodeInferResponseChunks({ outputs: out.outputs, errors: [] }), {
-        'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
-      });
-    } catch (err: unknown) {
-      sendGraphPipeError(res, toModelpipeError(err), ctx, req.headers.accept);
+    const model = modelFromPath(ctx.path);
+    const body = await readBody(req, ctx.bodyLimit);
+    const msg = decodeRequest(body, decodeLimits(ctx, model));
+    if (msg.type === 'metadata') {
+      sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
+      return true;
     }
+    const out = await ctx.engine.infer(
+      model,
+      {
+        inputNames: msg.inputNames,
+        inputs: msg.inputs,
+        outputNames: msg.outputNames,
+        config: msg.config,
+        cancel: ctx.cancel,
+        transferable: true,
+        timeoutMs: ctx.timeoutMs,
+      },
+      'graphpipe',
+    );
+    sendChunks(res, 200, FB, encodeInferResponseChunks({ outputs: out.outputs, errors: [] }), {
+      'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
+    });
     return true;
+  }
+
+  /** A GET (JSON metadata) fails as JSON `{error, code}`; a POST as sendGraphPipeError answers. */
+  sendError(req: IncomingMessage, res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') sendGraphPipeError(res, e, ctx, req.headers.accept);
+    else if (logFailure(res, e, ctx)) sendJSON(res, e.status, { error: e.message, code: e.code }, errorHeaders(e));
   }
 }
 
@@ -126,12 +128,9 @@ export function wantsFlatbufferErrors(accept: string | undefined): boolean {
  * carrying `errors`, per the GraphPipe spec. The status matches the error either way.
  */
 export function sendGraphPipeError(res: ServerResponse, e: ModelpipeError, ctx: RequestContext, accept?: string): void {
-  const level = errorLogLevel(e);
-  ctx.log[level]({ reqId: ctx.id, code: e.code, err: e.message }, level === 'error' ? 'request failed' : 'request rejected');
-  if (res.headersSent || res.destroyed) return;
+  if (!logFailure(res, e, ctx)) return;
   res.statusMessage = reasonPhrase(e);
   const headers = errorHeaders(e);
-  if (e.code === 'MP_ERR_BODY_TOO_LARGE') headers.connection = 'close';
   if (wantsFlatbufferErrors(accept)) {
     sendChunks(res, e.status, FB, [encodeInferResponse({ outputs: [], errors: [{ code: e.numericCode, message: e.message }] })], headers);
   } else {

@@ -1,13 +1,14 @@
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { ModelpipeError } from '../errors/index.js';
-import { grpcPrefix } from '../protocol/oip/index.js';
 import { BodyBudget } from './body-budget.js';
-import { GrpcError, MessageReader, decompress } from './grpc-message.js';
+import { GrpcError, MessageReader } from './grpc-message.js';
+import { answerStatus, guarded, parseGrpcTimeout, receiveMessage, sendMessage } from './grpc-stream.js';
 import { type ServerTls, createHttp2Server } from './tls.js';
 
 export { GrpcError } from './grpc-message.js';
+export { parseGrpcTimeout } from './grpc-stream.js';
 
 /**
  * Unary gRPC over node:http2 (PROTOCOL-HTTP2.md), the server half of modelpipe's
@@ -18,7 +19,8 @@ export { GrpcError } from './grpc-message.js';
  * pool as HTTP bodies), placed so the method's raw tensor field is 64-byte aligned
  * and decodes as a view (MessageReader). Responses are written as the handler's
  * chunks, unjoined. Every call and connection is bounded (GrpcLimits), and no
- * error on one stream or connection can escape it: the process serves on.
+ * error on one stream or connection can escape it: the process serves on. This file
+ * holds connections, limits and dispatch; grpc-stream.ts one call's bytes.
  */
 
 export interface GrpcCallContext {
@@ -66,48 +68,9 @@ export const GRPC_LIMIT_DEFAULTS: Required<GrpcLimits> = {
   maxPendingBytes: 1024 * 1024 * 1024,
 };
 
-const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
-
-/** grpc-timeout ("100m", "5S") in ms; undefined when absent or malformed. */
-export function parseGrpcTimeout(v: string | undefined): number | undefined {
-  const m = v === undefined ? null : /^(\d{1,8})([HMSmun])$/.exec(v);
-  return m ? Number(m[1]) * (UNITS[m[2] as string] as number) : undefined;
-}
-
-const CONTENT_TYPE = 'application/grpc+proto';
 const CONNECTION_WINDOW = 64 * 1024 * 1024;
-const ACCEPT = 'identity,deflate,gzip';
 /** How long a refused connection may linger before it is dropped. */
 const REFUSED_LINGER_MS = 1000;
-
-/**
- * Runs `op` on a stream unless the peer is gone. Node throws from respond(),
- * sendTrailers() and friends once a stream is closed (ERR_HTTP2_INVALID_STREAM),
- * and a throw inside an event handler would end the process; a gone peer needs
- * nothing more than the stream's end.
- */
-function guarded(stream: http2.ServerHttp2Stream, op: () => void): void {
-  if (stream.destroyed || stream.closed) return;
-  try {
-    op();
-  } catch {
-    stream.destroy();
-  }
-}
-
-/** Ends a call with a status (no message), then stops whatever the client still sends. */
-function answerStatus(stream: http2.ServerHttp2Stream, e: GrpcError): void {
-  if (!stream.headersSent) {
-    const h = {
-      ':status': 200,
-      'content-type': CONTENT_TYPE,
-      'grpc-status': String(e.code),
-      'grpc-message': encodeURIComponent(e.details),
-    };
-    guarded(stream, () => stream.respond({ ...h, ...e.metadata }, { endStream: true }));
-  }
-  setImmediate(() => guarded(stream, () => stream.close(http2.constants.NGHTTP2_NO_ERROR)));
-}
 
 export class GrpcHttp2Server {
   readonly server: http2.Http2Server | http2.Http2SecureServer;
@@ -208,7 +171,7 @@ export class GrpcHttp2Server {
         return;
       }
       settle();
-      this.respond(stream, size, chunks);
+      sendMessage(stream, this.limits.streamIdleMs, size, chunks);
     };
     stream.once('close', () => {
       if (done) return;
@@ -227,14 +190,16 @@ export class GrpcHttp2Server {
       return;
     }
     if (!handler) {
-      fail(new GrpcError(status.UNIMPLEMENTED, `unknown method ${path}`));
+      fail(new GrpcError(status.UNIMPLEMENTED, `unknown method ${path}`, { 'x-modelpipe-error': 'MP_ERR_OIP_NOT_FOUND' }));
       return;
     }
     if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
-      fail(new GrpcError(status.UNIMPLEMENTED, `grpc-encoding ${encoding} is not supported (identity, gzip, deflate are)`));
+      const why = `grpc-encoding ${encoding} is not supported (identity, gzip, deflate are)`;
+      fail(new GrpcError(status.UNIMPLEMENTED, why, { 'x-modelpipe-error': 'MP_ERR_BAD_REQUEST' }));
       return;
     }
-    this.receive(stream, reader, encoding, fail, (msg) =>
+    const io = { encoding, idleMs: this.limits.streamIdleMs, maxMessageBytes: max };
+    receiveMessage(stream, reader, io, fail, (msg) =>
       handler
         .handle(msg, { signal: ac.signal, timeoutMs })
         .then(succeed, (err: unknown) => {
@@ -246,54 +211,6 @@ export class GrpcHttp2Server {
           stream.destroy();
         }),
     );
-  }
-
-  /** Feeds the stream to `reader` until its message is complete (`onMessage`) or refused (`fail`). */
-  private receive(
-    stream: http2.ServerHttp2Stream,
-    reader: MessageReader,
-    encoding: string,
-    fail: (e: GrpcError) => void,
-    onMessage: (msg: Buffer) => void,
-  ): void {
-    const idle = this.limits.streamIdleMs;
-    if (idle > 0) {
-      stream.setTimeout(idle, () => fail(new GrpcError(status.DEADLINE_EXCEEDED, `the request message stalled: no bytes for ${idle} ms`)));
-    }
-    stream.on('data', (chunk: Buffer) => {
-      if (reader.released) return;
-      try {
-        reader.push(chunk);
-      } catch (err: unknown) {
-        fail(err as GrpcError);
-      }
-    });
-    stream.on('end', () => {
-      // A stream the peer reset or dropped also ends: nobody is left to answer.
-      if (reader.released || stream.closed || stream.destroyed) return;
-      stream.setTimeout(0); // the message is complete; the handler has its own deadlines
-      let msg: Buffer;
-      try {
-        const m = reader.finish();
-        msg = m.compressed ? decompress(m.message, encoding, this.opts.maxMessageBytes) : m.message;
-      } catch (err: unknown) {
-        fail(err instanceof GrpcError ? err : new GrpcError(status.INTERNAL, `cannot decompress the message: ${(err as Error).message}`));
-        return;
-      }
-      onMessage(msg);
-    });
-  }
-
-  /** Writes a response; a client that stops reading it is reset after the idle timeout. */
-  private respond(stream: http2.ServerHttp2Stream, size: number, chunks: readonly Uint8Array[]): void {
-    guarded(stream, () => {
-      if (this.limits.streamIdleMs > 0) stream.setTimeout(this.limits.streamIdleMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
-      stream.respond({ ':status': 200, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => guarded(stream, () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' })));
-      stream.write(grpcPrefix(size));
-      for (const c of chunks) stream.write(c);
-      stream.end();
-    });
   }
 
   listen(port: number, host: string): Promise<number> {

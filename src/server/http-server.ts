@@ -7,7 +7,7 @@ import type { BodyBudget } from './body-budget.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
 import { type Logger, silentLogger } from '../observe/logger.js';
-import { OipFrontend, sendOipError } from './oip-frontend.js';
+import { OipFrontend } from './oip-frontend.js';
 import { sendText } from './respond.js';
 import { type ServerGuard, type ServerLimits, clientKey, createLimitedServer } from './server-limits.js';
 import type { ServerTls } from './tls.js';
@@ -99,7 +99,7 @@ export class HttpServer {
           const entry = opts.auth?.authenticate(req.headers.authorization);
           return entry ? `token:${entry.identity}` : clientKey(req);
         },
-        refuse: (req, res, e) => this.sendError(res, e, this.context(req, pathOf(req))),
+        refuse: (req, res, e) => this.sendError(req, res, e, this.context(req, pathOf(req))),
       },
       (req, res) => void this.dispatch(req, res),
     );
@@ -145,10 +145,15 @@ export class HttpServer {
     );
   }
 
-  /** A refusal (limits, drain deadline) in the format of the protocol the path belongs to. */
-  private sendError(res: ServerResponse, e: ModelpipeError, ctx: Context): void {
-    if (ctx.path.startsWith('/v2')) sendOipError(res, e, ctx);
-    else sendGraphPipeError(res, e, ctx);
+  /**
+   * Answers an error in the protocol of the route: `by`, the frontend that was handling
+   * the request, or else the first that claims its path (refusals by limits, tokens or
+   * the drain deadline, and app routes). With no such frontend, GraphPipe's text error.
+   */
+  private sendError(req: IncomingMessage, res: ServerResponse, e: ModelpipeError, ctx: Context, by?: HttpFrontend): void {
+    const f = by ?? this.frontends.find((x) => x.claims(ctx.path));
+    if (f) f.sendError(req, res, e, ctx);
+    else sendGraphPipeError(res, e, ctx, req.headers.accept);
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -163,14 +168,23 @@ export class HttpServer {
     // While draining, each answer also closes its connection.
     if (this.draining) res.setHeader('connection', 'close');
     const t0 = performance.now();
+    let handling: HttpFrontend | undefined;
     try {
-      if (this.opts.auth && !this.opts.auth.admit(req, res, path, ctx)) return;
+      const refused = this.opts.auth?.admit(req, res, path);
+      if (refused) {
+        this.sendError(req, res, refused, ctx);
+        return;
+      }
       if (this.operations(req, res, path)) return;
       for (const r of this.opts.routes ?? []) if (await r(req, res, ctx)) return;
-      for (const f of this.frontends) if (await f.handle(req, res, ctx)) return;
+      for (const f of this.frontends) {
+        handling = f;
+        if (await f.handle(req, res, ctx)) return;
+      }
+      handling = undefined;
       sendText(res, 405, `method ${req.method} not allowed on ${path}\n`);
     } catch (err: unknown) {
-      sendGraphPipeError(res, toModelpipeError(err), ctx, req.headers.accept);
+      this.sendError(req, res, toModelpipeError(err), ctx, handling);
     } finally {
       if (this.log.isLevelEnabled('debug'))
         this.log.debug(
@@ -245,7 +259,7 @@ export class HttpServer {
         `the server is stopping and did not finish this request within ${limit} ms; retry`,
       );
       if (!res.headersSent) res.setHeader('connection', 'close');
-      this.sendError(res, e, ctx);
+      this.sendError(res.req, res, e, ctx);
       ctx.cancel.cancel();
     }
   }

@@ -126,13 +126,16 @@ export function parseLabelLines(text: string): string[] {
 
 /** Reads a labels file, bounded in size; a clear MP_ERR_BAD_CONFIG when it cannot. */
 export function readLabelsFile(path: string): string[] {
+  const unreadable = (why: string, cause?: unknown): ModelpipeError =>
+    new ModelpipeError('MP_ERR_BAD_CONFIG', `cannot read labels ${path}: ${why}`, { cause });
+  let text: string;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_LABELS_BYTES) throw new Error(`larger than ${MAX_LABELS_BYTES} bytes`);
-    return parseLabelLines(readFileSync(path, 'utf8'));
+    if (statSync(path).size > MAX_LABELS_BYTES) throw unreadable(`larger than ${MAX_LABELS_BYTES} bytes`);
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ModelpipeError('MP_ERR_BAD_CONFIG', `cannot read labels ${path}: ${(e as Error).message}`, { cause: e });
+    throw e instanceof ModelpipeError ? e : unreadable((e as Error).message, e);
   }
+  return parseLabelLines(text);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ModelpipeError, clip, toModelpipeError } from '../errors/index.js';
+import { ModelpipeError, clip } from '../errors/index.js';
 import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
 import { readBody } from './body.js';
@@ -9,7 +9,7 @@ import { type LabelSource, applyClassification } from './oip-classification.js';
 import { modelConfig, modelStatistics } from './oip-extensions.js';
 import type { ModelDirectory } from '../core/model-directory.js';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION, oipModelMetadata, resolveModel, versionsOf } from './oip-models.js';
-import { errorHeaders, errorLogLevel, sendChunks, sendJSON } from './respond.js';
+import { errorHeaders, logFailure, sendChunks, sendJSON } from './respond.js';
 
 const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/stats|\/config)?\/?$/;
 
@@ -25,14 +25,17 @@ export class OipFrontend implements HttpFrontend {
   constructor(private readonly opts: { directory?: ModelDirectory; labels?: LabelSource } = {}) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-    const path = ctx.path;
-    if (path !== '/v2' && !path.startsWith('/v2/')) return false;
-    try {
-      await this.route(req, res, ctx, path);
-    } catch (err: unknown) {
-      sendOipError(res, toModelpipeError(err), ctx);
-    }
+    if (!this.claims(ctx.path)) return false;
+    await this.route(req, res, ctx, ctx.path);
     return true;
+  }
+
+  claims(path: string): boolean {
+    return path === '/v2' || path.startsWith('/v2/');
+  }
+
+  sendError(_req: IncomingMessage, res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
+    sendOipError(res, e, ctx);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, path: string): Promise<void> {
@@ -132,10 +135,5 @@ function notFound(message: string, status = 404): ModelpipeError {
 
 /** `{"error": message}` with the error's status; the stable code rides in x-modelpipe-error. */
 export function sendOipError(res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
-  const level = errorLogLevel(e);
-  ctx.log[level]({ reqId: ctx.id, code: e.code, err: e.message }, level === 'error' ? 'request failed' : 'request rejected');
-  if (res.headersSent || res.destroyed) return;
-  const headers = errorHeaders(e);
-  if (e.code === 'MP_ERR_BODY_TOO_LARGE') headers.connection = 'close';
-  sendJSON(res, e.status, { error: e.message }, headers);
+  if (logFailure(res, e, ctx)) sendJSON(res, e.status, { error: e.message }, errorHeaders(e));
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { toModelpipeError } from '../errors/index.js';
+import type { ModelpipeError } from '../errors/index.js';
 import type { ModelRepository } from '../repository/index.js';
 import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
@@ -19,24 +19,29 @@ export class RepositoryFrontend implements HttpFrontend {
 
   constructor(private readonly repo: ModelRepository) {}
 
+  claims(path: string): boolean {
+    return path.startsWith('/v2/repository/');
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-    if (!ctx.path.startsWith('/v2/repository/') || req.method !== 'POST') return false;
-    try {
-      // The request body (optional parameters) is read and ignored, keeping the connection reusable.
-      await readBody(req, 1 << 20);
-      if (ctx.path === '/v2/repository/index' || ctx.path === '/v2/repository/index/') {
-        sendJSON(res, 200, this.repo.index());
-        return true;
-      }
-      const m = MODEL_OP.exec(ctx.path);
-      if (!m) return false;
-      const name = decodeSegment(m[1] as string, 'model name');
-      if (m[2] === 'load') await this.repo.load(name);
-      else await this.repo.unload(name);
-      sendJSON(res, 200, {});
-    } catch (err: unknown) {
-      sendOipError(res, toModelpipeError(err), ctx);
+    if (!this.claims(ctx.path) || req.method !== 'POST') return false;
+    // The request body (optional parameters) is read and ignored, keeping the connection reusable.
+    await readBody(req, 1 << 20);
+    if (ctx.path === '/v2/repository/index' || ctx.path === '/v2/repository/index/') {
+      sendJSON(res, 200, this.repo.index());
+      return true;
     }
+    const m = MODEL_OP.exec(ctx.path);
+    if (!m) return false;
+    const name = decodeSegment(m[1] as string, 'model name');
+    if (m[2] === 'load') await this.repo.load(name);
+    else await this.repo.unload(name);
+    sendJSON(res, 200, {});
     return true;
+  }
+
+  /** The repository extension is part of the Open Inference Protocol: its errors are OIP's. */
+  sendError(_req: IncomingMessage, res: ServerResponse, e: ModelpipeError, ctx: RequestContext): void {
+    sendOipError(res, e, ctx);
   }
 }

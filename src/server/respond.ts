@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { ModelpipeError } from '../errors/index.js';
+import type { RequestContext } from './frontend.js';
 
 const SMALL = 16 * 1024;
 
@@ -63,6 +64,16 @@ export function errorHeaders(e: ModelpipeError): Record<string, string> {
   if (RETRY_LATER.has(e.code)) h['retry-after'] = '1';
   if (CLOSE_AFTER.has(e.code)) h.connection = 'close';
   return h;
+}
+
+/**
+ * Logs a failed request at its level; false when the answer can no longer be written
+ * (headers already out, or the client gone), so the error writer stops there.
+ */
+export function logFailure(res: ServerResponse, e: ModelpipeError, ctx: RequestContext): boolean {
+  const level = errorLogLevel(e);
+  ctx.log[level]({ reqId: ctx.id, code: e.code, err: e.message }, level === 'error' ? 'request failed' : 'request rejected');
+  return !(res.headersSent || res.destroyed);
 }
 
 /**

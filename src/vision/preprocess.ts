@@ -44,17 +44,27 @@ function sniffFormat(b: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** Decodes to interleaved 8-bit RGB of exactly preset.width × preset.height. Throws the bare reason. */
+/**
+ * Decodes to interleaved 8-bit RGB of exactly preset.width × preset.height. Fails with
+ * MP_ERR_IMAGE_DECODE carrying the bare reason (the batch functions prefix the image's index).
+ */
 export async function decodeToRGB(bytes: Uint8Array, preset: Preset, autoOrient = true): Promise<Uint8Array> {
-  if (sniffFormat(bytes) === undefined) throw new Error('unsupported or unrecognised format (JPEG, PNG, WebP and GIF are accepted)');
+  if (sniffFormat(bytes) === undefined) {
+    throw new ModelpipeError('MP_ERR_IMAGE_DECODE', 'unsupported or unrecognised format (JPEG, PNG, WebP and GIF are accepted)');
+  }
   const { data, info } = await sharp(bytes, { autoOrient, pages: 1 }) // pages: 1 = first frame of an animation
     .removeAlpha()
     .toColourspace('srgb') // grey (and CMYK) become 3-channel sRGB
     .resize(preset.width, preset.height, { fit: preset.resize, position: 'centre', background: { r: 0, g: 0, b: 0 } })
     .raw({ depth: 'uchar' }) // 16-bit PNGs come down to 8 bits
-    .toBuffer({ resolveWithObject: true });
+    .toBuffer({ resolveWithObject: true })
+    .catch((err: unknown) => {
+      // libvips' own message (e.g. "VipsJpeg: premature end of JPEG image") is the reason.
+      throw new ModelpipeError('MP_ERR_IMAGE_DECODE', err instanceof Error ? err.message : String(err), { cause: err });
+    });
   if (info.channels !== 3 || info.width !== preset.width || info.height !== preset.height) {
-    throw new Error(`decoder produced ${info.width}×${info.height}×${info.channels}, expected ${preset.width}×${preset.height}×3`);
+    const got = `${info.width}×${info.height}×${info.channels}`;
+    throw new ModelpipeError('MP_ERR_IMAGE_DECODE', `decoder produced ${got}, expected ${preset.width}×${preset.height}×3`);
   }
   return data;
 }

@@ -245,6 +245,7 @@ describe('OIP gRPC server, called by the grpc-js client', () => {
       .unary('/inference.GRPCInferenceService/RepositoryIndex', [], { timeoutMs: 5000, maxReceiveBytes: 1 << 20 })
       .catch((e) => e);
     assert.equal(err.code, status.UNIMPLEMENTED);
+    assert.equal(err.metadata['x-modelpipe-error'], 'MP_ERR_OIP_NOT_FOUND');
     const bad = await ch
       .unary('/inference.GRPCInferenceService/ModelInfer', [Buffer.from([0xff, 0xff, 0xff])], { timeoutMs: 5000, maxReceiveBytes: 1 << 20 })
       .catch((e) => e);
@@ -261,6 +262,20 @@ describe('OIP gRPC server, called by the grpc-js client', () => {
       });
     assert.equal(await statusOf({ ':method': 'GET', ':path': '/inference.GRPCInferenceService/ServerLive' }), 405);
     assert.equal(await statusOf({ ':method': 'POST', ':path': '/x', 'content-type': 'application/json' }), 415);
+    // An encoding the server cannot read: UNIMPLEMENTED, with the stable code beside it.
+    const snappy = await new Promise<http2.IncomingHttpHeaders>((resolve) => {
+      const s = session.request({
+        ':method': 'POST',
+        ':path': '/inference.GRPCInferenceService/ServerLive',
+        'content-type': 'application/grpc',
+        'grpc-encoding': 'snappy',
+      });
+      s.on('response', resolve);
+      s.resume();
+      s.end();
+    });
+    assert.equal(snappy['grpc-status'], String(status.UNIMPLEMENTED));
+    assert.equal(snappy['x-modelpipe-error'], 'MP_ERR_BAD_REQUEST');
     session.close();
   });
 });

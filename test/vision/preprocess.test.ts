@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { preprocessImages, preprocessImagesSettled } from '../../src/vision/preprocess.js';
+import { decodeToRGB, preprocessImages, preprocessImagesSettled } from '../../src/vision/preprocess.js';
 import { BUILTIN_PRESETS, type Preset, validatePreset } from '../../src/vision/presets.js';
 import { ModelpipeError } from '../../src/errors/index.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
@@ -110,6 +110,15 @@ describe('classy preprocessing', { skip }, () => {
       preprocessImages([mug, read('dog.jpg').subarray(0, 5000), Buffer.alloc(0)], 'squeezenet', { concurrency: 4 }),
       (e) => e instanceof ModelpipeError && /^image 1: /.test(e.message) && !/unrecognised format/.test(e.message),
     );
+  });
+
+  test('decodeToRGB alone fails with MP_ERR_IMAGE_DECODE and the bare reason, for junk and for a corrupt file', async () => {
+    const p = BUILTIN_PRESETS.squeezenet as Preset;
+    const isDecode = (bare: RegExp) => (e: unknown) =>
+      e instanceof ModelpipeError && e.code === 'MP_ERR_IMAGE_DECODE' && e.status === 400 && bare.test(e.message);
+    await assert.rejects(decodeToRGB(Buffer.from('junk'), p), isDecode(/^unsupported or unrecognised format/));
+    // A PNG signature with a cut body gets past the sniffing: libvips' own failure carries the code too.
+    await assert.rejects(decodeToRGB(read('mug227.png').subarray(0, 1000), p), isDecode(/^(?!image \d)\S/));
   });
 
   test('the settled variant batches the good images and reports the bad ones by index', async () => {

@@ -8,10 +8,11 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { type DType, type NumericArray, POOL_MIN_BYTES } from '../../tensor/index.js';
+import { ModelpipeError } from '../../errors/index.js';
 import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './worker-messages.js';
 
 const port = parentPort;
-if (port === null) throw new Error('onnx worker must run in a worker thread');
+if (port === null) throw new ModelpipeError('MP_ERR_INTERNAL', 'onnx worker must run in a worker thread');
 const settings = workerData as SessionSettings;
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type GrpcObject, type ServiceClientConstructor, loadPackageDefinition, status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { ModelpipeError, quote } from '../../errors/index.js';
 
 /**
  * Loads grpc_service.proto. The build copies it beside the compiled code
@@ -38,7 +39,7 @@ export interface MethodCodec {
 
 export function methodCodec(method: string): MethodCodec {
   const m = (inferenceService().service as unknown as Record<string, MethodCodec | undefined>)[method];
-  if (!m) throw new TypeError(`GRPCInferenceService has no method ${method}`);
+  if (!m) throw new ModelpipeError('MP_ERR_OIP_NOT_FOUND', `GRPCInferenceService has no method ${quote(method)}`);
   return m;
 }
 
