@@ -8,9 +8,9 @@ import { ModelpipeError } from '../errors/index.js';
 import type { TensorSpec } from '../models/model.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
 import type { Logger } from '../observe/logger.js';
-import type { Tensor } from '../tensor/index.js';
+import { type Tensor, batchSignature } from '../tensor/index.js';
 import { inferBatch } from './engine-batch.js';
-import { tensorBytes, tensorSignature } from './function-handler.js';
+import { tensorBytes } from './function-handler.js';
 import type { BatchResult, BatchingHints, ModelHandler } from './handler.js';
 import { localEngine, slotsFor, stderrLogger } from './local-engine.js';
 
@@ -224,7 +224,7 @@ export function onnxHandler(options: OnnxHandlerOptions): OnnxModelHandler {
       if (!cur) throw new ModelpipeError('MP_ERR_MODEL_NOT_READY', `model ${path} is not loaded`);
       return { predictions: await inferBatch(engine, cur.key, examples, options.outputs), modelId: cur.tag.modelId };
     },
-    signature: tensorSignature,
+    signature: batchSignature,
     weight: tensorBytes,
     byteSize: () => current()?.tag.bytes ?? 0,
   };

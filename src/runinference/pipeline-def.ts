@@ -1,6 +1,6 @@
 import { ModelpipeError } from '../errors/index.js';
 import { type DType, type Nested, type Tensor, fromNested } from '../tensor/index.js';
-import { validateBatchOptions } from './batching.js';
+import { validateBatchOptions } from '../scheduling/stream-batcher.js';
 import type { BatchingHints, ModelHandler } from './handler.js';
 
 /**

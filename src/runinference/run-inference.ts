@@ -1,8 +1,7 @@
 import type { Registry } from 'prom-client';
 import { ModelpipeError } from '../errors/index.js';
 import type { Logger } from '../observe/logger.js';
-import { batchStream } from './batching.js';
-import { tensorSignature } from './function-handler.js';
+import { batchStream } from '../scheduling/stream-batcher.js';
 import { type DeadLetter, type ModelHandler, type PredictionResult, type ProcessedHandler, planOf } from './handler.js';
 import { type KeyedModelHandler, isKeyedModelHandler } from './keyed-handler.js';
 import { stderrLogger } from './local-engine.js';
@@ -117,7 +116,7 @@ async function* runStages(
   const step: Step = { multi, single, options, stats, metrics, failures, keyed };
   const batches = batchStream(prepare(src, step), {
     ...pick(multi ? multi.batching : single?.batching, options),
-    signature: (it) => `${it.idx}|${it.plan.inner.signature ? it.plan.inner.signature(it.x) : tensorSignature(it.x)}`,
+    signature: (it) => `${it.idx}|${it.plan.inner.signature ? it.plan.inner.signature(it.x) : batchSignature(it.x)}`,
     weight: (it) => (it.plan.inner.weight ? it.plan.inner.weight(it.x) : 1),
   });
   const concurrency = options.concurrency ?? (multi ? 1 : single?.inner.concurrency) ?? 1;

@@ -3,9 +3,9 @@ import { ModelSlot } from '../core/model-slot.js';
 import { ModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
 import type { Logger } from '../observe/logger.js';
-import type { Tensor } from '../tensor/index.js';
+import { type Tensor, batchSignature } from '../tensor/index.js';
 import { type TensorExample, inferBatch } from './engine-batch.js';
-import { tensorBytes, tensorSignature } from './function-handler.js';
+import { tensorBytes } from './function-handler.js';
 import type { BatchResult, BatchingHints, ModelHandler } from './handler.js';
 import { localEngine, slotsFor, stderrLogger } from './local-engine.js';
 
@@ -90,7 +90,7 @@ export function servedModelHandler(
       if (!cur) throw new ModelpipeError('MP_ERR_MODEL_NOT_READY', 'model is not loaded');
       return { predictions: await inferBatch(engine, cur.key, examples, options.outputs), modelId: cur.tag };
     },
-    signature: tensorSignature,
+    signature: batchSignature,
     weight: tensorBytes,
     byteSize: () => 0,
   };

@@ -1,4 +1,4 @@
-import { batchStream } from './batching.js';
+import { batchStream } from '../scheduling/stream-batcher.js';
 
 /**
  * A destination. `write` resolves only once the items are durably stored (fsync'd file,
