@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import { ModelpipeError } from '../errors/index.js';
 import type { Logger } from '../observe/logger.js';
 import { batchStream } from '../scheduling/stream-batcher.js';
+import { batchSignature } from '../tensor/index.js';
 import { type DeadLetter, type ModelHandler, type PredictionResult, type ProcessedHandler, planOf } from './handler.js';
 import { type KeyedModelHandler, isKeyedModelHandler } from './keyed-handler.js';
 import { stderrLogger } from './local-engine.js';
