@@ -17,6 +17,8 @@ import {
   service,
 } from '../../src/deploy/manifests.js';
 import { renderManifests } from '../../src/deploy/write-manifests.js';
+import { toYaml } from '../../src/deploy/yaml.js';
+import { ModelpipeError } from '../../src/errors/index.js';
 import { type Schema, validateSchema } from '../helpers/crd-schema.js';
 import { repoRoot } from '../helpers/shared.js';
 
@@ -118,4 +120,11 @@ test('broken KServe objects fail the CRD schema: an unknown field, a wrong type,
   const bad = inferenceService() as { spec: { predictor: { model: Record<string, unknown> } } };
   bad.spec.predictor.model.modelFormat = 'onnx';
   assert.match(validateSchema(bad, isvc.schema).join('\n'), /modelFormat: expected object/);
+});
+
+test('toYaml refuses a value YAML cannot hold with MP_ERR_BAD_CONFIG', () => {
+  assert.throws(
+    () => toYaml({ replicas: 10n }),
+    (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_BAD_CONFIG' && /cannot write bigint as YAML/.test(e.message),
+  );
 });

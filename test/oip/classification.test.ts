@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +13,7 @@ import { labelSource, readLabelsFile } from '../../src/server/oip-classification
 import { OipFrontend } from '../../src/server/oip-frontend.js';
 import { OipGrpcServer } from '../../src/server/oip-grpc-server.js';
 import { Tensor } from '../../src/tensor/index.js';
+import { ModelpipeError } from '../../src/errors/index.js';
 import { squeezenetInput } from '../helpers/images.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
 
@@ -109,5 +110,20 @@ describe('OIP classification extension', { skip }, () => {
         (e: unknown) => e instanceof RemoteError && e.code === 'MP_ERR_BAD_REQUEST' && /classification/.test(e.message),
       );
     });
+  }
+});
+
+test('readLabelsFile: a missing or oversized file is MP_ERR_BAD_CONFIG naming the file and why', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mp-labels-'));
+  try {
+    const big = join(dir, 'big.txt');
+    writeFileSync(big, '');
+    truncateSync(big, 16 * 1024 * 1024 + 1); // sparse: no memory or disk to speak of
+    const bad = (why: RegExp) => (e: unknown) =>
+      e instanceof ModelpipeError && e.code === 'MP_ERR_BAD_CONFIG' && e.message.startsWith('cannot read labels ') && why.test(e.message);
+    assert.throws(() => readLabelsFile(big), bad(/big\.txt: larger than 16777216 bytes$/));
+    assert.throws(() => readLabelsFile(join(dir, 'none.txt')), bad(/none\.txt: .*ENOENT/));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,6 +8,15 @@ import { readBody } from '../../src/server/body.js';
 import { rawConnect, until } from '../helpers/raw-http.js';
 
 describe('BodyBudget', () => {
+  test('releasing more than was reserved is a bug, reported as MP_ERR_INTERNAL', () => {
+    const b = new BodyBudget(100);
+    b.tryReserve(10);
+    assert.throws(
+      () => b.release(20),
+      (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_INTERNAL',
+    );
+  });
+
   test('reserves up to its limit, refuses past it, and a lease gives back exactly what it took, once', () => {
     const b = new BodyBudget(100);
     assert.equal(b.tryReserve(60), true);
