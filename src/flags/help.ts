@@ -14,7 +14,8 @@ export function helpText(spec: CommandSpec): string {
   for (const g of spec.groups) lines.push(...groupLines(g));
   lines.push(...flagLines('help', spec.flags.help as Flag));
   if (spec.footer !== undefined) lines.push(spec.footer);
-  lines.push(...wrap(envFooter(spec), 2));
+  // Continuation lines hang deeper, so none reads as a flag's row.
+  lines.push(...wrap(envFooter(spec), 2, 4));
   return lines.join('\n');
 }
 
@@ -43,17 +44,18 @@ export function flagLines(name: string, f: Flag): string[] {
   return [left.padEnd(COLUMN) + (body[0] ?? '').trimStart(), ...body.slice(1)];
 }
 
-/** Words of `text` in lines of at most WIDTH columns, each indented by `indent`. */
-function wrap(text: string, indent: number): string[] {
+/** Words of `text` in lines of at most WIDTH columns, indented by `indent` (continuation lines by `hang`). */
+function wrap(text: string, indent: number, hang = indent): string[] {
   const out: string[] = [];
   let line = '';
+  const margin = (): number => (out.length === 0 ? indent : hang);
   for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line !== '' && indent + line.length + 1 + word.length > WIDTH) {
-      out.push(' '.repeat(indent) + line);
+    if (line !== '' && margin() + line.length + 1 + word.length > WIDTH) {
+      out.push(' '.repeat(margin()) + line);
       line = word;
     } else line = line === '' ? word : `${line} ${word}`;
   }
-  if (line !== '') out.push(' '.repeat(indent) + line);
+  if (line !== '') out.push(' '.repeat(margin()) + line);
   return out;
 }
 
