@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { COMMANDS } from '../../src/cli/commands.js';
 import { helpText } from '../../src/flags/help.js';
 import { type CommandSpec, type Flag, envName, parseFlags, parserOptions } from '../../src/flags/table.js';
-import { needShared, sharedPath } from '../helpers/shared.js';
+import { needShared, repoRoot, sharedPath } from '../helpers/shared.js';
 import { CLI, runNode, startPrintingUrl, stop } from '../helpers/spawn.js';
 
 /**
@@ -82,6 +84,24 @@ describe('every command: --help and the parser agree', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^modelpipe: MP_ERR_BAD_CONFIG: Unknown option '--max-batch'.*\(see modelpipe batcher --help\)\n$/s);
   });
+});
+
+test('every flag a command line in README.md or docs/ shows is one that command accepts', () => {
+  const files = ['README.md', ...readdirSync(join(repoRoot, 'docs')).flatMap((f) => (f.endsWith('.md') ? [join('docs', f)] : []))];
+  let checked = 0;
+  for (const file of files) {
+    // Shell continuation lines join the command they continue.
+    const text = readFileSync(join(repoRoot, file), 'utf8').replace(/\\\n\s*/g, ' ');
+    for (const m of text.matchAll(/modelpipe ([a-z-]+)((?: (?:up|downloader|preprocessor)\b)?)([^`#\n]*)/g)) {
+      const spec = specs.find((x) => x.spec.name === `${m[1]}${m[2]}`)?.spec;
+      if (spec === undefined) continue; // prose ("modelpipe serves…"), not a command line
+      for (const name of mentioned(m[3] as string)) {
+        assert.ok(Object.hasOwn(spec.flags, name), `${file}: modelpipe ${spec.name} does not take --${name}: ${m[0]}`);
+        checked++;
+      }
+    }
+  }
+  assert.ok(checked > 20, `only ${checked} documented flags found`);
 });
 
 const squeezenet = sharedPath('models/squeezenet1.1.onnx');
