@@ -3,21 +3,16 @@ import { ModelpipeError } from '../../errors/index.js';
 import type { ClassifyReport } from './classify-dir.js';
 import { helpText } from '../../flags/help.js';
 import { defineCommand, flagGroup, parseFlags } from '../../flags/table.js';
-import { PRESET_FLAGS } from '../../flags/vision-flags.js';
+import { LABELS_FLAG, PRESET_FLAGS, modelFileFlag } from '../../flags/vision-flags.js';
 
 export const CLASSIFY_DIR = defineCommand({
   name: 'classify-dir',
   usage: 'DIR --model MODEL.onnx [options]   classify every image under a folder into SQLite or JSONL',
   groups: [
     flagGroup({
-      model: { type: 'string', value: 'FILE', help: 'the ONNX image classifier (required)' },
+      ...modelFileFlag('the ONNX image classifier (required)'),
       ...PRESET_FLAGS,
-      labels: {
-        type: 'string',
-        value: 'FILE',
-        help: 'class labels, one per line (none: label is null)',
-        defaultNote: 'a labels file next to the model',
-      },
+      ...LABELS_FLAG,
       out: {
         type: 'string',
         value: 'FILE',
@@ -28,7 +23,7 @@ export const CLASSIFY_DIR = defineCommand({
       workers: { type: 'int', min: 1, help: 'onnxruntime worker threads', defaultNote: 'min(4, cores)' },
     }),
   ],
-  footer: `  Rows: path (relative to DIR), class, label, score, model_id; SQLite rows go to table
+  footer: `  Rows: path (relative to DIR), class, label (null without labels), score, model_id; SQLite rows go to table
   "classifications", keyed by path (a rerun keeps existing rows and adds new images). JPEG, PNG, WebP and GIF
   files are read (recursively). A progress bar is drawn on a terminal (log lines otherwise)
   and a summary printed at the end. Exit status: 0 when every image was classified, 1 otherwise.`,

@@ -4,7 +4,7 @@ import { helpText } from '../../flags/help.js';
 import { RUNTIME_FLAGS } from '../../flags/scheduler-group.js';
 import { SERVER_SECURITY_FLAGS, reloadOnSighup, serverSecurityFromFlags, warnIfExposed } from '../../flags/security-flags.js';
 import { defineCommand, flagGroup, parseFlags, pickFlags } from '../../flags/table.js';
-import { PRESET_FLAGS } from '../../flags/vision-flags.js';
+import { LABELS_FLAG, PRESET_FLAGS, modelFileFlag } from '../../flags/vision-flags.js';
 import { stopOnSignals } from '../../server/signals.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { createLogger } from '../../observe/logger.js';
@@ -21,8 +21,8 @@ export const UP = defineCommand({
   usage: '--model M.onnx [--labels L] [options]   the whole stack on one machine',
   groups: [
     flagGroup({
-      model: { type: 'string', value: 'FILE', help: 'the ONNX model (served by the model server)' },
-      labels: { type: 'string', value: 'FILE', help: 'class labels, one per line', defaultNote: 'a labels file next to the model' },
+      ...modelFileFlag('the ONNX model (served by the model server)'),
+      ...LABELS_FLAG,
       ...PRESET_FLAGS,
       host: { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address to bind' },
       'listen-base': {

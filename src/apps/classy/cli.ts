@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { logFlags } from '../../flags/common-flags.js';
 import { helpText } from '../../flags/help.js';
 import { defineCommand, flagGroup, parseFlags } from '../../flags/table.js';
-import { PRESET_FLAGS } from '../../flags/vision-flags.js';
+import { LABELS_FLAG, PRESET_FLAGS, modelFileFlag } from '../../flags/vision-flags.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { createLogger } from '../../observe/logger.js';
 import { DOWNLOAD_GROUP, downloadOptions, labelsFrom, presetOptions } from './cli-options.js';
@@ -30,7 +30,7 @@ export const CLASSIFY = defineCommand({
     ),
     flagGroup(
       {
-        labels: { type: 'string', value: 'FILE', help: 'class labels', defaultNote: 'a labels file next to --model' },
+        ...LABELS_FLAG,
         'top-k': { type: 'int', min: 1, default: '1', help: 'show the N best classes per image' },
         'keep-going': {
           type: 'boolean',
