@@ -3,6 +3,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { COMMANDS } from '../../src/cli/commands.js';
+import { SERVE } from '../../src/cli/serve-flags.js';
+import { schedulerFromFlags } from '../../src/flags/scheduler-flags.js';
 import { helpText } from '../../src/flags/help.js';
 import { type CommandSpec, type Flag, envName, parseFlags, parserOptions } from '../../src/flags/table.js';
 import { needShared, repoRoot, sharedPath } from '../helpers/shared.js';
@@ -102,6 +104,33 @@ test('every flag a command line in README.md or docs/ shows is one that command 
     }
   }
   assert.ok(checked > 20, `only ${checked} documented flags found`);
+});
+
+test("serve's typed scheduler flags reach the scheduler options", () => {
+  const { values } = parseFlags(
+    [
+      '--max-batch-size',
+      '8',
+      '--max-queue-delay-us',
+      '500',
+      '--preferred-batch-sizes',
+      '2,4',
+      '--max-queue',
+      '9',
+      '--timeout',
+      '0',
+      '--no-fanout',
+    ],
+    SERVE,
+    {},
+  );
+  assert.deepEqual(schedulerFromFlags(values, true), {
+    batching: { maxBatchSize: 8, maxQueueDelayUs: 500, preferredBatchSizes: [2, 4] },
+    maxQueueSize: 9,
+    timeoutMs: 0,
+    fanout: false,
+  });
+  assert.throws(() => parseFlags(['--preferred-batch-sizes', '2,x'], SERVE, {}), /--preferred-batch-sizes must be positive integers/);
 });
 
 const squeezenet = sharedPath('models/squeezenet1.1.onnx');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ModelpipeError } from '../../src/errors/index.js';
+import { bytes, int, list, str } from '../../src/flags/args.js';
 import { helpText } from '../../src/flags/help.js';
 import { defineCommand, envName, flagGroup, parseFlags, parserOptions } from '../../src/flags/table.js';
 
@@ -127,4 +128,15 @@ describe('flag table: --help', () => {
     assert.match(flat, /a flag on the command line wins/);
     assert.match(flat, /Not from the environment: --local\./);
   });
+});
+
+test("the value readers take the table's typed values as well as raw text", () => {
+  assert.equal(int(5, 'n'), 5);
+  assert.equal(int('5', 'n'), 5);
+  assert.equal(bytes(1024, 's'), 1024);
+  assert.equal(bytes('1KiB', 's'), 1024);
+  assert.deepEqual(list(['a', 'b']), ['a', 'b']);
+  assert.deepEqual(list('a,b'), ['a', 'b']);
+  assert.equal(str(7), '7');
+  badConfig(() => int('-1', 'n'), /--n must be a non-negative integer, got -1/);
 });
