@@ -24,10 +24,7 @@ export const CLASSIFY = defineCommand({
       },
       'Against running servers:',
     ),
-    flagGroup(
-      { model: { type: 'string', value: 'FILE', help: 'the ONNX model' }, ...PRESET_FLAGS },
-      'Or all three stages in this process:',
-    ),
+    flagGroup({ ...modelFileFlag('the ONNX model'), ...PRESET_FLAGS }, 'Or all three stages in this process:'),
     flagGroup(
       {
         ...LABELS_FLAG,
