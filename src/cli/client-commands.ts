@@ -4,41 +4,72 @@ import { closeGrpcClients, modelMetadata, infer as oipInfer2 } from '../client/o
 import { ModelpipeError } from '../errors/index.js';
 import { serverHasExactMetadata } from '../models/model.js';
 import { type DType, type Tensor, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
-import { int, parseWithEnv, str } from '../flags/args.js';
-import { CLIENT_SECURITY_FLAGS, CLIENT_SECURITY_HELP, clientSecurityFromFlags } from '../flags/security-flags.js';
+import { int, str } from '../flags/args.js';
+import { helpText } from '../flags/help.js';
+import { CLIENT_SECURITY_GROUP, clientSecurityFromFlags } from '../flags/security-flags.js';
+import { type Flag, defineCommand, flagGroup, parseFlags } from '../flags/table.js';
 import { needFile, needHttpUrl, needParentDir } from './checks.js';
 import { tensorFromJSONText } from './json-input.js';
 
-export const INFER_HELP = `modelpipe infer URL --input <JSON array | file.npy> [options]
-  --input X          an input: inline JSON ([[0,1],[2,3]]), a .json file or a .npy file (repeatable)
-  --input-name N     name of each input, in order (repeatable; default: the server's)
-  --output-name N    outputs to return (repeatable; default: the server's)
-  --dtype T          dtype for JSON inputs (default float32)
-  --config S         the request's config string
-  --out FILE.npy     write the (first) output as .npy instead of printing JSON
-  --timeout MS       request timeout (default 60000)
-  --protocol P       graphpipe (default), v2 (OIP REST, binary tensors) or v2-grpc (URL host:port or grpc://host:port)
-  --model NAME       model to run (v2 and v2-grpc: required)
-  --model-version V  model version (v2 and v2-grpc)
-${CLIENT_SECURITY_HELP}`;
+/** The server a client command talks to, and how; the request timeout's default differs per command. */
+function serverFlags(timeoutMs: number) {
+  return flagGroup({
+    protocol: {
+      type: 'string',
+      value: 'P',
+      choices: ['graphpipe', 'v2', 'v2-grpc'],
+      default: 'graphpipe',
+      help: 'graphpipe, v2 (OIP REST, binary tensors) or v2-grpc (URL host:port or grpc://host:port)',
+    },
+    model: { type: 'string', value: 'NAME', help: 'model to run (v2 and v2-grpc: required)' },
+    'model-version': { type: 'string', value: 'V', help: 'model version (v2 and v2-grpc)' },
+    timeout: { type: 'int', value: 'MS', default: String(timeoutMs), help: 'request timeout' },
+  } as const satisfies Record<string, Flag>);
+}
 
-export const METADATA_HELP = `modelpipe metadata URL [--protocol graphpipe|v2|v2-grpc --model NAME]   print model metadata as JSON
-${CLIENT_SECURITY_HELP}`;
+export const INFER = defineCommand({
+  name: 'infer',
+  usage: 'URL --input <JSON array | file.npy> [options]',
+  groups: [
+    flagGroup({
+      input: {
+        type: 'string',
+        value: 'X',
+        multiple: true,
+        help: 'an input: inline JSON ([[0,1],[2,3]]), a .json file or a .npy file',
+      },
+      'input-name': { type: 'string', value: 'N', multiple: true, help: "name of each input, in order (default: the server's)" },
+      'output-name': { type: 'string', value: 'N', multiple: true, help: "outputs to return (default: the server's)" },
+      dtype: {
+        type: 'string',
+        value: 'T',
+        default: 'float32',
+        check: (t: string) => (isDType(t) ? undefined : 'is not a dtype'),
+        help: 'dtype for JSON inputs',
+      },
+      config: { type: 'string', value: 'S', help: "the request's config string" },
+      out: { type: 'string', value: 'FILE.npy', help: 'write the (first) output as .npy instead of printing JSON' },
+    }),
+    serverFlags(60_000),
+    CLIENT_SECURITY_GROUP,
+  ],
+});
 
-const PROTOCOL_FLAGS = {
-  protocol: { type: 'string' },
-  model: { type: 'string' },
-  'model-version': { type: 'string' },
-  ...CLIENT_SECURITY_FLAGS,
-} as const;
+export const INFER_HELP = helpText(INFER);
+
+export const METADATA = defineCommand({
+  name: 'metadata',
+  usage: 'URL [--protocol graphpipe|v2|v2-grpc --model NAME]   print model metadata as JSON',
+  groups: [serverFlags(30_000), CLIENT_SECURITY_GROUP],
+});
+
+export const METADATA_HELP = helpText(METADATA);
 
 type Protocol = 'graphpipe' | 'v2' | 'v2-grpc';
 
 function protocolOf(v: Record<string, unknown>): Protocol {
-  const p = str(v.protocol) ?? 'graphpipe';
-  if (p !== 'graphpipe' && p !== 'v2' && p !== 'v2-grpc')
-    throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--protocol must be graphpipe, v2 or v2-grpc, got ${p}`);
-  return p;
+  // The flag table has checked the value.
+  return (str(v.protocol) ?? 'graphpipe') as Protocol;
 }
 
 /** The URL for the OIP client: v2-grpc takes host:port or grpc://host:port (TLS: https:// or grpcs://). */
@@ -87,17 +118,7 @@ function loadInput(spec: string, dtype: DType): Tensor {
 }
 
 export async function inferCommand(argv: string[]): Promise<void> {
-  const { values: v, positionals } = parseWithEnv(argv, {
-    input: { type: 'string', multiple: true },
-    'input-name': { type: 'string', multiple: true },
-    'output-name': { type: 'string', multiple: true },
-    dtype: { type: 'string' },
-    config: { type: 'string' },
-    out: { type: 'string' },
-    timeout: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-    ...PROTOCOL_FLAGS,
-  });
+  const { values: v, positionals } = parseFlags(argv, INFER);
   const url = positionals[0];
   if (v.help || !url) {
     console.log(INFER_HELP);
@@ -108,8 +129,7 @@ export async function inferCommand(argv: string[]): Promise<void> {
   if (protocol !== 'v2-grpc') needHttpUrl(url);
   const out = str(v.out);
   if (out) needParentDir(out, '--out'); // before the request, not after the work
-  const dtype = str(v.dtype) ?? 'float32';
-  if (!isDType(dtype)) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--dtype ${dtype} is not a dtype`);
+  const dtype = v.dtype as DType; // checked by the flag table
   const inputs = ((v.input as string[] | undefined) ?? []).map((s) => loadInput(s, dtype));
   if (inputs.length === 0) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `infer needs at least one --input\n\n${INFER_HELP}`);
   const timeoutMs = int(v.timeout, 'timeout') ?? 60_000;
@@ -133,11 +153,7 @@ export async function inferCommand(argv: string[]): Promise<void> {
 }
 
 export async function metadataCommand(argv: string[]): Promise<void> {
-  const { values: v, positionals } = parseWithEnv(argv, {
-    help: { type: 'boolean', short: 'h' },
-    timeout: { type: 'string' },
-    ...PROTOCOL_FLAGS,
-  });
+  const { values: v, positionals } = parseFlags(argv, METADATA);
   const url = positionals[0];
   if (v.help || !url) {
     console.log(METADATA_HELP);

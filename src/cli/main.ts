@@ -1,25 +1,9 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { cliError } from './checks.js';
+import { COMMANDS } from './commands.js';
 import { wantsProcesses } from './processes.js';
 import { heapFlag, relaunch, watchParent } from './relaunch.js';
-
-type Command = { run: (argv: string[]) => Promise<void>; help: string };
-
-/**
- * Subcommands; each lives in its own module and is loaded only when used (a
- * server's launcher, see relaunch.ts, then loads none of them).
- */
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  serve: () => import('./serve-command.js').then((m) => ({ run: m.serveCommand, help: m.SERVE_HELP })),
-  infer: () => import('./client-commands.js').then((m) => ({ run: m.inferCommand, help: m.INFER_HELP })),
-  metadata: () => import('./client-commands.js').then((m) => ({ run: m.metadataCommand, help: m.METADATA_HELP })),
-  batcher: () => import('./batcher-command.js').then((m) => ({ run: m.batcherCommand, help: m.BATCHER_HELP })),
-  classy: () => import('../apps/classy/cli.js').then((m) => ({ run: m.classyCommand, help: m.CLASSY_HELP })),
-  run: () => import('./run-command.js').then((m) => ({ run: m.runCommand, help: m.RUN_HELP })),
-  perf: () => import('./perf-command.js').then((m) => ({ run: m.perfCommand, help: m.PERF_HELP })),
-  'classify-dir': () => import('../apps/classify-dir/command.js').then((m) => ({ run: m.classifyDirCommand, help: m.CLASSIFY_DIR_HELP })),
-};
 
 async function usage(): Promise<string> {
   const lines: string[] = [];

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../server/http-server.js';
 import { createLogger } from '../observe/logger.js';
-import { str } from '../flags/args.js';
 import { ClusterPrimary } from './cluster-primary.js';
 import { limitsFromFlags } from '../flags/limit-flags.js';
+import type { ServeValues } from './serve-flags.js';
 import { heapFlag } from './relaunch.js';
 
 /**
@@ -11,8 +11,8 @@ import { heapFlag } from './relaunch.js';
  * exits. main.ts does not relaunch itself for this command line: the primary
  * gives the workers the heap flag instead, so the tree is two levels deep.
  */
-export async function runPrimary(v: Record<string, unknown>, processes: number): Promise<void> {
-  const log = createLogger(str(v['log-level']));
+export async function runPrimary(v: ServeValues, processes: number): Promise<void> {
+  const log = createLogger(v['log-level']);
   const flag = heapFlag();
   const primary = new ClusterPrimary({
     processes,

@@ -2,10 +2,9 @@ import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { ModelRepository } from '../repository/index.js';
 import { createLogger } from '../observe/logger.js';
-import { int, str } from '../flags/args.js';
 import { schedulerFromFlags } from '../flags/scheduler-flags.js';
 import { stopOnSignals } from '../server/signals.js';
-import { stackOptions } from './serve-flags.js';
+import { type ServeValues, stackOptions } from './serve-flags.js';
 import { startServeStack } from './serve-stack.js';
 
 /**
@@ -13,21 +12,21 @@ import { startServeStack } from './serve-stack.js';
  * own workers and batcher; models that fail to load are reported not-ready and do
  * not stop the others.
  */
-export async function serveRepository(v: Record<string, unknown>, dir: string): Promise<void> {
-  const log = createLogger(str(v['log-level']));
+export async function serveRepository(v: ServeValues, dir: string): Promise<void> {
+  const log = createLogger(v['log-level']);
   const engine = new Engine();
   // Flags set the defaults; a model's config.json overrides them.
   const scheduler = schedulerFromFlags(v, true);
   const repository = new ModelRepository({ dir, engine, logger: log, scheduler });
   await repository.loadAll();
   const ready = repository.readyModels();
-  const wanted = str(v['default-model']);
+  const wanted = v['default-model'];
   if (wanted !== undefined && !repository.index().some((e) => e.name === wanted)) {
     throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--default-model ${wanted} is not in the repository ${dir}`);
   }
   // GraphPipe's root path serves this model (an alias, so reloads carry over).
   engine.defaultModel = wanted ?? ready[0];
-  const poll = int(v['poll-seconds'], 'poll-seconds');
+  const poll = v['poll-seconds'];
   if (poll !== undefined && poll > 0) repository.poll(poll);
   const stack = await startServeStack({ ...stackOptions(v, engine, log), repository });
   stopOnSignals(() => stack.close(), log);

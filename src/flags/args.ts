@@ -1,63 +1,57 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ModelpipeError } from '../errors/index.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
 /**
- * parseArgs plus environment fallbacks: every flag --foo-bar may also come from
- * MODELPIPE_FOO_BAR (flags win), so containers can be configured by env alone.
+ * Readers of single flag values. The flag table (table.ts) already hands commands
+ * typed values; these also accept the raw text, so a caller given either works.
  */
-export function parseWithEnv(
-  argv: string[],
-  options: Options,
-): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (err: unknown) {
-    throw new ModelpipeError('MP_ERR_BAD_CONFIG', (err as Error).message);
-  }
-  const values = { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
-  for (const [name, o] of Object.entries(options)) {
-    if (values[name] !== undefined) continue;
-    const env = process.env[`MODELPIPE_${name.toUpperCase().replace(/-/g, '_')}`];
-    if (env === undefined || env === '') continue;
-    values[name] = o.type === 'boolean' ? env === '1' || env.toLowerCase() === 'true' : o.multiple ? [env] : env;
-  }
-  return { values, positionals: parsed.positionals };
-}
 
 export function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  return Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined;
 }
 
 export function int(v: unknown, flag: string): number | undefined {
+  if (typeof v === 'number') return v;
   const s = str(v);
-  if (s === undefined) return undefined;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--${flag} must be a non-negative integer, got ${s}`);
-  return n;
+  return s === undefined ? undefined : readInt(s, `--${flag}`, 0);
+}
+
+/** An integer of at least `min`; `label` names where the text came from in the error. */
+export function readInt(s: string, label: string, min: number): number {
+  const n = s.trim() === '' ? Number.NaN : Number(s);
+  if (Number.isInteger(n) && n >= min) return n;
+  const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer of at least ${min}`;
+  throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${label} must be ${what}, got ${s}`);
 }
 
 /** Sizes like 64MiB, 10mb, 1048576. */
 export function bytes(v: unknown, flag: string): number | undefined {
+  if (typeof v === 'number') return v;
   const s = str(v);
-  if (s === undefined) return undefined;
+  return s === undefined ? undefined : readBytes(s, `--${flag}`);
+}
+
+const UNIT: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1048576, gb: 1e9, gib: 1073741824 };
+
+export function readBytes(s: string, label: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?$/i.exec(s.trim());
-  if (!m) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--${flag}: cannot read size ${s}`);
-  const unit = (m[2] ?? 'b').toLowerCase();
-  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1048576, gb: 1e9, gib: 1073741824 };
-  return Math.floor(Number(m[1]) * (mult[unit] as number));
+  if (!m) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${label}: cannot read size ${s} (e.g. 1048576, 64KiB, 10MB, 1GiB)`);
+  return Math.floor(Number(m[1]) * (UNIT[(m[2] ?? 'b').toLowerCase()] as number));
 }
 
 export function list(v: unknown): string[] | undefined {
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
   const s = str(v);
-  return s === undefined
-    ? undefined
-    : s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean);
+  return s === undefined ? undefined : splitList(s);
+}
+
+/** "a, b,,c" → ["a", "b", "c"]. */
+export function splitList(s: string): string[] {
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }
 
 /** host:port, :port or port. */

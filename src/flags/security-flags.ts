@@ -5,43 +5,36 @@ import { TokenAuth } from '../server/auth.js';
 import type { Logger } from '../observe/logger.js';
 import { ServerTls } from '../server/tls.js';
 import { str } from './args.js';
+import { type Flag, flagGroup } from './table.js';
 
 /** Flags of every command that runs a server (serve, batcher, classy up). */
 export const SERVER_SECURITY_FLAGS = {
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  'tls-client-ca': { type: 'string' },
-  'auth-tokens': { type: 'string' },
-  'auth-health': { type: 'boolean' },
-  'hop-ca': { type: 'string' },
-  'hop-cert': { type: 'string' },
-  'hop-key': { type: 'string' },
-  'hop-token': { type: 'string' },
-} as const;
+  'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS (and gRPC over TLS) with this PEM certificate (chain)' },
+  'tls-key': { type: 'string', value: 'FILE', help: 'its PEM private key; both files are re-read on SIGHUP' },
+  'tls-client-ca': { type: 'string', value: 'FILE', help: 'mutual TLS: clients must present a certificate signed by this CA' },
+  'auth-tokens': {
+    type: 'string',
+    value: 'FILE',
+    help: 'bearer tokens, one per line: TOKEN scope1,scope2 [name] (scopes: infer, metadata, control, metrics, all; re-read on SIGHUP); MODELPIPE_TOKENS holds the same lines inline (separated by ;)',
+  },
+  'auth-health': { type: 'boolean', help: 'health probes need a token too (default: they stay open)' },
+  'hop-ca': { type: 'string', value: 'FILE', help: "CA that outgoing hops' (remote models, next stages) certificates chain to" },
+  'hop-cert': { type: 'string', value: 'FILE', help: 'client certificate for outgoing hops (mutual TLS), with --hop-key' },
+  'hop-key': { type: 'string', value: 'FILE', help: 'its key' },
+  'hop-token': { type: 'string', value: 'TOKEN', help: 'bearer token sent to outgoing hops' },
+} as const satisfies Record<string, Flag>;
 
-export const SERVER_SECURITY_HELP = `  --tls-cert FILE           serve HTTPS (and gRPC over TLS) with this PEM certificate (chain)
-  --tls-key FILE            its PEM private key; both files are re-read on SIGHUP
-  --tls-client-ca FILE      mutual TLS: clients must present a certificate signed by this CA
-  --auth-tokens FILE        bearer tokens, one per line: TOKEN scope1,scope2 [name]
-                            (scopes: infer, metadata, control, metrics, all; re-read on SIGHUP);
-                            MODELPIPE_TOKENS holds the same lines inline (separated by ;)
-  --auth-health             health probes need a token too (default: they stay open)
-  --hop-ca FILE             CA that outgoing hops' (remote models, next stages) certificates chain to
-  --hop-cert FILE           client certificate for outgoing hops (mutual TLS), with
-  --hop-key FILE            its key
-  --hop-token TOKEN         bearer token sent to outgoing hops`;
+export const SERVER_SECURITY_GROUP = flagGroup(SERVER_SECURITY_FLAGS, 'TLS and authentication:');
 
 /** Flags of the client commands (infer, metadata). */
 export const CLIENT_SECURITY_FLAGS = {
-  ca: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  token: { type: 'string' },
-} as const;
+  ca: { type: 'string', value: 'FILE', help: "CA certificate to trust for https:// and grpcs:// (besides the system's)" },
+  cert: { type: 'string', value: 'FILE', help: 'client certificate (mutual TLS), with --key' },
+  key: { type: 'string', value: 'FILE', help: "the client certificate's key" },
+  token: { type: 'string', value: 'TOKEN', help: 'bearer token' },
+} as const satisfies Record<string, Flag>;
 
-export const CLIENT_SECURITY_HELP = `  --ca FILE          CA certificate to trust for https:// and grpcs:// (besides the system's)
-  --cert FILE        client certificate (mutual TLS), with --key FILE
-  --token TOKEN      bearer token (or MODELPIPE_TOKEN)`;
+export const CLIENT_SECURITY_GROUP = flagGroup(CLIENT_SECURITY_FLAGS, 'TLS and authentication:');
 
 export function clientSecurityFromFlags(v: Record<string, unknown>): ClientSecurity {
   return clientSecurityFromFiles({ ca: str(v.ca), cert: str(v.cert), key: str(v.key), token: str(v.token) });

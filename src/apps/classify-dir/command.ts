@@ -1,52 +1,58 @@
 import { loadPresetConfig } from '../../vision/presets.js';
 import { ModelpipeError } from '../../errors/index.js';
 import type { ClassifyReport } from './classify-dir.js';
-import { int, parseWithEnv, str } from '../../flags/args.js';
+import { helpText } from '../../flags/help.js';
+import { defineCommand, flagGroup, parseFlags } from '../../flags/table.js';
+import { LABELS_FLAG, PRESET_FLAGS, modelFileFlag } from '../../flags/vision-flags.js';
 
-export const CLASSIFY_DIR_HELP = `modelpipe classify-dir DIR --model MODEL.onnx [options]   classify every image under a folder into SQLite or JSONL
-  --model FILE              the ONNX image classifier (required)
-  --preset NAME             Classy preprocessing preset: squeezenet | vgg | imagenet | a name from --presets (default squeezenet)
-  --presets FILE            user presets (JSON, as for modelpipe classy)
-  --labels FILE             class labels, one per line (default: a labels file next to the model; none: label is null)
-  --out FILE                results.db (SQLite, the default), .jsonl, .csv, or - for JSON lines on stdout
-  --batch-size N            images per inference batch (default 8)
-  --workers N               onnxruntime worker threads (default: min(4, cores))
-  Rows: path (relative to DIR), class, label, score, model_id; SQLite rows go to table
+export const CLASSIFY_DIR = defineCommand({
+  name: 'classify-dir',
+  usage: 'DIR --model MODEL.onnx [options]   classify every image under a folder into SQLite or JSONL',
+  groups: [
+    flagGroup({
+      ...modelFileFlag('the ONNX image classifier (required)'),
+      ...PRESET_FLAGS,
+      ...LABELS_FLAG,
+      out: {
+        type: 'string',
+        value: 'FILE',
+        default: 'results.db',
+        help: 'results.db (SQLite), .jsonl, .csv, or - for JSON lines on stdout',
+      },
+      'batch-size': { type: 'int', min: 1, help: 'images per inference batch', defaultNote: '8' },
+      workers: { type: 'int', min: 1, help: 'onnxruntime worker threads', defaultNote: 'min(4, cores)' },
+    }),
+  ],
+  footer: `  Rows: path (relative to DIR), class, label (null without labels), score, model_id; SQLite rows go to table
   "classifications", keyed by path (a rerun keeps existing rows and adds new images). JPEG, PNG, WebP and GIF
   files are read (recursively). A progress bar is drawn on a terminal (log lines otherwise)
-  and a summary printed at the end. Exit status: 0 when every image was classified, 1 otherwise.`;
+  and a summary printed at the end. Exit status: 0 when every image was classified, 1 otherwise.`,
+});
+
+export const CLASSIFY_DIR_HELP = helpText(CLASSIFY_DIR);
 
 export async function classifyDirCommand(argv: string[]): Promise<void> {
-  const { values: v, positionals } = parseWithEnv(argv, {
-    model: { type: 'string' },
-    preset: { type: 'string' },
-    presets: { type: 'string' },
-    labels: { type: 'string' },
-    out: { type: 'string' },
-    'batch-size': { type: 'string' },
-    workers: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values: v, positionals } = parseFlags(argv, CLASSIFY_DIR);
   if (v.help) {
     console.log(CLASSIFY_DIR_HELP);
     return;
   }
   const [dir, ...extra] = positionals;
-  const model = str(v.model);
+  const model = v.model;
   if (dir === undefined || extra.length > 0 || model === undefined) {
     throw new ModelpipeError('MP_ERR_BAD_CONFIG', `classify-dir needs one folder and --model\n\n${CLASSIFY_DIR_HELP}`);
   }
-  const out = str(v.out) ?? 'results.db';
-  const presetsFile = str(v.presets);
-  const labels = str(v.labels);
-  const batchSize = int(v['batch-size'], 'batch-size');
-  const workers = int(v.workers, 'workers');
+  const out = v.out;
+  const presetsFile = v.presets;
+  const labels = v.labels;
+  const batchSize = v['batch-size'];
+  const workers = v.workers;
   // Loaded here, not at startup: the pipeline stack (sharp, SQLite, onnxruntime…) is heavy.
   const { classifyDir } = await import('./classify-dir.js');
   const report = await classifyDir(dir, {
     model,
     out,
-    preset: str(v.preset) ?? 'squeezenet',
+    preset: v.preset,
     ...(presetsFile === undefined ? {} : { presets: await loadPresetConfig(presetsFile) }),
     ...(labels === undefined ? {} : { labels }),
     ...(batchSize === undefined ? {} : { batchSize }),

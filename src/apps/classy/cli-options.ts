@@ -1,4 +1,5 @@
 import { bytes, int, list, str } from '../../flags/args.js';
+import { type Flag, flagGroup } from '../../flags/table.js';
 import { ModelpipeError } from '../../errors/index.js';
 import type { DownloadOptions } from './download.js';
 import { findLabels, loadLabels } from '../../vision/labels.js';
@@ -7,29 +8,32 @@ import { type Preset, loadPresetConfig, resolvePreset } from '../../vision/prese
 /** Flags shared by the Classy subcommands, and how they become library options. */
 
 export const DOWNLOAD_FLAGS = {
-  'allow-private': { type: 'boolean' },
-  'allow-address': { type: 'string' },
-  'download-timeout': { type: 'string' },
-  'max-size': { type: 'string' },
-  'max-redirects': { type: 'string' },
-  'download-concurrency': { type: 'string' },
-} as const;
+  'allow-private': { type: 'boolean', help: 'let the downloader fetch loopback/private/link-local addresses (refused by default)' },
+  'allow-address': { type: 'list', help: 'permit just these addresses or CIDRs' },
+  'download-timeout': { type: 'int', value: 'MS', help: 'per URL, redirects and body included', defaultNote: '10000' },
+  'max-size': { type: 'bytes', help: 'largest image body', defaultNote: '20MiB' },
+  'max-redirects': { type: 'int', help: 'redirects followed per URL', defaultNote: '5' },
+  'download-concurrency': { type: 'int', min: 1, help: 'downloads in flight per request', defaultNote: '8' },
+} as const satisfies Record<string, Flag>;
 
-export const DOWNLOAD_HELP = `  --allow-private           let the downloader fetch loopback/private/link-local addresses (refused by default)
-  --allow-address a,b       permit just these addresses or CIDRs
-  --download-timeout MS     per URL, redirects and body included (default 10000)
-  --max-size SIZE           largest image body (default 20MiB)
-  --max-redirects N         redirects followed per URL (default 5)
-  --download-concurrency N  downloads in flight per request (default 8)`;
+export const DOWNLOAD_GROUP = flagGroup(DOWNLOAD_FLAGS, 'Downloads:');
 
-/** The downloader server's next-stage allow-list (the stack adds its own preprocessor). */
-export const HOP_FLAGS = { 'allow-hop': { type: 'string' } } as const;
+/** The downloader server's next-stage allow-list (the stack adds its own preprocessor); `note` says what happens without it. */
+export function hopGroup(note: string) {
+  return flagGroup(
+    {
+      'allow-hop': {
+        type: 'list',
+        help: "next stages a request's config may name: URLs (that origin), addresses/CIDRs (any port) or host[:port] patterns with * (refused otherwise: SSRF)",
+      },
+    } as const satisfies Record<string, Flag>,
+    undefined,
+    note,
+  );
+}
 
-export const HOP_HELP = `  --allow-hop a,b           next stages a request's config may name: URLs (that origin), addresses/CIDRs
-                            (any port) or host[:port] patterns with * (refused otherwise: SSRF)`;
-
-export function allowHops(v: Record<string, unknown>): string[] {
-  return list(v['allow-hop']) ?? [];
+export function allowHops(v: { 'allow-hop'?: string[] }): string[] {
+  return v['allow-hop'] ?? [];
 }
 
 type Values = Record<string, unknown>;

@@ -1,36 +1,51 @@
 import { readFile } from 'node:fs/promises';
-import { int, parseWithEnv, str } from '../../flags/args.js';
+import { logFlags } from '../../flags/common-flags.js';
+import { helpText } from '../../flags/help.js';
+import { defineCommand, flagGroup, parseFlags } from '../../flags/table.js';
+import { LABELS_FLAG, PRESET_FLAGS, modelFileFlag } from '../../flags/vision-flags.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { createLogger } from '../../observe/logger.js';
-import { DOWNLOAD_FLAGS, DOWNLOAD_HELP, downloadOptions, labelsFrom, presetOptions } from './cli-options.js';
-import { DOWNLOADER_HELP, PREPROCESSOR_HELP, UP_HELP, downloaderCommand, preprocessorCommand, upCommand } from './cli-servers.js';
+import { DOWNLOAD_GROUP, downloadOptions, labelsFrom, presetOptions } from './cli-options.js';
+import { DOWNLOADER, PREPROCESSOR, UP, downloaderCommand, preprocessorCommand, upCommand } from './cli-servers.js';
 import { type ClassifyResult, type ClassyInput, type ImageOutcome, classifyImages, predictions } from './client.js';
 import { formatPrediction } from '../../vision/labels.js';
 import { startStack } from './stack.js';
 
 /** `modelpipe classy …`: classify files and URLs, or run the Classy servers. */
 
-export const CLASSY_HELP = `modelpipe classy <files or URLs…> [options]   classify images (one line each: "image 0 is class 504: coffee mug")
-  Against running servers:
-    --downloader URL      the downloader stage (needed for URLs)
-    --preprocessor URL    the preprocessor stage
-  Or all three stages in this process:
-    --model FILE          the ONNX model
-    --preset NAME         squeezenet | vgg | imagenet | a name from --presets (default squeezenet)
-    --presets FILE        user presets (JSON)
-  --labels FILE           class labels (default: a labels file next to --model)
-  --top-k N               show the N best classes per image (default 1)
-  --keep-going            report every image, failed ones with their error (default: stop at the first error)
-  --timeout MS            whole request timeout (default 60000)
-${DOWNLOAD_HELP}
-  Files are read here and enter at the preprocessor; URLs go through the downloader.
-  Exit status: 0 when every image was classified, 1 otherwise.
+export const CLASSIFY = defineCommand({
+  name: 'classy',
+  usage: '<files or URLs…> [options]   classify images (one line each: "image 0 is class 504: coffee mug")',
+  groups: [
+    flagGroup(
+      {
+        downloader: { type: 'string', value: 'URL', help: 'the downloader stage (needed for URLs)' },
+        preprocessor: { type: 'string', value: 'URL', help: 'the preprocessor stage' },
+      },
+      'Against running servers:',
+    ),
+    flagGroup({ ...modelFileFlag('the ONNX model'), ...PRESET_FLAGS }, 'Or all three stages in this process:'),
+    flagGroup(
+      {
+        ...LABELS_FLAG,
+        'top-k': { type: 'int', min: 1, default: '1', help: 'show the N best classes per image' },
+        'keep-going': {
+          type: 'boolean',
+          help: 'report every image, failed ones with their error (default: stop at the first error)',
+        },
+        timeout: { type: 'int', value: 'MS', default: '60000', help: 'whole request timeout' },
+        ...logFlags('warn'),
+      },
+      'Output:',
+    ),
+    DOWNLOAD_GROUP,
+  ],
+  footer: `  Files are read here and enter at the preprocessor; URLs go through the downloader.
+  Exit status: 0 when every image was classified, 1 otherwise.`,
+});
 
-${UP_HELP}
-
-${DOWNLOADER_HELP}
-
-${PREPROCESSOR_HELP}`;
+/** Every classy command's help: classifying, then the servers. */
+export const CLASSY_HELP = [CLASSIFY, UP, DOWNLOADER, PREPROCESSOR].map(helpText).join('\n\n');
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   up: upCommand,
@@ -86,41 +101,27 @@ function print(outcomes: readonly ImageOutcome[], labels: readonly string[], k: 
 }
 
 async function classifyCommand(argv: string[]): Promise<void> {
-  const { values: v, positionals } = parseWithEnv(argv, {
-    downloader: { type: 'string' },
-    preprocessor: { type: 'string' },
-    model: { type: 'string' },
-    labels: { type: 'string' },
-    preset: { type: 'string' },
-    presets: { type: 'string' },
-    'top-k': { type: 'string' },
-    'keep-going': { type: 'boolean' },
-    timeout: { type: 'string' },
-    'log-level': { type: 'string' },
-    ...DOWNLOAD_FLAGS,
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values: v, positionals } = parseFlags(argv, CLASSIFY);
   if (v.help || positionals.length === 0) {
     console.log(CLASSY_HELP);
     if (!v.help) process.exitCode = 2;
     return;
   }
-  const k = int(v['top-k'], 'top-k') ?? 1;
-  if (k < 1) throw new ModelpipeError('MP_ERR_BAD_CONFIG', '--top-k must be at least 1');
+  const k = v['top-k'];
   const keepGoing = v['keep-going'] === true;
-  if (str(v.preprocessor) === undefined && str(v.model) === undefined)
+  if (v.preprocessor === undefined && v.model === undefined)
     throw new ModelpipeError(
       'MP_ERR_BAD_CONFIG',
       'classy needs --model FILE (the ONNX model, run in this process) or --preprocessor URL [--downloader URL] of running servers',
     );
   const labels = await labelsFrom(v);
   const { inputs, unread } = await readInputs(positionals, keepGoing);
-  const opts = { keepGoing, timeoutMs: int(v.timeout, 'timeout') ?? 60_000 };
+  const opts = { keepGoing, timeoutMs: v.timeout };
   let result: ClassifyResult;
-  const preprocessor = str(v.preprocessor);
-  const model = str(v.model);
+  const preprocessor = v.preprocessor;
+  const model = v.model;
   if (preprocessor !== undefined) {
-    const downloader = str(v.downloader);
+    const downloader = v.downloader;
     result = await classifyImages(inputs, { preprocessor, ...(downloader ? { downloader } : {}) }, opts);
   } else {
     // In-process mode: the same three servers, on ephemeral loopback ports, for this one command.
@@ -130,7 +131,7 @@ async function classifyCommand(argv: string[]): Promise<void> {
       ...(await presetOptions(v)),
       download: downloadOptions(v),
       playground: false,
-      logger: createLogger(str(v['log-level']) ?? 'warn'),
+      logger: createLogger(v['log-level']),
     });
     try {
       result = await classifyImages(inputs, stack.endpoints, opts);
