@@ -3,15 +3,14 @@ import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
-import { loadModelConfig } from '../scheduling/config.js';
+import { configBeside, deviceOf, instancesOf, loadModelConfig, onnxOptionsOf, toSchedulerOptions } from '../config/index.js';
 import { modelFileOf, modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
-import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import { type Logger, createLogger } from '../observe/logger.js';
 import { bytes, int, list, parseWithEnv, str } from '../flags/args.js';
 import { LIMIT_FLAGS, LIMIT_HELP, limitsFromFlags } from '../flags/limit-flags.js';
 import { SERVER_SECURITY_FLAGS, SERVER_SECURITY_HELP, serverSecurityFromFlags } from '../flags/security-flags.js';
 import { needDir, readJsonFile } from './checks.js';
-import { schedulerFromFlags } from '../flags/scheduler-flags.js';
+import { effectiveConfig } from '../flags/scheduler-flags.js';
 import { stopOnSignals } from '../server/signals.js';
 import { labelSource } from '../server/oip-classification.js';
 import { serveRepository } from './serve-repository.js';
@@ -58,7 +57,8 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|DIR|URL [options]    (or: 
                             hosts where other busy processes would otherwise starve inference)
   --sha256 HEX              expected SHA-256 of the model file
   --download-dir DIR        where downloaded models are kept (default ~/.cache/modelpipe/models)
-  --model-config FILE.json  per-model scheduling config (dynamic_batching, max_queue_size, timeout_ms, instances)
+  --model-config FILE.json  model config in Triton's names (max_batch_size, dynamic_batching, instance_group, …;
+                            see docs/model-config.md); default: config.json beside the model, if any
   --cache                   row-level result cache (off by default)
   --cache-dir DIR           where the row cache lives (default ~/.cache/modelpipe/rows)
   --cache-max-bytes SIZE    row cache budget, oldest rows evicted beyond it (default 1GiB)
@@ -140,8 +140,6 @@ export async function serveCommand(argv: string[]): Promise<void> {
   // A directory with one model file (KServe's /mnt/models) serves that file.
   const location = modelFileOf(given);
   const log = createLogger(str(v['log-level']));
-  const device = (str(v.device) ?? 'cpu') as 'cpu' | 'cuda';
-  if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--device must be cpu or cuda, got ${device}`);
   const valueInputsFile = str(v['value-inputs']);
   // Read before the model is downloaded or loaded: a mistake costs nothing.
   const valueInputs = valueInputsFile
@@ -154,16 +152,21 @@ export async function serveCommand(argv: string[]): Promise<void> {
     ...(cacheDir ? { cacheDir } : {}),
     onProgress: progressPrinter(`downloading ${location}`),
   });
-  const configFile = str(v['model-config']);
-  const fileConfig = configFile ? loadModelConfig(configFile) : { scheduler: {} };
+  const configFile = str(v['model-config']) ?? configBeside(location, path);
+  const fileConfig = configFile ? loadModelConfig(configFile, { warn: (msg) => log.warn(msg) }) : {};
+  const config = effectiveConfig(v, fileConfig);
+  const device = (str(v.device) ?? deviceOf(config) ?? 'cpu') as 'cpu' | 'cuda';
+  if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--device must be cpu or cuda, got ${device}`);
   const t0 = performance.now();
-  const instances = int(v.instances, 'instances') ?? fileConfig.instances ?? 1;
-  const intraOpThreads = int(v['intra-op-threads'], 'intra-op-threads') ?? sharedThreads(processes, instances);
+  const instances = int(v.instances, 'instances') ?? instancesOf(config) ?? 1;
+  const intraOpThreads =
+    int(v['intra-op-threads'], 'intra-op-threads') ?? config.modelpipe?.intra_op_threads ?? sharedThreads(processes, instances);
   const model = await OnnxModel.load({
+    ...onnxOptionsOf(config),
     path,
     device,
     instances,
-    name: str(v.name) ?? modelNameOf(location),
+    name: str(v.name) ?? config.name ?? modelNameOf(location),
     ...optional('inputs', list(v.inputs)),
     ...optional('outputs', list(v.outputs)),
     ...optional('intraOpThreads', intraOpThreads),
@@ -181,7 +184,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
       : undefined;
   const identity = cache ? `${await fileIdentity(path)}:${model.metadata.name}:${model.metadata.version}` : '';
   engine.add(model.metadata.name, model, {
-    ...schedulerFromFlags(v, model.batchable, fileConfig.scheduler),
+    ...toSchedulerOptions(config, model.batchable),
+    config,
     loadSeconds: (performance.now() - t0) / 1000,
     ...optional('runThrough', cache?.runThrough(model.metadata.name, identity, engine.metrics)),
   });

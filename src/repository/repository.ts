@@ -2,38 +2,29 @@ import type { Engine } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import type { Model } from '../models/model.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
-import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import type { Logger } from '../observe/logger.js';
 import { silentLogger } from '../observe/logger.js';
 import type { ModelDirectory, ModelState } from '../core/model-directory.js';
-import { type ModelConfig, selectVersions } from './config.js';
+import { type ModelConfig, mergeConfig, onnxOptionsOf, toSchedulerOptions } from '../config/index.js';
+import { selectVersions } from './config.js';
 import { clientReason } from './reason.js';
 import { checkModelName, fingerprintOf, listModels, modelFile, readModel } from './scan.js';
 
 /** Loads one version's model; the default starts an OnnxModel (worker threads). */
 export type ModelLoader = (spec: { path: string; name: string; version: string; config: ModelConfig }) => Promise<Model>;
 
-export const onnxLoader: ModelLoader = ({ path, name, version, config: c }) =>
-  OnnxModel.load({
-    path,
-    name,
-    version,
-    ...(c.description !== undefined ? { description: c.description } : {}),
-    ...(c.instances !== undefined ? { instances: c.instances } : {}),
-    ...(c.device !== undefined ? { device: c.device } : {}),
-    ...(c.inputs !== undefined ? { inputs: c.inputs } : {}),
-    ...(c.outputs !== undefined ? { outputs: c.outputs } : {}),
-    ...(c.value_inputs !== undefined ? { valueInputs: c.value_inputs } : {}),
-    extra: { platform: 'onnxruntime_onnx', ...(c.app ?? {}) },
-  });
+export const onnxLoader: ModelLoader = ({ path, name, version, config }) => {
+  const o = onnxOptionsOf(config);
+  return OnnxModel.load({ ...o, path, name, version, extra: { platform: 'onnxruntime_onnx', ...o.extra } });
+};
 
 export interface RepositoryOptions {
   dir: string;
   engine: Engine;
   loader?: ModelLoader;
   logger?: Logger;
-  /** Scheduler settings a config.json does not override (from the CLI). */
-  scheduler?: Partial<SchedulerOptions>;
+  /** The config every model's config.json is merged over (the CLI's flags). */
+  defaults?: ModelConfig;
 }
 
 export interface IndexEntry {
@@ -106,7 +97,7 @@ export class ModelRepository implements ModelDirectory {
     const state: Served = { versions: new Map(), fingerprint: fingerprintOf(dir, name), unloaded: false };
     let disk: ReturnType<typeof readModel>;
     try {
-      disk = readModel(dir, name);
+      disk = readModel(dir, name, (msg) => this.log.warn({ model: name }, msg));
     } catch (err: unknown) {
       const e = toModelpipeError(err, 'MP_ERR_REPO_LOAD_FAILED');
       if (e.code === 'MP_ERR_REPO_UNKNOWN_MODEL' && !old) throw e;
@@ -126,8 +117,9 @@ export class ModelRepository implements ModelDirectory {
       const key = `${name}@${v}#${++this.generation}`;
       const t0 = performance.now();
       try {
-        const model = await this.loader({ path: modelFile(dir, name, v), name, version: v, config: disk.config });
-        engine.add(key, model, { ...this.schedulerFor(disk.config, model.batchable), loadSeconds: (performance.now() - t0) / 1000 });
+        const config = mergeConfig(this.opts.defaults ?? {}, disk.config);
+        const model = await this.loader({ path: modelFile(dir, name, v), name, version: v, config });
+        engine.add(key, model, { ...toSchedulerOptions(config, model.batchable), config, loadSeconds: (performance.now() - t0) / 1000 });
         state.versions.set(v, { state: 'READY', reason: '', key });
       } catch (err: unknown) {
         const msg = this.scrub(`failed to load ${name} version ${v}: ${toModelpipeError(err).message}`);
@@ -173,28 +165,6 @@ export class ModelRepository implements ModelDirectory {
       if (!next.versions.get(v)?.key) engine.unalias(`${name}@${v}`);
       if (s.key && !keep.has(s.key)) await engine.remove(s.key);
     }
-  }
-
-  private schedulerFor(c: ModelConfig, batchable: boolean): Partial<SchedulerOptions> {
-    const base = this.opts.scheduler ?? {};
-    const b = c.batching;
-    const batching =
-      b === false || !batchable
-        ? undefined
-        : b === undefined
-          ? (base.batching ?? DEFAULT_BATCHING)
-          : {
-              maxBatchSize: b.max_batch_size ?? DEFAULT_BATCHING.maxBatchSize,
-              maxQueueDelayUs: b.max_queue_delay_us ?? DEFAULT_BATCHING.maxQueueDelayUs,
-              preferredBatchSizes: b.preferred_batch_sizes ?? [],
-            };
-    return {
-      ...base,
-      batching,
-      ...(c.max_queue !== undefined ? { maxQueueSize: c.max_queue } : {}),
-      ...(c.timeout_ms !== undefined ? { timeoutMs: c.timeout_ms } : {}),
-      ...(c.max_abandoned_runs !== undefined ? { maxAbandonedRuns: c.max_abandoned_runs } : {}),
-    };
   }
 
   /** Stops serving a model: aliases go first (new requests get 404), then entries drain. */

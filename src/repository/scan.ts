@@ -1,7 +1,8 @@
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelpipeError } from '../errors/index.js';
-import { type ModelConfig, parseModelConfig } from './config.js';
+import type { ConfigWarn, ModelConfig } from '../config/index.js';
+import { readRepositoryConfig } from './config.js';
 
 /**
  * Reading the repository layout: DIR/<model>/<version>/model.onnx plus an optional
@@ -67,7 +68,7 @@ export function modelFile(dir: string, name: string, version: string): string {
 }
 
 /** Reads one model's directory; a bad config throws MP_ERR_REPO_CONFIG naming the file. */
-export function readModel(dir: string, name: string): ModelOnDisk {
+export function readModel(dir: string, name: string, warn?: ConfigWarn): ModelOnDisk {
   checkModelName(name);
   const root = join(dir, name);
   if (dangling(root)) {
@@ -80,7 +81,7 @@ export function readModel(dir: string, name: string): ModelOnDisk {
     throw new ModelpipeError('MP_ERR_REPO_UNKNOWN_MODEL', `no model ${JSON.stringify(name)} in the repository`);
   }
   const cfgPath = join(root, 'config.json');
-  const config = existsSync(cfgPath) ? parseModelConfig(readFileSync(cfgPath, 'utf8'), `${name}/config.json`) : {};
+  const config = existsSync(cfgPath) ? readRepositoryConfig(readFileSync(cfgPath, 'utf8'), `${name}/config.json`, warn) : {};
   const versions = versionsOnDisk(dir, name);
   const danglingVersions = versionDirs(dir, name).filter((v) => dangling(modelFile(dir, name, v)));
   return { name, config, versions, danglingVersions, fingerprint: fingerprintOf(dir, name) ?? '' };
