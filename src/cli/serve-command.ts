@@ -152,15 +152,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
     ...(cacheDir ? { cacheDir } : {}),
     onProgress: progressPrinter(`downloading ${location}`),
   });
-  const configFile = str(v['model-config']) ?? configBeside(location, path);
-  const fileConfig = configFile ? loadModelConfig(configFile, { warn: (msg) => log.warn(msg) }) : {};
-  const config = effectiveConfig(v, fileConfig);
-  const device = (str(v.device) ?? deviceOf(config) ?? 'cpu') as 'cpu' | 'cuda';
-  if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--device must be cpu or cuda, got ${device}`);
+  const { config, device, instances, intraOpThreads } = modelSettings(v, location, path, processes, log);
   const t0 = performance.now();
-  const instances = int(v.instances, 'instances') ?? instancesOf(config) ?? 1;
-  const intraOpThreads =
-    int(v['intra-op-threads'], 'intra-op-threads') ?? config.modelpipe?.intra_op_threads ?? sharedThreads(processes, instances);
   const model = await OnnxModel.load({
     ...onnxOptionsOf(config),
     path,
@@ -209,6 +202,21 @@ export async function serveCommand(argv: string[]): Promise<void> {
     },
     `serving ${model.metadata.name} on ${server.url}`,
   );
+}
+
+/**
+ * The model's config (--model-config, else a config.json beside the model) with the
+ * flags on top, and what loading the model takes from it; a flag beats the file.
+ */
+function modelSettings(v: Record<string, unknown>, location: string, path: string, processes: number, log: Logger) {
+  const file = str(v['model-config']) ?? configBeside(location, path);
+  const config = effectiveConfig(v, file ? loadModelConfig(file, { warn: (msg) => log.warn(msg) }) : {});
+  const device = str(v.device) ?? deviceOf(config) ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--device must be cpu or cuda, got ${device}`);
+  const instances = int(v.instances, 'instances') ?? instancesOf(config) ?? 1;
+  const intraOpThreads =
+    int(v['intra-op-threads'], 'intra-op-threads') ?? config.modelpipe?.intra_op_threads ?? sharedThreads(processes, instances);
+  return { config, device: device as 'cpu' | 'cuda', instances, intraOpThreads };
 }
 
 function nonEmpty(s: string | undefined): string | undefined {

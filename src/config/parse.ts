@@ -19,7 +19,8 @@ const int =
   (min: number): Check =>
   (v, path, ctx) => {
     const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) ctx.fail(path, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min)
+      ctx.fail(path, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return n;
   };
 const num =
@@ -49,7 +50,7 @@ function object(shape: Shape): Check {
       const check = shape.fields[k];
       if (check) out[k] = check(x, at, ctx);
       else if (shape.ignored?.includes(k)) ctx.warn(`${at} is not supported by modelpipe and is ignored`);
-      else ctx.fail(at, `is not a known field (known: ${Object.keys(shape.fields).join(', ')})`);
+      else ctx.fail('', `unknown field ${JSON.stringify(ctx.shown(at))} (known there: ${Object.keys(shape.fields).join(', ')})`);
     }
     return out;
   };
@@ -189,7 +190,10 @@ export function parseModelConfigText(json: string, opts: ParseOptions = {}): Mod
   try {
     value = JSON.parse(json);
   } catch (err: unknown) {
-    throw new ModelpipeError(opts.code ?? 'MP_ERR_BAD_CONFIG', `${opts.where ?? 'model config'}: not valid JSON: ${(err as Error).message}`);
+    throw new ModelpipeError(
+      opts.code ?? 'MP_ERR_BAD_CONFIG',
+      `${opts.where ?? 'model config'}: not valid JSON: ${(err as Error).message}`,
+    );
   }
   return parseModelConfig(value, opts);
 }

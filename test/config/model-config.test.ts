@@ -42,10 +42,26 @@ describe('model config: Triton JSON in, scheduler options out', () => {
       },
       sched({ batching: on(32, 5000, [16, 32]), timeoutMs: 2000, maxQueueSize: 10 }),
     ],
-    ['64-bit integers as strings (protobuf JSON)', { dynamic_batching: { max_queue_delay_microseconds: '100' } }, sched({ batching: on(16, 100) })],
-    ['max_queue_size 0 is no limit', { dynamic_batching: { default_queue_policy: { max_queue_size: 0 } } }, sched({ batching: on(16), maxQueueSize: UNLIMITED_QUEUE })],
-    ['a sub-millisecond timeout rounds up', { dynamic_batching: { default_queue_policy: { default_timeout_microseconds: 1 } } }, sched({ batching: on(16), timeoutMs: 1 })],
-    ['modelpipe fields', { modelpipe: { fanout: false, max_abandoned_runs: 3 } }, sched({ batching: on(16), fanout: false, maxAbandonedRuns: 3 })],
+    [
+      '64-bit integers as strings (protobuf JSON)',
+      { dynamic_batching: { max_queue_delay_microseconds: '100' } },
+      sched({ batching: on(16, 100) }),
+    ],
+    [
+      'max_queue_size 0 is no limit',
+      { dynamic_batching: { default_queue_policy: { max_queue_size: 0 } } },
+      sched({ batching: on(16), maxQueueSize: UNLIMITED_QUEUE }),
+    ],
+    [
+      'a sub-millisecond timeout rounds up',
+      { dynamic_batching: { default_queue_policy: { default_timeout_microseconds: 1 } } },
+      sched({ batching: on(16), timeoutMs: 1 }),
+    ],
+    [
+      'modelpipe fields',
+      { modelpipe: { fanout: false, max_abandoned_runs: 3 } },
+      sched({ batching: on(16), fanout: false, maxAbandonedRuns: 3 }),
+    ],
   ];
   for (const [name, json, want] of cases) {
     it(name, () => {
@@ -81,7 +97,11 @@ describe('model config: Triton JSON in, scheduler options out', () => {
 
 describe('model config: each old spelling gives the same options and exactly one warning', () => {
   const cases: [string, unknown, ModelConfig][] = [
-    ['scheduling: dynamic_batching.max_batch_size', { dynamic_batching: { max_batch_size: 8 } }, { max_batch_size: 8, dynamic_batching: {} }],
+    [
+      'scheduling: dynamic_batching.max_batch_size',
+      { dynamic_batching: { max_batch_size: 8 } },
+      { max_batch_size: 8, dynamic_batching: {} },
+    ],
     [
       'scheduling: dynamic_batching.max_queue_delay_us',
       { dynamic_batching: { max_queue_delay_us: 700 } },
@@ -115,12 +135,12 @@ describe('model config: each old spelling gives the same options and exactly one
     ['repository: version_policy {all: true}', { version_policy: { all: true } }, { version_policy: { all: {} } }],
     ['pipeline: batching.maxBatchSize', { batching: { maxBatchSize: 8 } }, { max_batch_size: 8, dynamic_batching: {} }],
     ['pipeline: batching.minBatchSize', { batching: { minBatchSize: 2 } }, { modelpipe: { min_batch_size: 2 }, dynamic_batching: {} }],
+    ['pipeline: batching.maxWaitMs (ms)', { batching: { maxWaitMs: 20 } }, { dynamic_batching: { max_queue_delay_microseconds: 20_000 } }],
     [
-      'pipeline: batching.maxWaitMs (ms)',
-      { batching: { maxWaitMs: 20 } },
-      { dynamic_batching: { max_queue_delay_microseconds: 20_000 } },
+      'pipeline: batching.maxBatchWeight',
+      { batching: { maxBatchWeight: 100 } },
+      { modelpipe: { max_batch_weight: 100 }, dynamic_batching: {} },
     ],
-    ['pipeline: batching.maxBatchWeight', { batching: { maxBatchWeight: 100 } }, { modelpipe: { max_batch_weight: 100 }, dynamic_batching: {} }],
   ];
   for (const [name, json, want] of cases) {
     it(name, () => {
@@ -133,19 +153,28 @@ describe('model config: each old spelling gives the same options and exactly one
   }
 
   it('an old spelling beside its new one is refused, not silently merged', () => {
-    assert.throws(() => parseModelConfig({ max_queue: 3, dynamic_batching: { default_queue_policy: { max_queue_size: 4 } } }), /max_queue and/);
+    assert.throws(
+      () => parseModelConfig({ max_queue: 3, dynamic_batching: { default_queue_policy: { max_queue_size: 4 } } }),
+      /max_queue and/,
+    );
   });
 });
 
 describe('model config: malformed fields fail with MP_ERR_BAD_CONFIG naming the field', () => {
   const cases: [unknown, RegExp][] = [
     [[], /must be a JSON object/],
-    [{ max_batch: 3 }, /max_batch is not a known field/],
+    [{ max_batch: 3 }, /unknown field "max_batch"/],
     [{ max_batch_size: -1 }, /max_batch_size must be an integer >= 0/],
     [{ max_batch_size: 1.5 }, /max_batch_size must be an integer/],
     [{ dynamic_batching: { preferred_batch_size: [0] } }, /dynamic_batching\.preferred_batch_size\.0 must be an integer >= 1/],
-    [{ dynamic_batching: { default_queue_policy: { timeout_action: 'DELAY' } } }, /default_queue_policy\.timeout_action must be one of REJECT/],
-    [{ dynamic_batching: { default_queue_policy: { max_queue_sise: 1 } } }, /default_queue_policy\.max_queue_sise is not a known field/],
+    [
+      { dynamic_batching: { default_queue_policy: { timeout_action: 'DELAY' } } },
+      /default_queue_policy\.timeout_action must be one of REJECT/,
+    ],
+    [
+      { dynamic_batching: { default_queue_policy: { max_queue_sise: 1 } } },
+      /unknown field "dynamic_batching\.default_queue_policy\.max_queue_sise"/,
+    ],
     [{ instance_group: [{ count: 0 }] }, /instance_group\.0\.count must be an integer >= 1/],
     [{ instance_group: [{ kind: 'KIND_CPU' }, { kind: 'KIND_GPU' }] }, /instance_group must use one kind/],
     [{ input: [{ data_type: 'TYPE_FP32' }] }, /input\.0\.name is required/],
@@ -164,18 +193,25 @@ describe('model config: malformed fields fail with MP_ERR_BAD_CONFIG naming the 
     it(`${JSON.stringify(json)} → ${message.source}`, () => {
       assert.throws(
         () => parseModelConfig(json, { where: 'f.json' }),
-        (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_BAD_CONFIG' && message.test(e.message) && e.message.startsWith('f.json: '),
+        (e: unknown) =>
+          e instanceof ModelpipeError && e.code === 'MP_ERR_BAD_CONFIG' && message.test(e.message) && e.message.startsWith('f.json: '),
       );
     });
   }
 
   it('text that is not JSON, and the caller’s own error code', () => {
-    assert.throws(() => parseModelConfigText('{', { code: 'MP_ERR_REPO_CONFIG' }), (e: unknown) => (e as ModelpipeError).code === 'MP_ERR_REPO_CONFIG');
+    assert.throws(
+      () => parseModelConfigText('{', { code: 'MP_ERR_REPO_CONFIG' }),
+      (e: unknown) => (e as ModelpipeError).code === 'MP_ERR_REPO_CONFIG',
+    );
   });
 });
 
 describe('serve flags: a config overlay merged over the file, converted once', () => {
-  const file = parseModelConfig({ max_batch_size: 32, dynamic_batching: { max_queue_delay_microseconds: 5000, preferred_batch_size: [16, 32] } });
+  const file = parseModelConfig({
+    max_batch_size: 32,
+    dynamic_batching: { max_queue_delay_microseconds: 5000, preferred_batch_size: [16, 32] },
+  });
 
   it('flags override the file field by field', () => {
     assert.deepEqual(schedulerFromFlags({}, true, file).batching, on(32, 5000, [16, 32]));
@@ -200,7 +236,10 @@ describe('serve flags: a config overlay merged over the file, converted once', (
 
   it('merging: objects field by field, instance groups group by group, lists whole', () => {
     const merged = mergeConfig(
-      { instance_group: [{ count: 2, kind: 'KIND_GPU' }], dynamic_batching: { preferred_batch_size: [2, 4], max_queue_delay_microseconds: 1 } },
+      {
+        instance_group: [{ count: 2, kind: 'KIND_GPU' }],
+        dynamic_batching: { preferred_batch_size: [2, 4], max_queue_delay_microseconds: 1 },
+      },
       { instance_group: [{ count: 3 }], dynamic_batching: { preferred_batch_size: [8] } },
     );
     assert.deepEqual(merged, {
