@@ -89,7 +89,7 @@ describe('model config: Triton JSON in, scheduler options out', () => {
       parameters: { k: { string_value: 'v' } },
     });
     assert.equal(warnings.length, 3, warnings.join('\n'));
-    assert.match(warnings.join('\n'), /input\.0\.format .*ignored[^]*dynamic_batching\.priority_levels[^]*optimization/);
+    assert.match(warnings.join('\n'), /input\.0\.format .*ignored[\s\S]*dynamic_batching\.priority_levels[\s\S]*optimization/);
     assert.deepEqual(config.version_policy, { specific: { versions: ['1', '3'] } });
     assert.deepEqual(config.input, [{ name: 'x', data_type: 'TYPE_FP32', dims: [3] }]);
   });
