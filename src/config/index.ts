@@ -9,7 +9,8 @@ export type {
   VersionPolicy,
 } from './model-config.js';
 export { type ParseOptions, parseModelConfig, parseModelConfigText } from './parse.js';
-export { configBeside, loadModelConfig } from './load.js';
+export { CONFIG_FILE_NAMES, configBeside, configIn, loadModelConfig, parseConfigFile } from './load.js';
+export { parsePbtxt } from './pbtxt.js';
 export {
   type StreamBatchOptions,
   UNLIMITED_QUEUE,
