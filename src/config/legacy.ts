@@ -11,6 +11,8 @@ interface Move {
   to: string;
   /** Unit or shape change; a value of the wrong type passes through for the checks to name. */
   map?: (v: unknown) => unknown;
+  /** The old field's own lower bound where it was stricter than the new one's. */
+  min?: number;
 }
 
 const msToUs = (v: unknown): unknown => (typeof v === 'number' ? v * 1000 : v);
@@ -42,7 +44,7 @@ const MOVES: Move[] = [
   { from: 'fanout', to: 'modelpipe.fanout' },
   { from: 'max_abandoned_runs', to: 'modelpipe.max_abandoned_runs' },
   // pipeline JSON's `batching`
-  { from: 'batching.maxBatchSize', to: 'max_batch_size' },
+  { from: 'batching.maxBatchSize', to: 'max_batch_size', min: 1 },
   { from: 'batching.minBatchSize', to: 'modelpipe.min_batch_size' },
   { from: 'batching.maxWaitMs', to: 'dynamic_batching.max_queue_delay_microseconds', map: msToUs },
   { from: 'batching.maxBatchWeight', to: 'modelpipe.max_batch_weight' },
@@ -79,6 +81,7 @@ function set(o: Raw, path: string, value: unknown, ctx: ConfigContext): void {
 function move(raw: Raw, m: Move, ctx: ConfigContext): void {
   const v = get(raw, m.from);
   if (v === undefined) return;
+  if (m.min !== undefined && typeof v === 'number' && v < m.min) ctx.fail(m.from, `must be an integer >= ${m.min}, got ${v}`);
   if (get(raw, m.to) !== undefined) ctx.fail(m.from, `and ${m.to} are the same setting: give only ${m.to}`);
   remove(raw, m.from);
   set(raw, m.to, m.map ? m.map(v) : v, ctx);

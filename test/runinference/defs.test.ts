@@ -157,7 +157,8 @@ describe('pipeline definitions: model_config and the old batching spellings', ()
 
   it('malformed fields fail with MP_ERR_PIPELINE_DEF naming the field as written', () => {
     for (const [extra, message] of [
-      [{ batching: { maxBatchSize: -1 } }, /batching\.maxBatchSize \(now max_batch_size\) must be an integer >= 0/],
+      [{ batching: { maxBatchSize: 0 } }, /batching\.maxBatchSize must be an integer >= 1, got 0/],
+      [{ batching: { maxBatchSize: 'x' } }, /batching\.maxBatchSize \(now max_batch_size\) must be an integer >= 0/],
       [
         { batching: { minBatchSize: 9, maxBatchSize: 4 } },
         /batching\.minBatchSize \(now modelpipe\.min_batch_size\) \(9\) must not exceed/,
