@@ -30,14 +30,12 @@ export function configFromFlags(v: Record<string, unknown>): ModelConfig {
 }
 
 /**
- * A model's config with the flags on top (the flags win), or `[flags, file]` order
- * reversed with `flagsFirst` (a repository: flags are every model's defaults, each
- * config.json overrides them). --batch turns batching on over a file's max_batch_size 0.
+ * A model's config (a file's, or none) with the flags on top, field by field. --batch
+ * turns batching on over a file's max_batch_size 0 (the other flags only tune it).
  */
-export function effectiveConfig(v: Record<string, unknown>, file: ModelConfig = {}, flagsFirst = false): ModelConfig {
-  const flags = configFromFlags(v);
-  const merged = flagsFirst ? mergeConfig(flags, file) : mergeConfig(file, flags);
-  if (v.batch === true && merged.max_batch_size === 0 && !flagsFirst) {
+export function effectiveConfig(v: Record<string, unknown>, file: ModelConfig = {}): ModelConfig {
+  const merged = mergeConfig(file, configFromFlags(v));
+  if (v.batch === true && merged.max_batch_size === 0) {
     const { max_batch_size: _off, ...on } = merged;
     return on;
   }
