@@ -57,8 +57,9 @@ export const SERVE_HELP = `modelpipe serve MODEL.onnx|DIR|URL [options]    (or: 
                             hosts where other busy processes would otherwise starve inference)
   --sha256 HEX              expected SHA-256 of the model file
   --download-dir DIR        where downloaded models are kept (default ~/.cache/modelpipe/models)
-  --model-config FILE.json  model config in Triton's names (max_batch_size, dynamic_batching, instance_group, …;
-                            see docs/model-config.md); default: config.json beside the model, if any
+  --model-config FILE       model config in Triton's names, JSON or config.pbtxt (max_batch_size,
+                            dynamic_batching, instance_group, …; docs/model-config.md); default: a
+                            config.json or config.pbtxt beside the model, if any; flags override it
   --cache                   row-level result cache (off by default)
   --cache-dir DIR           where the row cache lives (default ~/.cache/modelpipe/rows)
   --cache-max-bytes SIZE    row cache budget, oldest rows evicted beyond it (default 1GiB)
