@@ -14,6 +14,14 @@ export { Engine, type InferOutcome } from './core/engine.js';
 export type { InferCall } from './scheduling/call.js';
 export { Metrics } from './observe/metrics.js';
 export type { SchedulerOptions, BatchingOptions } from './scheduling/options.js';
+export {
+  parseModelConfig,
+  loadModelConfig,
+  mergeConfig,
+  toSchedulerOptions,
+  toStreamBatchOptions,
+  type ConfigWarn,
+} from './config/index.js';
 export { HttpServer, type HttpServerOptions } from './server/http-server.js';
 export { serve, serveModel, type RunningServer, type ServeOptions } from './server/serve.js';
 export {

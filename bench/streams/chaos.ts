@@ -90,7 +90,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       o.handler === 'double'
         ? { type: 'module', path: handlers, export: 'double' }
         : { type: 'module', path: handlers, export: 'squeezenet' },
-    batching: { maxBatchSize: o.handler === 'double' ? 64 : 8, maxWaitMs: 20 },
+    model_config: { max_batch_size: o.handler === 'double' ? 64 : 8, dynamic_batching: { max_queue_delay_microseconds: 20_000 } },
     sink: { ...sinkDef, table: 'out' },
     deadLetter: { ...sinkDef, table: 'dead' },
     progress: false,

@@ -36,7 +36,7 @@ export async function runHttpLoad(o: { dir: string; records: number; perRequest:
       source: { type: 'http' },
       key: 'x',
       handler: { type: 'module', path: handlers, export: 'double' },
-      batching: { maxBatchSize: 64, maxWaitMs: 20 },
+      model_config: { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 20_000 } },
       sink: { type: 'jsonl', path: out },
       progress: false,
     }),

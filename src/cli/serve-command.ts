@@ -2,13 +2,13 @@ import cluster from 'node:cluster';
 import { RowCache, defaultRowCacheDir, fileIdentity } from '../cache/row-cache.js';
 import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
-import { schedulerFromFlags } from '../flags/scheduler-flags.js';
+import { effectiveConfig } from '../flags/scheduler-flags.js';
 import { helpText } from '../flags/help.js';
 import { parseFlags } from '../flags/table.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { modelFileOf, modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
 import { type Logger, createLogger } from '../observe/logger.js';
-import { loadModelConfig } from '../scheduling/config.js';
+import { configBeside, deviceOf, instancesOf, loadModelConfig, onnxOptionsOf, toSchedulerOptions } from '../config/index.js';
 import { stopOnSignals } from '../server/signals.js';
 import { readJsonFile, needDir } from './checks.js';
 import { parseProcesses } from './processes.js';
@@ -42,7 +42,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const log = createLogger(v['log-level']);
   // A directory with one model file (KServe's /mnt/models) serves that file.
   const location = modelFileOf(given);
-  const { model, path, fileConfig, t0 } = await loadModel(v, location, processes);
+  const { model, path, config, t0 } = await loadModel(v, location, processes, log);
   const engine = new Engine();
   const cache =
     v.cache === true
@@ -50,7 +50,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
       : undefined;
   const identity = cache ? `${await fileIdentity(path)}:${model.metadata.name}:${model.metadata.version}` : '';
   engine.add(model.metadata.name, model, {
-    ...schedulerFromFlags(v, model.batchable, fileConfig.scheduler),
+    ...toSchedulerOptions(config, model.batchable),
+    config,
     loadSeconds: (performance.now() - t0) / 1000,
     ...optional('runThrough', cache?.runThrough(model.metadata.name, identity, engine.metrics)),
   });
@@ -61,11 +62,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
     await cache?.close();
   }, log);
   stack = await startServeStack(stackOptions(v, engine, log));
-  announce(log, stack, engine, model, { device: v.device, cache: cache !== undefined, t0 });
+  announce(log, stack, engine, model, { device: deviceOf(config) ?? v.device ?? 'cpu', cache: cache !== undefined, t0 });
 }
 
 /** Reads what the flags name, downloads the model if it is a URL, and loads it. */
-async function loadModel(v: ServeValues, location: string, processes: number) {
+async function loadModel(v: ServeValues, location: string, processes: number, log: Logger) {
   const valueInputsFile = v['value-inputs'];
   // Read before the model is downloaded or loaded: a mistake costs nothing.
   const valueInputs = valueInputsFile
@@ -76,23 +77,37 @@ async function loadModel(v: ServeValues, location: string, processes: number) {
     ...optional('cacheDir', v['download-dir']),
     onProgress: progressPrinter(`downloading ${location}`),
   });
-  const configFile = v['model-config'];
-  const fileConfig = configFile ? loadModelConfig(configFile) : { scheduler: {} };
+  const { config, device, instances, intraOpThreads } = modelSettings(v, location, path, processes, log);
   const t0 = performance.now();
-  const instances = v.instances ?? fileConfig.instances ?? 1;
   const model = await OnnxModel.load({
+    ...onnxOptionsOf(config),
     path,
-    device: v.device as 'cpu' | 'cuda',
+    device,
     instances,
-    name: v.name ?? modelNameOf(location),
+    name: v.name ?? config.name ?? modelNameOf(location),
     ...optional('inputs', v.inputs),
     ...optional('outputs', v.outputs),
-    ...optional('intraOpThreads', v['intra-op-threads'] ?? sharedThreads(processes, instances)),
+    ...optional('intraOpThreads', intraOpThreads),
     ...optional('interOpThreads', v['inter-op-threads']),
     ...optional('nice', v['worker-nice']),
     ...optional('valueInputs', valueInputs),
   });
-  return { model, path, fileConfig, t0 };
+  return { model, path, config, t0 };
+}
+
+/**
+ * The model's config (--model-config, else a config.json or config.pbtxt beside the
+ * model) with the flags on top, and what loading the model takes from it; a flag beats
+ * the file.
+ */
+function modelSettings(v: ServeValues, location: string, path: string, processes: number, log: Logger) {
+  const file = v['model-config'] ?? configBeside(location, path);
+  const config = effectiveConfig(v, file ? loadModelConfig(file, { warn: (msg) => log.warn(msg) }) : {});
+  const device = v.device ?? deviceOf(config) ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `device must be cpu or cuda, got ${device}`);
+  const instances = v.instances ?? instancesOf(config) ?? 1;
+  const intraOpThreads = v['intra-op-threads'] ?? config.modelpipe?.intra_op_threads ?? sharedThreads(processes, instances);
+  return { config, device: device as 'cpu' | 'cuda', instances, intraOpThreads };
 }
 
 function announce(log: Logger, stack: Stack, engine: Engine, model: OnnxModel, o: { device: string; cache: boolean; t0: number }): void {

@@ -15,13 +15,19 @@ const MODEL = flagGroup(
     inputs: { type: 'list', help: 'default inputs, in order', defaultNote: "the model's" },
     outputs: { type: 'list', help: 'default outputs', defaultNote: "the model's" },
     'value-inputs': { type: 'string', value: 'FILE.json', help: 'GraphPipe value inputs {"name": [dtype, shape]} pinning input shapes' },
-    device: { type: 'string', choices: ['cpu', 'cuda'], default: 'cpu', help: 'execution provider' },
+    device: {
+      type: 'string',
+      choices: ['cpu', 'cuda'],
+      help: 'execution provider',
+      defaultNote: "the model config's instance_group kind, else cpu",
+    },
     sha256: { type: 'string', value: 'HEX', help: 'expected SHA-256 of the model file' },
     'download-dir': { type: 'string', value: 'DIR', help: 'where downloaded models are kept', defaultNote: '~/.cache/modelpipe/models' },
     'model-config': {
       type: 'string',
-      value: 'FILE.json',
-      help: 'per-model scheduling config (dynamic_batching, max_queue_size, timeout_ms, instances)',
+      value: 'FILE',
+      help: "model config in Triton's names, JSON or config.pbtxt (max_batch_size, dynamic_batching, instance_group, …; docs/model-config.md); flags override it",
+      defaultNote: 'a config.json or config.pbtxt beside the model, if any',
     },
     labels: {
       type: 'string',

@@ -2,7 +2,8 @@ import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { ModelRepository } from '../repository/index.js';
 import { createLogger } from '../observe/logger.js';
-import { schedulerFromFlags } from '../flags/scheduler-flags.js';
+import { int, str } from '../flags/args.js';
+import { configFromFlags } from '../flags/scheduler-flags.js';
 import { stopOnSignals } from '../server/signals.js';
 import { type ServeValues, stackOptions } from './serve-flags.js';
 import { startServeStack } from './serve-stack.js';
@@ -16,8 +17,7 @@ export async function serveRepository(v: ServeValues, dir: string): Promise<void
   const log = createLogger(v['log-level']);
   const engine = new Engine();
   // Flags set the defaults; a model's config.json overrides them.
-  const scheduler = schedulerFromFlags(v, true);
-  const repository = new ModelRepository({ dir, engine, logger: log, scheduler });
+  const repository = new ModelRepository({ dir, engine, logger: log, defaults: configFromFlags(v) });
   await repository.loadAll();
   const ready = repository.readyModels();
   const wanted = v['default-model'];

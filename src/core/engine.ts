@@ -9,6 +9,7 @@ import { Metrics } from '../observe/metrics.js';
 import { type ModelStatistics, fromSeconds } from './model-stats.js';
 import type { InferCall, PreparedCall } from '../scheduling/call.js';
 import { prepareCall } from './validate.js';
+import type { ModelConfig } from '../config/index.js';
 
 export interface InferOutcome {
   model: ModelMetadata;
@@ -30,7 +31,7 @@ export interface RunResult {
 }
 
 /** How an entry is scheduled, plus its cache hook and how long its model took to load. */
-export type EntryOptions = Partial<SchedulerOptions> & { runThrough?: RunThrough; loadSeconds?: number };
+export type EntryOptions = Partial<SchedulerOptions> & { runThrough?: RunThrough; loadSeconds?: number; config?: ModelConfig };
 
 interface Served {
   /** The entry's own name (what aliases resolve to). */
@@ -38,6 +39,8 @@ interface Served {
   model: Model;
   scheduler: ModelScheduler;
   runThrough: RunThrough | undefined;
+  /** The config it was added with (rendered by the model configuration extension). */
+  config: ModelConfig | undefined;
   /** Metric children bound to this model's labels (label lookup per request is costly). */
   m: {
     queue: Observed;
@@ -79,6 +82,7 @@ export class Engine {
       model,
       scheduler: sched,
       runThrough: opts.runThrough,
+      config: opts.config,
       m: {
         queue: m.latency.labels({ model: name, phase: 'queue' }),
         input: m.latency.labels({ model: name, phase: 'compute_input' }),
@@ -109,6 +113,11 @@ export class Engine {
   /** The scheduling options a model was added with (for logs and tests). */
   schedulerOptions(name: string): SchedulerOptions {
     return this.served(name).scheduler.options;
+  }
+
+  /** The model config an entry was added with, if it had one (the scheduler options say what runs). */
+  modelConfig(name: string): ModelConfig | undefined {
+    return this.served(name).config;
   }
 
   names(): string[] {

@@ -1,11 +1,11 @@
 import type { Engine } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
-import { DEFAULT_BATCHING, type SchedulerOptions } from '../scheduling/options.js';
 import type { Logger } from '../observe/logger.js';
 import { silentLogger } from '../observe/logger.js';
 import type { ModelDirectory, ModelState } from '../core/model-directory.js';
 import { ModelSlots } from '../core/model-slot.js';
-import { type ModelConfig, selectVersions } from './config.js';
+import { type ModelConfig, mergeConfig, toSchedulerOptions } from '../config/index.js';
+import { selectVersions } from './config.js';
 import { type ModelLoader, onnxLoader } from './loader.js';
 import { clientReason } from './reason.js';
 import { checkModelName, fingerprintOf, listModels, modelFile, readModel } from './scan.js';
@@ -17,8 +17,8 @@ export interface RepositoryOptions {
   engine: Engine;
   loader?: ModelLoader;
   logger?: Logger;
-  /** Scheduler settings a config.json does not override (from the CLI). */
-  scheduler?: Partial<SchedulerOptions>;
+  /** The config every model's config.json is merged over (the CLI's flags). */
+  defaults?: ModelConfig;
 }
 
 export interface IndexEntry {
@@ -94,7 +94,7 @@ export class ModelRepository implements ModelDirectory {
     const state: Served = { versions: new Map(), fingerprint: fingerprintOf(dir, name), unloaded: false };
     let disk: ReturnType<typeof readModel>;
     try {
-      disk = readModel(dir, name);
+      disk = readModel(dir, name, (msg) => this.log.warn({ model: name }, msg));
     } catch (err: unknown) {
       const e = toModelpipeError(err, 'MP_ERR_REPO_LOAD_FAILED');
       if (e.code === 'MP_ERR_REPO_UNKNOWN_MODEL' && !old) throw e;
@@ -113,9 +113,10 @@ export class ModelRepository implements ModelDirectory {
       state.versions.set(v, { state: 'LOADING', reason: '' });
       const t0 = performance.now();
       try {
-        const model = await this.loader({ path: modelFile(dir, name, v), name, version: v, config: disk.config });
+        const config = mergeConfig(this.opts.defaults ?? {}, disk.config);
+        const model = await this.loader({ path: modelFile(dir, name, v), name, version: v, config });
         const loadSeconds = (performance.now() - t0) / 1000;
-        const key = this.slots.add(`${name}@${v}`, model, { ...this.schedulerFor(disk.config, model.batchable), loadSeconds });
+        const key = this.slots.add(`${name}@${v}`, model, { ...toSchedulerOptions(config, model.batchable), config, loadSeconds });
         state.versions.set(v, { state: 'READY', reason: '', key });
       } catch (err: unknown) {
         const msg = this.scrub(`failed to load ${name} version ${v}: ${toModelpipeError(err).message}`);
@@ -160,28 +161,6 @@ export class ModelRepository implements ModelDirectory {
     ]);
     const keep = new Set(ready.map(([, s]) => s.key));
     await this.slots.retire([...(old?.versions.values() ?? [])].flatMap((s) => (s.key && !keep.has(s.key) ? [s.key] : [])));
-  }
-
-  private schedulerFor(c: ModelConfig, batchable: boolean): Partial<SchedulerOptions> {
-    const base = this.opts.scheduler ?? {};
-    const b = c.batching;
-    const batching =
-      b === false || !batchable
-        ? undefined
-        : b === undefined
-          ? (base.batching ?? DEFAULT_BATCHING)
-          : {
-              maxBatchSize: b.max_batch_size ?? DEFAULT_BATCHING.maxBatchSize,
-              maxQueueDelayUs: b.max_queue_delay_us ?? DEFAULT_BATCHING.maxQueueDelayUs,
-              preferredBatchSizes: b.preferred_batch_sizes ?? [],
-            };
-    return {
-      ...base,
-      batching,
-      ...(c.max_queue !== undefined ? { maxQueueSize: c.max_queue } : {}),
-      ...(c.timeout_ms !== undefined ? { timeoutMs: c.timeout_ms } : {}),
-      ...(c.max_abandoned_runs !== undefined ? { maxAbandonedRuns: c.max_abandoned_runs } : {}),
-    };
   }
 
   /** Stops serving a model: aliases go first (new requests get 404), then entries drain. */

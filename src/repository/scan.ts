@@ -1,7 +1,8 @@
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ModelpipeError } from '../errors/index.js';
-import { type ModelConfig, parseModelConfig } from './config.js';
+import { CONFIG_FILE_NAMES, type ConfigWarn, type ModelConfig, configIn } from '../config/index.js';
+import { readRepositoryConfig } from './config.js';
 
 /**
  * Reading the repository layout: DIR/<model>/<version>/model.onnx plus an optional
@@ -67,7 +68,7 @@ export function modelFile(dir: string, name: string, version: string): string {
 }
 
 /** Reads one model's directory; a bad config throws MP_ERR_REPO_CONFIG naming the file. */
-export function readModel(dir: string, name: string): ModelOnDisk {
+export function readModel(dir: string, name: string, warn?: ConfigWarn): ModelOnDisk {
   checkModelName(name);
   const root = join(dir, name);
   if (dangling(root)) {
@@ -79,8 +80,8 @@ export function readModel(dir: string, name: string): ModelOnDisk {
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new ModelpipeError('MP_ERR_REPO_UNKNOWN_MODEL', `no model ${JSON.stringify(name)} in the repository`);
   }
-  const cfgPath = join(root, 'config.json');
-  const config = existsSync(cfgPath) ? parseModelConfig(readFileSync(cfgPath, 'utf8'), `${name}/config.json`) : {};
+  const cfgPath = configIn(root, 'MP_ERR_REPO_CONFIG');
+  const config = cfgPath ? readRepositoryConfig(readFileSync(cfgPath, 'utf8'), `${name}/${basename(cfgPath)}`, warn) : {};
   const versions = versionsOnDisk(dir, name);
   const danglingVersions = versionDirs(dir, name).filter((v) => dangling(modelFile(dir, name, v)));
   return { name, config, versions, danglingVersions, fingerprint: fingerprintOf(dir, name) ?? '' };
@@ -105,10 +106,11 @@ export function fingerprintOf(dir: string, name: string): string | undefined {
   try {
     if (dangling(join(dir, name))) return 'dangling';
     const parts: string[] = [];
-    const cfgPath = join(dir, name, 'config.json');
-    if (existsSync(cfgPath)) {
+    for (const file of CONFIG_FILE_NAMES) {
+      const cfgPath = join(dir, name, file);
+      if (!existsSync(cfgPath)) continue;
       const st = statSync(cfgPath);
-      parts.push(`config:${st.mtimeMs}:${st.size}`);
+      parts.push(`${file}:${st.mtimeMs}:${st.size}`);
     }
     for (const v of versionsOnDisk(dir, name)) {
       const st = statSync(modelFile(dir, name, v));

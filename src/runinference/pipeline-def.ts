@@ -1,6 +1,6 @@
 import { ModelpipeError } from '../errors/index.js';
 import { type DType, type Nested, type Tensor, fromNested } from '../tensor/index.js';
-import { validateBatchOptions } from '../scheduling/stream-batcher.js';
+import { type ConfigWarn, type ModelConfig, instancesOf, parseModelConfig, toStreamBatchOptions } from '../config/index.js';
 import type { BatchingHints, ModelHandler } from './handler.js';
 
 /**
@@ -9,7 +9,7 @@ import type { BatchingHints, ModelHandler } from './handler.js';
  *   { "source":  { "type": "jsonl", "path": "in.jsonl" },
  *     "key": "id",
  *     "handler": { "type": "onnx", "model": "mnist.onnx", "input": { "field": "inputs" } },
- *     "batching": { "maxBatchSize": 16 },
+ *     "model_config": { "max_batch_size": 16 },
  *     "sink": { "type": "sqlite", "path": "out.db", "table": "predictions" },
  *     "deadLetter": { "type": "jsonl", "path": "failed.jsonl" },
  *     "maxFailureRatio": 0.1 }
@@ -25,6 +25,11 @@ import type { BatchingHints, ModelHandler } from './handler.js';
  * Remote handlers use the same `input`/`preset`/`outputs` fields:
  *   { "type": "graphpipe", "url": "http://host:9000" }
  *   { "type": "oip", "url": "http://host:9000" | "grpc://host:9001", "model": "squeezenet1.1", "version"?: "1" }
+ * `model_config` is the one model config (config/, Triton's names; docs/model-config.md) as a
+ * pulled stream reads it: max_batch_size, dynamic_batching.max_queue_delay_microseconds (the
+ * longest an example waits for its batch), modelpipe.min_batch_size / max_batch_weight, and
+ * instance_group's count (an onnx handler's workers). The old camelCase `batching` section
+ * ({maxBatchSize, minBatchSize, maxWaitMs, maxBatchWeight}) still works, one warning a field.
  * Validation errors are MP_ERR_PIPELINE_DEF.
  */
 export type SourceDef =
@@ -83,7 +88,10 @@ export interface PipelineDef {
   source: SourceDef;
   key?: string;
   handler: HandlerDef;
+  /** The stream's batching, converted from model_config (or the deprecated `batching`). */
   batching?: BatchingHints;
+  /** The model config as given (Triton names), old `batching` fields folded in. */
+  model_config?: ModelConfig;
   concurrency?: number;
   sink: SinkDef;
   deadLetter?: SinkDef;
@@ -124,14 +132,18 @@ const SINK_REQ: Record<string, string[]> = {
   redis: ['url', 'stream'],
 };
 
+/** Where a definition's warnings (deprecated spellings) go when no callback is given: Node's warning channel. */
+const emitWarning: ConfigWarn = (msg) => process.emitWarning(msg, 'DeprecationWarning');
+
 /** Checks a parsed JSON value is a PipelineDef, with a precise message when it is not. */
-export function validatePipelineDef(v: unknown): PipelineDef {
+export function validatePipelineDef(v: unknown, opts: { warn?: ConfigWarn } = {}): PipelineDef {
   if (!isObj(v)) return bad('pipeline definition must be a JSON object');
   const known = [
     'source',
     'key',
     'handler',
     'batching',
+    'model_config',
     'concurrency',
     'sink',
     'deadLetter',
@@ -173,13 +185,31 @@ export function validatePipelineDef(v: unknown): PipelineDef {
   }
   if (h.type === 'graphpipe' && String(h.url).startsWith('grpc://')) bad('handler.url: GraphPipe has no gRPC transport (use type "oip")');
   if (v.key !== undefined && typeof v.key !== 'string') bad('key must be a field name');
-  if (v.batching !== undefined) {
-    if (!isObj(v.batching)) bad('batching must be an object');
-    validateBatchOptions(v.batching as BatchingHints);
-  }
+  const def = { ...v } as unknown as PipelineDef;
+  modelConfigOf(def, opts.warn ?? emitWarning);
   const r = v.maxFailureRatio;
   if (r !== undefined && (typeof r !== 'number' || r < 0 || r > 1)) bad('maxFailureRatio must be a number in [0, 1]');
-  return v as unknown as PipelineDef;
+  return def;
+}
+
+/** Parses model_config (with the old `batching` folded in) into def.batching and an onnx handler's workers. */
+function modelConfigOf(def: PipelineDef, warn: ConfigWarn): void {
+  const raw = def as unknown as Record<string, unknown>;
+  if (raw.batching === undefined && raw.model_config === undefined) return;
+  if (raw.model_config !== undefined && !isObj(raw.model_config)) bad('model_config must be an object');
+  if (raw.batching !== undefined && !isObj(raw.batching)) bad('batching must be an object');
+  const given = { ...(raw.model_config as object | undefined), ...(raw.batching !== undefined ? { batching: raw.batching } : {}) };
+  const config = parseModelConfig(given, { where: 'model_config', code: 'MP_ERR_PIPELINE_DEF', warn });
+  def.model_config = config;
+  const batching = toStreamBatchOptions(config);
+  if (Object.keys(batching).length > 0) def.batching = batching;
+  else delete def.batching;
+  const instances = instancesOf(config);
+  if (instances === undefined) return;
+  if (def.handler.type !== 'onnx') bad('model_config.instance_group applies to an onnx handler only');
+  const h = def.handler as Extract<HandlerDef, { type: 'onnx' }>;
+  if (h.workers !== undefined) bad('handler.workers and model_config.instance_group are the same setting: give only one');
+  def.handler = { ...h, workers: instances };
 }
 
 /** Turns a record into an ONNX example following handler.input. */

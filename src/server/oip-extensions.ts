@@ -1,7 +1,7 @@
 import type { Engine } from '../core/engine.js';
 import type { DurationStat, ModelStatistics } from '../core/model-stats.js';
-import type { ModelMetadata, TensorSpec } from '../models/model.js';
-import type { DType } from '../tensor/index.js';
+import type { ModelMetadata } from '../models/model.js';
+import { type ModelConfig, renderModelConfig } from '../config/index.js';
 import type { ModelDirectory } from '../core/model-directory.js';
 import { SERVER_NAME, resolveModel } from './oip-models.js';
 
@@ -68,56 +68,21 @@ export function modelStatistics(engine: Engine, name: string | undefined, versio
   return { model_stats: keys.map((k) => statJson(engine.metadata(k), engine.statistics(k))) };
 }
 
-const TRITON_TYPES: Record<DType, string> = {
-  bool: 'TYPE_BOOL',
-  uint8: 'TYPE_UINT8',
-  uint16: 'TYPE_UINT16',
-  uint32: 'TYPE_UINT32',
-  uint64: 'TYPE_UINT64',
-  int8: 'TYPE_INT8',
-  int16: 'TYPE_INT16',
-  int32: 'TYPE_INT32',
-  int64: 'TYPE_INT64',
-  float16: 'TYPE_FP16',
-  float32: 'TYPE_FP32',
-  float64: 'TYPE_FP64',
-  string: 'TYPE_STRING',
-  null: 'TYPE_INVALID',
-};
-
 /**
- * A model's configuration in Triton's `ModelConfig` field names. With batching on,
- * `max_batch_size` is the largest merged batch and `dims` leave out the batch
- * dimension, as Triton's do; otherwise `max_batch_size` is 0 and `dims` are whole.
+ * A model's configuration in Triton's `ModelConfig` field names: what it runs with
+ * (config/render.ts), the same object over REST and gRPC.
  */
 export function modelConfig(engine: Engine, key: string) {
-  const md = engine.metadata(key);
   const model = engine.model(key);
-  const sched = engine.schedulerOptions(key);
-  const batching = model.batchable ? sched.batching : undefined;
-  const io = (s: TensorSpec) => ({ name: s.name, data_type: TRITON_TYPES[s.dtype], dims: batching ? s.shape.slice(1) : s.shape });
-  const platform = typeof md.extra?.platform === 'string' ? md.extra.platform : SERVER_NAME;
-  return {
-    name: md.name,
-    platform,
-    backend: platform === 'onnxruntime_onnx' ? 'onnxruntime' : SERVER_NAME,
-    max_batch_size: batching ? batching.maxBatchSize : 0,
-    input: md.inputs.map(io),
-    output: md.outputs.map(io),
-    instance_group: [{ name: md.name, count: model.instances, kind: model.device === 'cuda' ? 'KIND_GPU' : 'KIND_CPU' }],
-    ...(batching
-      ? {
-          dynamic_batching: {
-            preferred_batch_size: batching.preferredBatchSizes,
-            max_queue_delay_microseconds: batching.maxQueueDelayUs,
-            default_queue_policy: {
-              timeout_action: 'REJECT',
-              default_timeout_microseconds: sched.timeoutMs * 1000,
-              allow_timeout_override: true,
-              max_queue_size: sched.maxQueueSize,
-            },
-          },
-        }
-      : {}),
-  };
+  return renderModelConfig({
+    metadata: engine.metadata(key),
+    scheduler: engine.schedulerOptions(key),
+    batchable: model.batchable,
+    instances: model.instances,
+    device: model.device === 'cuda' ? 'cuda' : 'cpu',
+    serverName: SERVER_NAME,
+    ...optionalConfig(engine.modelConfig(key)),
+  });
 }
+
+const optionalConfig = (config: ModelConfig | undefined) => (config ? { config } : {});

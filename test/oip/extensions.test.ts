@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Client, Metadata, type ServiceError, credentials, status } from '@grpc/grpc-js';
 import { closeGrpcClients, infer } from '../../src/client/oip-client.js';
+import { parseModelConfig, toSchedulerOptions } from '../../src/config/index.js';
 import { Engine } from '../../src/core/engine.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { OnnxModel } from '../../src/models/onnx/onnx-model.js';
@@ -193,5 +194,53 @@ describe('OIP statistics and model configuration extensions', { skip }, () => {
       )) as ServiceError;
       assert.equal(err.code, status.NOT_FOUND, `${method}: ${err.message}`);
     }
+  });
+});
+
+describe('OIP model configuration: the config a model was added with', () => {
+  const engine = new Engine();
+  let http: HttpServer;
+  let grpc: OipGrpcServer;
+  let client: Client;
+  before(async () => {
+    const model = new FunctionModel((i) => ({ y: i.x as Tensor }), {
+      name: 'configured',
+      inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 2] }],
+      outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }],
+      instances: 1,
+    });
+    // Added as a server adds a model: its config parsed, converted once, kept for /config.
+    const config = parseModelConfig({
+      max_batch_size: 6,
+      dynamic_batching: { default_queue_policy: { max_queue_size: 0 } },
+      version_policy: { specific: { versions: [2] } },
+      parameters: { owner: { string_value: 'tests' } },
+      modelpipe: { description: 'configured', max_abandoned_runs: 5 },
+    });
+    engine.add('configured', model, { ...toSchedulerOptions(config, model.batchable), config });
+    http = new HttpServer({ engine });
+    await http.listen(0);
+    grpc = new OipGrpcServer({ engine });
+    client = new (inferenceService())(`127.0.0.1:${await grpc.listen(0)}`, credentials.createInsecure());
+  });
+  after(async () => {
+    client?.close();
+    await grpc?.close();
+    await http?.close();
+  });
+  const getJson = async (path: string) => ({ body: (await (await fetch(`${http.url}${path}`)).json()) as Record<string, unknown> });
+
+  test('Triton fields over REST and gRPC, modelpipe fields over REST', async () => {
+    const rest = (await getJson('/v2/models/configured/config')).body;
+    assert.equal(rest.max_batch_size, 6);
+    assert.equal((rest.dynamic_batching as { default_queue_policy: { max_queue_size: number } }).default_queue_policy.max_queue_size, 0);
+    assert.deepEqual(rest.version_policy, { specific: { versions: ['2'] } });
+    assert.deepEqual(rest.parameters, { owner: { string_value: 'tests' } });
+    assert.deepEqual(rest.modelpipe, { description: 'configured', fanout: true, max_abandoned_runs: 5 });
+    const g = (await grpcCall<{ config: Record<string, unknown> }>(client, 'ModelConfig', { name: 'configured' })).config;
+    assert.equal(g.max_batch_size, 6);
+    const policy = g.version_policy as { specific: { versions: string[] } };
+    assert.deepEqual(policy.specific.versions.map(Number), [2]);
+    assert.deepEqual(g.parameters, { owner: { string_value: 'tests' } });
   });
 });

@@ -81,6 +81,22 @@ describe('pipeline definitions: sinks, sources, batching', () => {
     assert.deepEqual(sizes, [...Array(16).fill(8), ...Array(4).fill(4)]);
   });
 
+  it('model_config (Triton names) batches a files source exactly as the old camelCase batching did', async () => {
+    await mkdir(join(dir, 'imgs2'));
+    for (let i = 0; i < 20; i++) await writeFile(join(dir, 'imgs2', `${String(i).padStart(2, '0')}.bin`), `file ${i}`);
+    await run({
+      source: { type: 'files', glob: join(dir, 'imgs2', '*.bin') },
+      handler: { type: 'module', path: handlers, export: 'batchSize' },
+      model_config: { max_batch_size: 8 },
+      sink: { type: 'jsonl', path: join(dir, 'sizes2.jsonl') },
+    });
+    const sizes = (await readFile(join(dir, 'sizes2.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { inference: number }).inference);
+    assert.deepEqual(sizes, [...Array(16).fill(8), ...Array(4).fill(4)]);
+  });
+
   it('progress with a stdout sink on a terminal prints plain lines, not a redrawn bar (defect 10)', (t) => {
     if (spawnSync('script', ['--version']).error)
       assert.fail('the `script` command (util-linux, package bsdutils) is needed for this test');
@@ -105,5 +121,57 @@ describe('pipeline definitions: sinks, sources, batching', () => {
       assert.ok(!r.stdout.includes('\u001b[K'), 'a redrawn bar was drawn between the output lines');
       assert.match(r.stdout, /run .*2 items/);
     })();
+  });
+});
+
+describe('pipeline definitions: model_config and the old batching spellings', () => {
+  const base = { source: { type: 'stdin' }, handler: { type: 'onnx', model: 'm.onnx' }, sink: { type: 'stdout' } };
+  const check = (extra: object) => {
+    const warnings: string[] = [];
+    const def = validatePipelineDef({ ...base, ...extra }, { warn: (m) => warnings.push(m) });
+    return { def, warnings };
+  };
+
+  it('new and old spellings give the same stream batching; each old field warns once', () => {
+    const now = check({
+      model_config: {
+        max_batch_size: 16,
+        dynamic_batching: { max_queue_delay_microseconds: 20_000 },
+        modelpipe: { min_batch_size: 2, max_batch_weight: 50 },
+      },
+    });
+    const old = check({ batching: { maxBatchSize: 16, maxWaitMs: 20, minBatchSize: 2, maxBatchWeight: 50 } });
+    assert.deepEqual(now.def.batching, { maxBatchSize: 16, maxWaitMs: 20, minBatchSize: 2, maxBatchWeight: 50 });
+    assert.deepEqual(old.def.batching, now.def.batching);
+    assert.deepEqual(now.warnings, []);
+    assert.equal(old.warnings.length, 4, old.warnings.join('\n'));
+    for (const f of ['maxBatchSize', 'maxWaitMs', 'minBatchSize', 'maxBatchWeight']) {
+      assert.equal(old.warnings.filter((w) => w.includes(`batching.${f} is deprecated`)).length, 1, f);
+    }
+  });
+
+  it("instance_group's count is an onnx handler's workers", () => {
+    const { def } = check({ model_config: { instance_group: [{ count: 3, kind: 'KIND_CPU' }] } });
+    assert.equal((def.handler as { workers?: number }).workers, 3);
+  });
+
+  it('malformed fields fail with MP_ERR_PIPELINE_DEF naming the field as written', () => {
+    for (const [extra, message] of [
+      [{ batching: { maxBatchSize: 0 } }, /batching\.maxBatchSize must be an integer >= 1, got 0/],
+      [{ batching: { maxBatchSize: 'x' } }, /batching\.maxBatchSize \(now max_batch_size\) must be an integer >= 0/],
+      [
+        { batching: { minBatchSize: 9, maxBatchSize: 4 } },
+        /batching\.minBatchSize \(now modelpipe\.min_batch_size\) \(9\) must not exceed/,
+      ],
+      [{ model_config: { max_batch_size: 'x' } }, /max_batch_size must be an integer/],
+      [{ model_config: { maxBatch: 1 } }, /unknown field "maxBatch"/],
+      [{ model_config: [] }, /model_config must be an object/],
+    ] as const) {
+      assert.throws(
+        () => check(extra),
+        (e: unknown) => (e as { code?: string }).code === 'MP_ERR_PIPELINE_DEF' && message.test((e as Error).message),
+        JSON.stringify(extra),
+      );
+    }
   });
 });

@@ -227,7 +227,7 @@ describe('progress and pipeline files', () => {
       [{ ...ok, source: { type: 'kafka' } }, /source\.type must be one of/],
       [{ ...ok, sink: { type: 'sqlite' } }, /sink\.path must be a non-empty string/],
       [{ ...ok, handler: { type: 'onnx' } }, /handler\.model/],
-      [{ ...ok, batching: { maxBatchSize: 0 } }, /maxBatchSize must be a number >= 1/],
+      [{ ...ok, batching: { maxBatchSize: 0 } }, /batching\.maxBatchSize must be an integer >= 1/],
       [{ ...ok, extra: 1 }, /unknown pipeline field "extra"/],
       [{ ...ok, maxFailureRatio: 2 }, /maxFailureRatio/],
     ];
