@@ -93,13 +93,13 @@ function message(r: Reader, end: string | undefined, depth: number): { [k: strin
 }
 
 /** Protobuf's map<string, ModelParameter> is written as repeated {key, value} entries. */
-function maps(o: { [k: string]: Value }): void {
+function maps(o: { [k: string]: Value }, fail: (why: string) => never): void {
   const p = o.parameters;
   if (!Array.isArray(p)) return;
   const map: { [k: string]: Value } = {};
   for (const e of p) {
     const entry = e as { key?: Value; value?: Value };
-    if (typeof entry?.key !== 'string') throw new Error('parameters entries need a string key');
+    if (typeof entry?.key !== 'string') fail('parameters entries need a string key');
     map[entry.key] = entry.value ?? {};
   }
   o.parameters = map;
@@ -112,10 +112,6 @@ export function parsePbtxt(text: string, where: string, code: ErrorCode = 'MP_ER
   };
   if (text.length > MAX_BYTES) fail(`larger than ${MAX_BYTES} bytes`);
   const out = message(new Reader(tokenize(text, fail), fail), undefined, 0);
-  try {
-    maps(out);
-  } catch (err: unknown) {
-    fail((err as Error).message);
-  }
+  maps(out, fail);
   return out;
 }
