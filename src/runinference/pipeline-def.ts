@@ -198,7 +198,11 @@ function modelConfigOf(def: PipelineDef, warn: ConfigWarn): void {
   if (raw.batching === undefined && raw.model_config === undefined) return;
   if (raw.model_config !== undefined && !isObj(raw.model_config)) bad('model_config must be an object');
   if (raw.batching !== undefined && !isObj(raw.batching)) bad('batching must be an object');
-  const given = { ...(raw.model_config as object | undefined), ...(raw.batching !== undefined ? { batching: raw.batching } : {}) };
+  // A definition this function already checked carries `batching` derived from its
+  // model_config: that is not the deprecated spelling, and checking it again (a worker
+  // reading the file its supervisor wrote) must give the same definition.
+  const legacy = raw.batching !== undefined && !isDerived(raw.batching, raw.model_config) ? raw.batching : undefined;
+  const given = { ...(raw.model_config as object | undefined), ...(legacy !== undefined ? { batching: legacy } : {}) };
   const config = parseModelConfig(given, { where: 'model_config', code: 'MP_ERR_PIPELINE_DEF', warn });
   def.model_config = config;
   const batching = toStreamBatchOptions(config);
@@ -208,8 +212,20 @@ function modelConfigOf(def: PipelineDef, warn: ConfigWarn): void {
   if (instances === undefined) return;
   if (def.handler.type !== 'onnx') bad('model_config.instance_group applies to an onnx handler only');
   const h = def.handler as Extract<HandlerDef, { type: 'onnx' }>;
-  if (h.workers !== undefined) bad('handler.workers and model_config.instance_group are the same setting: give only one');
+  // Equal workers: a definition checked before (see isDerived), or both saying the same.
+  if (h.workers !== undefined && h.workers !== instances)
+    bad('handler.workers and model_config.instance_group are the same setting: give only one');
   def.handler = { ...h, workers: instances };
+}
+
+function isDerived(batching: unknown, modelConfig: unknown): boolean {
+  if (!isObj(modelConfig)) return false;
+  try {
+    const quiet = parseModelConfig(modelConfig, { where: 'model_config', code: 'MP_ERR_PIPELINE_DEF', warn: () => {} });
+    return JSON.stringify(toStreamBatchOptions(quiet)) === JSON.stringify(batching);
+  } catch {
+    return false; // the real parse below reports what is wrong
+  }
 }
 
 /** Turns a record into an ONNX example following handler.input. */

@@ -28,6 +28,13 @@ export interface WorkerOptions {
   silent?: boolean;
 }
 
+/**
+ * A worker's exit status when its pipeline definition or configuration is wrong
+ * (sysexits' EX_CONFIG): every restart would fail the same way, so the supervisor
+ * does not restart it.
+ */
+export const EXIT_BAD_DEFINITION = 78;
+
 export const WORKER_SCRIPT = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
 /** One worker process and the promise of its exit. */

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { compactJsonlByKey } from './jsonl-compact.js';
 import type { PipelineDef } from './pipeline-def.js';
 import { connect } from './redis-streams.js';
-import { type WorkerExit, type WorkerOptions, startWorker } from './scaleout.js';
+import { EXIT_BAD_DEFINITION, type WorkerExit, type WorkerOptions, startWorker } from './scaleout.js';
 import { type RunCounts, formatRunCounts, runCounts, streamCounts } from './stream-counts.js';
 
 /**
@@ -67,6 +67,11 @@ export async function supervise(o: SuperviseOptions): Promise<SuperviseReport> {
         live.delete(w.child);
         if (exit.code === 0 || stopping) {
           if (exit.code !== 0 && exit.signal !== 'SIGTERM') failed.push(exit);
+          return;
+        }
+        if (exit.code === EXIT_BAD_DEFINITION) {
+          failed.push(exit);
+          log(`worker ${exit.pid}: the pipeline definition is wrong (see its error); not restarting\n`);
           return;
         }
         if (restarts >= (o.maxRestarts ?? 100)) {

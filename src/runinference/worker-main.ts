@@ -6,6 +6,9 @@
  */
 import { toModelpipeError } from '../errors/index.js';
 import { runPipelineFile } from './pipeline-run.js';
+import { EXIT_BAD_DEFINITION } from './scaleout.js';
+
+const DEFINITION_ERRORS = new Set(['MP_ERR_PIPELINE_DEF', 'MP_ERR_BAD_CONFIG']);
 
 const path = process.argv[2];
 if (path === undefined) {
@@ -19,5 +22,5 @@ try {
 } catch (e) {
   const err = toModelpipeError(e, 'MP_ERR_PIPELINE');
   process.stdout.write(`${JSON.stringify({ pid: process.pid, error: err.toJSON() })}\n`);
-  process.exit(1);
+  process.exit(DEFINITION_ERRORS.has(err.code) ? EXIT_BAD_DEFINITION : 1);
 }

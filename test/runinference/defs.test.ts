@@ -150,6 +150,20 @@ describe('pipeline definitions: model_config and the old batching spellings', ()
     }
   });
 
+  it('a checked definition checks again to itself (a worker reads the file its supervisor wrote)', () => {
+    for (const extra of [
+      { model_config: { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 20_000 } } },
+      { model_config: { instance_group: [{ count: 2, kind: 'KIND_CPU' }] } },
+      { batching: { maxBatchSize: 8, maxWaitMs: 5 } },
+    ]) {
+      const once = check(extra);
+      const warnings: string[] = [];
+      const twice = validatePipelineDef(JSON.parse(JSON.stringify(once.def)), { warn: (m) => warnings.push(m) });
+      assert.deepEqual(twice, once.def, JSON.stringify(extra));
+      assert.deepEqual(warnings, [], 'no deprecation warning for the derived batching');
+    }
+  });
+
   it("instance_group's count is an onnx handler's workers", () => {
     const { def } = check({ model_config: { instance_group: [{ count: 3, kind: 'KIND_CPU' }] } });
     assert.equal((def.handler as { workers?: number }).workers, 3);

@@ -92,6 +92,21 @@ describe('Redis streams with several workers (defects 1, 2, 7, 9)', () => {
     assert.match(logs.join(''), /63 entries in = 60 written \+ 3 dead letters;/);
   });
 
+  it('workers whose pipeline file is wrong are not restarted: the run ends with them failed', { timeout: 60_000 }, async () => {
+    const { path, def } = await pipeline('s0', {});
+    // The supervisor's copy is fine; the file the workers read is not (a typo in model_config).
+    const raw = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...raw, model_config: { max_batch_size: 'sixteen' } }));
+    const logs: string[] = [];
+    const r = await supervise({ workers: 2, pipelinePath: path, def: def as never, silent: true, log: (l) => logs.push(l) });
+    assert.equal(r.restarts, 0, logs.join(''));
+    assert.equal(r.failed.length, 2, logs.join(''));
+    assert.ok(
+      r.failed.every((f) => f.code === 78),
+      JSON.stringify(r.failed),
+    );
+  });
+
   it('a poison entry that kills its worker is dead-lettered unrun after maxDeliveries; the rest is written', {
     timeout: 90_000,
   }, async () => {
