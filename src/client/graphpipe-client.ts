@@ -11,7 +11,7 @@ import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../ten
 import { RemoteError } from './errors.js';
 import { HttpTransport, LARGE_BODY } from './http-transport.js';
 import { Lifecycle } from './lifecycle.js';
-import { type ClientSecurity, securityOf, sharedDispatcher } from './security.js';
+import { type ClientSecurity, PerSecurity, newAgent, securityOf, sharedDispatcher, tlsKey } from './security.js';
 import { ClientTarget } from './target.js';
 
 /** What a GraphPipe client holds for all its calls. */
@@ -135,6 +135,37 @@ export class GraphPipeClient {
     const res = await this.#http.send(url, 'POST', securityOf(this.#security), { chunks, headers }, call);
     if (res.status !== 200) throw errorFromBody(url, res.status, res.body, res.headers['x-modelpipe-error']);
     return res.body;
+  }
+}
+
+/**
+ * Clients for URLs known only per call (hybrid sequencing's next hops): each
+ * `client(url)` is a GraphPipeClient on pools this object owns (one per distinct TLS
+ * settings; undici keeps sockets per origin inside), so nothing per URL accumulates.
+ * close() releases the pools once their calls have finished; client() after it fails
+ * with MP_ERR_CLIENT_CLOSED (the clients are meant for a call or a request each).
+ */
+export class GraphPipeClientPool {
+  readonly #agents: PerSecurity<Dispatcher>;
+  readonly #life = new Lifecycle('client pool');
+
+  constructor(private readonly options: Omit<GraphPipeClientOptions, 'dispatcher'> = {}) {
+    this.#agents = new PerSecurity<Dispatcher>(
+      tlsKey,
+      (s) => newAgent(s, options.connections),
+      (a) => a.close(),
+    );
+  }
+
+  /** A client for `url` on this pool's sockets (`security` overrides the pool's). */
+  client(url: string, security?: ClientSecurity): GraphPipeClient {
+    this.#life.check();
+    const sec = securityOf(security ?? this.options.security);
+    return new GraphPipeClient(url, { ...this.options, security: sec, dispatcher: this.#agents.get(sec) });
+  }
+
+  close(): Promise<void> {
+    return this.#life.close(() => this.#agents.closeAll());
   }
 }
 

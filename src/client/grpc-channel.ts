@@ -164,6 +164,8 @@ export class GrpcChannel {
     const s = this.session;
     this.session = undefined;
     if (!s || s.closed || s.destroyed) return Promise.resolve();
+    // Held open while closing: an unref'd session would let the process exit before the close() promise settles.
+    s.ref();
     return new Promise<void>((resolve) => s.close(() => resolve()));
   }
 }
