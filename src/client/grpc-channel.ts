@@ -74,6 +74,9 @@ export interface ChannelOptions {
 /** One HTTP/2 connection to `host:port`, opened on first use and reopened after it closes. */
 export class GrpcChannel {
   private session: http2.ClientHttp2Session | undefined;
+  private inFlight = 0;
+  /** What close() runs once no call is in flight. */
+  private readonly idle: (() => void)[] = [];
 
   constructor(
     readonly authority: string,
@@ -121,11 +124,13 @@ export class GrpcChannel {
         reject(new GrpcStatusError(status.UNAVAILABLE, (err as Error).message));
         return;
       }
+      this.inFlight++;
       const reply = new UnaryReply(opts.maxReceiveBytes);
       let settled = false;
       const finish = (err: GrpcStatusError | undefined, value?: Buffer): void => {
         if (settled) return;
         settled = true;
+        this.callEnded();
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         if (err) {
@@ -166,7 +171,21 @@ export class GrpcChannel {
     if (!s || s.closed || s.destroyed) return Promise.resolve();
     // Held open while closing: an unref'd session would let the process exit before the close() promise settles.
     s.ref();
-    return new Promise<void>((resolve) => s.close(() => resolve()));
+    return new Promise<void>((resolve) => {
+      const shut = (): void => {
+        if (s.closed || s.destroyed) resolve();
+        else s.close(() => resolve());
+      };
+      // Calls in flight (even one still waiting for the connection) finish first: a
+      // session closed under them sends GOAWAY, and the server may refuse their streams.
+      if (this.inFlight === 0) shut();
+      else this.idle.push(shut);
+    });
+  }
+
+  private callEnded(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const f of this.idle.splice(0)) f();
   }
 }
 
