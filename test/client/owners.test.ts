@@ -156,7 +156,9 @@ describe('owners close their clients', () => {
   });
 
   test('a process that closes its clients exits by itself, without process.exit', { timeout: 25_000 }, async () => {
-    // The clients' keep-alive is 30 s: a pool left open would hold the child past this test's timeout.
+    // Two ways this fails: close() holding something that keeps the process alive (the
+    // child hangs past the timeout), or close() waiting on something that does not (an
+    // unref'd HTTP/2 session: the child exits before close() settles, without 'done').
     const dir = mkdtempSync(join(tmpdir(), 'mp-client-exit-'));
     try {
       const lib = (p: string) => pathToFileURL(join(DIST, 'src', p)).href;
