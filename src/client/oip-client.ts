@@ -58,6 +58,7 @@ function named(inputs: OipInputs): OipNamedTensor[] {
   return Object.entries(inputs as Record<string, Tensor | Nested>).map(([name, v]) => ({ name, tensor: isTensor(v) ? v : fromNested(v) }));
 }
 
+/** An OIP client for one server (see OipTransport), owning its pool or channels until close(). */
 export class OipClient {
   readonly target: ClientTarget;
   readonly transport: OipTransport;

@@ -28,7 +28,7 @@ export class RestWire implements OipWire {
     );
     const headers: Record<string, string> = { 'content-type': enc.contentType };
     if (enc.headerLength !== undefined) headers[HEADER_LENGTH] = String(enc.headerLength);
-    const res = await this.ok(await this.send('POST', `${modelPath(model, o.version)}/infer`, o, { chunks: enc.chunks, headers }));
+    const res = this.ok(await this.send('POST', `${modelPath(model, o.version)}/infer`, o, { chunks: enc.chunks, headers }));
     try {
       const r = parseInferResponse(res.body, res.headers[HEADER_LENGTH] as string | undefined);
       return { modelName: r.modelName, modelVersion: r.modelVersion, id: r.id, outputs: byName(r.outputs) };
@@ -49,7 +49,7 @@ export class RestWire implements OipWire {
   async modelReady(model: string, version: string | undefined, o: WireCall): Promise<boolean> {
     const res = await this.send('GET', `${modelPath(model, version)}/ready`, o);
     if (res.status === 503) return false;
-    await this.ok(res);
+    this.ok(res);
     return true;
   }
 
@@ -74,7 +74,7 @@ export class RestWire implements OipWire {
   }
 
   private async json<T>(path: string, o: WireCall, what: string): Promise<T> {
-    const res = await this.ok(await this.send('GET', path, o));
+    const res = this.ok(await this.send('GET', path, o));
     try {
       return JSON.parse(new TextDecoder().decode(res.body)) as T;
     } catch (err: unknown) {
@@ -83,7 +83,7 @@ export class RestWire implements OipWire {
   }
 
   /** A non-2xx answer: {"error": message}, with our stable code in x-modelpipe-error when the server is modelpipe. */
-  private async ok(res: HttpAnswer): Promise<HttpAnswer> {
+  private ok(res: HttpAnswer): HttpAnswer {
     if (res.status >= 200 && res.status < 300) return res;
     const url = this.target.url;
     const sent = res.headers['x-modelpipe-error'];
