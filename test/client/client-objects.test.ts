@@ -182,8 +182,8 @@ describe('client objects', () => {
       assert.equal(proxy.opened(), 2, 'one connection each');
       await a.close();
       await closedError(call(a));
-      await call(b); // b is unaffected by a's close
-      assert.equal(proxy.open(), 1);
+      await call(b); // b is unaffected by a's close, and still on its own connection
+      assert.equal(proxy.opened(), 2);
     });
   }
 
