@@ -25,25 +25,59 @@ export {
 export { HttpServer, type HttpServerOptions } from './server/http-server.js';
 export { serve, serveModel, type RunningServer, type ServeOptions } from './server/serve.js';
 export {
+  GraphPipeClient,
+  GraphPipeClientPool,
+  type GraphPipeClientOptions,
+  type GraphPipeCallOptions,
+  type GraphPipeSingleOptions,
+  graphPipeRemote,
+  graphPipeRemoteRaw,
+  graphPipeMultiRemote,
+  graphPipeMultiRemoteRaw,
+  graphPipeMetadata,
+  /** @deprecated use graphPipeRemote */
   remote,
+  /** @deprecated use graphPipeRemoteRaw */
   remoteRaw,
+  /** @deprecated use graphPipeMultiRemote */
   multiRemote,
+  /** @deprecated use graphPipeMultiRemoteRaw */
   multiRemoteRaw,
+  /** @deprecated use graphPipeMetadata */
   metadata,
   type CallOptions,
   type MultiOptions,
 } from './client/graphpipe-client.js';
 export { RemoteError } from './client/errors.js';
-export { chain, serverSequenced, hybridSequenced, parseNextHop, callHop, type Hop } from './sequencing/sequencing.js';
+export { chain, serverSequenced, hybridSequenced, parseNextHop, callHop, HopModel, type Hop } from './sequencing/sequencing.js';
 export { HopPolicy } from './sequencing/hop-policy.js';
 export type { HybridOptions } from './sequencing/sequencing.js';
 export * as oip from './protocol/oip/index.js';
 export {
+  OipClient,
+  type OipClientOptions,
+  type OipTransport,
+  type OipInferOptions,
+  type OipServerMetadata,
+  type OipStatistics,
+  oipInfer,
+  oipModelMetadata,
+  oipModelReady,
+  oipServerLive,
+  oipServerReady,
+  oipServerMetadata,
+  closeDefaultClients,
+  /** @deprecated use oipInfer */
   infer,
+  /** @deprecated use oipModelMetadata */
   modelMetadata,
+  /** @deprecated use oipModelReady */
   modelReady,
+  /** @deprecated use oipServerLive */
   serverLive,
+  /** @deprecated use oipServerReady */
   serverReady,
+  /** @deprecated use closeDefaultClients */
   closeGrpcClients,
   type OipCallOptions,
   type OipResult,

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { metadata, multiRemoteRaw } from '../client/graphpipe-client.js';
-import { closeGrpcClients, modelMetadata, infer as oipInfer2 } from '../client/oip-client.js';
+import { GraphPipeClient } from '../client/graphpipe-client.js';
+import { OipClient } from '../client/oip-client.js';
 import { ModelpipeError } from '../errors/index.js';
 import { serverHasExactMetadata } from '../models/model.js';
 import { type DType, type Tensor, isDType, parseNpy, toJSONValue, toNpy } from '../tensor/index.js';
@@ -72,10 +72,18 @@ function protocolOf(v: Record<string, unknown>): Protocol {
   return (str(v.protocol) ?? 'graphpipe') as Protocol;
 }
 
-/** The URL for the OIP client: v2-grpc takes host:port or grpc://host:port (TLS: https:// or grpcs://). */
-function oipUrl(url: string, p: Protocol): string {
-  if (p !== 'v2-grpc' || url.startsWith('grpc://') || url.startsWith('grpcs://')) return url;
-  return `${url.startsWith('https://') ? 'grpcs' : 'grpc'}://${url.replace(/^https?:\/\//, '')}`;
+/** Runs the command's calls on `client`, then closes it (so the process can exit). */
+async function withClient<C extends { close(): Promise<void> }, T>(client: C, use: (c: C) => Promise<T>): Promise<T> {
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** v2-grpc takes host:port or grpc://host:port (TLS: https:// or grpcs://). */
+function oipClient(url: string, p: Protocol, v: Record<string, unknown>, timeoutMs: number): OipClient {
+  return new OipClient(url, { transport: p === 'v2-grpc' ? 'grpc' : 'rest-binary', timeoutMs, security: clientSecurityFromFlags(v) });
 }
 
 function modelFlag(v: Record<string, unknown>): string {
@@ -85,16 +93,15 @@ function modelFlag(v: Record<string, unknown>): string {
 }
 
 /** Inference over the Open Inference Protocol; input names default to the model's, in order. */
-async function oipInfer(url: string, v: Record<string, unknown>, inputs: Tensor[], timeoutMs: number): Promise<Tensor[]> {
+async function oipInfer(client: OipClient, v: Record<string, unknown>, inputs: Tensor[]): Promise<Tensor[]> {
   const model = modelFlag(v);
   const version = str(v['model-version']);
-  const opts = { timeoutMs, ...(version ? { version } : {}), security: clientSecurityFromFlags(v) };
+  const opts = version ? { version } : {};
   let names = v['input-name'] as string[] | undefined;
-  if (!names) names = (await modelMetadata(url, model, opts)).inputs.map((i) => i.name);
+  if (!names) names = (await client.modelMetadata(model, opts)).inputs.map((i) => i.name);
   if (names.length < inputs.length)
     throw new ModelpipeError('MP_ERR_BAD_CONFIG', `model ${model} takes ${names.length} inputs, got ${inputs.length}`);
-  const r = await oipInfer2(
-    url,
+  const r = await client.infer(
     model,
     inputs.map((tensor, i) => ({ name: (names as string[])[i] as string, tensor })),
     { ...opts, ...((v['output-name'] as string[] | undefined) ? { outputs: v['output-name'] as string[] } : {}) },
@@ -135,14 +142,14 @@ export async function inferCommand(argv: string[]): Promise<void> {
   const timeoutMs = int(v.timeout, 'timeout') ?? 60_000;
   const outputs =
     protocol === 'graphpipe'
-      ? await multiRemoteRaw(url, inputs, {
-          ...((v['input-name'] as string[] | undefined) ? { inputNames: v['input-name'] as string[] } : {}),
-          ...((v['output-name'] as string[] | undefined) ? { outputNames: v['output-name'] as string[] } : {}),
-          ...(str(v.config) !== undefined ? { config: str(v.config) as string } : {}),
-          timeoutMs,
-          security: clientSecurityFromFlags(v),
-        })
-      : await oipInfer(oipUrl(url, protocol), v, inputs, timeoutMs).finally(closeGrpcClients);
+      ? await withClient(new GraphPipeClient(url, { timeoutMs, security: clientSecurityFromFlags(v) }), (c) =>
+          c.inferManyRaw(inputs, {
+            ...((v['input-name'] as string[] | undefined) ? { inputNames: v['input-name'] as string[] } : {}),
+            ...((v['output-name'] as string[] | undefined) ? { outputNames: v['output-name'] as string[] } : {}),
+            ...(str(v.config) !== undefined ? { config: str(v.config) as string } : {}),
+          }),
+        )
+      : await withClient(oipClient(url, protocol, v, timeoutMs), (c) => oipInfer(c, v, inputs));
   if (out) {
     writeFileSync(out, toNpy(outputs[0] as Tensor));
     console.error(`wrote ${out}: ${outputs[0]?.dtype} [${outputs[0]?.shape.join(', ')}]`);
@@ -164,13 +171,10 @@ export async function metadataCommand(argv: string[]): Promise<void> {
   if (protocol !== 'v2-grpc') needHttpUrl(url);
   const timeoutMs = int(v.timeout, 'timeout') ?? 30_000;
   const version = str(v['model-version']);
-  const security = clientSecurityFromFlags(v);
   const md =
     protocol === 'graphpipe'
-      ? await metadata(url, { timeoutMs, security })
-      : await modelMetadata(oipUrl(url, protocol), modelFlag(v), { timeoutMs, security, ...(version ? { version } : {}) }).finally(
-          closeGrpcClients,
-        );
+      ? await withClient(new GraphPipeClient(url, { timeoutMs, security: clientSecurityFromFlags(v) }), (c) => c.metadata())
+      : await withClient(oipClient(url, protocol, v, timeoutMs), (c) => c.modelMetadata(modelFlag(v), version ? { version } : {}));
   console.log(JSON.stringify(md, null, 2));
   if (protocol === 'graphpipe' && !serverHasExactMetadata((md as { server: string }).server)) {
     // graphpipe-go's gp.Serve reports int64 and rank-only shapes whatever its function takes.

@@ -1,5 +1,5 @@
-import { Readable } from 'node:stream';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { ERROR_CODES, ModelpipeError, isErrorCode } from '../errors/index.js';
 import {
   type MetadataResponse,
   decodeInferResponse,
@@ -8,77 +8,165 @@ import {
   encodeRequestChunks,
 } from '../protocol/graphpipe/index.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
-import { ERROR_CODES, ModelpipeError, isErrorCode } from '../errors/index.js';
-import { RemoteError, transportError } from './errors.js';
-import { type ClientSecurity, authHeaders, hasTls, securityOf, tlsDispatcher } from './security.js';
+import { RemoteError } from './errors.js';
+import { HttpTransport, LARGE_BODY } from './http-transport.js';
+import { Lifecycle } from './lifecycle.js';
+import { type ClientSecurity, PerSecurity, newAgent, securityOf, sharedDispatcher, tlsKey } from './security.js';
+import { ClientTarget } from './target.js';
 
-export interface CallOptions {
-  config?: string;
-  /** Whole-call timeout in ms (default 60 s). */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** Connection pool to use (default: a shared keep-alive agent). */
-  dispatcher?: Dispatcher;
-  /** CA, client certificate and bearer token (default: the process's, see security.ts). */
-  security?: ClientSecurity;
+/** What a GraphPipe client holds for all its calls. */
+export interface GraphPipeClientOptions {
+  /** CA, client certificate and bearer token (default: the process's hop settings, read per call; see security.ts). */
+  security?: ClientSecurity | undefined;
+  /** Whole-call timeout in ms for calls that give none (default 60 s). */
+  timeoutMs?: number | undefined;
+  /** Sockets in the client's own pool (default 64). */
+  connections?: number | undefined;
+  /** A pool lent by the caller, used instead of the client's own and never closed by it. */
+  dispatcher?: Dispatcher | undefined;
 }
 
-export interface MultiOptions extends CallOptions {
+/** Per call. */
+export interface GraphPipeCallOptions {
+  config?: string;
+  /** Whole-call timeout in ms (default: the client's). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
   inputNames?: string[];
   outputNames?: string[];
 }
 
-/** One shared keep-alive pool for all calls; undici keeps a pool of sockets per origin. */
-let sharedAgent: Agent | undefined;
-export function defaultDispatcher(): Agent {
-  sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, connections: 64, pipelining: 1 });
-  return sharedAgent;
+export type GraphPipeSingleOptions = Omit<GraphPipeCallOptions, 'inputNames' | 'outputNames'> & { inputName?: string; outputName?: string };
+
+/**
+ * A GraphPipe client for one server URL (the model's endpoint). It owns its
+ * connection pool, security and default timeout; close() releases the pool once
+ * the calls in flight have finished, and calls after it fail with MP_ERR_CLIENT_CLOSED.
+ * Errors are RemoteErrors carrying the server's stable code.
+ */
+export class GraphPipeClient {
+  readonly target: ClientTarget;
+  readonly #http: HttpTransport;
+  readonly #life: Lifecycle;
+  readonly #security: ClientSecurity | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(url: string, options: GraphPipeClientOptions = {}) {
+    this.target = new ClientTarget(url);
+    this.#http = new HttpTransport(options);
+    this.#life = new Lifecycle(url);
+    this.#security = options.security;
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  get url(): string {
+    return this.target.url;
+  }
+
+  /** Sends tensors, returns tensors. Names may be omitted to use the server's defaults. */
+  async inferManyRaw(inputs: readonly Tensor[], opts: GraphPipeCallOptions = {}): Promise<Tensor[]> {
+    const url = this.target.url;
+    const req = {
+      type: 'infer' as const,
+      config: opts.config ?? '',
+      inputNames: opts.inputNames ?? [],
+      inputs: [...inputs],
+      outputNames: opts.outputNames ?? [],
+    };
+    let total = 0;
+    for (const t of inputs) total += t.byteLength;
+    const body = await this.post(total >= LARGE_BODY ? encodeRequestChunks(req) : [encodeRequest(req)], opts);
+    let res: ReturnType<typeof decodeInferResponse>;
+    try {
+      res = decodeInferResponse(body);
+    } catch (err: unknown) {
+      throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable response: ${(err as Error).message}`, { url, cause: err });
+    }
+    const e = res.errors[0];
+    if (e) throw RemoteError.fromWire(url, 200, e.code, e.message);
+    checkOutputCount(url, res.outputs, req.outputNames);
+    return res.outputs;
+  }
+
+  /** Nested arrays (or tensors) in, nested arrays out. */
+  async inferMany(inputs: readonly (Tensor | Nested)[], opts: GraphPipeCallOptions = {}): Promise<Nested[]> {
+    return (await this.inferManyRaw(inputs.map(asTensor), opts)).map(toNested);
+  }
+
+  /** One tensor in, the first requested output (or the server's first default) out. */
+  async inferRaw(input: Tensor, opts: GraphPipeSingleOptions = {}): Promise<Tensor> {
+    const out = await this.inferManyRaw([input], {
+      ...opts,
+      ...(opts.inputName ? { inputNames: [opts.inputName] } : {}),
+      ...(opts.outputName ? { outputNames: [opts.outputName] } : {}),
+    });
+    if (out[0] === undefined)
+      throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${this.url}: response has no output tensors`, { url: this.url });
+    return out[0];
+  }
+
+  /** Like inferRaw, with nested arrays (or a tensor) in and nested arrays out. */
+  async infer(input: Tensor | Nested, opts: GraphPipeSingleOptions = {}): Promise<Nested> {
+    return toNested(await this.inferRaw(asTensor(input), opts));
+  }
+
+  /** The server's GraphPipe metadata (a flatbuffer MetadataRequest, as every GraphPipe server answers). */
+  async metadata(opts: Pick<GraphPipeCallOptions, 'timeoutMs' | 'signal'> = {}): Promise<MetadataResponse> {
+    const body = await this.post([encodeRequest({ type: 'metadata' })], opts);
+    try {
+      return decodeMetadataResponse(body);
+    } catch (err: unknown) {
+      const url = this.url;
+      throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable metadata: ${(err as Error).message}`, { url, cause: err });
+    }
+  }
+
+  /** Releases the pool after the calls in flight; idempotent. */
+  close(): Promise<void> {
+    return this.#life.close(() => this.#http.close());
+  }
+
+  private async post(chunks: Uint8Array[], opts: Pick<GraphPipeCallOptions, 'timeoutMs' | 'signal'>): Promise<Uint8Array> {
+    this.#life.check();
+    const url = this.target.url;
+    // Accept: errors as an InferResponse with `errors` (code and message), not the reference text body.
+    const headers = { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' };
+    const call = { timeoutMs: opts.timeoutMs ?? this.#timeoutMs, signal: opts.signal };
+    const res = await this.#http.send(url, 'POST', securityOf(this.#security), { chunks, headers }, call);
+    if (res.status !== 200) throw errorFromBody(url, res.status, res.body, res.headers['x-modelpipe-error']);
+    return res.body;
+  }
 }
 
-const LARGE = 1 << 16;
+/**
+ * Clients for URLs known only per call (hybrid sequencing's next hops): each
+ * `client(url)` is a GraphPipeClient on pools this object owns (one per distinct TLS
+ * settings; undici keeps sockets per origin inside), so nothing per URL accumulates.
+ * close() releases the pools once their calls have finished; client() after it fails
+ * with MP_ERR_CLIENT_CLOSED (the clients are meant for a call or a request each).
+ */
+export class GraphPipeClientPool {
+  readonly #agents: PerSecurity<Dispatcher>;
+  readonly #life = new Lifecycle('client pool');
 
-async function post(url: string, chunks: Uint8Array[], opts: CallOptions): Promise<Uint8Array> {
-  const timeoutMs = opts.timeoutMs ?? 60_000;
-  const signals = [AbortSignal.timeout(timeoutMs), ...(opts.signal ? [opts.signal] : [])];
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  const sec = securityOf(opts.security);
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await request(url, {
-      method: 'POST',
-      // Large messages go out as their chunks (payloads are the tensors' own memory).
-      body:
-        total >= LARGE
-          ? Readable.from(chunks, { objectMode: false })
-          : chunks.length === 1
-            ? (chunks[0] as Uint8Array)
-            : Buffer.concat(chunks),
-      // Accept: errors as an InferResponse with `errors` (code and message), not the reference text body.
-      headers: {
-        'content-type': 'application/octet-stream',
-        'content-length': String(total),
-        accept: 'application/octet-stream',
-        ...authHeaders(sec),
-      },
-      dispatcher: opts.dispatcher ?? (hasTls(sec) ? tlsDispatcher(sec) : defaultDispatcher()),
-      signal: AbortSignal.any(signals),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-  } catch (err: unknown) {
-    if (opts.signal?.aborted) throw transportError(url, Object.assign(new Error('aborted'), { name: 'AbortError' }), timeoutMs);
-    if (signals[0]?.aborted) throw transportError(url, Object.assign(new Error('timeout'), { name: 'TimeoutError' }), timeoutMs);
-    throw transportError(url, err, timeoutMs);
+  constructor(private readonly options: Omit<GraphPipeClientOptions, 'dispatcher'> = {}) {
+    this.#agents = new PerSecurity<Dispatcher>(
+      tlsKey,
+      (s) => newAgent(s, options.connections),
+      (a) => a.close(),
+    );
   }
-  let body: Uint8Array;
-  try {
-    body = new Uint8Array(await res.body.arrayBuffer());
-  } catch (err: unknown) {
-    throw transportError(url, err, timeoutMs);
+
+  /** A client for `url` on this pool's sockets (`security` overrides the pool's). */
+  client(url: string, security?: ClientSecurity): GraphPipeClient {
+    this.#life.check();
+    const sec = securityOf(security ?? this.options.security);
+    return new GraphPipeClient(url, { ...this.options, security: sec, dispatcher: this.#agents.get(sec) });
   }
-  if (res.statusCode !== 200) throw errorFromBody(url, res.statusCode, body, res.headers['x-modelpipe-error']);
-  return body;
+
+  close(): Promise<void> {
+    return this.#life.close(() => this.#agents.closeAll());
+  }
 }
 
 /**
@@ -113,62 +201,55 @@ function checkOutputCount(url: string, outputs: Tensor[], wanted: readonly strin
   );
 }
 
-/** Sends tensors, returns tensors. Names may be omitted to use the server's defaults. */
-export async function multiRemoteRaw(url: string, inputs: readonly Tensor[], opts: MultiOptions = {}): Promise<Tensor[]> {
-  const req = {
-    type: 'infer' as const,
-    config: opts.config ?? '',
-    inputNames: opts.inputNames ?? [],
-    inputs: [...inputs],
-    outputNames: opts.outputNames ?? [],
-  };
-  let total = 0;
-  for (const t of inputs) total += t.byteLength;
-  const chunks = total >= LARGE ? encodeRequestChunks(req) : [encodeRequest(req)];
-  const body = await post(url, chunks, opts);
-  let res: ReturnType<typeof decodeInferResponse>;
-  try {
-    res = decodeInferResponse(body);
-  } catch (err: unknown) {
-    throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable response: ${(err as Error).message}`, { url, cause: err });
-  }
-  const e = res.errors[0];
-  if (e) throw RemoteError.fromWire(url, 200, e.code, e.message);
-  checkOutputCount(url, res.outputs, req.outputNames);
-  return res.outputs;
-}
-
 const asTensor = (x: Tensor | Nested): Tensor => (isTensor(x) ? x : fromNested(x));
 
-/** Nested arrays (or tensors) in, nested arrays out. */
-export async function multiRemote(url: string, inputs: readonly (Tensor | Nested)[], opts: MultiOptions = {}): Promise<Nested[]> {
-  return (await multiRemoteRaw(url, inputs.map(asTensor), opts)).map(toNested);
+/*
+ * The functional helpers: a call each, on a client that borrows the process-wide
+ * pool for its security settings (closeDefaultClients() closes those pools) unless
+ * the call lends its own `dispatcher`. Named graphPipe* (the OIP ones oip*); the
+ * unprefixed names are the old, deprecated spellings.
+ */
+
+/** Per-call options of the functional helpers: a call's options plus what a client would hold. */
+export interface CallOptions extends Omit<GraphPipeCallOptions, 'inputNames' | 'outputNames'> {
+  /** Connection pool to use (default: the shared keep-alive pool for the call's TLS settings). */
+  dispatcher?: Dispatcher;
+  /** CA, client certificate and bearer token (default: the process's, see security.ts). */
+  security?: ClientSecurity;
+}
+
+export interface MultiOptions extends CallOptions {
+  inputNames?: string[];
+  outputNames?: string[];
 }
 
 export type SingleOptions = CallOptions & { inputName?: string; outputName?: string };
 
-/** One tensor in, the first requested output (or the server's first default) out. */
-export async function remoteRaw(url: string, input: Tensor, opts: SingleOptions = {}): Promise<Tensor> {
-  const out = await multiRemoteRaw(url, [input], {
-    ...opts,
-    ...(opts.inputName ? { inputNames: [opts.inputName] } : {}),
-    ...(opts.outputName ? { outputNames: [opts.outputName] } : {}),
-  });
-  if (out[0] === undefined) throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${url}: response has no output tensors`, { url });
-  return out[0];
+/** A client for one call, on a lent pool: nothing of its own to close. */
+function borrowed(url: string, opts: CallOptions): GraphPipeClient {
+  const security = securityOf(opts.security);
+  return new GraphPipeClient(url, { security, dispatcher: opts.dispatcher ?? sharedDispatcher(security) });
 }
 
-/** Like remoteRaw, with nested arrays (or a tensor) in and nested arrays out. */
-export async function remote(url: string, input: Tensor | Nested, opts: SingleOptions = {}): Promise<Nested> {
-  return toNested(await remoteRaw(url, asTensor(input), opts));
-}
+export const graphPipeMultiRemoteRaw = (url: string, inputs: readonly Tensor[], opts: MultiOptions = {}): Promise<Tensor[]> =>
+  borrowed(url, opts).inferManyRaw(inputs, opts);
+export const graphPipeMultiRemote = (url: string, inputs: readonly (Tensor | Nested)[], opts: MultiOptions = {}): Promise<Nested[]> =>
+  borrowed(url, opts).inferMany(inputs, opts);
+export const graphPipeRemoteRaw = (url: string, input: Tensor, opts: SingleOptions = {}): Promise<Tensor> =>
+  borrowed(url, opts).inferRaw(input, opts);
+export const graphPipeRemote = (url: string, input: Tensor | Nested, opts: SingleOptions = {}): Promise<Nested> =>
+  borrowed(url, opts).infer(input, opts);
+export const graphPipeMetadata = (url: string, opts: CallOptions = {}): Promise<MetadataResponse> => borrowed(url, opts).metadata(opts);
 
-/** The server's GraphPipe metadata (a flatbuffer MetadataRequest, as every GraphPipe server answers). */
-export async function metadata(url: string, opts: CallOptions = {}): Promise<MetadataResponse> {
-  const body = await post(url, [encodeRequest({ type: 'metadata' })], opts);
-  try {
-    return decodeMetadataResponse(body);
-  } catch (err: unknown) {
-    throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable metadata: ${(err as Error).message}`, { url, cause: err });
-  }
-}
+/** @deprecated use graphPipeMultiRemoteRaw (or a GraphPipeClient's inferManyRaw) */
+export const multiRemoteRaw = graphPipeMultiRemoteRaw;
+/** @deprecated use graphPipeMultiRemote (or a GraphPipeClient's inferMany) */
+export const multiRemote = graphPipeMultiRemote;
+/** @deprecated use graphPipeRemoteRaw (or a GraphPipeClient's inferRaw) */
+export const remoteRaw = graphPipeRemoteRaw;
+/** @deprecated use graphPipeRemote (or a GraphPipeClient's infer) */
+export const remote = graphPipeRemote;
+/** @deprecated use graphPipeMetadata (or a GraphPipeClient's metadata) */
+export const metadata = graphPipeMetadata;
+/** @deprecated the shared pool of the functional helpers; client objects own theirs */
+export const defaultDispatcher = (): Dispatcher => sharedDispatcher({});

@@ -74,6 +74,9 @@ export interface ChannelOptions {
 /** One HTTP/2 connection to `host:port`, opened on first use and reopened after it closes. */
 export class GrpcChannel {
   private session: http2.ClientHttp2Session | undefined;
+  private inFlight = 0;
+  /** What close() runs once no call is in flight. */
+  private readonly idle: (() => void)[] = [];
 
   constructor(
     readonly authority: string,
@@ -106,7 +109,6 @@ export class GrpcChannel {
   /** Sends one framed message to `path` and resolves with the response message. */
   unary(path: string, message: readonly Uint8Array[], opts: UnaryOptions): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      const length = message.reduce((n, c) => n + c.byteLength, 0);
       let stream: http2.ClientHttp2Stream;
       try {
         stream = this.connect().request({
@@ -122,19 +124,13 @@ export class GrpcChannel {
         reject(new GrpcStatusError(status.UNAVAILABLE, (err as Error).message));
         return;
       }
-      const meta: Record<string, string> = {};
-      let httpStatus = 0;
-      let grpcStatus: number | undefined;
-      let grpcMessage = '';
-      const head = Buffer.alloc(5);
-      let headHave = 0;
-      let body: Buffer | undefined;
-      let bodyHave = 0;
+      this.inFlight++;
+      const reply = new UnaryReply(opts.maxReceiveBytes);
       let settled = false;
-
       const finish = (err: GrpcStatusError | undefined, value?: Buffer): void => {
         if (settled) return;
         settled = true;
+        this.callEnded();
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         if (err) {
@@ -152,69 +148,114 @@ export class GrpcChannel {
         return;
       }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-      const readStatus = (h: http2.IncomingHttpHeaders): void => {
-        for (const [k, v] of Object.entries(h)) {
-          const s = headerString(v);
-          if (!k.startsWith(':') && s !== undefined) meta[k] = s;
-        }
-        const st = headerString(h['grpc-status']);
-        if (st !== undefined) grpcStatus = Number(st);
-        const msg = headerString(h['grpc-message']);
-        if (msg !== undefined) grpcMessage = percentDecoded(msg);
-      };
-      stream.on('response', (h) => {
-        httpStatus = Number(h[':status']);
-        readStatus(h);
-      });
-      stream.on('trailers', readStatus);
+      stream.on('response', (h) => reply.headers(h));
+      stream.on('trailers', (h) => reply.headers(h));
       stream.on('data', (chunk: Buffer) => {
-        let at = 0;
-        if (headHave < 5) {
-          const n = Math.min(5 - headHave, chunk.length);
-          chunk.copy(head, headHave, 0, n);
-          headHave += n;
-          at = n;
-          if (headHave < 5) return;
-          if (head[0] !== 0) {
-            finish(new GrpcStatusError(status.INTERNAL, 'compressed response, but no compression was offered'));
-            return;
-          }
-          const len = head.readUInt32BE(1);
-          if (len > opts.maxReceiveBytes) {
-            finish(new GrpcStatusError(status.RESOURCE_EXHAUSTED, `response of ${len} bytes exceeds the limit of ${opts.maxReceiveBytes}`));
-            return;
-          }
-          body = Buffer.allocUnsafeSlow(len); // memory of its own: tensors decoded from it may be views
-        }
-        if (!body || settled) return;
-        const n = chunk.copy(body, bodyHave, at);
-        bodyHave += n;
-        if (at + n < chunk.length) finish(new GrpcStatusError(status.UNIMPLEMENTED, 'more than one response message in a unary call'));
+        const err = settled ? undefined : reply.data(chunk);
+        if (err) finish(err);
       });
       stream.on('error', (err: Error) => finish(new GrpcStatusError(status.UNAVAILABLE, err.message)));
       stream.on('close', () => {
-        if (settled) return;
-        if (httpStatus !== 200 && grpcStatus === undefined) {
-          const code = httpStatus === 0 ? status.UNAVAILABLE : statusOfHttp(httpStatus);
-          finish(new GrpcStatusError(code, httpStatus === 0 ? 'connection closed before an answer' : `HTTP status ${httpStatus}`, meta));
-        } else if (grpcStatus === undefined) {
-          finish(new GrpcStatusError(status.INTERNAL, 'the call ended without a grpc-status', meta));
-        } else if (grpcStatus !== status.OK) {
-          finish(new GrpcStatusError(grpcStatus, grpcMessage, meta));
-        } else if (!body || bodyHave !== body.length) {
-          finish(new GrpcStatusError(status.INTERNAL, body ? 'truncated response message' : 'OK without a response message', meta));
-        } else finish(undefined, body);
+        if (!settled) finish(reply.failure(), reply.message());
       });
-
-      stream.write(grpcPrefix(length));
+      stream.write(grpcPrefix(message.reduce((n, c) => n + c.byteLength, 0)));
       for (const c of message) stream.write(c);
       stream.end();
     });
   }
 
-  close(): void {
-    this.session?.close();
+  /** Closes the connection once its calls in flight have ended (new calls reopen one). */
+  close(): Promise<void> {
+    const s = this.session;
     this.session = undefined;
+    if (!s || s.closed || s.destroyed) return Promise.resolve();
+    // Held open while closing: an unref'd session would let the process exit before the close() promise settles.
+    s.ref();
+    return new Promise<void>((resolve) => {
+      const shut = (): void => {
+        if (s.closed || s.destroyed) resolve();
+        else s.close(() => resolve());
+      };
+      // Calls in flight (even one still waiting for the connection) finish first: a
+      // session closed under them sends GOAWAY, and the server may refuse their streams.
+      if (this.inFlight === 0) shut();
+      else this.idle.push(shut);
+    });
+  }
+
+  private callEnded(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) for (const f of this.idle.splice(0)) f();
+  }
+}
+
+/**
+ * One unary call's answer as it arrives: status and metadata from the headers and
+ * trailers, and the single response message behind its 5-byte prefix, collected into
+ * one buffer of the announced length.
+ */
+class UnaryReply {
+  readonly meta: Record<string, string> = {};
+  private httpStatus = 0;
+  private grpcStatus: number | undefined;
+  private grpcMessage = '';
+  private readonly head = Buffer.alloc(5);
+  private headHave = 0;
+  private body: Buffer | undefined;
+  private bodyHave = 0;
+
+  constructor(private readonly maxReceiveBytes: number) {}
+
+  headers(h: http2.IncomingHttpHeaders): void {
+    const st = h[':status'];
+    if (st !== undefined) this.httpStatus = Number(st);
+    for (const [k, v] of Object.entries(h)) {
+      const s = headerString(v);
+      if (!k.startsWith(':') && s !== undefined) this.meta[k] = s;
+    }
+    const code = headerString(h['grpc-status']);
+    if (code !== undefined) this.grpcStatus = Number(code);
+    const msg = headerString(h['grpc-message']);
+    if (msg !== undefined) this.grpcMessage = percentDecoded(msg);
+  }
+
+  /** Takes a chunk of the response; an error when the answer cannot be accepted. */
+  data(chunk: Buffer): GrpcStatusError | undefined {
+    let at = 0;
+    if (this.headHave < 5) {
+      const n = Math.min(5 - this.headHave, chunk.length);
+      chunk.copy(this.head, this.headHave, 0, n);
+      this.headHave += n;
+      at = n;
+      if (this.headHave < 5) return undefined;
+      if (this.head[0] !== 0) return new GrpcStatusError(status.INTERNAL, 'compressed response, but no compression was offered');
+      const len = this.head.readUInt32BE(1);
+      if (len > this.maxReceiveBytes)
+        return new GrpcStatusError(status.RESOURCE_EXHAUSTED, `response of ${len} bytes exceeds the limit of ${this.maxReceiveBytes}`);
+      this.body = Buffer.allocUnsafeSlow(len); // memory of its own: tensors decoded from it may be views
+    }
+    if (!this.body) return undefined;
+    const n = chunk.copy(this.body, this.bodyHave, at);
+    this.bodyHave += n;
+    if (at + n < chunk.length) return new GrpcStatusError(status.UNIMPLEMENTED, 'more than one response message in a unary call');
+    return undefined;
+  }
+
+  /** Once the stream closed: why the call failed, or undefined when it succeeded. */
+  failure(): GrpcStatusError | undefined {
+    const { httpStatus, grpcStatus, body, meta } = this;
+    if (httpStatus !== 200 && grpcStatus === undefined) {
+      const code = httpStatus === 0 ? status.UNAVAILABLE : statusOfHttp(httpStatus);
+      return new GrpcStatusError(code, httpStatus === 0 ? 'connection closed before an answer' : `HTTP status ${httpStatus}`, meta);
+    }
+    if (grpcStatus === undefined) return new GrpcStatusError(status.INTERNAL, 'the call ended without a grpc-status', meta);
+    if (grpcStatus !== status.OK) return new GrpcStatusError(grpcStatus, this.grpcMessage, meta);
+    if (!body || this.bodyHave !== body.length)
+      return new GrpcStatusError(status.INTERNAL, body ? 'truncated response message' : 'OK without a response message', meta);
+    return undefined;
+  }
+
+  message(): Buffer | undefined {
+    return this.body;
   }
 }

@@ -1,32 +1,149 @@
-import { Readable } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
-import { type ErrorCode, ERROR_CODES, ModelpipeError } from '../errors/index.js';
-import { HEADER_LENGTH, type OipNamedTensor, encodeInferRequest, parseInferResponse } from '../protocol/oip/index.js';
-import type { OipModelMetadata } from '../protocol/oip/index.js';
+import type { Dispatcher } from 'undici';
+import { ModelpipeError } from '../errors/index.js';
+import type { OipModelMetadata, OipNamedTensor } from '../protocol/oip/index.js';
 import { type Nested, type Tensor, fromNested, isTensor } from '../tensor/index.js';
-import { RemoteError, transportError } from './errors.js';
-import { defaultDispatcher } from './graphpipe-client.js';
-import { closeGrpcClients, grpcCall, grpcInfer } from './oip-grpc-client.js';
-import { type ClientSecurity, authHeaders, hasTls, securityOf, tlsDispatcher } from './security.js';
+import { HttpTransport } from './http-transport.js';
+import { Lifecycle } from './lifecycle.js';
+import { GrpcWire, closeSharedGrpcWires, sharedGrpcWire } from './oip-grpc-client.js';
+import { RestWire } from './oip-rest.js';
+import type { OipResult, OipServerMetadata, OipStatistics, OipWire, WireCall } from './oip-wire.js';
+import { type ClientSecurity, closeSharedAgents, securityOf, sharedDispatcher } from './security.js';
+import { ClientTarget } from './target.js';
+
+export type { OipResult, OipServerMetadata, OipStatistics } from './oip-wire.js';
 
 /**
- * Open Inference Protocol (KServe v2) client. `url` picks the transport:
- * http(s)://host:port speaks REST (JSON, or the binary extension with
- * `binary: true`), grpc://host:port speaks gRPC (`binary` selects raw contents).
+ * Open Inference Protocol (KServe v2) client. `transport` picks how it talks:
+ * 'rest' (JSON), 'rest-binary' (the binary tensor extension) or 'grpc'; by default
+ * grpc:// and grpcs:// URLs speak gRPC and http(s):// URLs REST with binary tensors.
  * Errors are RemoteErrors with the server's stable code, as with the GraphPipe client.
  */
+export type OipTransport = 'rest' | 'rest-binary' | 'grpc';
 
-export interface OipCallOptions {
+export interface OipClientOptions {
+  transport?: OipTransport | undefined;
+  /** CA, client certificate and bearer token (default: the process's hop settings, read per call; see security.ts). */
+  security?: ClientSecurity | undefined;
+  /** Per-call timeout in ms for calls that give none (default 60 s). */
+  timeoutMs?: number | undefined;
+  /** REST: sockets in the client's own pool (default 64). */
+  connections?: number | undefined;
+  /** REST: a pool lent by the caller, used instead of the client's own and never closed by it. */
+  dispatcher?: Dispatcher | undefined;
+  /** gRPC: the largest response message accepted (default 64 MiB). */
+  maxResponseBytes?: number | undefined;
+}
+
+/** Per call. */
+export interface OipInferOptions {
   /** Outputs to return (default: the model's default outputs). */
   outputs?: string[];
   /** The classification extension: each of `outputs` comes back as its top k, "score:index[:label]" strings. */
   classification?: number;
-  /** Binary tensor data (REST extension) or raw contents (gRPC) both ways (default true). */
+  /** Binary tensor data (REST) or raw contents (gRPC) both ways (default: true, false for transport 'rest'). */
   binary?: boolean;
   version?: string;
   id?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+}
+
+export type OipModelCallOptions = Pick<OipInferOptions, 'version' | 'timeoutMs' | 'signal'>;
+export type OipServerCallOptions = Pick<OipInferOptions, 'timeoutMs' | 'signal'>;
+
+export type OipInputs = Record<string, Tensor | Nested> | readonly OipNamedTensor[];
+
+function named(inputs: OipInputs): OipNamedTensor[] {
+  if (Array.isArray(inputs)) return [...(inputs as readonly OipNamedTensor[])];
+  return Object.entries(inputs as Record<string, Tensor | Nested>).map(([name, v]) => ({ name, tensor: isTensor(v) ? v : fromNested(v) }));
+}
+
+/** An OIP client for one server (see OipTransport), owning its pool or channels until close(). */
+export class OipClient {
+  readonly target: ClientTarget;
+  readonly transport: OipTransport;
+  readonly #wire: OipWire;
+  readonly #life: Lifecycle;
+  readonly #opts: OipClientOptions;
+  readonly #ownsWire: boolean;
+
+  /** `wire`: a transport lent by the functional helpers (the shared gRPC channels), never closed by this client. */
+  constructor(url: string, options: OipClientOptions = {}, wire?: OipWire) {
+    this.target = new ClientTarget(url);
+    this.transport = options.transport ?? (this.target.grpcScheme ? 'grpc' : 'rest-binary');
+    if (this.transport !== 'rest' && this.transport !== 'rest-binary' && this.transport !== 'grpc')
+      throw new ModelpipeError('MP_ERR_BAD_CONFIG', `OIP transport must be rest, rest-binary or grpc, got ${String(this.transport)}`);
+    if (this.target.grpcScheme && this.transport !== 'grpc')
+      throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${url}: a grpc:// URL needs transport grpc, not ${this.transport}`);
+    this.#wire = wire ?? (this.transport === 'grpc' ? new GrpcWire(this.target) : new RestWire(this.target, new HttpTransport(options)));
+    this.#life = new Lifecycle(url);
+    this.#opts = options;
+    this.#ownsWire = wire === undefined;
+  }
+
+  get url(): string {
+    return this.target.url;
+  }
+
+  /** Runs `model` on named inputs; returns the outputs by name. */
+  async infer(model: string, inputs: OipInputs, opts: OipInferOptions = {}): Promise<OipResult> {
+    const binary = opts.binary ?? this.transport !== 'rest';
+    return this.#wire.infer(model, named(inputs), { ...opts, ...this.call(opts), binary, maxResponseBytes: this.#opts.maxResponseBytes });
+  }
+
+  /** The model's metadata (name, versions, platform, inputs, outputs). */
+  async modelMetadata(model: string, opts: OipModelCallOptions = {}): Promise<OipModelMetadata> {
+    return this.#wire.modelMetadata(model, opts.version, this.call(opts));
+  }
+
+  /** Whether a model (version) is ready; false for not-ready models, RemoteError (404) for unknown ones. */
+  async modelReady(model: string, opts: OipModelCallOptions = {}): Promise<boolean> {
+    return this.#wire.modelReady(model, opts.version, this.call(opts));
+  }
+
+  async serverLive(opts: OipServerCallOptions = {}): Promise<boolean> {
+    return this.#wire.health('live', this.call(opts));
+  }
+
+  async serverReady(opts: OipServerCallOptions = {}): Promise<boolean> {
+    return this.#wire.health('ready', this.call(opts));
+  }
+
+  async serverMetadata(opts: OipServerCallOptions = {}): Promise<OipServerMetadata> {
+    return this.#wire.serverMetadata(this.call(opts));
+  }
+
+  /** The statistics extension: one model's (or, without `model`, every model's) cumulative counters. */
+  async modelStatistics(model?: string, opts: OipModelCallOptions = {}): Promise<OipStatistics> {
+    return this.#wire.modelStatistics(model, opts.version, this.call(opts));
+  }
+
+  /** The model configuration extension (Triton's ModelConfig field names). */
+  async modelConfig(model: string, opts: OipModelCallOptions = {}): Promise<Record<string, unknown>> {
+    return this.#wire.modelConfig(model, opts.version, this.call(opts));
+  }
+
+  /** Releases the pool or channels after the calls in flight; idempotent. */
+  close(): Promise<void> {
+    return this.#life.close(() => (this.#ownsWire ? this.#wire.close() : Promise.resolve()));
+  }
+
+  private call(opts: OipServerCallOptions): WireCall {
+    this.#life.check();
+    return { security: securityOf(this.#opts.security), timeoutMs: opts.timeoutMs ?? this.#opts.timeoutMs ?? 60_000, signal: opts.signal };
+  }
+}
+
+/*
+ * The functional helpers: a call each, on a client that borrows the process-wide
+ * resources (the shared HTTP pools; one kept gRPC wire per address, as the channels
+ * always were), all closed by closeDefaultClients(). Named oip* (the GraphPipe ones
+ * graphPipe*); the unprefixed names are the old, deprecated spellings.
+ */
+
+/** Per-call options of the functional helpers: a call's options plus what a client would hold. */
+export interface OipCallOptions extends OipInferOptions {
+  /** REST: the connection pool to use (default: the shared pool for the call's TLS settings). */
   dispatcher?: Dispatcher;
   /** gRPC: the largest response message accepted (default 64 MiB). */
   maxResponseBytes?: number;
@@ -34,187 +151,44 @@ export interface OipCallOptions {
   security?: ClientSecurity;
 }
 
-export interface OipResult {
-  modelName: string;
-  modelVersion: string;
-  id: string | undefined;
-  /** Output tensors by name, in the server's order. */
-  outputs: Record<string, Tensor>;
+type ModelCall = Pick<OipCallOptions, 'version' | 'timeoutMs' | 'signal' | 'security'>;
+type ServerCall = Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'>;
+
+function borrowed(url: string, opts: Pick<OipCallOptions, 'security' | 'dispatcher' | 'maxResponseBytes'>): OipClient {
+  const security = securityOf(opts.security);
+  if (new ClientTarget(url).grpcScheme)
+    return new OipClient(url, { security, maxResponseBytes: opts.maxResponseBytes }, sharedGrpcWire(url));
+  return new OipClient(url, { security, dispatcher: opts.dispatcher ?? sharedDispatcher(security) });
 }
 
-export type OipInputs = Record<string, Tensor | Nested> | readonly OipNamedTensor[];
+export const oipInfer = (url: string, model: string, inputs: OipInputs, opts: OipCallOptions = {}): Promise<OipResult> =>
+  borrowed(url, opts).infer(model, inputs, opts);
+export const oipModelMetadata = (url: string, model: string, opts: ModelCall = {}): Promise<OipModelMetadata> =>
+  borrowed(url, opts).modelMetadata(model, opts);
+export const oipModelReady = (url: string, model: string, opts: ModelCall = {}): Promise<boolean> =>
+  borrowed(url, opts).modelReady(model, opts);
+export const oipServerLive = (url: string, opts: ServerCall = {}): Promise<boolean> => borrowed(url, opts).serverLive(opts);
+export const oipServerReady = (url: string, opts: ServerCall = {}): Promise<boolean> => borrowed(url, opts).serverReady(opts);
+export const oipServerMetadata = (url: string, opts: ServerCall = {}): Promise<OipServerMetadata> =>
+  borrowed(url, opts).serverMetadata(opts);
 
-/** grpc:// is cleartext HTTP/2, grpcs:// is gRPC over TLS. */
-const isGrpc = (url: string): boolean => url.startsWith('grpc://') || url.startsWith('grpcs://');
-const LARGE = 1 << 16;
-
-function named(inputs: OipInputs): OipNamedTensor[] {
-  if (Array.isArray(inputs)) return [...(inputs as readonly OipNamedTensor[])];
-  return Object.entries(inputs as Record<string, Tensor | Nested>).map(([name, v]) => ({ name, tensor: isTensor(v) ? v : fromNested(v) }));
+/**
+ * Closes what the functional helpers share (HTTP pools, gRPC channels); calls in
+ * flight finish first, later calls open fresh ones. Client objects are not affected.
+ */
+export async function closeDefaultClients(): Promise<void> {
+  await Promise.all([closeSharedAgents(), closeSharedGrpcWires()]);
 }
 
-function modelPath(model: string, version: string | undefined): string {
-  return `/v2/models/${encodeURIComponent(model)}${version ? `/versions/${encodeURIComponent(version)}` : ''}`;
-}
-
-async function rest(
-  url: string,
-  method: 'GET' | 'POST',
-  path: string,
-  opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'dispatcher' | 'security'>,
-  body?: { chunks: Uint8Array[]; headers: Record<string, string> },
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Uint8Array }> {
-  const timeoutMs = opts.timeoutMs ?? 60_000;
-  const target = `${url.replace(/\/+$/, '')}${path}`;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const sec = securityOf(opts.security);
-  let res: Dispatcher.ResponseData;
-  try {
-    let total = 0;
-    for (const c of body?.chunks ?? []) total += c.length;
-    res = await request(target, {
-      method,
-      // Large bodies go out as their chunks: tensor payloads are never copied.
-      ...(body
-        ? {
-            body: total >= LARGE ? Readable.from(body.chunks, { objectMode: false }) : Buffer.concat(body.chunks),
-            headers: { ...body.headers, 'content-length': String(total), ...authHeaders(sec) },
-          }
-        : { headers: authHeaders(sec) }),
-      dispatcher: opts.dispatcher ?? (hasTls(sec) ? tlsDispatcher(sec) : defaultDispatcher()),
-      signal: AbortSignal.any([timeout, ...(opts.signal ? [opts.signal] : [])]),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-  } catch (err: unknown) {
-    if (opts.signal?.aborted) throw transportError(target, Object.assign(new Error('aborted'), { name: 'AbortError' }), timeoutMs);
-    if (timeout.aborted) throw transportError(target, Object.assign(new Error('timeout'), { name: 'TimeoutError' }), timeoutMs);
-    throw transportError(target, err, timeoutMs);
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await res.body.arrayBuffer());
-  } catch (err: unknown) {
-    throw transportError(target, err, timeoutMs);
-  }
-  return { status: res.statusCode, headers: res.headers, body: bytes };
-}
-
-/** A non-2xx answer: {"error": message}, with our stable code in x-modelpipe-error when the server is modelpipe. */
-function restError(url: string, status: number, headers: Record<string, string | string[] | undefined>, body: Uint8Array): RemoteError {
-  const sent = headers['x-modelpipe-error'];
-  const code = typeof sent === 'string' && Object.hasOwn(ERROR_CODES, sent) ? (sent as ErrorCode) : 'MP_ERR_REMOTE';
-  const text = new TextDecoder().decode(body.subarray(0, 2000)).trim();
-  let message = text;
-  try {
-    const j = JSON.parse(text) as { error?: unknown };
-    if (typeof j.error === 'string') message = j.error;
-  } catch {
-    // not JSON: keep the text
-  }
-  return new RemoteError(code, `${url}: ${message || `HTTP ${status}`}`, { url, status });
-}
-
-/** Runs `model` on named inputs; returns the outputs by name. */
-export async function infer(url: string, model: string, inputs: OipInputs, opts: OipCallOptions = {}): Promise<OipResult> {
-  const list = named(inputs);
-  const binary = opts.binary ?? true;
-  if (isGrpc(url)) {
-    const r = await grpcInfer(url, model, list, { ...opts, raw: binary });
-    return { modelName: r.modelName, modelVersion: r.modelVersion, id: r.id || undefined, outputs: byName(r.outputs) };
-  }
-  const enc = encodeInferRequest(
-    { ...(opts.id !== undefined ? { id: opts.id } : {}), inputs: list, outputs: (opts.outputs ?? []).map((name) => requested(name, opts)) },
-    { binary, binaryOutputs: binary },
-  );
-  const headers: Record<string, string> = { 'content-type': enc.contentType };
-  if (enc.headerLength !== undefined) headers[HEADER_LENGTH] = String(enc.headerLength);
-  const res = await rest(url, 'POST', `${modelPath(model, opts.version)}/infer`, opts, { chunks: enc.chunks, headers });
-  if (res.status !== 200) throw restError(url, res.status, res.headers, res.body);
-  try {
-    const r = parseInferResponse(res.body, res.headers[HEADER_LENGTH] as string | undefined);
-    return { modelName: r.modelName, modelVersion: r.modelVersion, id: r.id, outputs: byName(r.outputs) };
-  } catch (err: unknown) {
-    throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable inference response: ${(err as Error).message}`, { url, cause: err });
-  }
-}
-
-function requested(name: string, opts: Pick<OipCallOptions, 'classification'>): { name: string; parameters?: { classification: number } } {
-  return opts.classification === undefined ? { name } : { name, parameters: { classification: opts.classification } };
-}
-
-function byName(outputs: readonly OipNamedTensor[]): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const o of outputs) out[o.name] = o.tensor;
-  return out;
-}
-
-/** The model's metadata (name, versions, platform, inputs, outputs). */
-export async function modelMetadata(
-  url: string,
-  model: string,
-  opts: Pick<OipCallOptions, 'version' | 'timeoutMs' | 'signal' | 'security'> = {},
-): Promise<OipModelMetadata> {
-  if (isGrpc(url)) {
-    const r = await grpcCall<OipModelMetadata & { inputs: { shape: string[] }[] }>(
-      url,
-      'ModelMetadata',
-      { name: model, version: opts.version ?? '' },
-      { timeoutMs: opts.timeoutMs, signal: opts.signal, security: opts.security },
-    );
-    const io = (t: { name: string; datatype: string; shape: (string | number)[] }) => ({ ...t, shape: t.shape.map(Number) });
-    return { name: r.name, versions: r.versions, platform: r.platform, inputs: r.inputs.map(io), outputs: r.outputs.map(io) };
-  }
-  const res = await rest(url, 'GET', modelPath(model, opts.version), opts);
-  if (res.status !== 200) throw restError(url, res.status, res.headers, res.body);
-  try {
-    return JSON.parse(new TextDecoder().decode(res.body)) as OipModelMetadata;
-  } catch (err: unknown) {
-    throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${url}: unreadable metadata: ${(err as Error).message}`, { url });
-  }
-}
-
-async function health(
-  url: string,
-  what: 'live' | 'ready',
-  opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'>,
-): Promise<boolean> {
-  if (isGrpc(url)) {
-    const r = await grpcCall<{ live?: boolean; ready?: boolean }>(
-      url,
-      what === 'live' ? 'ServerLive' : 'ServerReady',
-      {},
-      { timeoutMs: opts.timeoutMs, signal: opts.signal, security: opts.security },
-    );
-    return (what === 'live' ? r.live : r.ready) === true;
-  }
-  return (await rest(url, 'GET', `/v2/health/${what}`, opts)).status === 200;
-}
-
-export const serverLive = (url: string, opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'> = {}): Promise<boolean> =>
-  health(url, 'live', opts);
-export const serverReady = (url: string, opts: Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'> = {}): Promise<boolean> =>
-  health(url, 'ready', opts);
-
-/** Whether a model (version) is ready; false for not-ready models, RemoteError (404) for unknown ones. */
-export async function modelReady(
-  url: string,
-  model: string,
-  opts: Pick<OipCallOptions, 'version' | 'timeoutMs' | 'signal' | 'security'> = {},
-): Promise<boolean> {
-  if (isGrpc(url)) {
-    const r = await grpcCall<{ ready: boolean }>(
-      url,
-      'ModelReady',
-      { name: model, version: opts.version ?? '' },
-      { timeoutMs: opts.timeoutMs, signal: opts.signal, security: opts.security },
-    );
-    return r.ready;
-  }
-  const res = await rest(url, 'GET', `${modelPath(model, opts.version)}/ready`, opts);
-  if (res.status === 200) return true;
-  if (res.status === 503) return false;
-  throw restError(url, res.status, res.headers, res.body);
-}
-
-export { closeGrpcClients };
+/** @deprecated use oipInfer (or an OipClient's infer) */
+export const infer = oipInfer;
+/** @deprecated use oipModelMetadata (or an OipClient's modelMetadata) */
+export const modelMetadata = oipModelMetadata;
+/** @deprecated use oipModelReady (or an OipClient's modelReady) */
+export const modelReady = oipModelReady;
+/** @deprecated use oipServerLive (or an OipClient's serverLive) */
+export const serverLive = oipServerLive;
+/** @deprecated use oipServerReady (or an OipClient's serverReady) */
+export const serverReady = oipServerReady;
+/** @deprecated use closeDefaultClients (it closes the HTTP pools the helpers share too) */
+export const closeGrpcClients = closeDefaultClients;

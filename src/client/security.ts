@@ -105,18 +105,78 @@ export function securityKey(s: ClientSecurity): string {
   return k;
 }
 
-/** One keep-alive pool per distinct TLS settings (undici takes them per Agent). */
-const agents = new Map<string, Agent>();
-const agentOf = new WeakMap<ClientSecurity, Agent>();
-export function tlsDispatcher(s: ClientSecurity): Agent {
-  let a = agentOf.get(s);
-  if (a) return a;
-  const k = securityKey(tlsOptions(s)); // the token does not matter to the pool
-  a = agents.get(k);
-  if (!a) {
-    a = new Agent({ keepAliveTimeout: 30_000, connections: 64, pipelining: 1, connect: tlsOptions(s) });
-    agents.set(k, a);
+/**
+ * Resources (connection pools, HTTP/2 channels) kept per distinct security
+ * settings: a caller that builds `{token}` per call reuses one, and settings that
+ * change (a SIGHUP reload of the process default) get a fresh one. `keyOf` says
+ * which settings matter (the token does not to a TLS pool, it does to a channel
+ * that sends it as a header). Owned by a client or by the process-wide defaults.
+ */
+export class PerSecurity<T> {
+  readonly #byKey = new Map<string, T>();
+  readonly #byObject = new WeakMap<ClientSecurity, T>();
+
+  constructor(
+    private readonly keyOf: (s: ClientSecurity) => string,
+    private readonly make: (s: ClientSecurity) => T,
+    private readonly dispose: (t: T) => Promise<void> | void,
+  ) {}
+
+  #closed = false;
+
+  get(s: ClientSecurity): T {
+    // A call that began before its client's close() must not open a pool nobody will close.
+    if (this.#closed) throw new ModelpipeError('MP_ERR_CLIENT_CLOSED', 'the client is closed');
+    let t = this.#byObject.get(s);
+    if (t !== undefined) return t;
+    const k = this.keyOf(s);
+    t = this.#byKey.get(k);
+    if (t === undefined) {
+      t = this.make(s);
+      this.#byKey.set(k, t);
+    }
+    this.#byObject.set(s, t);
+    return t;
   }
-  agentOf.set(s, a);
-  return a;
+
+  /** Disposes of every resource, for good: a later get() throws MP_ERR_CLIENT_CLOSED. */
+  async closeAll(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#byKey.values()];
+    this.#byKey.clear();
+    await Promise.all(all.map((t) => this.dispose(t)));
+  }
+}
+
+/** The key of the settings a TLS connection pool depends on (not the token). */
+export const tlsKey = (s: ClientSecurity): string => securityKey(tlsOptions(s));
+
+/** A keep-alive pool for `s`'s TLS settings (plain HTTP when it has none). */
+export function newAgent(s: ClientSecurity, connections = 64): Agent {
+  const tls = tlsOptions(s);
+  return new Agent({ keepAliveTimeout: 30_000, connections, pipelining: 1, ...(hasTls(s) ? { connect: tls } : {}) });
+}
+
+/**
+ * The process-wide pools behind the functional helpers (multiRemoteRaw, oipInfer…),
+ * one per distinct TLS settings; closeSharedAgents() (through closeDefaultClients)
+ * closes them. Client objects own pools of their own instead.
+ */
+let shared: PerSecurity<Agent> | undefined;
+export function sharedDispatcher(s: ClientSecurity): Agent {
+  shared ??= new PerSecurity(
+    tlsKey,
+    (x) => newAgent(x),
+    (a) => a.close(),
+  );
+  return shared.get(s);
+}
+
+/** The shared pool for `s`'s TLS settings. */
+export const tlsDispatcher = sharedDispatcher;
+
+export async function closeSharedAgents(): Promise<void> {
+  const s = shared;
+  shared = undefined;
+  await s?.closeAll();
 }

@@ -75,6 +75,8 @@ export const ERROR_CODES = {
   MP_ERR_HOP: { num: 502, status: 502 },
   MP_ERR_BAD_RESPONSE: { num: 503, status: 502 },
   MP_ERR_REMOTE_CLOSED: { num: 511, status: 502 },
+  // a call on a client object after its close()
+  MP_ERR_CLIENT_CLOSED: { num: 512, status: 503 },
   // pipelines / apps
   MP_ERR_PIPELINE: { num: 600, status: 500 },
   MP_ERR_FETCH: { num: 601, status: 400 },

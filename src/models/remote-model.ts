@@ -1,7 +1,7 @@
-import { metadata as fetchMetadata, multiRemoteRaw } from '../client/graphpipe-client.js';
+import { RemoteError } from '../client/errors.js';
+import { GraphPipeClient } from '../client/graphpipe-client.js';
 import type { ClientSecurity } from '../client/security.js';
 import type { Tensor } from '../tensor/index.js';
-import { RemoteError } from '../client/errors.js';
 import { type Model, type ModelMetadata, type RunRequest, inferBatchable, serverHasExactMetadata } from './model.js';
 
 export interface RemoteModelOptions {
@@ -26,6 +26,7 @@ export interface RemoteModelOptions {
 /**
  * A model that lives on another GraphPipe server (modelpipe's or graphpipe-go's):
  * the proxy building block of server and hybrid sequencing, and of the batcher.
+ * It owns its GraphPipeClient (pool sized to `instances`), closed when the model is.
  */
 export class RemoteModel implements Model {
   readonly instances: number;
@@ -35,6 +36,7 @@ export class RemoteModel implements Model {
   private constructor(
     readonly metadata: ModelMetadata,
     private readonly opts: RemoteModelOptions,
+    private readonly client: GraphPipeClient,
   ) {
     this.instances = opts.instances ?? 32;
     this.exactMetadata = opts.exactMetadata ?? serverHasExactMetadata(metadata.server);
@@ -44,9 +46,15 @@ export class RemoteModel implements Model {
   }
 
   static async connect(opts: RemoteModelOptions): Promise<RemoteModel> {
-    const md = await fetchMetadata(opts.url, {
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      ...(opts.security ? { security: opts.security } : {}),
+    const client = new GraphPipeClient(opts.url, {
+      timeoutMs: opts.timeoutMs,
+      security: opts.security,
+      // One socket per request in flight: the pool never queues behind the model's own limit.
+      connections: opts.instances ?? 32,
+    });
+    const md = await client.metadata().catch(async (err: unknown) => {
+      await client.close();
+      throw err;
     });
     const spec = (s: (typeof md.inputs)[number]) => ({ name: s.name, dtype: s.type, shape: s.shape, description: s.description });
     return new RemoteModel(
@@ -61,17 +69,16 @@ export class RemoteModel implements Model {
         defaultOutputs: md.outputs.map((s) => s.name),
       },
       opts,
+      client,
     );
   }
 
   async run(req: RunRequest): Promise<Tensor[]> {
-    const outputs = await multiRemoteRaw(this.opts.url, [...req.inputs.values()], {
+    const outputs = await this.client.inferManyRaw([...req.inputs.values()], {
       inputNames: [...req.inputs.keys()],
       outputNames: [...req.outputNames],
       config: this.opts.forwardConfig === false ? '' : req.config,
       signal: req.signal,
-      ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
-      ...(this.opts.security ? { security: this.opts.security } : {}),
     });
     if (this.exactMetadata) this.checkOutputs(req.outputNames, outputs);
     return outputs;
@@ -94,5 +101,8 @@ export class RemoteModel implements Model {
     });
   }
 
-  async close(): Promise<void> {}
+  /** Releases the connection pool once the requests in flight have finished. */
+  close(): Promise<void> {
+    return this.client.close();
+  }
 }

@@ -47,7 +47,7 @@ export async function runPerf(o: PerfOptions): Promise<PerfReport> {
     const send = target.sender(tensors);
     // One request first: a wrong shape or model fails here with the server's message, not as a table of errors.
     await send(AbortSignal.timeout(o.timeoutMs));
-    const stats = await statsReader(target.protocol, o.url, target.model, o.timeoutMs);
+    const stats = await statsReader(target);
     const m: MeasureOptions = { windowMs: o.windowMs, stability: o.stability, stepCapMs: o.stepCapMs, maxInFlight: o.maxInFlight, rows };
     const report: PerfReport = {
       url: o.url,

@@ -1,5 +1,4 @@
-import { grpcCall } from '../client/oip-grpc-client.js';
-import type { Protocol } from './target.js';
+import type { Target } from './target.js';
 
 /**
  * The server-side split of a request's time, from the Open Inference Protocol's
@@ -48,23 +47,12 @@ function snapshot(j: StatsJson): StatsSnapshot | undefined {
 }
 
 /**
- * A reader for `model` on the server behind `url`, or one that answers undefined
- * when the server has no statistics (checked once: a server without the extension
- * costs one request, never an error). GraphPipe URLs try the same origin's /v2.
+ * A reader for the target's model, or one that answers undefined when the server has
+ * no statistics (checked once: a server without the extension costs one request,
+ * never an error). GraphPipe targets ask the same origin's /v2.
  */
-export async function statsReader(protocol: Protocol, url: string, model: string, timeoutMs: number): Promise<StatsReader> {
-  const read: StatsReader =
-    protocol === 'grpc'
-      ? async () => snapshot(await grpcCall<StatsJson>(url, 'ModelStatistics', { name: model, version: '' }, { timeoutMs }))
-      : async () => {
-          const base = protocol === 'graphpipe' ? new URL(url).origin : url.replace(/\/+$/, '');
-          const res = await fetch(`${base}/v2/models/${encodeURIComponent(model)}/stats`, { signal: AbortSignal.timeout(timeoutMs) });
-          if (res.status !== 200) {
-            await res.body?.cancel();
-            return undefined;
-          }
-          return snapshot((await res.json()) as StatsJson);
-        };
+export async function statsReader(target: Pick<Target, 'statistics'>): Promise<StatsReader> {
+  const read: StatsReader = async () => snapshot((await target.statistics()) as StatsJson);
   const first = await read().catch(() => undefined);
   if (first === undefined) return async () => undefined;
   return () => read().catch(() => undefined);

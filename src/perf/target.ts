@@ -1,6 +1,5 @@
-import { Agent } from 'undici';
-import { metadata as graphpipeMetadata, multiRemoteRaw } from '../client/graphpipe-client.js';
-import { closeGrpcClients, infer, modelMetadata } from '../client/oip-client.js';
+import { GraphPipeClient } from '../client/graphpipe-client.js';
+import { OipClient, type OipStatistics, type OipTransport } from '../client/oip-client.js';
 import { ModelpipeError } from '../errors/index.js';
 import { dtypeFromOip } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
@@ -22,6 +21,9 @@ export interface Target {
   inputs: InputSpec[];
   /** A sender for these tensors. */
   sender(tensors: readonly Tensor[]): Send;
+  /** The model's counters from the statistics extension (a GraphPipe URL: its origin's /v2). */
+  statistics(): Promise<OipStatistics>;
+  /** Closes the target's clients. */
   close(): Promise<void>;
 }
 
@@ -39,17 +41,20 @@ export function protocolFor(url: string, model: string | undefined): Protocol {
   return model === undefined ? 'graphpipe' : 'rest';
 }
 
+const OIP_TRANSPORT: Record<Exclude<Protocol, 'graphpipe'>, OipTransport> = { rest: 'rest-binary', 'rest-json': 'rest', grpc: 'grpc' };
+
 export async function connectTarget(url: string, o: TargetOptions): Promise<Target> {
   const protocol = o.protocol ?? protocolFor(url, o.model);
-  const dispatcher = new Agent({ connections: o.connections, pipelining: 1, keepAliveTimeout: 30_000 });
-  const close = async () => {
-    await dispatcher.close();
-    if (protocol === 'grpc') closeGrpcClients();
-  };
-  const timeoutMs = o.timeoutMs;
-  try {
-    if (protocol === 'graphpipe') {
-      const md = await graphpipeMetadata(url, { dispatcher, timeoutMs });
+  const { connections, timeoutMs } = o;
+  if (protocol === 'graphpipe') {
+    const client = new GraphPipeClient(url, { connections, timeoutMs });
+    // Statistics come from the same server's OIP routes, on a client made when first asked.
+    let stats: OipClient | undefined;
+    const close = async () => {
+      await Promise.all([client.close(), stats?.close()]);
+    };
+    try {
+      const md = await client.metadata();
       const names = md.inputs.map((i) => i.name);
       return {
         protocol,
@@ -57,15 +62,24 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
         model: md.name,
         inputs: md.inputs.map((i) => ({ name: i.name, dtype: i.type, shape: i.shape })),
         sender: (tensors) => async (signal) => {
-          await multiRemoteRaw(url, tensors, { inputNames: names, dispatcher, timeoutMs, signal });
+          await client.inferManyRaw(tensors, { inputNames: names, signal });
+        },
+        statistics: () => {
+          stats ??= new OipClient(client.target.origin(), { transport: 'rest', timeoutMs });
+          return stats.modelStatistics(md.name);
         },
         close,
       };
+    } catch (err: unknown) {
+      await close();
+      throw err;
     }
-    if (o.model === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--protocol ${protocol} needs --model NAME`);
-    const model = o.model;
-    const md = await modelMetadata(url, model, { timeoutMs });
-    const binary = protocol !== 'rest-json';
+  }
+  if (o.model === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--protocol ${protocol} needs --model NAME`);
+  const model = o.model;
+  const client = new OipClient(url, { transport: OIP_TRANSPORT[protocol], connections, timeoutMs });
+  try {
+    const md = await client.modelMetadata(model);
     return {
       protocol,
       url,
@@ -74,13 +88,14 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
       sender: (tensors) => {
         const named = md.inputs.map((i, k) => ({ name: i.name, tensor: tensors[k] as Tensor }));
         return async (signal) => {
-          await infer(url, model, named, { binary, dispatcher, timeoutMs, signal });
+          await client.infer(model, named, { signal });
         };
       },
-      close,
+      statistics: () => client.modelStatistics(model),
+      close: () => client.close(),
     };
   } catch (err: unknown) {
-    await close();
+    await client.close();
     throw err;
   }
 }

@@ -33,12 +33,14 @@ type Prediction = Record<string, Tensor>;
 
 /**
  * What a transport may add: `connect` runs once at load (e.g. fetching the server's
- * metadata, which fails fast when the server is unreachable), and `defaultInput` is read
- * per batch so that it may come from that metadata.
+ * metadata, which fails fast when the server is unreachable), `defaultInput` is read
+ * per batch so that it may come from that metadata, and `close` runs at unload (it
+ * releases the transport's client; a later load() connects again).
  */
 export interface RemoteHooks {
   connect?: () => Promise<void>;
   defaultInput: () => string | undefined;
+  close?: () => Promise<void>;
 }
 
 function remote(
@@ -60,6 +62,7 @@ function remote(
     isLoaded: () => loaded,
     unload: async () => {
       loaded = false;
+      await hooks.close?.();
     },
     async runBatch(examples): Promise<BatchResult<Prediction>> {
       const dicts = examples.map((x, i) => {

@@ -1,15 +1,16 @@
-import { metadata as graphPipeMetadata, multiRemoteRaw } from '../client/graphpipe-client.js';
-import { infer as oipInfer, modelMetadata as oipMetadata } from '../client/oip-client.js';
+import { GraphPipeClient } from '../client/graphpipe-client.js';
+import { OipClient } from '../client/oip-client.js';
 import { ModelpipeError } from '../errors/index.js';
 import type { Tensor } from '../tensor/index.js';
 import type { ModelHandler, RemoteInfer } from './handler.js';
 import { type RemoteHandlerOptions, graphPipeHandler, openInferenceHandler } from './remote-handler.js';
 
 /**
- * Remote handlers for a server URL, on modelpipe's own clients (src/client/): the
- * RemoteInfer of remote-handler.ts is a GraphPipe `multiRemoteRaw` or an Open Inference
- * Protocol `infer` call. load() fetches the model's metadata once, so a wrong URL or model
- * name fails the run at load instead of dead-lettering every batch.
+ * Remote handlers for a server URL, on modelpipe's client objects (src/client/): the
+ * RemoteInfer of remote-handler.ts is a GraphPipeClient's inferManyRaw or an
+ * OipClient's infer. The handler owns its client from load() to unload(): load()
+ * makes it and fetches the model's metadata once, so a wrong URL or model name fails
+ * the run at load instead of dead-lettering every batch; unload() closes it.
  */
 export interface UrlHandlerOptions extends Omit<RemoteHandlerOptions, 'modelId'> {
   /** Model id reported in results (default: the URL for GraphPipe, "model[/version]" for OIP). */
@@ -27,17 +28,37 @@ export interface OipUrlHandlerOptions extends UrlHandlerOptions {
 type Example = Tensor | Record<string, Tensor>;
 type Prediction = Record<string, Tensor>;
 
-const once = (fn: () => Promise<void>): (() => Promise<void>) => {
-  let p: Promise<void> | undefined;
-  return () => {
-    p ??= fn();
-    // A failed connect may be retried by a later load().
-    p.catch(() => {
-      p = undefined;
-    });
-    return p;
+/**
+ * The client a handler holds: made on first use, connected once (a failed connect
+ * may be retried by a later load()), closed and forgotten at unload.
+ */
+function clientSlot<C extends { close(): Promise<void> }>(make: () => C, connect: (c: C) => Promise<void>) {
+  let client: C | undefined;
+  let ready: Promise<void> | undefined;
+  const current = (): C => {
+    client ??= make();
+    return client;
   };
-};
+  return {
+    current,
+    connect: (): Promise<void> => {
+      if (!ready) {
+        const p = connect(current());
+        p.catch(() => {
+          if (ready === p) ready = undefined;
+        });
+        ready = p;
+      }
+      return ready;
+    },
+    close: async (): Promise<void> => {
+      const c = client;
+      client = undefined;
+      ready = undefined;
+      await c?.close();
+    },
+  };
+}
 
 const remoteOptions = (o: UrlHandlerOptions, modelId: string): RemoteHandlerOptions => {
   const { timeoutMs: _t, ...rest } = o;
@@ -52,28 +73,33 @@ const remoteOptions = (o: UrlHandlerOptions, modelId: string): RemoteHandlerOpti
  */
 export function graphPipeUrlHandler(url: string, options: UrlHandlerOptions = {}): ModelHandler<Example, Prediction> {
   let outputNames = options.outputs ? [...options.outputs] : undefined;
-  const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-  const connect = once(async () => {
-    const md = await graphPipeMetadata(url, timeout);
-    outputNames ??= md.outputs.map((o) => o.name);
-    if (outputNames.length === 0) throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${url}: the model declares no outputs`);
-  });
+  const slot = clientSlot(
+    () => new GraphPipeClient(url, { timeoutMs: options.timeoutMs }),
+    async (client) => {
+      const md = await client.metadata();
+      outputNames ??= md.outputs.map((o) => o.name);
+      if (outputNames.length === 0) throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${url}: the model declares no outputs`);
+    },
+  );
   const infer: RemoteInfer = async (inputs) => {
-    await connect();
+    await slot.connect();
     const names = Object.keys(inputs);
     const wanted = outputNames as string[];
-    const out = await multiRemoteRaw(
-      url,
+    const out = await slot.current().inferManyRaw(
       names.map((n) => inputs[n] as Tensor),
       // "" is the default input: sending no names at all lets the server pick it.
-      { ...timeout, outputNames: wanted, ...(names.every((n) => n === '') ? {} : { inputNames: names }) },
+      { outputNames: wanted, ...(names.every((n) => n === '') ? {} : { inputNames: names }) },
     );
     if (out.length !== wanted.length) {
       throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${url}: ${out.length} outputs for ${wanted.length} requested`);
     }
     return Object.fromEntries(wanted.map((n, i) => [n, out[i] as Tensor]));
   };
-  return graphPipeHandler(infer, remoteOptions(options, options.modelId ?? url), { connect, defaultInput: () => '' });
+  return graphPipeHandler(infer, remoteOptions(options, options.modelId ?? url), {
+    connect: slot.connect,
+    defaultInput: () => '',
+    close: slot.close,
+  });
 }
 
 /**
@@ -84,16 +110,16 @@ export function graphPipeUrlHandler(url: string, options: UrlHandlerOptions = {}
 export function openInferenceUrlHandler(url: string, options: OipUrlHandlerOptions): ModelHandler<Example, Prediction> {
   const { model, version } = options;
   let single: string | undefined;
-  const call = {
-    ...(version === undefined ? {} : { version }),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-  };
-  const connect = once(async () => {
-    const md = await oipMetadata(url, model, call);
-    if (md.inputs.length === 1) single = md.inputs[0]?.name;
-  });
+  const call = version === undefined ? {} : { version };
+  const slot = clientSlot(
+    () => new OipClient(url, { timeoutMs: options.timeoutMs }),
+    async (client) => {
+      const md = await client.modelMetadata(model, call);
+      if (md.inputs.length === 1) single = md.inputs[0]?.name;
+    },
+  );
   const infer: RemoteInfer = async (inputs) => {
-    const res = await oipInfer(url, model, inputs, {
+    const res = await slot.current().infer(model, inputs, {
       ...call,
       binary: true,
       ...(options.outputs ? { outputs: [...options.outputs] } : {}),
@@ -102,5 +128,9 @@ export function openInferenceUrlHandler(url: string, options: OipUrlHandlerOptio
   };
   const { model: _m, version: _v, ...rest } = options;
   const modelId = options.modelId ?? (version === undefined ? model : `${model}/${version}`);
-  return openInferenceHandler(infer, remoteOptions(rest, modelId), { connect, defaultInput: () => single });
+  return openInferenceHandler(infer, remoteOptions(rest, modelId), {
+    connect: slot.connect,
+    defaultInput: () => single,
+    close: slot.close,
+  });
 }

@@ -1,8 +1,8 @@
-import { multiRemoteRaw } from '../client/graphpipe-client.js';
 import { RemoteError } from '../client/errors.js';
+import { GraphPipeClient, GraphPipeClientPool, graphPipeMultiRemoteRaw } from '../client/graphpipe-client.js';
 import type { ClientSecurity } from '../client/security.js';
 import { ModelpipeError } from '../errors/index.js';
-import { type ApplyFn, FunctionModel, type FunctionModelOptions } from '../models/function-model.js';
+import { type ApplyContext, type ApplyFn, FunctionModel, type FunctionModelOptions } from '../models/function-model.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
 import { type HopPolicy, hopPolicy, shownHop } from './hop-policy.js';
 
@@ -11,6 +11,9 @@ import { type HopPolicy, hopPolicy, shownHop } from './hop-policy.js';
  * - client sequencing: the client calls each model in turn (`chain`);
  * - server sequencing: a model's apply calls a fixed next model (`serverSequenced`);
  * - hybrid sequencing: the next hop travels in the request's config (`hybridSequenced`).
+ * The sequenced models own their hop clients and close them when the model is closed
+ * (the engine does, on unload or stop); `chain` is a client-side helper that uses the
+ * hops' own `client` objects where given, else the shared pools of the functional helpers.
  */
 
 export interface Hop {
@@ -21,6 +24,8 @@ export interface Hop {
   timeoutMs?: number;
   /** CA, client certificate and bearer token for this hop (default: the process's hop settings). */
   security?: ClientSecurity;
+  /** A client for `url` to call the hop with, owned by the caller (`security` is then the client's). */
+  client?: GraphPipeClient;
 }
 
 /**
@@ -58,24 +63,46 @@ export function upstreamSafeMessage(err: unknown): string {
 }
 
 /**
- * Calls one hop with a single tensor, returning its first (or named) output.
+ * Calls one hop with a single tensor, returning its first (or named) output: on
+ * `hop.client` when it has one, else on the functional helpers' shared pools.
  * `conceal`: see hopError (true when a server calls the hop for a remote caller).
  */
 export async function callHop(hop: Hop, input: Tensor, signal?: AbortSignal, conceal = false): Promise<Tensor> {
+  const opts = {
+    ...(hop.inputName ? { inputNames: [hop.inputName] } : {}),
+    ...(hop.outputName ? { outputNames: [hop.outputName] } : {}),
+    ...(hop.config ? { config: hop.config } : {}),
+    ...(hop.timeoutMs !== undefined ? { timeoutMs: hop.timeoutMs } : {}),
+    ...(signal ? { signal } : {}),
+  };
   try {
-    const out = await multiRemoteRaw(hop.url, [input], {
-      ...(hop.inputName ? { inputNames: [hop.inputName] } : {}),
-      ...(hop.outputName ? { outputNames: [hop.outputName] } : {}),
-      ...(hop.config ? { config: hop.config } : {}),
-      ...(hop.timeoutMs !== undefined ? { timeoutMs: hop.timeoutMs } : {}),
-      ...(signal ? { signal } : {}),
-      ...(hop.security ? { security: hop.security } : {}),
-    });
+    const out = hop.client
+      ? await hop.client.inferManyRaw([input], opts)
+      : await graphPipeMultiRemoteRaw(hop.url, [input], { ...opts, ...(hop.security ? { security: hop.security } : {}) });
     const t = out[0];
     if (!t) throw new ModelpipeError('MP_ERR_BAD_RESPONSE', 'no output tensor');
     return t;
   } catch (err: unknown) {
     throw hopError(hop.url, err, conceal);
+  }
+}
+
+/**
+ * A function model that calls other servers and closes what it owns (its hop
+ * clients) when it is closed: sequencing's models, and Classy's forwarding stages.
+ */
+export class HopModel extends FunctionModel {
+  constructor(
+    apply: ApplyFn,
+    opts: FunctionModelOptions,
+    private readonly release: () => Promise<void>,
+  ) {
+    super(apply, opts);
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.release();
   }
 }
 
@@ -94,13 +121,19 @@ export async function chain(
   return seen;
 }
 
-/** Server sequencing: a function model that applies `apply`, then forwards to a fixed next model. */
+/**
+ * Server sequencing: a function model that applies `apply`, then forwards to a fixed
+ * next model, on a client of its own (closed with the model) unless the hop brings one.
+ */
 export function serverSequenced(apply: ApplyFn, next: Hop | string, opts: FunctionModelOptions): FunctionModel {
-  const hop = typeof next === 'string' ? { url: next } : next;
-  return new FunctionModel(async (inputs, config, ctx) => {
+  const given = typeof next === 'string' ? { url: next } : next;
+  const own = given.client ? undefined : new GraphPipeClient(given.url, { security: given.security });
+  const hop = own ? { ...given, client: own } : given;
+  const model = async (inputs: Record<string, Tensor | Nested>, config: string, ctx: ApplyContext) => {
     const local = await apply(inputs, config, ctx);
     return callHop(hop, toTensor(local, opts), ctx.signal, true);
-  }, opts);
+  };
+  return new HopModel(model, opts, async () => own?.close());
 }
 
 /**
@@ -133,17 +166,23 @@ export interface HybridOptions extends FunctionModelOptions {
   readonly allowHops?: HopPolicy | readonly string[];
 }
 
-/** Hybrid sequencing: like serverSequenced, but the next hop comes from each request's config. */
+/**
+ * Hybrid sequencing: like serverSequenced, but the next hop comes from each request's
+ * config. Its hop clients share one connection pool the model owns (hops are known
+ * only per request), closed with the model.
+ */
 export function hybridSequenced(apply: ApplyFn, opts: HybridOptions): FunctionModel {
   const { allowHops, ...modelOpts } = opts;
   const hops = hopPolicy(allowHops);
-  return new FunctionModel(async (inputs, config, ctx) => {
+  const pool = new GraphPipeClientPool();
+  const model = async (inputs: Record<string, Tensor | Nested>, config: string, ctx: ApplyContext) => {
     const hop = parseNextHop(config);
     if (hop) hops.check(hop.url); // before apply: a refused request costs nothing
     const local = await apply(inputs, config, ctx);
     if (!hop) return local;
-    return callHop(hop, toTensor(local, modelOpts), ctx.signal, true);
-  }, modelOpts);
+    return callHop({ ...hop, client: pool.client(hop.url) }, toTensor(local, modelOpts), ctx.signal, true);
+  };
+  return new HopModel(model, modelOpts, () => pool.close());
 }
 
 function toTensor(v: unknown, opts: FunctionModelOptions): Tensor {

@@ -1,3 +1,6 @@
+import { GraphPipeClient } from '../../client/graphpipe-client.js';
+import type { MetadataResponse } from '../../protocol/graphpipe/index.js';
+import type { ClientSecurity } from '../../client/security.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { Tensor } from '../../tensor/index.js';
 import { type Prediction, topK } from '../../vision/labels.js';
@@ -16,6 +19,8 @@ export interface ClassyEndpoints {
   /** Needed only when some inputs are URLs. */
   readonly downloader?: string;
   readonly preprocessor: string;
+  /** The model server, for its metadata only (the playground's info panel). */
+  readonly model?: string;
 }
 
 export interface ClassifyOptions {
@@ -52,56 +57,102 @@ interface Group {
   readonly call: () => Promise<StageResult>;
 }
 
+/**
+ * A Classy client for one stack: a GraphPipeClient per stage it calls, owned until
+ * close(). `classifyImages` is the one-call form.
+ */
+export class ClassyClient {
+  readonly preprocessor: GraphPipeClient;
+  readonly downloader: GraphPipeClient | undefined;
+  readonly model: GraphPipeClient | undefined;
+
+  constructor(
+    readonly endpoints: ClassyEndpoints,
+    options: { readonly security?: ClientSecurity; readonly timeoutMs?: number } = {},
+  ) {
+    const client = (url: string | undefined) => (url === undefined ? undefined : new GraphPipeClient(url, options));
+    this.preprocessor = new GraphPipeClient(endpoints.preprocessor, options);
+    this.downloader = client(endpoints.downloader);
+    this.model = client(endpoints.model);
+  }
+
+  async classify(inputs: readonly ClassyInput[], opts: ClassifyOptions = {}): Promise<ClassifyResult> {
+    const keepGoing = opts.keepGoing === true;
+    const callOpts = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) };
+    const urls: number[] = [];
+    const files: number[] = [];
+    for (const [i, x] of inputs.entries()) ('url' in x ? urls : files).push(i);
+    const groups: Group[] = [];
+    if (urls.length > 0) {
+      const downloader = this.downloader;
+      if (downloader === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', 'URLs given but no downloader to fetch them');
+      const t = Tensor.fromStrings(urls.map((i) => (inputs[i] as { url: string }).url));
+      groups.push({
+        indices: urls,
+        call: () => callStage(downloader, t, downloaderConfig(this.endpoints.preprocessor, keepGoing), callOpts),
+      });
+    }
+    if (files.length > 0) {
+      const t = Tensor.fromStrings(files.map((i) => (inputs[i] as { bytes: Uint8Array }).bytes));
+      groups.push({ indices: files, call: () => callStage(this.preprocessor, t, preprocessorConfig(keepGoing), callOpts) });
+    }
+    const answers = await Promise.all(
+      groups.map((g) =>
+        g.call().catch((err: unknown) => {
+          throw renumber(err as ModelpipeError, g.indices);
+        }),
+      ),
+    );
+    const images = new Array<ImageOutcome>(inputs.length);
+    const timings: Timings = {};
+    answers.forEach((a, gi) => {
+      const g = groups[gi] as Group;
+      const good = a.errors.filter((e) => e === '').length;
+      const per = good === 0 ? 0 : a.output.size / good;
+      if (good > 0 && (a.output.dtype !== 'float32' || !Number.isInteger(per) || a.output.shape[0] !== good))
+        throw new ModelpipeError(
+          'MP_ERR_BAD_RESPONSE',
+          `expected ${good} float32 rows, got ${a.output.dtype} [${a.output.shape.join(',')}]`,
+        );
+      let row = 0;
+      a.errors.forEach((e, local) => {
+        const index = g.indices[local] as number;
+        if (e !== '') {
+          images[index] = { index, ok: false, error: renumber(entryError(e), g.indices) };
+          return;
+        }
+        const scores = (a.output.data as Float32Array).subarray(row * per, (row + 1) * per);
+        row++;
+        images[index] = { index, ok: true, scores };
+      });
+      for (const [k, v] of Object.entries(a.timings)) timings[k] = Math.max(timings[k] ?? 0, v);
+    });
+    return { images, timings };
+  }
+
+  /** The model server's GraphPipe metadata (needs the `model` endpoint). */
+  async modelMetadata(opts: { timeoutMs?: number } = {}): Promise<MetadataResponse> {
+    if (this.model === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', 'no model endpoint to ask for metadata');
+    return this.model.metadata(opts);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.preprocessor.close(), this.downloader?.close(), this.model?.close()]);
+  }
+}
+
+/** Classifies once, on a client closed before this returns. */
 export async function classifyImages(
   inputs: readonly ClassyInput[],
   ends: ClassyEndpoints,
   opts: ClassifyOptions = {},
 ): Promise<ClassifyResult> {
-  const keepGoing = opts.keepGoing === true;
-  const callOpts = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) };
-  const urls: number[] = [];
-  const files: number[] = [];
-  for (const [i, x] of inputs.entries()) ('url' in x ? urls : files).push(i);
-  const groups: Group[] = [];
-  if (urls.length > 0) {
-    const downloader = ends.downloader;
-    if (downloader === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', 'URLs given but no downloader to fetch them');
-    const t = Tensor.fromStrings(urls.map((i) => (inputs[i] as { url: string }).url));
-    groups.push({ indices: urls, call: () => callStage(downloader, t, downloaderConfig(ends.preprocessor, keepGoing), callOpts) });
+  const client = new ClassyClient(ends);
+  try {
+    return await client.classify(inputs, opts);
+  } finally {
+    await client.close();
   }
-  if (files.length > 0) {
-    const t = Tensor.fromStrings(files.map((i) => (inputs[i] as { bytes: Uint8Array }).bytes));
-    groups.push({ indices: files, call: () => callStage(ends.preprocessor, t, preprocessorConfig(keepGoing), callOpts) });
-  }
-  const answers = await Promise.all(
-    groups.map((g) =>
-      g.call().catch((err: unknown) => {
-        throw renumber(err as ModelpipeError, g.indices);
-      }),
-    ),
-  );
-  const images = new Array<ImageOutcome>(inputs.length);
-  const timings: Timings = {};
-  answers.forEach((a, gi) => {
-    const g = groups[gi] as Group;
-    const good = a.errors.filter((e) => e === '').length;
-    const per = good === 0 ? 0 : a.output.size / good;
-    if (good > 0 && (a.output.dtype !== 'float32' || !Number.isInteger(per) || a.output.shape[0] !== good))
-      throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `expected ${good} float32 rows, got ${a.output.dtype} [${a.output.shape.join(',')}]`);
-    let row = 0;
-    a.errors.forEach((e, local) => {
-      const index = g.indices[local] as number;
-      if (e !== '') {
-        images[index] = { index, ok: false, error: renumber(entryError(e), g.indices) };
-        return;
-      }
-      const scores = (a.output.data as Float32Array).subarray(row * per, (row + 1) * per);
-      row++;
-      images[index] = { index, ok: true, scores };
-    });
-    for (const [k, v] of Object.entries(a.timings)) timings[k] = Math.max(timings[k] ?? 0, v);
-  });
-  return { images, timings };
 }
 
 /** Top-k of one successful image. */

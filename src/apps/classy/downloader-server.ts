@@ -1,5 +1,7 @@
+import { GraphPipeClientPool } from '../../client/graphpipe-client.js';
 import { ModelpipeError } from '../../errors/index.js';
-import { FunctionModel } from '../../models/function-model.js';
+import type { FunctionModel } from '../../models/function-model.js';
+import { HopModel } from '../../sequencing/sequencing.js';
 import { type HopPolicy, hopPolicy, shownHop } from '../../sequencing/hop-policy.js';
 import { Tensor } from '../../tensor/index.js';
 import { type DownloadOptions, downloadAll, downloadAllSettled } from './download.js';
@@ -28,7 +30,9 @@ export interface DownloaderOptions extends Omit<DownloadOptions, 'signal'> {
 export function downloaderModel(opts: DownloaderOptions = {}): FunctionModel {
   const { name = 'classy-downloader', nextTimeoutMs = 60_000, allowHops, ...download } = opts;
   const hops = hopPolicy(allowHops);
-  return new FunctionModel(
+  // Next stages are named per request: their clients share pools closed with this model.
+  const stages = new GraphPipeClientPool({ timeoutMs: nextTimeoutMs });
+  return new HopModel(
     async (inputs, config, ctx) => {
       const urls = asStrings(inputs.urls, 'urls').map((u) => new TextDecoder().decode(u));
       const cfg = parseStageConfig(config);
@@ -49,9 +53,9 @@ export function downloaderModel(opts: DownloaderOptions = {}): FunctionModel {
       const images = Tensor.fromStrings(bytes, [bytes.length]);
       if (cfg.next === undefined) return stageTensors({ output: images, errors, timings: { download: downloadMs } });
       // Failed downloads travel on as empty entries so the next stage keeps our index space.
-      const next: StageResult = await callStage(cfg.next, images, cfg.config ?? preprocessorConfig(cfg.keepGoing), {
+      const stage = stages.client(cfg.next);
+      const next: StageResult = await callStage(stage, images, cfg.config ?? preprocessorConfig(cfg.keepGoing), {
         signal: ctx.signal,
-        timeoutMs: nextTimeoutMs,
         conceal: true,
       });
       if (next.errors.length !== errors.length)
@@ -73,5 +77,6 @@ export function downloaderModel(opts: DownloaderOptions = {}): FunctionModel {
       // Never merge requests: errors and rows are per request.
       batchable: false,
     },
+    () => stages.close(),
   );
 }

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { metadata } from '../../client/graphpipe-client.js';
 import { type ModelpipeError, toModelpipeError } from '../../errors/index.js';
 import type { RequestContext } from '../../server/frontend.js';
 import { sendChunks, sendJSON } from '../../server/respond.js';
-import { type ClassifyResult, type ClassyEndpoints, type ClassyInput, classifyImages, predictions } from './client.js';
+import { type ClassifyResult, type ClassyClient, type ClassyInput, predictions } from './client.js';
 import { parseUpload } from './upload.js';
 import { PLAYGROUND_HTML } from './web/page.js';
 
@@ -16,7 +15,8 @@ import { PLAYGROUND_HTML } from './web/page.js';
  */
 
 export interface PlaygroundOptions {
-  readonly endpoints: Required<ClassyEndpoints> & { readonly model: string };
+  /** The stack's stages (downloader, preprocessor and model endpoints), owned by the caller. */
+  readonly client: ClassyClient;
   readonly labels: readonly string[];
   readonly preset: string;
   /** Largest upload (default 20 MiB). */
@@ -47,7 +47,7 @@ export function playgroundRoutes(opts: PlaygroundOptions): Route[] {
     const up = await parseUpload(req, limit);
     const input: ClassyInput = up.kind === 'file' ? { bytes: up.bytes, name: up.name } : { url: up.url };
     const t0 = performance.now();
-    const result = await classifyImages([input], opts.endpoints, { signal: ctx.signal });
+    const result = await opts.client.classify([input], { signal: ctx.signal });
     return { result, totalMs: performance.now() - t0 };
   };
 
@@ -64,12 +64,12 @@ export function playgroundRoutes(opts: PlaygroundOptions): Route[] {
         return true;
       }
       if (req.method === 'GET' && path === '/api/info') {
-        info ??= metadata(opts.endpoints.model, { timeoutMs: 10_000 }).catch((err: unknown) => {
+        info ??= opts.client.modelMetadata({ timeoutMs: 10_000 }).catch((err: unknown) => {
           info = undefined; // retry next time: the model server may still be starting
           throw err;
         });
         const md = await info;
-        sendJSON(res, 200, { model: md, preset: opts.preset, classes: opts.labels.length, stages: opts.endpoints });
+        sendJSON(res, 200, { model: md, preset: opts.preset, classes: opts.labels.length, stages: opts.client.endpoints });
         return true;
       }
       if (req.method === 'POST' && path === '/classify') {

@@ -1,7 +1,7 @@
-import { multiRemoteRaw } from '../../client/graphpipe-client.js';
+import { GraphPipeClient } from '../../client/graphpipe-client.js';
 import { ModelpipeError } from '../../errors/index.js';
-import { FunctionModel } from '../../models/function-model.js';
-import { hopError } from '../../sequencing/sequencing.js';
+import type { FunctionModel } from '../../models/function-model.js';
+import { HopModel, hopError } from '../../sequencing/sequencing.js';
 import type { Tensor } from '../../tensor/index.js';
 import { type PreprocessOptions, preprocessImages, preprocessImagesSettled } from '../../vision/preprocess.js';
 import type { Preset } from '../../vision/presets.js';
@@ -34,7 +34,9 @@ function emptyError(i: number): ModelpipeError {
 export function preprocessorModel(opts: PreprocessorOptions): FunctionModel {
   const { preset, presets, next, nextOutput, nextTimeoutMs = 60_000, name = 'classy-preprocessor', ...pre } = opts;
   const p = resolvePreset(preset, presets); // fail at startup, not on the first request
-  return new FunctionModel(
+  // The model server's client, closed with this stage's model.
+  const model = next === undefined ? undefined : new GraphPipeClient(next, { timeoutMs: nextTimeoutMs });
+  return new HopModel(
     async (inputs, config, ctx) => {
       const images = asStrings(inputs.images, 'images');
       const { keepGoing } = parseStageConfig(config);
@@ -53,15 +55,11 @@ export function preprocessorModel(opts: PreprocessorOptions): FunctionModel {
       }
       const timings: Timings = { preprocess: performance.now() - t0 };
       if (batch === undefined || batch.shape[0] === 0) return stageTensors({ output: EMPTY_OUTPUT(), errors, timings });
-      if (next === undefined) return stageTensors({ output: batch, errors, timings });
+      if (next === undefined || model === undefined) return stageTensors({ output: batch, errors, timings });
       const t1 = performance.now();
       let out: Tensor[];
       try {
-        out = await multiRemoteRaw(next, [batch], {
-          ...(nextOutput ? { outputNames: [nextOutput] } : {}),
-          signal: ctx.signal,
-          timeoutMs: nextTimeoutMs,
-        });
+        out = await model.inferManyRaw([batch], { ...(nextOutput ? { outputNames: [nextOutput] } : {}), signal: ctx.signal });
       } catch (err: unknown) {
         throw hopError(next, err, true); // the caller sees our status line, never the model server's raw answer
       }
@@ -77,5 +75,6 @@ export function preprocessorModel(opts: PreprocessorOptions): FunctionModel {
       outputs: stageSpecs(next ? 'float32' : p.dtype, next ? 'the model output' : `the preprocessed batch (${p.layout})`),
       batchable: false,
     },
+    async () => model?.close(),
   );
 }

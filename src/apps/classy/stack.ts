@@ -7,7 +7,7 @@ import type { ServerTls } from '../../server/tls.js';
 import { silentLogger } from '../../observe/logger.js';
 import { type RunningServer, serveModel } from '../../server/serve.js';
 import { Tensor } from '../../tensor/index.js';
-import { classifyImages, predictions } from './client.js';
+import { ClassyClient, predictions } from './client.js';
 import type { DownloadOptions } from './download.js';
 import { downloaderModel } from './downloader-server.js';
 import { formatPrediction } from '../../vision/labels.js';
@@ -53,12 +53,12 @@ export interface ClassyStack {
  * The playground's own GraphPipe model: URLs in, "504: coffee mug" per image out
  * (errors as "CODE: message"), for clients that want the labels without the page.
  */
-function gatewayModel(endpoints: ClassyStack['endpoints'], labels: readonly string[]): FunctionModel {
+function gatewayModel(classy: ClassyClient, labels: readonly string[]): FunctionModel {
   return new FunctionModel(
     async (inputs, config, ctx) => {
       const urls = (inputs.urls as Tensor).strings().map((url) => ({ url }));
       const { keepGoing } = parseStageConfig(config);
-      const r = await classifyImages(urls, endpoints, { keepGoing, signal: ctx.signal });
+      const r = await classy.classify(urls, { keepGoing, signal: ctx.signal });
       return Tensor.fromStrings(
         r.images.map((o) => (o.ok ? formatPrediction(o.index, predictions(o, 1, labels)[0]!) : errorEntry(o.error))),
       );
@@ -79,9 +79,11 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
   const base = opts.listenBase ?? 0;
   const port = (i: number): number => (base === 0 ? 0 : base + i);
   const started: RunningServer[] = [];
+  let classy: ClassyClient | undefined; // the playground's client of the stages
   const close = async (): Promise<void> => {
     // Front to back, so no stage is left calling one that is already gone.
     for (const s of [...started].reverse()) await s.close();
+    await classy?.close();
   };
   try {
     const t0 = performance.now();
@@ -121,12 +123,13 @@ export async function startStack(opts: StackOptions): Promise<ClassyStack> {
     const endpoints = { model: model.url, preprocessor: preprocessor.url, downloader: downloader.url };
     let playground: RunningServer | undefined;
     if (opts.playground !== false) {
-      playground = await serveModel(gatewayModel(endpoints, opts.labels), {
+      classy = new ClassyClient(endpoints);
+      playground = await serveModel(gatewayModel(classy, opts.labels), {
         port: port(3),
         host,
         logger: log.child({ stage: 'playground' }),
         ...opts.security,
-        routes: playgroundRoutes({ endpoints, labels: opts.labels, preset: opts.preset }),
+        routes: playgroundRoutes({ client: classy, labels: opts.labels, preset: opts.preset }),
       });
       started.push(playground);
       log.info(

@@ -1,5 +1,5 @@
 import { RemoteError } from '../../client/errors.js';
-import { multiRemoteRaw } from '../../client/graphpipe-client.js';
+import type { GraphPipeClient } from '../../client/graphpipe-client.js';
 import { ModelpipeError, toModelpipeError } from '../../errors/index.js';
 import { upstreamSafeMessage } from '../../sequencing/sequencing.js';
 import { Tensor } from '../../tensor/index.js';
@@ -128,18 +128,18 @@ export function stageTensors(r: StageResult): Record<(typeof STAGE_OUTPUTS)[numb
 }
 
 /**
- * Calls a Classy stage. A failure keeps the remote error's own code (so a decode
- * error stays MP_ERR_IMAGE_DECODE two hops up) and names the stage that answered.
+ * Calls a Classy stage on its client. A failure keeps the remote error's own code (so
+ * a decode error stays MP_ERR_IMAGE_DECODE two hops up) and names the stage that answered.
  */
 export async function callStage(
-  url: string,
+  stage: GraphPipeClient,
   input: Tensor,
   config: string,
   opts: { signal?: AbortSignal; timeoutMs?: number; conceal?: boolean } = {},
 ): Promise<StageResult> {
   let out: Tensor[];
   try {
-    out = await multiRemoteRaw(url, [input], {
+    out = await stage.inferManyRaw([input], {
       outputNames: [...STAGE_OUTPUTS],
       config,
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -150,7 +150,10 @@ export async function callStage(
   }
   const [output, errors, timings] = out;
   if (output === undefined || errors?.dtype !== 'string' || errors.size !== input.size)
-    throw new ModelpipeError('MP_ERR_BAD_RESPONSE', `${url}: not a Classy stage answer (expected outputs ${STAGE_OUTPUTS.join(', ')})`);
+    throw new ModelpipeError(
+      'MP_ERR_BAD_RESPONSE',
+      `${stage.url}: not a Classy stage answer (expected outputs ${STAGE_OUTPUTS.join(', ')})`,
+    );
   return { output, errors: errors.strings(), timings: readTimings(timings) };
 }
 
