@@ -22,12 +22,7 @@ const ALLOWED: readonly { file: string; text: string; reason: string }[] = [
     reason: "a dns.lookup callback's error (errno-style, code ENOTFOUND) for undici; the downloader maps the failed fetch to MP_ERR_FETCH",
   },
   {
-    file: 'client/graphpipe-client.ts',
-    text: 'throw transportError(',
-    reason: 'an AbortError/TimeoutError stand-in handed straight to transportError, which returns a RemoteError with a code',
-  },
-  {
-    file: 'client/oip-client.ts',
+    file: 'client/http-transport.ts',
     text: 'throw transportError(',
     reason: 'an AbortError/TimeoutError stand-in handed straight to transportError, which returns a RemoteError with a code',
   },
