@@ -2,7 +2,8 @@
  * Entry point of one scale-out worker process: `node worker-main.js pipeline.json`.
  * It runs the pipeline (normally a Redis Streams source in a consumer group) and prints
  * one JSON line with its counts on stdout when the source is drained. Errors are printed
- * as a JSON line with their stable code and exit with status 1: never a stack dump.
+ * as a JSON line with their stable code and exit with status 1 (78, EXIT_BAD_DEFINITION, when the
+ * definition itself is wrong, so the supervisor does not restart it): never a stack dump.
  */
 import { toModelpipeError } from '../errors/index.js';
 import { runPipelineFile } from './pipeline-run.js';

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ModelpipeError } from '../../src/errors/index.js';
 import { lines } from '../../src/runinference/index.js';
+import { EXIT_BAD_DEFINITION } from '../../src/runinference/scaleout.js';
 
 let dir: string;
 before(async () => {
@@ -53,7 +54,7 @@ describe('streaming stdin → stdout in a worker process', () => {
     assert.equal(final.items, 3);
   });
 
-  it('a bad pipeline file ends the worker with a JSON error line and status 1, no stack trace', async () => {
+  it('a bad pipeline file ends the worker with a JSON error line and status 78 (not restarted), no stack trace', async () => {
     await writeFile(
       join(dir, 'bad.json'),
       JSON.stringify({ source: { type: 'jsonl' }, handler: { type: 'onnx', model: 'x' }, sink: { type: 'stdout' } }),
@@ -68,7 +69,7 @@ describe('streaming stdin → stdout in a worker process', () => {
       stderr += d;
     });
     const code = await new Promise((r) => child.on('exit', r));
-    assert.equal(code, 1);
+    assert.equal(code, EXIT_BAD_DEFINITION);
     const err = JSON.parse(stdout.trim()) as { error: { code: string; message: string } };
     assert.equal(err.error.code, 'MP_ERR_PIPELINE_DEF');
     assert.match(err.error.message, /source\.path/);
