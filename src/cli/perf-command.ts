@@ -15,6 +15,8 @@ import {
 } from '../perf/index.js';
 import { helpText } from '../flags/help.js';
 import { defineCommand, flagGroup, parseFlags } from '../flags/table.js';
+import { PRESET_FLAGS } from '../flags/vision-flags.js';
+import { loadPresetConfig, resolvePreset } from '../vision/presets.js';
 import { needParentDir } from './checks.js';
 
 const MEASURE = flagGroup({
@@ -43,6 +45,17 @@ const MEASURE = flagGroup({
   },
   data: { type: 'string', choices: ['random', 'zero'], default: 'random', help: 'generated input values' },
   npy: { type: 'string', value: '[NAME=]FILE', multiple: true, help: "an input's values from a .npy file" },
+  images: {
+    type: 'string',
+    value: 'DIR',
+    help: 'real data: the JPEG/PNG/WebP/GIF files under DIR through --preset, --batch-size images per request, cycled',
+  },
+  ...PRESET_FLAGS,
+  jsonl: {
+    type: 'string',
+    value: 'FILE',
+    help: 'real data: one request per line, {"inputs": {NAME: nested array}} or a bare nested array (one input), cycled',
+  },
   'window-ms': { type: 'int', min: 1, default: '1000', help: 'measurement window' },
   stability: {
     type: 'number',
@@ -96,6 +109,8 @@ export async function perfCommand(argv: string[]): Promise<void> {
     }),
   );
   const rateText = v['request-rate'];
+  const presets = v.presets === undefined ? undefined : await loadPresetConfig(v.presets);
+  const images = v.images === undefined ? {} : { images: { dir: v.images, preset: resolvePreset(v.preset, presets) } };
   const progress = process.stderr.isTTY === true;
   const report = await runPerf({
     url,
@@ -109,6 +124,8 @@ export async function perfCommand(argv: string[]): Promise<void> {
     shapes: new Map((v.shape ?? []).map(parseShape)),
     data: v.data as 'random' | 'zero',
     npy,
+    ...images,
+    ...opt('jsonl', v.jsonl),
     windowMs: v['window-ms'],
     stability: v.stability,
     stepCapMs: v['step-cap-ms'] ?? v['window-ms'] * 10,

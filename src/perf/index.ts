@@ -5,3 +5,4 @@ export { formatCsv, formatJson, formatTable, stepLabel, type PerfReport } from '
 export type { StepResult } from './measure.js';
 export { PROTOCOLS, type Protocol } from './target.js';
 export { formatHtml } from './html.js';
+export { REAL_DATA_LIMITS, type RealDataLimits } from './real-data.js';

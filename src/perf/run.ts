@@ -1,6 +1,9 @@
 import { ModelpipeError } from '../errors/index.js';
-import { type InputChoice, buildInputs } from './inputs.js';
+import type { Preset } from '../vision/presets.js';
+import { type InputChoice, type InputSpec, buildInputs } from './inputs.js';
+import type { Send } from './load.js';
 import { type LoadStep, type MeasureOptions, type OnWindow, measureStep } from './measure.js';
+import { type RealDataLimits, type RequestSet, imageRequests, jsonlRequests } from './real-data.js';
 import type { PerfReport } from './report.js';
 import { statsReader } from './server-stats.js';
 import { type Protocol, connectTarget } from './target.js';
@@ -20,6 +23,12 @@ export interface PerfOptions extends InputChoice {
   maxInFlight: number;
   timeoutMs: number;
   onWindow?: OnWindow;
+  /** Real data instead of generated values: a folder of images through a preset (one-input models). */
+  images?: { dir: string; preset: Preset };
+  /** Real data: one request per line of a JSONL file. */
+  jsonl?: string;
+  /** Bounds on the real data held (default REAL_DATA_LIMITS). */
+  realDataLimits?: RealDataLimits;
 }
 
 /** Bounds that keep one run from holding unbounded sockets or memory. */
@@ -43,8 +52,8 @@ export async function runPerf(o: PerfOptions): Promise<PerfReport> {
     timeoutMs: o.timeoutMs,
   });
   try {
-    const { tensors, rows } = buildInputs(target.inputs, o);
-    const send = target.sender(tensors);
+    const { requests, rows } = await requestSet(target.inputs, o);
+    const send = cycle(requests.map((r) => target.sender(r)));
     // One request first: a wrong shape or model fails here with the server's message, not as a table of errors.
     await send(AbortSignal.timeout(o.timeoutMs));
     const stats = await statsReader(target);
@@ -64,4 +73,34 @@ export async function runPerf(o: PerfOptions): Promise<PerfReport> {
   } finally {
     await target.close();
   }
+}
+
+/** The requests to send: real data when given, else the one request from metadata or .npy. */
+async function requestSet(specs: readonly InputSpec[], o: PerfOptions): Promise<RequestSet> {
+  const given = [o.images && '--images', o.jsonl !== undefined && '--jsonl', (o.npy?.size ?? 0) > 0 && '--npy'].filter(Boolean);
+  if (given.length > 1) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${given.join(' and ')} are alternatives: give one`);
+  if (o.jsonl !== undefined) {
+    if (o.batchSize !== undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', '--jsonl lines carry their own rows: drop --batch-size');
+    return jsonlRequests(o.jsonl, specs, o.realDataLimits);
+  }
+  if (o.images) {
+    const spec = specs[0];
+    if (specs.length !== 1 || spec === undefined) {
+      throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--images needs a one-input model; this one has ${specs.length} inputs`);
+    }
+    return imageRequests(o.images.dir, o.images.preset, spec, o.batchSize ?? 1, o.realDataLimits);
+  }
+  const { tensors, rows } = buildInputs(specs, o);
+  return { requests: [tensors], rows };
+}
+
+/** One sender that takes the requests in turn, so the load cycles through the data. */
+function cycle(sends: readonly Send[]): Send {
+  if (sends.length === 1) return sends[0] as Send;
+  let next = 0;
+  return (signal) => {
+    const s = sends[next] as Send;
+    next = next + 1 === sends.length ? 0 : next + 1;
+    return s(signal);
+  };
 }
