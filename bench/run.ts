@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   soak: () => import('./soak.js'),
   streams: () => import('./streams.js'),
   peers: () => import('./peers.js'),
+  'perf-wrk': () => import('./perf-wrk.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

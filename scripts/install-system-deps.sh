@@ -4,12 +4,13 @@
 #   flatbuffers-compiler  flatc: the independent flatbuffers implementation for the codec conformance tests
 #   redis-server          RunInference's Redis Streams source/sink and scale-out tests
 #   postgresql            the PostgreSQL sink test (a throwaway cluster in a temp dir)
-#   chromium              the Classy web playground's browser test
+#   chromium              the Classy web playground's and perf's HTML report browser tests
+#   wrk                   the perf-vs-wrk benchmark (npm run bench -- perf-wrk)
 #   openssl               the TLS tests make their CA and certificates at test time
 #   golang-go + golang-*  build the real graphpipe-go peer offline (../shared/peers/build-graphpipe-go.sh)
 #   python3-numpy python3-flatbuffers python3-requests  run the real graphpipe-py peer
 set -euo pipefail
-PACKAGES=(flatbuffers-compiler redis-server postgresql chromium openssl
+PACKAGES=(flatbuffers-compiler redis-server postgresql chromium openssl wrk
   golang-go golang-github-sirupsen-logrus-dev golang-github-coreos-bbolt-dev golang-golang-x-sys-dev
   golang-golang-x-crypto-dev golang-github-spf13-cobra-dev python3-numpy python3-flatbuffers python3-requests)
 if [ "$(id -u)" -ne 0 ]; then

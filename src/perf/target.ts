@@ -3,6 +3,7 @@ import { OipClient, type OipStatistics, type OipTransport } from '../client/oip-
 import { ModelpipeError } from '../errors/index.js';
 import { dtypeFromOip } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
+import { GraphPipeSender } from './graphpipe-sender.js';
 import type { InputSpec } from './inputs.js';
 import type { Send } from './load.js';
 
@@ -50,8 +51,9 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
     const client = new GraphPipeClient(url, { connections, timeoutMs });
     // Statistics come from the same server's OIP routes, on a client made when first asked.
     let stats: OipClient | undefined;
+    const load = new GraphPipeSender(client.target.url, connections, timeoutMs);
     const close = async () => {
-      await Promise.all([client.close(), stats?.close()]);
+      await Promise.all([client.close(), stats?.close(), load.close()]);
     };
     try {
       const md = await client.metadata();
@@ -61,9 +63,7 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
         url,
         model: md.name,
         inputs: md.inputs.map((i) => ({ name: i.name, dtype: i.type, shape: i.shape })),
-        sender: (tensors) => async (signal) => {
-          await client.inferManyRaw(tensors, { inputNames: names, signal });
-        },
+        sender: (tensors) => load.sender(tensors, names),
         statistics: () => {
           stats ??= new OipClient(client.target.origin(), { transport: 'rest', timeoutMs });
           return stats.modelStatistics(md.name);

@@ -123,6 +123,15 @@ describe('modelpipe perf', () => {
     assert.ok(!formatCsv(without).includes('NaN'));
   });
 
+  test("GraphPipe: the server's refusal comes back with its code (perf's own sender reads it as the client does)", async () => {
+    // Four columns declared; five sent: the first request fails with the server's validation code, not a table of errors.
+    await assert.rejects(runPerf(base(`${http.url}/delay`, { shapes: new Map([['x', [1, 5]]]) })), (e: Error & { code?: string }) => {
+      assert.match(e.code ?? '', /^MP_ERR_INPUT_/);
+      assert.match(e.message, /\/delay/);
+      return true;
+    });
+  });
+
   test('open loop: a 200 ms stall shows in p99 and max (no coordinated omission)', async () => {
     calls = 0;
     // One request in flight at most: the stalled request holds the sender back too, the
@@ -195,8 +204,14 @@ async function checkHtmlInChromium(path: string, steps: number): Promise<void> {
       fetched.push(u);
       return route.abort();
     });
+    const thrown: string[] = [];
+    page.on('pageerror', (e) => thrown.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') thrown.push(m.text());
+    });
     await page.goto(pathToFileURL(path).href);
     assert.deepEqual(fetched, [], 'the page needs no network');
+    assert.deepEqual(thrown, [], 'the page throws nothing');
     assert.equal(await page.locator('svg').count(), 2);
     const lines = await page.locator('polyline.series').evaluateAll((els) =>
       els.map((e) => {
@@ -208,6 +223,22 @@ async function checkHtmlInChromium(path: string, steps: number): Promise<void> {
     for (const l of lines) {
       assert.equal(l.points, steps);
       assert.ok(l.drawn);
+    }
+    // Every plot has its marks: a circle per series and step, at finite coordinates inside the plot.
+    const plots = await page.locator('svg').evaluateAll((svgs) =>
+      svgs.map((svg) =>
+        [...svg.querySelectorAll('circle')].map((c) => {
+          const b = (c as unknown as { getBBox(): { x: number; y: number; width: number } }).getBBox();
+          return { cx: Number(c.getAttribute('cx')), cy: Number(c.getAttribute('cy')), x: b.x, y: b.y, width: b.width };
+        }),
+      ),
+    );
+    for (const marks of plots) {
+      assert.equal(marks.length, 5 * steps, 'a mark per series and step');
+      for (const m of marks) {
+        assert.ok(Number.isFinite(m.cx) && Number.isFinite(m.cy) && m.cx > 0 && m.cy > 0 && m.cx < 640 && m.cy < 360, JSON.stringify(m));
+        assert.ok(m.width > 0, 'the mark is drawn');
+      }
     }
   } finally {
     await browser.close();

@@ -1,0 +1,146 @@
+/**
+ * Is `modelpipe perf` the bottleneck? Its throughput at concurrency 8 against the echo
+ * server (bench/servers/mp-echo.ts: modelpipe serving an identity over GraphPipe) next
+ * to wrk's (C, one thread, 8 connections) POSTing the same GraphPipe body — written by
+ * the same encoder perf's client uses, from the same zero tensor perf sends with
+ * `--data zero`. Both tools run as their own processes, in interleaved rounds in one
+ * run (wrk then perf, perf then wrk, …) so drift hits both; the verdict compares
+ * medians: perf's requests/s should be within 10 % of wrk's.
+ *
+ * BENCH_SECONDS (default 6) per measurement, BENCH_ROUNDS (default 3), PERF_WRK_FLOATS
+ * (default 64) the request's float32 values. `PERF_CPU_PROF=DIR` runs perf under
+ * --cpu-prof and leaves its profiles in DIR.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeRequest } from '../src/protocol/graphpipe/index.js';
+import { Tensor } from '../src/tensor/index.js';
+import { startServer, stopServer, table } from './load.js';
+
+const here = join(fileURLToPath(import.meta.url), '..');
+const CLI = join(here, '..', 'src', 'cli', 'main.js');
+const SECS = Number(process.env.BENCH_SECONDS ?? 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const FLOATS = Number(process.env.PERF_WRK_FLOATS ?? 64);
+const CONC = 8;
+const TARGET = 0.9;
+
+interface Measure {
+  tool: 'wrk' | 'perf';
+  round: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/** wrk's "50%   1.23ms" lines, in milliseconds. */
+function wrkLatency(out: string, pct: string): number {
+  const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+  if (!m) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+function runWrk(url: string, script: string, round: number): Measure {
+  const r = spawnSync('wrk', ['-t1', `-c${CONC}`, `-d${SECS}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  if (r.error) throw new Error(`wrk: ${r.error.message} (install it: apt-get install -y wrk)`);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  if (r.status !== 0 || !rps) throw new Error(`wrk failed (${r.status}): ${r.stdout}${r.stderr}`);
+  if (/Non-2xx/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
+  return { tool: 'wrk', round, rps: Number(rps[1]), p50Ms: wrkLatency(r.stdout, '50'), p99Ms: wrkLatency(r.stdout, '99') };
+}
+
+async function runPerfCli(url: string, dir: string, round: number): Promise<Measure> {
+  const json = join(dir, `perf-${round}.json`);
+  const prof = process.env.PERF_CPU_PROF;
+  const windowMs = Math.round((SECS * 1000) / 3);
+  const args = [
+    ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+    CLI,
+    'perf',
+    url,
+    '--shape',
+    `in0:1,${FLOATS}`,
+    '--data',
+    'zero',
+    '--concurrency',
+    String(CONC),
+    // Three windows exactly: the same measuring time as wrk's.
+    '--window-ms',
+    String(windowMs),
+    '--stability',
+    '1000000',
+    '--json',
+    json,
+  ];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`modelpipe perf exited ${code}`);
+  const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
+  if (Object.keys(step.errors).length > 0) throw new Error(`perf saw errors: ${JSON.stringify(step.errors)}`);
+  return { tool: 'perf', round, rps: step.throughput, p50Ms: step.latencyMs.p50, p99Ms: step.latencyMs.p99 };
+}
+
+export async function run(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mp-perf-wrk-'));
+  const body = join(dir, 'body.bin');
+  const script = join(dir, 'post.lua');
+  // The body perf's GraphPipe client sends for this model: inferManyRaw's request, encoded once.
+  const zeros = Tensor.zeros('float32', [1, FLOATS]);
+  writeFileSync(body, encodeRequest({ type: 'infer', config: '', inputNames: ['in0'], inputs: [zeros], outputNames: [] }));
+  writeFileSync(
+    script,
+    `local f = assert(io.open(${JSON.stringify(body)}, "rb"))\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/octet-stream"\n`,
+  );
+  const server = await startServer([join(here, 'servers', 'mp-echo.js')]);
+  const results: Measure[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Alternate which tool goes first, so neither always gets the warmer server.
+      const order = round % 2 === 1 ? (['wrk', 'perf'] as const) : (['perf', 'wrk'] as const);
+      for (const tool of order) {
+        const m = tool === 'wrk' ? runWrk(`${server.url}/`, script, round) : await runPerfCli(server.url, dir, round);
+        results.push(m);
+        console.error(`round ${round} ${tool}: ${m.rps.toFixed(0)} req/s`);
+      }
+    }
+  } finally {
+    await stopServer(server.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const rows: (string | number)[][] = results.map((m) => [m.round, m.tool, m.rps, m.p50Ms, m.p99Ms]);
+  const wrkRps = median(results.filter((m) => m.tool === 'wrk').map((m) => m.rps));
+  const perfRps = median(results.filter((m) => m.tool === 'perf').map((m) => m.rps));
+  const ratio = perfRps / wrkRps;
+  rows.push(['median', 'wrk', wrkRps, '-', '-'], ['median', 'perf', perfRps, '-', '-']);
+  console.log(
+    `perf vs wrk: echo server, GraphPipe [1,${FLOATS}] float32, concurrency ${CONC}, ${SECS} s each, ${ROUNDS} interleaved rounds`,
+  );
+  console.log(table(['round', 'tool', 'req/s', 'p50 ms', 'p99 ms'], rows));
+  console.log(`perf = ${(ratio * 100).toFixed(1)} % of wrk (target ≥ ${TARGET * 100} %)`);
+  console.log(
+    JSON.stringify({
+      bench: 'perf-wrk',
+      concurrency: CONC,
+      floats: FLOATS,
+      seconds: SECS,
+      rounds: ROUNDS,
+      wrk_rps: Number(wrkRps.toFixed(1)),
+      perf_rps: Number(perfRps.toFixed(1)),
+      ratio: Number(ratio.toFixed(3)),
+      target: TARGET,
+      pass: ratio >= TARGET,
+      per_round: results.map((m) => ({ round: m.round, tool: m.tool, rps: Number(m.rps.toFixed(1)) })),
+    }),
+  );
+}
