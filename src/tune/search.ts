@@ -1,0 +1,126 @@
+import type { TuneSetting } from './setting.js';
+
+/** What one trial measured (a failed trial has `error` and no figures). */
+export interface Measurement {
+  throughput: number;
+  rowsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  error?: string;
+}
+
+export type Phase = 'threads' | 'batching' | 'processes';
+
+export interface TrialRecord {
+  phase: Phase;
+  setting: TuneSetting;
+  m: Measurement;
+  withinBudget: boolean;
+  /** Why the search stopped going further along this trial's dimension, if it did here. */
+  note?: string;
+}
+
+export interface SearchOptions {
+  p99BudgetMs: number;
+  cores: number;
+  maxInstances: number;
+  maxThreads: number;
+  batchSizes: number[];
+  delaysUs: number[];
+  maxProcesses: number;
+  /** How many of the best thread settings batching is tried on. */
+  keep: number;
+  /** Wall-clock ms (performance.now()) after which no trial starts. */
+  deadline: number;
+}
+
+export type RunTrial = (s: TuneSetting) => Promise<Measurement>;
+
+export interface SearchResult {
+  trials: TrialRecord[];
+  winner?: TrialRecord;
+  /** Set when the time cap ended the search early. */
+  capped: boolean;
+}
+
+const ok = (t: TrialRecord) => t.withinBudget && t.m.error === undefined && t.m.errors === 0;
+
+/** Best first: settings within the budget by throughput, then the rest by throughput. */
+export function rank(trials: readonly TrialRecord[]): TrialRecord[] {
+  return [...trials].sort((a, b) => Number(ok(b)) - Number(ok(a)) || b.m.rowsPerSec - a.m.rowsPerSec);
+}
+
+/**
+ * Searches the grid in three passes instead of trying every point: instances × threads
+ * with batching off (instances × threads within the cores), then batch sizes × queue
+ * delays on the best few, then processes on the winner. Along each dimension, in
+ * increasing order, the search stops when throughput falls or p99 leaves the budget:
+ * a larger value of the same knob is not expected to win back what the last one lost.
+ */
+export async function search(run: RunTrial, o: SearchOptions): Promise<SearchResult> {
+  const trials: TrialRecord[] = [];
+  let capped = false;
+  /** Tries `s`; undefined when the time cap has passed. */
+  const trial = async (phase: Phase, s: TuneSetting): Promise<TrialRecord | undefined> => {
+    if (performance.now() >= o.deadline) {
+      capped = true;
+      return undefined;
+    }
+    const m = await run(s);
+    const t: TrialRecord = { phase, setting: s, m, withinBudget: m.error === undefined && m.p99Ms <= o.p99BudgetMs };
+    trials.push(t);
+    return t;
+  };
+  /** Walks one dimension upwards from `prev`; stops at the first worse or over-budget point. Returns the best. */
+  const walk = async (phase: Phase, points: TuneSetting[], prev?: TrialRecord): Promise<TrialRecord | undefined> => {
+    let best = prev && ok(prev) ? prev : undefined;
+    let last = prev;
+    for (const s of points) {
+      const t = await trial(phase, s);
+      if (!t) break;
+      const fell = last !== undefined && ok(last) && t.m.rowsPerSec < last.m.rowsPerSec;
+      if (!ok(t) || fell) {
+        t.note = !ok(t) ? (t.m.error ? 'failed: stopped here' : 'p99 over budget: stopped here') : 'throughput fell: stopped here';
+        break;
+      }
+      if (!best || t.m.rowsPerSec > best.m.rowsPerSec) best = t;
+      last = t;
+    }
+    return best;
+  };
+  const base = { maxBatch: 0, delayUs: 0, processes: 1 };
+  // Pass 1: for each instance count, threads upwards; more instances while the best row improves.
+  const rowBests: TrialRecord[] = [];
+  let prevRow: TrialRecord | undefined;
+  for (let i = 1; i <= Math.min(o.maxInstances, o.cores); i++) {
+    const maxT = Math.min(o.maxThreads, Math.floor(o.cores / i));
+    const points = Array.from({ length: maxT }, (_, k) => ({ ...base, instances: i, threads: k + 1 }));
+    const best = await walk('threads', points);
+    if (!best) break;
+    rowBests.push(best);
+    if (prevRow && best.m.rowsPerSec < prevRow.m.rowsPerSec) {
+      best.note = `${best.note ? `${best.note}; ` : ''}fewer rows/s than ${prevRow.setting.instances} instance(s): no more instances`;
+      break;
+    }
+    prevRow = best;
+  }
+  // Pass 2: batching on the best few thread settings, batch sizes upwards per delay.
+  const kept = rank(rowBests).filter(ok).slice(0, o.keep);
+  let winner = rank(kept)[0];
+  for (const k of kept) {
+    for (const delayUs of o.delaysUs) {
+      const points = o.batchSizes.map((maxBatch) => ({ ...k.setting, maxBatch, delayUs }));
+      const best = await walk('batching', points, k);
+      if (best && winner && best.m.rowsPerSec > winner.m.rowsPerSec) winner = best;
+    }
+  }
+  // Pass 3: processes on the winner (its per-model settings unchanged).
+  if (winner) {
+    const w = winner;
+    const points = Array.from({ length: Math.max(0, o.maxProcesses - 1) }, (_, k) => ({ ...w.setting, processes: k + 2 }));
+    const best = await walk('processes', points, w);
+    if (best && best.m.rowsPerSec > w.m.rowsPerSec) winner = best;
+  }
+  return { trials, ...(winner ? { winner } : {}), capped };
+}
