@@ -48,9 +48,9 @@ export const TUNE = defineCommand({
   fresh \`modelpipe serve\` measured as \`modelpipe perf\` measures; a dimension stops
   when throughput falls or p99 leaves the budget.`,
   groups: [SEARCH, OUTPUT],
-  footer: `  The winner's per-model settings are a model config.json (Triton names) that
-  \`serve MODEL --model-config FILE\`, a model directory and \`serve --repository\` read;
-  the server-wide --processes is printed separately.`,
+  footer: `  The winner's per-model settings are a model config.json (Triton names) that serve
+  takes unchanged: as its model config file, beside the model, or in a repository. The
+  server-wide process count is printed separately, as the serve flag to add.`,
 });
 
 export const TUNE_HELP = helpText(TUNE);
