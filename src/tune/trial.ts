@@ -62,6 +62,9 @@ export async function runTrial(s: TuneSetting, o: TrialOptions): Promise<Measure
   const port = await freePort();
   const args = [CLI, 'serve', o.modelPath, '--listen', `127.0.0.1:${port}`, '--model-config', configFile, '--log-level', 'warn'];
   if (s.processes > 1) args.push('--processes', String(s.processes));
+  // gRPC trials need the server's gRPC listener; readiness is still asked over HTTP.
+  const grpcPort = o.protocol === 'grpc' ? await freePort() : undefined;
+  if (grpcPort !== undefined) args.push('--grpc-listen', `127.0.0.1:${grpcPort}`);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let out = '';
   proc.stderr?.on('data', (d: Buffer) => {
@@ -72,7 +75,7 @@ export async function runTrial(s: TuneSetting, o: TrialOptions): Promise<Measure
     await waitReady(url, o.model, proc, o.startMs, () => out);
     const step = (ms: number) =>
       runPerf({
-        url,
+        url: grpcPort === undefined ? url : `grpc://127.0.0.1:${grpcPort}`,
         protocol: o.protocol,
         model: o.model,
         concurrency: [o.concurrency],
