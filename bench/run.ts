@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   soak: () => import('./soak.js'),
   streams: () => import('./streams.js'),
   peers: () => import('./peers.js'),
+  tune: () => import('./tune.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
