@@ -20,7 +20,7 @@ export function tuneReport(r: SearchResult, head: Omit<TuneReport, 'trials' | 'w
   return {
     ...head,
     capped: r.capped,
-    trials: rank(r.trials),
+    trials: rank(r.trials, r.score),
     ...(w ? { winner: { config: toModelConfig(w.setting), processes: w.setting.processes, trial: w } } : {}),
   };
 }

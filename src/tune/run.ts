@@ -1,7 +1,7 @@
 import { ModelpipeError } from '../errors/index.js';
 import { modelNameOf } from '../models/source.js';
 import type { Protocol } from '../perf/index.js';
-import { type RunTrial, type SearchOptions, search } from './search.js';
+import { type RunTrial, type SearchOptions, openLoopScore, search } from './search.js';
 import { type TuneReport, tuneReport } from './report.js';
 import { runTrial } from './trial.js';
 

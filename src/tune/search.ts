@@ -33,6 +33,21 @@ export interface SearchOptions {
   keep: number;
   /** Wall-clock ms (performance.now()) after which no trial starts. */
   deadline: number;
+  /** Higher is better (default: rows/s); see openLoopScore. */
+  score?: Score;
+}
+
+export type Score = (m: Measurement) => number;
+
+export const byRows: Score = (m) => m.rowsPerSec;
+
+/**
+ * Open loop: every setting that keeps up delivers about the offered rate, so rows/s
+ * cannot tell them apart; among those that keep up (95 % of the rate), lower p99 wins,
+ * and any that keeps up beats any that does not.
+ */
+export function openLoopScore(rate: number): Score {
+  return (m) => (m.throughput >= 0.95 * rate ? 1e9 - m.p99Ms : m.rowsPerSec);
 }
 
 export type RunTrial = (s: TuneSetting) => Promise<Measurement>;
@@ -42,13 +57,15 @@ export interface SearchResult {
   winner?: TrialRecord;
   /** Set when the time cap ended the search early. */
   capped: boolean;
+  /** How the trials were compared (for ranking them the same way). */
+  score: Score;
 }
 
 const ok = (t: TrialRecord) => t.withinBudget && t.m.error === undefined && t.m.errors === 0;
 
 /** Best first: settings within the budget by throughput, then the rest by throughput. */
-export function rank(trials: readonly TrialRecord[]): TrialRecord[] {
-  return [...trials].sort((a, b) => Number(ok(b)) - Number(ok(a)) || b.m.rowsPerSec - a.m.rowsPerSec);
+export function rank(trials: readonly TrialRecord[], score: Score = byRows): TrialRecord[] {
+  return [...trials].sort((a, b) => Number(ok(b)) - Number(ok(a)) || score(b.m) - score(a.m));
 }
 
 /**
@@ -60,6 +77,8 @@ export function rank(trials: readonly TrialRecord[]): TrialRecord[] {
  */
 export async function search(run: RunTrial, o: SearchOptions): Promise<SearchResult> {
   const trials: TrialRecord[] = [];
+  const score = o.score ?? byRows;
+  const gt = (a: TrialRecord, b: TrialRecord) => score(a.m) > score(b.m);
   let capped = false;
   /** Tries `s`; undefined when the time cap has passed. */
   const trial = async (phase: Phase, s: TuneSetting): Promise<TrialRecord | undefined> => {
@@ -79,12 +98,12 @@ export async function search(run: RunTrial, o: SearchOptions): Promise<SearchRes
     for (const s of points) {
       const t = await trial(phase, s);
       if (!t) break;
-      const fell = last !== undefined && ok(last) && t.m.rowsPerSec < last.m.rowsPerSec;
+      const fell = last !== undefined && ok(last) && gt(last, t);
       if (!ok(t) || fell) {
         t.note = !ok(t) ? (t.m.error ? 'failed: stopped here' : 'p99 over budget: stopped here') : 'throughput fell: stopped here';
         break;
       }
-      if (!best || t.m.rowsPerSec > best.m.rowsPerSec) best = t;
+      if (!best || gt(t, best)) best = t;
       last = t;
     }
     return best;
@@ -99,20 +118,20 @@ export async function search(run: RunTrial, o: SearchOptions): Promise<SearchRes
     const best = await walk('threads', points);
     if (!best) break;
     rowBests.push(best);
-    if (prevRow && best.m.rowsPerSec < prevRow.m.rowsPerSec) {
-      best.note = `${best.note ? `${best.note}; ` : ''}fewer rows/s than ${prevRow.setting.instances} instance(s): no more instances`;
+    if (prevRow && gt(prevRow, best)) {
+      best.note = `${best.note ? `${best.note}; ` : ''}worse than ${prevRow.setting.instances} instance(s): no more instances`;
       break;
     }
     prevRow = best;
   }
   // Pass 2: batching on the best few thread settings, batch sizes upwards per delay.
-  const kept = rank(rowBests).filter(ok).slice(0, o.keep);
-  let winner = rank(kept)[0];
+  const kept = rank(rowBests, score).filter(ok).slice(0, o.keep);
+  let winner = kept[0];
   for (const k of kept) {
     for (const delayUs of o.delaysUs) {
       const points = o.batchSizes.map((maxBatch) => ({ ...k.setting, maxBatch, delayUs }));
       const best = await walk('batching', points, k);
-      if (best && winner && best.m.rowsPerSec > winner.m.rowsPerSec) winner = best;
+      if (best && winner && gt(best, winner)) winner = best;
     }
   }
   // Pass 3: processes on the winner (its per-model settings unchanged).
@@ -120,7 +139,7 @@ export async function search(run: RunTrial, o: SearchOptions): Promise<SearchRes
     const w = winner;
     const points = Array.from({ length: Math.max(0, o.maxProcesses - 1) }, (_, k) => ({ ...w.setting, processes: k + 2 }));
     const best = await walk('processes', points, w);
-    if (best && best.m.rowsPerSec > w.m.rowsPerSec) winner = best;
+    if (best && gt(best, w)) winner = best;
   }
-  return { trials, ...(winner ? { winner } : {}), capped };
+  return { trials, ...(winner ? { winner } : {}), capped, score };
 }

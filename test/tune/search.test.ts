@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type Measurement, type SearchOptions, type TuneSetting, rank, search, settingLabel, toModelConfig } from '../../src/tune/index.js';
+import {
+  type Measurement,
+  type SearchOptions,
+  type TuneSetting,
+  openLoopScore,
+  rank,
+  search,
+  settingLabel,
+  toModelConfig,
+} from '../../src/tune/index.js';
 import { parseModelConfig } from '../../src/config/index.js';
 
 /** A synthetic machine: figures from a function of the setting; every setting asked for is recorded. */
@@ -85,4 +94,12 @@ test('nothing within budget: no winner; the time cap stops the search', async ()
   const c = await search(capped.run, { ...OPTS, deadline: performance.now() - 1 });
   assert.equal(c.capped, true);
   assert.equal(capped.asked.length, 0);
+});
+
+test('open loop: among settings that keep up with the rate, the lowest p99 wins', async () => {
+  // Every setting delivers the offered 50 req/s except one instance of one thread; p99 falls with instances.
+  const { run } = machine((s) => ({ rows: s.instances === 1 && s.threads === 1 ? 30 : 50, p99: 40 / s.instances + s.threads }));
+  const r = await search(run, { ...OPTS, batchSizes: [], maxProcesses: 1, score: openLoopScore(50) });
+  assert.equal(r.winner?.setting.instances, 4);
+  assert.equal(rank(r.trials, r.score)[0], r.winner);
 });
