@@ -47,6 +47,7 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
   const startedAt = new Date().toISOString();
   const result = await search(trial, {
     ...o,
+    ...(o.rate !== undefined ? { score: openLoopScore(o.rate) } : {}),
     batchSizes: [...o.batchSizes].sort((a, b) => a - b),
     deadline: performance.now() + o.timeCapSeconds * 1000,
   });
