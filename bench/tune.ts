@@ -15,7 +15,7 @@ import { table } from './load.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = process.env.MODELPIPE_SHARED ?? join(here, '..', '..', '..', 'shared');
 const SQUEEZE = join(shared, 'models', 'squeezenet1.1.onnx');
-const TRIAL_S = Number(process.env.BENCH_SECONDS ?? 1.5);
+const TRIAL_S = Number(process.env.BENCH_SECONDS ?? 2);
 const CONCURRENCY = 4;
 const BUDGET_MS = 1000;
 const ROUNDS = 3;

@@ -44,7 +44,7 @@ export const TUNE = defineCommand({
   usage: 'MODEL.onnx [options]',
   about: `  Finds the serving settings with the most throughput whose p99 stays within the
   budget on this machine: instances x intra-op threads (batching off), then batch size x
-  queue delay on the best few, then server processes on the winner. Each trial is a
+  queue delay on the best few, then server processes on those. Each trial is a
   fresh \`modelpipe serve\` measured as \`modelpipe perf\` measures; a dimension stops
   when throughput falls or p99 leaves the budget.`,
   groups: [SEARCH, OUTPUT],

@@ -71,7 +71,7 @@ export function rank(trials: readonly TrialRecord[], score: Score = byRows): Tri
 /**
  * Searches the grid in three passes instead of trying every point: instances × threads
  * with batching off (instances × threads within the cores), then batch sizes × queue
- * delays on the best few, then processes on the winner. Along each dimension, in
+ * delays on the best few, then processes on each of those. Along each dimension, in
  * increasing order, the search stops when throughput falls or p99 leaves the budget:
  * a larger value of the same knob is not expected to win back what the last one lost.
  */
@@ -126,20 +126,23 @@ export async function search(run: RunTrial, o: SearchOptions): Promise<SearchRes
   }
   // Pass 2: batching on the best few thread settings, batch sizes upwards per delay.
   const kept = rank(rowBests, score).filter(ok).slice(0, o.keep);
-  let winner = kept[0];
+  const finalists: TrialRecord[] = [];
   for (const k of kept) {
+    let top = k;
     for (const delayUs of o.delaysUs) {
       const points = o.batchSizes.map((maxBatch) => ({ ...k.setting, maxBatch, delayUs }));
       const best = await walk('batching', points, k);
-      if (best && winner && gt(best, winner)) winner = best;
+      if (best && gt(best, top)) top = best;
     }
+    finalists.push(top);
   }
-  // Pass 3: processes on the winner (its per-model settings unchanged).
-  if (winner) {
-    const w = winner;
-    const points = Array.from({ length: Math.max(0, o.maxProcesses - 1) }, (_, k) => ({ ...w.setting, processes: k + 2 }));
-    const best = await walk('processes', points, w);
-    if (best && gt(best, w)) winner = best;
+  // Pass 3: processes on each finalist (its per-model settings unchanged), not only on
+  // the single best: a setting a little behind in one process can scale better in two.
+  let winner = rank(finalists, score)[0];
+  for (const f of finalists) {
+    const points = Array.from({ length: Math.max(0, o.maxProcesses - 1) }, (_, k) => ({ ...f.setting, processes: k + 2 }));
+    const best = await walk('processes', points, f);
+    if (best && winner && gt(best, winner)) winner = best;
   }
   return { trials, ...(winner ? { winner } : {}), capped, score };
 }
