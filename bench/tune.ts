@@ -59,6 +59,7 @@ export async function run(): Promise<void> {
     delaysUs: DELAYS_US,
     maxProcesses: Math.max(...PROCESSES),
     keep: 2,
+    confirm: 3,
     trialSeconds: TRIAL_S,
     timeCapSeconds: 600,
   });

@@ -26,6 +26,7 @@ const SEARCH = flagGroup({
   'delays-us': { type: 'list', default: '500,2000', help: 'queue delays tried with each batch size, in microseconds' },
   'max-processes': { type: 'int', min: 1, help: 'most server processes tried on the winner (1: not tried)', defaultNote: '--cores' },
   keep: { type: 'int', min: 1, default: '2', help: 'how many of the best instance x thread settings batching is tried on' },
+  confirm: { type: 'int', min: 0, default: '3', help: 'the best N settings are measured again; the winner has the best mean' },
   'trial-seconds': { type: 'number', value: 'S', min: 0.1, default: '3', help: 'measured time per configuration (plus a short warm-up)' },
   'time-cap': { type: 'number', value: 'S', min: 1, default: '600', help: 'no trial starts after this many seconds' },
 });
@@ -91,6 +92,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
     delaysUs: ints(v['delays-us'], 'delays-us'),
     maxProcesses: v['max-processes'] ?? cores,
     keep: v.keep,
+    confirm: v.confirm,
     trialSeconds: v['trial-seconds'],
     timeCapSeconds: v['time-cap'],
     onTrial: (n, label) => process.stderr.write(`trial ${n}: ${label}\n`),

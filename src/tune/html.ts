@@ -10,7 +10,7 @@ import { settingLabel } from './setting.js';
 const W = 640;
 const H = 360;
 const M = { left: 60, right: 20, top: 24, bottom: 50 };
-const PHASE_COLOR: Record<string, string> = { threads: '#1f77b4', batching: '#2ca02c', processes: '#ff7f0e' };
+const PHASE_COLOR: Record<string, string> = { threads: '#1f77b4', batching: '#2ca02c', processes: '#ff7f0e', confirm: '#9467bd' };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (n: number) => (Number.isFinite(n) ? Number(n.toFixed(2)) : 0);

@@ -10,7 +10,7 @@ export interface Measurement {
   error?: string;
 }
 
-export type Phase = 'threads' | 'batching' | 'processes';
+export type Phase = 'threads' | 'batching' | 'processes' | 'confirm';
 
 export interface TrialRecord {
   phase: Phase;
@@ -33,6 +33,8 @@ export interface SearchOptions {
   keep: number;
   /** Wall-clock ms (performance.now()) after which no trial starts. */
   deadline: number;
+  /** How many of the best settings are measured once more before the winner is chosen (0: none). */
+  confirm?: number;
   /** Higher is better (default: rows/s); see openLoopScore. */
   score?: Score;
 }
@@ -144,5 +146,29 @@ export async function search(run: RunTrial, o: SearchOptions): Promise<SearchRes
     const best = await walk('processes', points, f);
     if (best && winner && gt(best, winner)) winner = best;
   }
+  winner = (await confirmBest(trials, o.confirm ?? 0, score, (s) => trial('confirm', s))) ?? winner;
   return { trials, ...(winner ? { winner } : {}), capped, score };
+}
+
+/**
+ * One trial is one short sample: on a busy machine a lucky or unlucky one decides the
+ * pick. The best `n` settings are measured again and the winner is the one with the
+ * best mean score over both, if it stayed within the budget the second time too.
+ */
+async function confirmBest(
+  trials: readonly TrialRecord[],
+  n: number,
+  score: Score,
+  again: (s: TuneSetting) => Promise<TrialRecord | undefined>,
+): Promise<TrialRecord | undefined> {
+  const top = rank(trials, score).filter(ok).slice(0, n);
+  if (top.length < 2) return undefined;
+  let winner: { t: TrialRecord; mean: number } | undefined;
+  for (const first of top) {
+    const t = await again(first.setting);
+    if (!t) break;
+    const mean = (score(first.m) + score(t.m)) / 2;
+    if (ok(t) && (!winner || mean > winner.mean)) winner = { t, mean };
+  }
+  return winner?.t;
 }

@@ -98,8 +98,12 @@ export async function runTrial(s: TuneSetting, o: TrialOptions): Promise<Measure
     return { throughput: 0, rowsPerSec: 0, p50Ms: 0, p99Ms: 0, errors: 0, error: (err as Error).message.split('\n')[0] ?? 'failed' };
   } finally {
     if (proc.exitCode === null) {
+      const exited = once(proc, 'exit');
       proc.kill('SIGTERM');
-      await once(proc, 'exit');
+      // A server that does not drain in time is killed: the next trial must not share the CPUs with it.
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
     }
     rmSync(dir, { recursive: true, force: true });
   }

@@ -103,3 +103,19 @@ test('open loop: among settings that keep up with the rate, the lowest p99 wins'
   assert.equal(r.winner?.setting.instances, 4);
   assert.equal(rank(r.trials, r.score)[0], r.winner);
 });
+
+test('confirmation: a lucky first sample does not decide the pick', async () => {
+  // 1x2 looks best the first time it is measured only; measured again it is slower than 2x1.
+  let luck = 1;
+  const { run, asked } = machine((s) => {
+    if (s.instances === 1 && s.threads === 2) return { rows: 100 * luck--, p99: 10 };
+    return { rows: s.instances === 2 ? 80 : 50, p99: 10 };
+  });
+  const r = await search(run, { ...OPTS, cores: 2, batchSizes: [], maxProcesses: 1, confirm: 2 });
+  assert.deepEqual(
+    asked.slice(-2).map((s) => `${s.instances}x${s.threads}`),
+    ['1x2', '2x1'],
+  );
+  assert.equal(r.winner?.phase, 'confirm');
+  assert.equal(`${r.winner?.setting.instances}x${r.winner?.setting.threads}`, '2x1');
+});
