@@ -102,7 +102,13 @@ export async function search(run: RunTrial, o: SearchOptions): Promise<SearchRes
       if (!t) break;
       const fell = last !== undefined && ok(last) && gt(last, t);
       if (!ok(t) || fell) {
-        t.note = !ok(t) ? (t.m.error ? 'failed: stopped here' : 'p99 over budget: stopped here') : 'throughput fell: stopped here';
+        t.note = !ok(t)
+          ? t.m.error
+            ? 'failed: stopped here'
+            : 'p99 over budget: stopped here'
+          : score === byRows
+            ? 'throughput fell: stopped here'
+            : 'worse at this rate (p99, or fell behind): stopped here';
         break;
       }
       if (!best || gt(t, best)) best = t;
