@@ -21,6 +21,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   streams: () => import('./streams.js'),
   peers: () => import('./peers.js'),
   'perf-wrk': () => import('./perf-wrk.js'),
+  tune: () => import('./tune.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

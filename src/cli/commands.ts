@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
     })),
   run: () => import('./run-command.js').then((m) => ({ run: m.runCommand, help: m.RUN_HELP, specs: [m.RUN] })),
   perf: () => import('./perf-command.js').then((m) => ({ run: m.perfCommand, help: m.PERF_HELP, specs: [m.PERF] })),
+  tune: () => import('./tune-command.js').then((m) => ({ run: m.tuneCommand, help: m.TUNE_HELP, specs: [m.TUNE] })),
   'classify-dir': () =>
     import('../apps/classify-dir/command.js').then((m) => ({
       run: m.classifyDirCommand,

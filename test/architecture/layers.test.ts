@@ -28,6 +28,7 @@ export const LAYERS = [
   'sequencing',
   'runinference',
   'perf',
+  'tune',
   'deploy',
   'flags',
   'apps',

@@ -50,6 +50,7 @@ describe('every command: --help and the parser agree', () => {
         'classy preprocessor',
         'run',
         'perf',
+        'tune',
         'classify-dir',
       ],
     );
