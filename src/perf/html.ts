@@ -1,5 +1,6 @@
 import type { StepResult } from './measure.js';
 import { type PerfReport, formatTable, stepLabel } from './report.js';
+import { esc, niceMax, num } from './svg.js';
 
 /**
  * `--html report.html`: one self-contained page (inline SVG, no script, no network)
@@ -16,16 +17,6 @@ const SERIES: { key: keyof StepResult['latencyMs']; name: string; color: string 
   { key: 'p99', name: 'p99', color: '#d62728' },
   { key: 'max', name: 'max', color: '#7f7f7f' },
 ];
-
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const num = (n: number) => (Number.isFinite(n) ? Number(n.toFixed(2)) : 0);
-
-/** A round upper bound for an axis. */
-function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  return ([1, 2, 5, 10].find((m) => m * p >= v) ?? 10) * p;
-}
 
 /** A line chart: one polyline with points per series; x from `xs` (numbers) and labels under the ticks. */
 function chart(title: string, xTitle: string, xs: number[], xLabels: string[] | undefined, steps: StepResult[]): string {

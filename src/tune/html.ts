@@ -1,5 +1,6 @@
 import { type TuneReport, formatRanking, verdict } from './report.js';
 import { settingLabel } from './setting.js';
+import { esc, niceMax, num } from '../perf/svg.js';
 
 /**
  * `tune --html`: one self-contained page (inline SVG, no script, no network), in
@@ -11,15 +12,6 @@ const W = 640;
 const H = 360;
 const M = { left: 60, right: 20, top: 24, bottom: 50 };
 const PHASE_COLOR: Record<string, string> = { threads: '#1f77b4', batching: '#2ca02c', processes: '#ff7f0e', confirm: '#9467bd' };
-
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const num = (n: number) => (Number.isFinite(n) ? Number(n.toFixed(2)) : 0);
-
-function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  return ([1, 2, 5, 10].find((m) => m * p >= v) ?? 10) * p;
-}
 
 function scatter(r: TuneReport): string {
   const pw = W - M.left - M.right;

@@ -6,8 +6,9 @@ import { ModelpipeError } from '../../src/errors/index.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { OipGrpcServer } from '../../src/server/oip-grpc-server.js';
 import { type RunningServer, serveModel } from '../../src/server/serve.js';
-import { Tensor } from '../../src/tensor/index.js';
+import type { Tensor } from '../../src/tensor/index.js';
 import { type CountingProxy, countingProxy } from './proxy.js';
+import { doubled, input, io } from './doubling-model.js';
 
 /**
  * Client objects against a real modelpipe server (a function model) over every
@@ -15,18 +16,6 @@ import { type CountingProxy, countingProxy } from './proxy.js';
  * with its connections is visible from outside: close() releases them, a closed
  * client refuses calls with a stable code, and two clients share nothing.
  */
-
-const io = {
-  inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 2] }],
-  outputs: [{ name: 'y', dtype: 'float32' as const, shape: [-1, 2] }],
-};
-const doubled = (x: Tensor) =>
-  new Tensor(
-    'float32',
-    x.shape,
-    (x.data as Float32Array).map((v) => v * 2),
-  );
-const input = () => new Tensor('float32', [1, 2], new Float32Array([1.5, -2]));
 
 /** Holds each call of the "gate" model until release() (an in-flight call, without timing). */
 function gate() {

@@ -12,8 +12,9 @@ import { graphPipeUrlHandler, openInferenceUrlHandler } from '../../src/runinfer
 import { hybridSequenced, serverSequenced } from '../../src/sequencing/sequencing.js';
 import { OipGrpcServer } from '../../src/server/oip-grpc-server.js';
 import { type RunningServer, serveModel } from '../../src/server/serve.js';
-import { Tensor } from '../../src/tensor/index.js';
+import type { Tensor } from '../../src/tensor/index.js';
 import { DIST, runNode } from '../helpers/spawn.js';
+import { doubled, input, io } from './doubling-model.js';
 import { type CountingProxy, countingProxy } from './proxy.js';
 
 /**
@@ -23,17 +24,6 @@ import { type CountingProxy, countingProxy } from './proxy.js';
  * owner opened is ended by the client side once the owner is done.
  */
 
-const io = {
-  inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 2] }],
-  outputs: [{ name: 'y', dtype: 'float32' as const, shape: [-1, 2] }],
-};
-const doubled = (x: Tensor) =>
-  new Tensor(
-    'float32',
-    x.shape,
-    (x.data as Float32Array).map((v) => v * 2),
-  );
-const input = () => new Tensor('float32', [1, 2], new Float32Array([1.5, -2]));
 const values = (t: Tensor | undefined) => [...((t?.data ?? []) as Float32Array)];
 
 describe('owners close their clients', () => {
