@@ -88,9 +88,12 @@ export interface PipelineDef {
   source: SourceDef;
   key?: string;
   handler: HandlerDef;
-  /** The stream's batching, converted from model_config (or the deprecated `batching`). */
+  /**
+   * Deprecated spelling of the stream's batching (camelCase). Checking a definition folds
+   * it into model_config and removes it, so a checked definition says everything once.
+   */
   batching?: BatchingHints;
-  /** The model config as given (Triton names), old `batching` fields folded in. */
+  /** The model config (Triton names), old `batching` fields folded in; see streamBatchingOf. */
   model_config?: ModelConfig;
   concurrency?: number;
   sink: SinkDef;
@@ -192,40 +195,30 @@ export function validatePipelineDef(v: unknown, opts: { warn?: ConfigWarn } = {}
   return def;
 }
 
-/** Parses model_config (with the old `batching` folded in) into def.batching and an onnx handler's workers. */
+/** Parses model_config (with the old `batching` folded in and removed) and sets an onnx handler's workers. */
 function modelConfigOf(def: PipelineDef, warn: ConfigWarn): void {
   const raw = def as unknown as Record<string, unknown>;
   if (raw.batching === undefined && raw.model_config === undefined) return;
   if (raw.model_config !== undefined && !isObj(raw.model_config)) bad('model_config must be an object');
   if (raw.batching !== undefined && !isObj(raw.batching)) bad('batching must be an object');
-  // A definition this function already checked carries `batching` derived from its
-  // model_config: that is not the deprecated spelling, and checking it again (a worker
-  // reading the file its supervisor wrote) must give the same definition.
-  const legacy = raw.batching !== undefined && !isDerived(raw.batching, raw.model_config) ? raw.batching : undefined;
-  const given = { ...(raw.model_config as object | undefined), ...(legacy !== undefined ? { batching: legacy } : {}) };
-  const config = parseModelConfig(given, { where: 'model_config', code: 'MP_ERR_PIPELINE_DEF', warn });
-  def.model_config = config;
-  const batching = toStreamBatchOptions(config);
-  if (Object.keys(batching).length > 0) def.batching = batching;
-  else delete def.batching;
-  const instances = instancesOf(config);
+  const given = { ...(raw.model_config as object | undefined), ...(raw.batching !== undefined ? { batching: raw.batching } : {}) };
+  def.model_config = parseModelConfig(given, { where: 'model_config', code: 'MP_ERR_PIPELINE_DEF', warn });
+  // Only model_config stays, so a checked definition checks again to itself (a worker
+  // reads the file its supervisor wrote).
+  delete def.batching;
+  const instances = instancesOf(def.model_config);
   if (instances === undefined) return;
   if (def.handler.type !== 'onnx') bad('model_config.instance_group applies to an onnx handler only');
   const h = def.handler as Extract<HandlerDef, { type: 'onnx' }>;
-  // Equal workers: a definition checked before (see isDerived), or both saying the same.
+  // Equal counts are one setting said twice (as in a definition checked before), not a conflict.
   if (h.workers !== undefined && h.workers !== instances)
     bad('handler.workers and model_config.instance_group are the same setting: give only one');
   def.handler = { ...h, workers: instances };
 }
 
-function isDerived(batching: unknown, modelConfig: unknown): boolean {
-  if (!isObj(modelConfig)) return false;
-  try {
-    const quiet = parseModelConfig(modelConfig, { where: 'model_config', code: 'MP_ERR_PIPELINE_DEF', warn: () => {} });
-    return JSON.stringify(toStreamBatchOptions(quiet)) === JSON.stringify(batching);
-  } catch {
-    return false; // the real parse below reports what is wrong
-  }
+/** The stream batching a checked definition asks for (config/'s one conversion of model_config). */
+export function streamBatchingOf(def: PipelineDef): BatchingHints {
+  return def.model_config === undefined ? {} : toStreamBatchOptions(def.model_config);
 }
 
 /** Turns a record into an ONNX example following handler.input. */

@@ -16,6 +16,7 @@ import {
   type SinkDef,
   loadModuleHandler,
   recordToExample,
+  streamBatchingOf,
   validatePipelineDef,
 } from './pipeline-def.js';
 import { progress } from './progress.js';
@@ -202,7 +203,7 @@ export async function runPipelineDef(def: PipelineDef): Promise<RunReport> {
  * as its source has nothing more ready, and waits at most maxWaitMs (default 50) for more.
  */
 function batchingFor(def: PipelineDef, h: ModelHandler<unknown, unknown>, bounded: boolean): BatchingHints {
-  const b: BatchingHints = { ...(def.batching ?? {}) };
+  const b: BatchingHints = { ...streamBatchingOf(def) };
   if (bounded) {
     b.minBatchSize ??= b.maxBatchSize ?? h.batching?.maxBatchSize ?? 32;
     b.maxWaitMs ??= BOUNDED_MAX_WAIT_MS;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parseCsv, runPipelineDef, validatePipelineDef } from '../../src/runinference/index.js';
+import { streamBatchingOf } from '../../src/runinference/pipeline-def.js';
 
 const handlers = fileURLToPath(new URL('../fixtures/runinference/def-handlers.js', import.meta.url));
 let dir = '';
@@ -141,8 +142,9 @@ describe('pipeline definitions: model_config and the old batching spellings', ()
       },
     });
     const old = check({ batching: { maxBatchSize: 16, maxWaitMs: 20, minBatchSize: 2, maxBatchWeight: 50 } });
-    assert.deepEqual(now.def.batching, { maxBatchSize: 16, maxWaitMs: 20, minBatchSize: 2, maxBatchWeight: 50 });
-    assert.deepEqual(old.def.batching, now.def.batching);
+    assert.deepEqual(streamBatchingOf(now.def), { maxBatchSize: 16, maxWaitMs: 20, minBatchSize: 2, maxBatchWeight: 50 });
+    assert.deepEqual(streamBatchingOf(old.def), streamBatchingOf(now.def));
+    assert.equal(old.def.batching, undefined, 'the old spelling is folded into model_config');
     assert.deepEqual(now.warnings, []);
     assert.equal(old.warnings.length, 4, old.warnings.join('\n'));
     for (const f of ['maxBatchSize', 'maxWaitMs', 'minBatchSize', 'maxBatchWeight']) {
