@@ -42,12 +42,20 @@ export async function runNode(
     env: { ...process.env, ...env },
     ...(cwd === undefined ? {} : { cwd }),
   });
+  return outputOf(proc);
+}
+
+/**
+ * A child's exit code and everything it wrote. Call it right after spawning (it attaches
+ * its listeners before returning), then write the child's stdin if it reads one.
+ */
+export async function outputOf(proc: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => {
+  proc.stdout?.on('data', (d: Buffer) => {
     stdout += d.toString();
   });
-  proc.stderr.on('data', (d: Buffer) => {
+  proc.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
   const [code] = (await once(proc, 'exit')) as [number | null];

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { needShared, repoRoot, sharedPath } from '../helpers/shared.js';
+import { outputOf } from '../helpers/spawn.js';
 
 /**
  * The real GraphPipe peers (Oracle's graphpipe-go and graphpipe-py, in MODELPIPE_SHARED's
@@ -194,17 +195,10 @@ export interface GoResult {
 export async function goClient(calls: GoCall[]): Promise<GoResult[]> {
   const bin = join(await buildGoPeers(), 'gpclient');
   const proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
+  const output = outputOf(proc);
   proc.stdin.end(JSON.stringify(calls));
   const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
-  const [code] = (await once(proc, 'exit')) as [number | null];
+  const { code, stdout, stderr } = await output;
   clearTimeout(timer);
   if (code !== 0) throw new Error(`gpclient exited with ${code}: ${stderr}`);
   return JSON.parse(stdout) as GoResult[];
@@ -217,17 +211,10 @@ export async function pyClient(script: string, input: string): Promise<unknown> 
     env: { ...process.env, PYTHONPATH: join(PEERS_DIR, 'graphpipe-py') },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
+  const output = outputOf(proc);
   proc.stdin.end(input);
   const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
-  const [code] = (await once(proc, 'exit')) as [number | null];
+  const { code, stdout, stderr } = await output;
   clearTimeout(timer);
   const missing = /No module named '?(\w+)/.exec(stderr);
   if (missing) throw new Error(`peer tests need python3-${missing[1]}: apt-get install python3-numpy python3-flatbuffers python3-requests`);
