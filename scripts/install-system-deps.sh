@@ -9,10 +9,14 @@
 #   openssl               the TLS tests make their CA and certificates at test time
 #   golang-go + golang-*  build the real graphpipe-go peer offline (../shared/peers/build-graphpipe-go.sh)
 #   python3-numpy python3-flatbuffers python3-requests  run the real graphpipe-py peer
+#   dnsmasq               a real DNS server on loopback for dns:// and dns+srv:// discovery tests
+#   nginx                 the tested deploy/nginx config in front of replicas
+#   python3-torch python3-onnx  docs/models.md's PyTorch-to-ONNX export, run by a test
 set -euo pipefail
 PACKAGES=(flatbuffers-compiler redis-server postgresql chromium openssl wrk
   golang-go golang-github-sirupsen-logrus-dev golang-github-coreos-bbolt-dev golang-golang-x-sys-dev
-  golang-golang-x-crypto-dev golang-github-spf13-cobra-dev python3-numpy python3-flatbuffers python3-requests)
+  golang-golang-x-crypto-dev golang-github-spf13-cobra-dev python3-numpy python3-flatbuffers python3-requests
+  dnsmasq nginx python3-torch python3-onnx)
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system-deps: run as root (sudo $0); it installs: ${PACKAGES[*]}" >&2
   exit 1

@@ -77,6 +77,12 @@ export const ERROR_CODES = {
   MP_ERR_REMOTE_CLOSED: { num: 511, status: 502 },
   // a call on a client object after its close()
   MP_ERR_CLIENT_CLOSED: { num: 512, status: 503 },
+  // endpoint sets (replicas): every endpoint tried failed, or none is ready
+  MP_ERR_NO_ENDPOINTS: { num: 513, status: 503 },
+  // a discovery URL (dns://, dns+srv://, redis://) that cannot be resolved or watched
+  MP_ERR_DISCOVERY: { num: 514, status: 503 },
+  // the server could not announce itself in a registry (--announce)
+  MP_ERR_ANNOUNCE: { num: 515, status: 500 },
   // pipelines / apps
   MP_ERR_PIPELINE: { num: 600, status: 500 },
   MP_ERR_FETCH: { num: 601, status: 400 },
