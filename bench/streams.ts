@@ -85,7 +85,7 @@ async function redisScenarios(): Promise<boolean> {
   const claimIdleMs = arg('claim-idle-ms', 10_000);
   const killEveryMs = arg('kill-every-ms', 3000);
   const poison = arg('poison', 3);
-  const maxDeliveries = arg('max-deliveries', 5);
+  const maxDeliveries = arg('max-deliveries', 3);
   const dir = await mkdtemp(join(tmpdir(), 'bench-streams-'));
   const redis = await startAofRedis(dir);
   const pg = await startPg();

@@ -29,9 +29,8 @@ export interface ChaosOptions {
   sink: { type: 'sqlite'; path: string } | { type: 'postgres'; url: string };
   claimIdleMs: number;
   /**
-   * A SIGKILL from outside counts as a delivery just as a poison crash does (Redis cannot
-   * tell them apart), so under random kills this must sit above the kills one entry may
-   * see in a row; the poison entries then cost that many crashes each.
+   * Crashes running alone before a poison entry is dead-lettered (an outside SIGKILL of a
+   * worker holding several entries charges none of them, see redis-takeover.ts).
    */
   maxDeliveries: number;
   stream: string;

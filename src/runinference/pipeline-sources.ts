@@ -94,7 +94,7 @@ function redisDefSource(src: Def<'redis'>, ctx: Ctx): DefSource {
   const f = src.field ?? 'data';
   const keyed = Flow.from(r, ctx).map((m): [unknown, unknown] => {
     if (m.exhausted) {
-      const msg = `entry ${m.id} was delivered ${(m.deliveries ?? 1) - 1} times and never finished (it kills its worker?); not run again`;
+      const msg = `entry ${m.id} crashed its worker ${m.crashes ?? 0} times running alone; not run again`;
       return [m.id, new BadRecord(m.id, new ModelpipeError('MP_ERR_POISON_MESSAGE', msg))];
     }
     const text = m.fields[f];

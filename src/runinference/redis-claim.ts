@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ModelpipeError } from '../errors/index.js';
 
 /**
  * Who may take over a pending entry. Idle time alone cannot tell a dead consumer from a
@@ -64,4 +65,36 @@ export async function findOrphans(
   // Next page starts after the last id seen ("(" = exclusive); a short page means the end.
   const cursor = rows.length < o.count || last === undefined ? '-' : `(${last[0]}`;
   return { orphans, cursor };
+}
+
+export interface GroupInfo {
+  pending: number;
+  /** Entries not yet delivered to the group (0 when unknown after deletions). */
+  lag: number;
+  /** Entries the group has read (Redis 7: XINFO GROUPS entries-read; not kept across an AOF replay). */
+  entriesRead: number;
+  lastDeliveredId: string;
+}
+
+export async function groupInfo(r: Redis, stream: string, group: string): Promise<GroupInfo | undefined> {
+  let groups: unknown[][];
+  try {
+    groups = (await r.xinfo('GROUPS', stream)) as unknown[][];
+  } catch (e) {
+    if (String((e as Error).message).includes('no such key')) return undefined;
+    throw new ModelpipeError('MP_ERR_SCALEOUT', `redis XINFO GROUPS on ${stream}: ${(e as Error).message}`, { cause: e });
+  }
+  for (const g of groups) {
+    const info: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1];
+    if (info.name === group) {
+      return {
+        pending: Number(info.pending),
+        lag: Number(info.lag ?? 0),
+        entriesRead: Number(info['entries-read'] ?? 0),
+        lastDeliveredId: String(info['last-delivered-id'] ?? '0-0'),
+      };
+    }
+  }
+  return undefined;
 }

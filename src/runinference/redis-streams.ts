@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { ModelpipeError } from '../errors/index.js';
-import { type Heartbeat, type Orphan, findOrphans, heartbeatKey, startHeartbeat } from './redis-claim.js';
+import { type Heartbeat, type Orphan, findOrphans, groupInfo, heartbeatKey, startHeartbeat } from './redis-claim.js';
+import { claimChunk, crashesKey, retireOwnPending, suspectKey } from './redis-takeover.js';
 import type { Sink } from './sink.js';
 
 /**
@@ -12,9 +13,10 @@ import type { Sink } from './sink.js';
  *   written (call `ack` from a sink placed after the durable one, see `acker`);
  * - only entries of a dead consumer (no heartbeat, see redis-claim.ts) are taken over, so a
  *   live worker's slow entries are never processed twice;
- * - a taken-over entry runs alone (nothing else of this consumer in flight), so if it kills
- *   its worker again only its own delivery count grows; once XPENDING's count reaches
- *   `maxDeliveries` it is yielded `exhausted`, to be dead-lettered without running;
+ * - taken-over entries run in chunks with nothing else of this consumer in flight, bisected
+ *   to one on a crash; an entry is charged a crash only when its worker died running it
+ *   alone, and after `maxDeliveries` such crashes it is yielded `exhausted`, to be
+ *   dead-lettered without running (redis-takeover.ts: an outside SIGKILL is not a poison);
  * - XACK and an outcome counter (written / dead) are updated in one script, only for entries
  *   this ack actually acknowledged, so the counts in `mp:stats:<stream>:<group>` count each
  *   entry once whichever process finished it (see `streamCounts`).
@@ -23,9 +25,9 @@ import type { Sink } from './sink.js';
 export interface RedisStreamMessage {
   id: string;
   fields: Record<string, string>;
-  /** Times this entry was delivered, this delivery included. */
-  deliveries?: number;
-  /** Delivered maxDeliveries times without being finished: dead-letter it, do not run it. */
+  /** Times this entry crashed a worker while running alone (see redis-takeover.ts). */
+  crashes?: number;
+  /** Crashed its worker maxDeliveries times: dead-letter it, do not run it. */
   exhausted?: boolean;
 }
 
@@ -41,7 +43,7 @@ export interface RedisStreamSourceOptions {
   blockMs?: number;
   /** A consumer silent this long is dead and its pending entries are taken over. Default 10000. */
   claimIdleMs?: number;
-  /** Deliveries after which an unfinished entry is dead-lettered without running. Default 3. */
+  /** Crashes (running alone) after which an entry is dead-lettered without running. Default 3. */
   maxDeliveries?: number;
   /** End the iteration once the group has nothing undelivered and nothing pending. */
   exitWhenDrained?: boolean;
@@ -63,11 +65,11 @@ export interface RedisStreamSource extends AsyncIterable<RedisStreamMessage> {
 
 type Entry = [string, string[] | null];
 
-function toMessage([id, kv]: Entry, deliveries: number): RedisStreamMessage | undefined {
+function toMessage([id, kv]: Entry, crashes: number): RedisStreamMessage | undefined {
   if (kv === null) return undefined; // deleted from the stream while pending
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < kv.length; i += 2) fields[kv[i] as string] = kv[i + 1] as string;
-  return { id, fields, deliveries };
+  return { id, fields, crashes };
 }
 
 export function connect(url: string): Redis {
@@ -80,24 +82,21 @@ export function statsKey(stream: string, group: string): string {
   return `mp:stats:${stream}:${group}`;
 }
 
-// XACK each id; count those this call acknowledged under the outcome (ARGV[1] group, ARGV[2] field).
+// XACK each id; count those this call acknowledged under the outcome (ARGV[1] group, ARGV[2]
+// field); forget the takeover records of finished entries (KEYS[3] suspects, KEYS[4] crashes).
 const ACK_SCRIPT = `
 local n = 0
-for i = 3, #ARGV do n = n + redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
+for i = 3, #ARGV do
+  n = n + redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('HDEL', KEYS[3], ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
+end
 if n > 0 then redis.call('HINCRBY', KEYS[2], ARGV[2], n) end
 return n`;
-
-// Claims ARGV[2] for ARGV[4] only if its owner is still ARGV[3]; returns {deliveries before, XCLAIM's entries}.
-const CLAIM_SCRIPT = `
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if #p == 0 or p[1][2] ~= ARGV[3] then return nil end
-return {p[1][4], redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[4], 0, ARGV[2])}`;
 
 export function redisStreamSource(o: RedisStreamSourceOptions): RedisStreamSource {
   return new StreamConsumer(o);
 }
-
-type PendingEntry = [id: string, consumer: string, idleMs: number, deliveries: number];
 
 /** One consumer of the group: reads fresh entries, takes over dead consumers' ones, acks. */
 class StreamConsumer implements RedisStreamSource {
@@ -123,7 +122,19 @@ class StreamConsumer implements RedisStreamSource {
   async ack(ids: readonly string[], outcome: AckOutcome = 'written'): Promise<void> {
     if (ids.length === 0) return;
     const { stream, group } = this.o;
-    const n = await this.wrap('XACK', () => this.writer.eval(ACK_SCRIPT, 2, stream, statsKey(stream, group), group, outcome, ...ids));
+    const n = await this.wrap('XACK', () =>
+      this.writer.eval(
+        ACK_SCRIPT,
+        4,
+        stream,
+        statsKey(stream, group),
+        suspectKey(stream, group),
+        crashesKey(stream, group),
+        group,
+        outcome,
+        ...ids,
+      ),
+    );
     this.stats.acked += Number(n);
     for (const id of ids) this.inflight.delete(id);
     if (this.inflight.size === 0) {
@@ -150,7 +161,7 @@ class StreamConsumer implements RedisStreamSource {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<RedisStreamMessage> {
     await this.joinGroup();
-    yield* this.takeOver(await this.ownPending());
+    await this.ownPending();
     const scanEvery = Math.min(this.claimIdle / 4, 1000);
     let lastScan = 0;
     let cursor = '-';
@@ -186,16 +197,14 @@ class StreamConsumer implements RedisStreamSource {
   }
 
   /**
-   * Entries this consumer name held before a restart (a fixed name), then starts the
-   * heartbeat. They are taken back like orphans, so their delivery count grows and a
-   * poison entry cannot loop forever.
+   * Entries this consumer name held before a restart (a fixed name) are handed to a ghost
+   * consumer and taken over like any dead one's; then the heartbeat starts.
    */
-  private async ownPending(): Promise<Orphan[]> {
+  private async ownPending(): Promise<void> {
     const { stream, group } = this.o;
-    const own = (await this.wrap('XPENDING', () => this.writer.xpending(stream, group, '-', '+', 10_000, this.consumer))) as PendingEntry[];
+    await this.wrap('XCLAIM', () => retireOwnPending(this.writer, stream, group, this.consumer));
     const key = heartbeatKey(stream, group, this.consumer);
     this.heartbeat = await this.wrap('SET heartbeat', () => startHeartbeat(this.writer, key, this.claimIdle));
-    return own.map(([id, c, , d]) => ({ id, consumer: c, deliveries: Number(d) }));
   }
 
   /** One blocking XREADGROUP of entries never delivered before. */
@@ -205,7 +214,7 @@ class StreamConsumer implements RedisStreamSource {
       this.reader.xreadgroup('GROUP', o.group, this.consumer, 'COUNT', o.count ?? 32, 'BLOCK', o.blockMs ?? 500, 'STREAMS', o.stream, '>'),
     )) as [string, Entry[]][] | null;
     for (const e of res?.[0]?.[1] ?? []) {
-      const m = toMessage(e, 1);
+      const m = toMessage(e, 0);
       if (!m) continue;
       this.stats.read++;
       this.inflight.add(m.id);
@@ -213,31 +222,32 @@ class StreamConsumer implements RedisStreamSource {
     }
   }
 
-  /** Claims orphans one at a time; each runs alone, so a crash it causes blames only it. */
+  /**
+   * Takes over dead consumers' entries in chunks (redis-takeover.ts): each chunk runs with
+   * nothing else of this consumer in flight, so a crash it causes is charged to it alone.
+   */
   private async *takeOver(orphans: readonly Orphan[]): AsyncGenerator<RedisStreamMessage> {
     const { stream, group } = this.o;
-    for (const orphan of orphans) {
-      if (this.stopping) return;
-      if (orphan.deliveries < this.maxDeliveries) await this.quiet();
-      // Atomically: still held by the dead consumer the scan saw? Then claim it. (A scan's list
-      // goes stale while earlier orphans run; a plain XCLAIM could steal from a live claimer.)
-      const got = (await this.wrap('XCLAIM', () =>
-        this.writer.eval(CLAIM_SCRIPT, 1, stream, group, orphan.id, orphan.consumer, this.consumer),
-      )) as [number, Entry[]] | null;
-      const deliveries = got === null ? 0 : Number(got[0]);
-      const exhausted = deliveries >= this.maxDeliveries;
-      const m = got?.[1][0] === undefined ? undefined : toMessage(got[1][0], deliveries + 1);
-      if (!m) continue;
-      this.stats.claimed++;
-      await this.wrap('HINCRBY', () => this.writer.hincrby(statsKey(stream, group), exhausted ? 'exhausted' : 'claimed', 1));
-      this.inflight.add(m.id);
-      if (exhausted) {
-        this.stats.exhausted++;
-        yield { ...m, exhausted: true };
-        continue;
+    const byConsumer = new Map<string, string[]>();
+    for (const o of orphans) byConsumer.set(o.consumer, [...(byConsumer.get(o.consumer) ?? []), o.id]);
+    for (const [dead, ids] of byConsumer) {
+      const o = { stream, group, statsKey: statsKey(stream, group), dead, claimer: this.consumer, maxDeliveries: this.maxDeliveries };
+      let rest = ids;
+      while (rest.length > 0 && !this.stopping) {
+        await this.quiet();
+        const { used, chunk } = await this.wrap('XCLAIM', () => claimChunk(this.writer, o, rest.slice(0, 256)));
+        rest = rest.slice(Math.max(1, used));
+        for (const c of chunk) {
+          const m = c.entry === null ? undefined : toMessage(c.entry, c.crashes);
+          if (!m) continue;
+          this.stats.claimed++;
+          this.inflight.add(m.id);
+          const exhausted = c.crashes >= this.maxDeliveries;
+          if (exhausted) this.stats.exhausted++;
+          yield exhausted ? { ...m, exhausted } : m;
+        }
+        await this.quiet();
       }
-      yield m;
-      await this.quiet();
     }
   }
 
@@ -266,34 +276,4 @@ class StreamConsumer implements RedisStreamSource {
   }
 }
 
-export interface GroupInfo {
-  pending: number;
-  /** Entries not yet delivered to the group (0 when unknown after deletions). */
-  lag: number;
-  /** Entries the group has read (Redis 7: XINFO GROUPS entries-read; not kept across an AOF replay). */
-  entriesRead: number;
-  lastDeliveredId: string;
-}
-
-export async function groupInfo(r: Redis, stream: string, group: string): Promise<GroupInfo | undefined> {
-  let groups: unknown[][];
-  try {
-    groups = (await r.xinfo('GROUPS', stream)) as unknown[][];
-  } catch (e) {
-    if (String((e as Error).message).includes('no such key')) return undefined;
-    throw new ModelpipeError('MP_ERR_SCALEOUT', `redis XINFO GROUPS on ${stream}: ${(e as Error).message}`, { cause: e });
-  }
-  for (const g of groups) {
-    const info: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1];
-    if (info.name === group) {
-      return {
-        pending: Number(info.pending),
-        lag: Number(info.lag ?? 0),
-        entriesRead: Number(info['entries-read'] ?? 0),
-        lastDeliveredId: String(info['last-delivered-id'] ?? '0-0'),
-      };
-    }
-  }
-  return undefined;
-}
+export { type GroupInfo, groupInfo } from './redis-claim.js';

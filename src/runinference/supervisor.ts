@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
 import { compactJsonlByKey } from './jsonl-compact.js';
 import type { PipelineDef } from './pipeline-def.js';
+import { heartbeatKey } from './redis-claim.js';
 import { connect } from './redis-streams.js';
 import { EXIT_BAD_DEFINITION, type WorkerExit, type WorkerOptions, startWorker } from './scaleout.js';
 import { type RunCounts, formatRunCounts, runCounts, streamCounts } from './stream-counts.js';
@@ -65,6 +67,7 @@ export async function supervise(o: SuperviseOptions): Promise<SuperviseReport> {
         o.onWorker?.(w.child);
         const exit = await w.exit;
         live.delete(w.child);
+        if (exit.code !== 0) void forgetConsumer(redis, src, exit.pid); // not awaited: Redis may be restarting
         if (exit.code === 0 || stopping) {
           if (exit.code !== 0 && exit.signal !== 'SIGTERM') failed.push(exit);
           return;
@@ -104,6 +107,13 @@ export async function supervise(o: SuperviseOptions): Promise<SuperviseReport> {
     process.off('SIGINT', stop);
     await redis.quit().catch(() => {});
   }
+}
+
+/** A dead worker's heartbeat, deleted so that the others take over its entries now. */
+async function forgetConsumer(r: ReturnType<typeof connect>, src: SuperviseOptions['def']['source'], pid: number): Promise<void> {
+  if (src.consumer !== undefined) return; // a fixed name: its next life takes its entries back
+  // Redis may be down (restarting): the heartbeat then simply expires.
+  await r.del(heartbeatKey(src.stream, src.group, `${hostname()}-${pid}`)).catch(() => {});
 }
 
 export function describeExit(e: WorkerExit): string {

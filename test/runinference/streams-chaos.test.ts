@@ -36,7 +36,7 @@ describe('streams under faults (short)', () => {
       handler: 'double',
       sink: { type: 'sqlite', path: join(dir, 'chaos.db') },
       claimIdleMs: 1500,
-      maxDeliveries: 5,
+      maxDeliveries: 3,
     });
     const msg = JSON.stringify(r);
     assert.equal(r.check.missing, 0, msg);
