@@ -10,7 +10,8 @@ import { ModelpipeError } from '../errors/index.js';
  * Timing: the heartbeat is refreshed every claimIdleMs/3 and lives claimIdleMs, so a
  * consumer is declared dead at most claimIdleMs after it stopped; live consumers scan for
  * such entries every min(claimIdleMs/4, 1 s), so an entry of a dead consumer is taken over
- * within about claimIdleMs + 1 s.
+ * within about claimIdleMs + 1 s; within 1–2 s when a supervisor saw the death and deleted
+ * the key (supervisor.ts).
  */
 export function heartbeatKey(stream: string, group: string, consumer: string): string {
   return `mp:alive:${stream}:${group}:${consumer}`;
@@ -34,11 +35,10 @@ export async function startHeartbeat(r: Redis, key: string, ttlMs: number): Prom
   };
 }
 
-/** A pending entry another consumer may take over: its id and XPENDING's delivery count. */
+/** A pending entry another consumer may take over, and the dead consumer holding it. */
 export interface Orphan {
   id: string;
   consumer: string;
-  deliveries: number;
 }
 
 /**
@@ -53,13 +53,13 @@ export async function findOrphans(
   const rows = (await r.xpending(o.stream, o.group, 'IDLE', o.minIdleMs, o.cursor, '+', o.count)) as [string, string, number, number][];
   const alive = new Map<string, boolean>();
   const orphans: Orphan[] = [];
-  for (const [id, consumer, , deliveries] of rows) {
+  for (const [id, consumer] of rows) {
     let live = alive.get(consumer);
     if (live === undefined) {
       live = (await r.exists(heartbeatKey(o.stream, o.group, consumer))) === 1;
       alive.set(consumer, live);
     }
-    if (!live) orphans.push({ id, consumer, deliveries: Number(deliveries) });
+    if (!live) orphans.push({ id, consumer });
   }
   const last = rows[rows.length - 1];
   // Next page starts after the last id seen ("(" = exclusive); a short page means the end.
