@@ -5,7 +5,9 @@
  * the same encoder perf's client uses, from the same zero tensor perf sends with
  * `--data zero`. Both tools run as their own processes, in interleaved rounds in one
  * run (wrk then perf, perf then wrk, …) so drift hits both; the verdict compares
- * medians: perf's requests/s should be within 10 % of wrk's.
+ * medians: perf's requests/s should be within 10 % of wrk's. Two more columns in the same
+ * rounds: perf on undici (`--http-client undici`, the fallback) and a bare net.Socket
+ * loop (bench/bare-socket-loop.ts), the most a Node sender gets from this machine.
  *
  * BENCH_SECONDS (default 6) per measurement, BENCH_ROUNDS (default 3), PERF_WRK_FLOATS
  * (default 64) the request's float32 values. `PERF_CPU_PROF=DIR` runs perf under
@@ -29,8 +31,12 @@ const FLOATS = Number(process.env.PERF_WRK_FLOATS ?? 64);
 const CONC = 8;
 const TARGET = 0.9;
 
+/** wrk; perf on its own sockets (the default); perf on undici (the fallback); the bare socket loop (the bound). */
+type Tool = 'wrk' | 'perf' | 'perf-undici' | 'bare-socket';
+const TOOLS: readonly Tool[] = ['wrk', 'perf', 'perf-undici', 'bare-socket'];
+
 interface Measure {
-  tool: 'wrk' | 'perf';
+  tool: Tool;
   round: number;
   rps: number;
   p50Ms: number;
@@ -60,8 +66,8 @@ function runWrk(url: string, script: string, round: number): Measure {
   return { tool: 'wrk', round, rps: Number(rps[1]), p50Ms: wrkLatency(r.stdout, '50'), p99Ms: wrkLatency(r.stdout, '99') };
 }
 
-async function runPerfCli(url: string, dir: string, round: number): Promise<Measure> {
-  const json = join(dir, `perf-${round}.json`);
+async function runPerfCli(url: string, dir: string, round: number, httpClient: 'socket' | 'undici'): Promise<Measure> {
+  const json = join(dir, `perf-${round}-${httpClient}.json`);
   const prof = process.env.PERF_CPU_PROF;
   const windowMs = Math.round((SECS * 1000) / 3);
   const args = [
@@ -82,6 +88,8 @@ async function runPerfCli(url: string, dir: string, round: number): Promise<Meas
     String(windowMs),
     '--step-cap-ms',
     String(SECS * 3000),
+    '--http-client',
+    httpClient,
     '--json',
     json,
   ];
@@ -90,7 +98,22 @@ async function runPerfCli(url: string, dir: string, round: number): Promise<Meas
   if (code !== 0) throw new Error(`modelpipe perf exited ${code}`);
   const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
   if (Object.keys(step.errors).length > 0) throw new Error(`perf saw errors: ${JSON.stringify(step.errors)}`);
-  return { tool: 'perf', round, rps: step.throughput, p50Ms: step.latencyMs.p50, p99Ms: step.latencyMs.p99 };
+  const tool = httpClient === 'socket' ? 'perf' : 'perf-undici';
+  return { tool, round, rps: step.throughput, p50Ms: step.latencyMs.p50, p99Ms: step.latencyMs.p99 };
+}
+
+/** bench/bare-socket-loop.ts in its own process, as long as wrk runs. */
+async function runBare(url: string, body: string, round: number): Promise<Measure> {
+  const proc = spawn(process.execPath, [join(here, 'bare-socket-loop.js'), url, body, String(CONC), String(SECS)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`bare socket loop exited ${code}`);
+  return { tool: 'bare-socket', round, rps: (JSON.parse(out) as { rps: number }).rps, p50Ms: Number.NaN, p99Ms: Number.NaN };
 }
 
 export async function run(): Promise<void> {
@@ -108,10 +131,15 @@ export async function run(): Promise<void> {
   const results: Measure[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      // Alternate which tool goes first, so neither always gets the warmer server.
-      const order = round % 2 === 1 ? (['wrk', 'perf'] as const) : (['perf', 'wrk'] as const);
+      // Rotate which tool goes first, so none always gets the warmer server.
+      const order = TOOLS.map((_, i) => TOOLS[(i + round - 1) % TOOLS.length] as Tool);
       for (const tool of order) {
-        const m = tool === 'wrk' ? runWrk(`${server.url}/`, script, round) : await runPerfCli(server.url, dir, round);
+        const m =
+          tool === 'wrk'
+            ? runWrk(`${server.url}/`, script, round)
+            : tool === 'bare-socket'
+              ? await runBare(`${server.url}/`, body, round)
+              : await runPerfCli(server.url, dir, round, tool === 'perf' ? 'socket' : 'undici');
         results.push(m);
         console.error(`round ${round} ${tool}: ${m.rps.toFixed(0)} req/s`);
       }
@@ -121,15 +149,20 @@ export async function run(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const rows: (string | number)[][] = results.map((m) => [m.round, m.tool, m.rps, m.p50Ms, m.p99Ms]);
-  const wrkRps = median(results.filter((m) => m.tool === 'wrk').map((m) => m.rps));
-  const perfRps = median(results.filter((m) => m.tool === 'perf').map((m) => m.rps));
+  const med = (tool: Tool) => median(results.filter((m) => m.tool === tool).map((m) => m.rps));
+  const wrkRps = med('wrk');
+  const perfRps = med('perf');
   const ratio = perfRps / wrkRps;
-  rows.push(['median', 'wrk', wrkRps, '-', '-'], ['median', 'perf', perfRps, '-', '-']);
+  for (const tool of TOOLS) rows.push(['median', tool, med(tool), '-', '-']);
   console.log(
     `perf vs wrk: echo server, GraphPipe [1,${FLOATS}] float32, concurrency ${CONC}, ${SECS} s each, ${ROUNDS} interleaved rounds`,
   );
   console.log(table(['round', 'tool', 'req/s', 'p50 ms', 'p99 ms'], rows));
   console.log(`perf = ${(ratio * 100).toFixed(1)} % of wrk (target ≥ ${TARGET * 100} %)`);
+  const pct = (tool: Tool) => Number((med(tool) / wrkRps).toFixed(3));
+  console.log(
+    `perf --http-client undici = ${(pct('perf-undici') * 100).toFixed(1)} %, bare socket loop (the bound) = ${(pct('bare-socket') * 100).toFixed(1)} % of wrk`,
+  );
   console.log(
     JSON.stringify({
       bench: 'perf-wrk',
@@ -140,6 +173,8 @@ export async function run(): Promise<void> {
       wrk_rps: Number(wrkRps.toFixed(1)),
       perf_rps: Number(perfRps.toFixed(1)),
       ratio: Number(ratio.toFixed(3)),
+      undici_ratio: pct('perf-undici'),
+      bare_socket_ratio: pct('bare-socket'),
       target: TARGET,
       pass: ratio >= TARGET,
       per_round: results.map((m) => ({ round: m.round, tool: m.tool, rps: Number(m.rps.toFixed(1)) })),
