@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
@@ -166,6 +167,7 @@ export async function run(): Promise<void> {
   console.log(
     JSON.stringify({
       bench: 'perf-wrk',
+      loadavg: loadavg().map((x) => Number(x.toFixed(2))),
       concurrency: CONC,
       floats: FLOATS,
       seconds: SECS,
