@@ -3,7 +3,7 @@
  * per request — 8 keep-alive sockets, the same request bytes written back to back,
  * answers counted by their Content-Length and nothing else checked. Run as its own
  * process: `node bare-socket-loop.js URL BODY_FILE CONCURRENCY SECONDS`; prints
- * `{"rps": …}`.
+ * `{"rps": …, "cpuUs": …}` (its CPU time per request).
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -16,6 +16,7 @@ const request = Buffer.concat([Buffer.from(head, 'latin1'), body]);
 const endAt = performance.now() + Number(secsText) * 1000;
 let done = 0;
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 
 function slot(): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -39,4 +40,5 @@ function slot(): Promise<void> {
 }
 
 await Promise.all(Array.from({ length: Number(concText) }, slot));
-console.log(JSON.stringify({ rps: (done * 1000) / (performance.now() - t0) }));
+const cpu = process.cpuUsage(cpu0);
+console.log(JSON.stringify({ rps: (done * 1000) / (performance.now() - t0), cpuUs: (cpu.user + cpu.system) / Math.max(1, done) }));
