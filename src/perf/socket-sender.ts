@@ -31,7 +31,8 @@ export class SocketSender {
   readonly #port: number;
   readonly #tls: boolean;
   readonly #idle: Conn[] = [];
-  readonly #waiting: ((c: Conn) => void)[] = [];
+  /** Requests waiting for a connection (all `connections` busy). */
+  #waiting: Pending[] = [];
   readonly #busy = new Set<Conn>();
   readonly #watched = new WeakSet<AbortSignal>();
   readonly #sweep: NodeJS.Timeout;
@@ -79,7 +80,7 @@ export class SocketSender {
       const idle = this.#idle.pop();
       if (idle) this.#start(idle, p);
       else if (this.#open < this.connections) this.#start(this.#connect(), p);
-      else this.#waiting.push((c) => this.#start(c, p));
+      else this.#waiting.push(p);
     });
   }
 
@@ -87,6 +88,7 @@ export class SocketSender {
     this.#closed = true;
     clearInterval(this.#sweep);
     for (const c of [...this.#idle, ...this.#busy]) this.#drop(c, this.#error('MP_ERR_CLIENT_CLOSED', 'sender closed'));
+    for (const p of this.#waiting.splice(0)) p.reject(this.#error('MP_ERR_CLIENT_CLOSED', 'sender closed'));
   }
 
   #connect(): Conn {
@@ -165,7 +167,7 @@ export class SocketSender {
 
   #release(c: Conn): void {
     const next = this.#waiting.shift();
-    if (next) next(c);
+    if (next) this.#start(c, next);
     else this.#idle.push(c);
   }
 
@@ -186,8 +188,8 @@ export class SocketSender {
     const i = this.#idle.indexOf(c);
     if (i >= 0) this.#idle.splice(i, 1);
     // A waiter gets a fresh connection in place of the one that went.
-    const next = this.#waiting.shift();
-    if (next && !this.#closed) next(this.#connect());
+    const next = this.#closed ? undefined : this.#waiting.shift();
+    if (next) this.#start(this.#connect(), next);
   }
 
   #watch(signal: AbortSignal): void {
@@ -196,6 +198,10 @@ export class SocketSender {
     signal.addEventListener(
       'abort',
       () => {
+        // The waiting first: dropping a busy socket hands its place to the next waiter.
+        const gone = this.#waiting.filter((p) => p.signal === signal);
+        this.#waiting = this.#waiting.filter((p) => p.signal !== signal);
+        for (const p of gone) p.reject(this.#error('MP_ERR_CANCELLED', 'request aborted'));
         for (const c of [...this.#busy])
           if (c.pending?.signal === signal) this.#drop(c, this.#error('MP_ERR_CANCELLED', 'request aborted'));
       },

@@ -198,6 +198,19 @@ describe('perf socket sender', () => {
     await assert.rejects(sender(goneUrl).post('/', {}, body)(AbortSignal.timeout(5000)), expectCode('MP_ERR_CONNECT'));
   });
 
+  test('requests waiting for a busy socket end too: on abort, and on close', async () => {
+    const url = await start(rawServer(() => undefined)); // never answers
+    const one = new SocketSender(url, 1, 10_000);
+    const post = one.post('/', {}, body);
+    const stop = new AbortController();
+    const both = [post(stop.signal), post(stop.signal)]; // the second waits for the only socket
+    setTimeout(() => stop.abort(), 50);
+    for (const p of both) await assert.rejects(p, expectCode('MP_ERR_CANCELLED'));
+    const waiting = [post(AbortSignal.timeout(5000)), post(AbortSignal.timeout(5000))];
+    await one.close();
+    for (const p of waiting) await assert.rejects(p, expectCode('MP_ERR_CLIENT_CLOSED'));
+  });
+
   test('https: the same answers over TLS', async () => {
     const srv = createHttps({ cert: certs.read(certs.serverCert), key: certs.read(certs.serverKey) }, (req, res) => {
       req.resume();
