@@ -5,7 +5,10 @@
  * the same encoder perf's client uses, from the same zero tensor perf sends with
  * `--data zero`. Both tools run as their own processes, in interleaved rounds in one
  * run (wrk then perf, perf then wrk, …) so drift hits both; the verdict compares
- * medians: perf's requests/s should be within 10 % of wrk's.
+ * medians: perf's requests/s should be within 10 % of wrk's. Two more columns in the same
+ * rounds: perf on undici (`--http-client undici`, the fallback) and a bare net.Socket
+ * loop (bench/bare-socket-loop.ts), the most a Node sender gets from this machine. Each
+ * tool's CPU time per request is a column too: on a loaded machine it varies less than req/s.
  *
  * BENCH_SECONDS (default 6) per measurement, BENCH_ROUNDS (default 3), PERF_WRK_FLOATS
  * (default 64) the request's float32 values. `PERF_CPU_PROF=DIR` runs perf under
@@ -16,6 +19,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
@@ -29,12 +33,18 @@ const FLOATS = Number(process.env.PERF_WRK_FLOATS ?? 64);
 const CONC = 8;
 const TARGET = 0.9;
 
+/** wrk; perf on its own sockets (the default); perf on undici (the fallback); the bare socket loop (the bound). */
+type Tool = 'wrk' | 'perf' | 'perf-undici' | 'bare-socket';
+const TOOLS: readonly Tool[] = ['wrk', 'perf', 'perf-undici', 'bare-socket'];
+
 interface Measure {
-  tool: 'wrk' | 'perf';
+  tool: Tool;
   round: number;
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** The tool's CPU time per request, µs: steadier than req/s while neighbours load the machine. */
+  cpuUs: number;
 }
 
 const median = (xs: number[]) => {
@@ -52,16 +62,36 @@ function wrkLatency(out: string, pct: string): number {
 }
 
 function runWrk(url: string, script: string, round: number): Measure {
-  const r = spawnSync('wrk', ['-t1', `-c${CONC}`, `-d${SECS}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
-  if (r.error) throw new Error(`wrk: ${r.error.message} (install it: apt-get install -y wrk)`);
+  // wrk's CPU time: bash's children's times (cutime, cstime in /proc/$$/stat) once wrk is waited for.
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      'wrk "$@"; s=$?; echo "CPUSTAT $(cat /proc/$$/stat)" >&2; exit $s',
+      'bash',
+      '-t1',
+      `-c${CONC}`,
+      `-d${SECS}s`,
+      '--latency',
+      '-s',
+      script,
+      url,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status === 127) throw new Error('wrk not found (install it: apt-get install -y wrk)');
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (r.status !== 0 || !rps) throw new Error(`wrk failed (${r.status}): ${r.stdout}${r.stderr}`);
   if (/Non-2xx/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
-  return { tool: 'wrk', round, rps: Number(rps[1]), p50Ms: wrkLatency(r.stdout, '50'), p99Ms: wrkLatency(r.stdout, '99') };
+  const stat = /CPUSTAT .*\) (.*)$/m.exec(r.stderr)?.[1]?.split(' ') ?? [];
+  const cpuSecs = (Number(stat[13]) + Number(stat[14])) / 100; // USER_HZ
+  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1]);
+  const cpuUs = (cpuSecs * 1e6) / requests;
+  return { tool: 'wrk', round, rps: Number(rps[1]), p50Ms: wrkLatency(r.stdout, '50'), p99Ms: wrkLatency(r.stdout, '99'), cpuUs };
 }
 
-async function runPerfCli(url: string, dir: string, round: number): Promise<Measure> {
-  const json = join(dir, `perf-${round}.json`);
+async function runPerfCli(url: string, dir: string, round: number, httpClient: 'socket' | 'undici'): Promise<Measure> {
+  const json = join(dir, `perf-${round}-${httpClient}.json`);
   const prof = process.env.PERF_CPU_PROF;
   const windowMs = Math.round((SECS * 1000) / 3);
   const args = [
@@ -82,6 +112,8 @@ async function runPerfCli(url: string, dir: string, round: number): Promise<Meas
     String(windowMs),
     '--step-cap-ms',
     String(SECS * 3000),
+    '--http-client',
+    httpClient,
     '--json',
     json,
   ];
@@ -90,7 +122,23 @@ async function runPerfCli(url: string, dir: string, round: number): Promise<Meas
   if (code !== 0) throw new Error(`modelpipe perf exited ${code}`);
   const step = JSON.parse(readFileSync(json, 'utf8')).steps[0];
   if (Object.keys(step.errors).length > 0) throw new Error(`perf saw errors: ${JSON.stringify(step.errors)}`);
-  return { tool: 'perf', round, rps: step.throughput, p50Ms: step.latencyMs.p50, p99Ms: step.latencyMs.p99 };
+  const tool = httpClient === 'socket' ? 'perf' : 'perf-undici';
+  return { tool, round, rps: step.throughput, p50Ms: step.latencyMs.p50, p99Ms: step.latencyMs.p99, cpuUs: step.clientCpuUsPerRequest };
+}
+
+/** bench/bare-socket-loop.ts in its own process, as long as wrk runs. */
+async function runBare(url: string, body: string, round: number): Promise<Measure> {
+  const proc = spawn(process.execPath, [join(here, 'bare-socket-loop.js'), url, body, String(CONC), String(SECS)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`bare socket loop exited ${code}`);
+  const bare = JSON.parse(out) as { rps: number; cpuUs: number };
+  return { tool: 'bare-socket', round, rps: bare.rps, p50Ms: Number.NaN, p99Ms: Number.NaN, cpuUs: bare.cpuUs };
 }
 
 export async function run(): Promise<void> {
@@ -108,10 +156,15 @@ export async function run(): Promise<void> {
   const results: Measure[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      // Alternate which tool goes first, so neither always gets the warmer server.
-      const order = round % 2 === 1 ? (['wrk', 'perf'] as const) : (['perf', 'wrk'] as const);
+      // Rotate which tool goes first, so none always gets the warmer server.
+      const order = TOOLS.map((_, i) => TOOLS[(i + round - 1) % TOOLS.length] as Tool);
       for (const tool of order) {
-        const m = tool === 'wrk' ? runWrk(`${server.url}/`, script, round) : await runPerfCli(server.url, dir, round);
+        const m =
+          tool === 'wrk'
+            ? runWrk(`${server.url}/`, script, round)
+            : tool === 'bare-socket'
+              ? await runBare(`${server.url}/`, body, round)
+              : await runPerfCli(server.url, dir, round, tool === 'perf' ? 'socket' : 'undici');
         results.push(m);
         console.error(`round ${round} ${tool}: ${m.rps.toFixed(0)} req/s`);
       }
@@ -120,19 +173,25 @@ export async function run(): Promise<void> {
     await stopServer(server.proc);
     rmSync(dir, { recursive: true, force: true });
   }
-  const rows: (string | number)[][] = results.map((m) => [m.round, m.tool, m.rps, m.p50Ms, m.p99Ms]);
-  const wrkRps = median(results.filter((m) => m.tool === 'wrk').map((m) => m.rps));
-  const perfRps = median(results.filter((m) => m.tool === 'perf').map((m) => m.rps));
+  const rows: (string | number)[][] = results.map((m) => [m.round, m.tool, m.rps, m.p50Ms, m.p99Ms, m.cpuUs]);
+  const med = (tool: Tool, of: 'rps' | 'cpuUs' = 'rps') => median(results.filter((m) => m.tool === tool).map((m) => m[of]));
+  const wrkRps = med('wrk');
+  const perfRps = med('perf');
   const ratio = perfRps / wrkRps;
-  rows.push(['median', 'wrk', wrkRps, '-', '-'], ['median', 'perf', perfRps, '-', '-']);
+  for (const tool of TOOLS) rows.push(['median', tool, med(tool), '-', '-', med(tool, 'cpuUs')]);
   console.log(
     `perf vs wrk: echo server, GraphPipe [1,${FLOATS}] float32, concurrency ${CONC}, ${SECS} s each, ${ROUNDS} interleaved rounds`,
   );
-  console.log(table(['round', 'tool', 'req/s', 'p50 ms', 'p99 ms'], rows));
+  console.log(table(['round', 'tool', 'req/s', 'p50 ms', 'p99 ms', 'tool CPU µs/req'], rows));
   console.log(`perf = ${(ratio * 100).toFixed(1)} % of wrk (target ≥ ${TARGET * 100} %)`);
+  const pct = (tool: Tool) => Number((med(tool) / wrkRps).toFixed(3));
+  console.log(
+    `perf --http-client undici = ${(pct('perf-undici') * 100).toFixed(1)} %, bare socket loop (the bound) = ${(pct('bare-socket') * 100).toFixed(1)} % of wrk`,
+  );
   console.log(
     JSON.stringify({
       bench: 'perf-wrk',
+      loadavg: loadavg().map((x) => Number(x.toFixed(2))),
       concurrency: CONC,
       floats: FLOATS,
       seconds: SECS,
@@ -140,9 +199,12 @@ export async function run(): Promise<void> {
       wrk_rps: Number(wrkRps.toFixed(1)),
       perf_rps: Number(perfRps.toFixed(1)),
       ratio: Number(ratio.toFixed(3)),
+      undici_ratio: pct('perf-undici'),
+      bare_socket_ratio: pct('bare-socket'),
       target: TARGET,
       pass: ratio >= TARGET,
-      per_round: results.map((m) => ({ round: m.round, tool: m.tool, rps: Number(m.rps.toFixed(1)) })),
+      cpu_us_per_req: Object.fromEntries(TOOLS.map((t) => [t, Number(med(t, 'cpuUs').toFixed(1))])),
+      per_round: results.map((m) => ({ round: m.round, tool: m.tool, rps: Number(m.rps.toFixed(1)), cpu_us: Number(m.cpuUs.toFixed(1)) })),
     }),
   );
 }

@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { ModelpipeError } from '../errors/index.js';
 import {
+  HTTP_CLIENTS,
+  type HttpClientKind,
   MAX_CONCURRENCY,
   PROTOCOLS,
   type Protocol,
@@ -66,6 +68,12 @@ const MEASURE = flagGroup({
   },
   'step-cap-ms': { type: 'int', min: 1, help: 'a step ends after this long even if unstable', defaultNote: '10 windows' },
   'timeout-ms': { type: 'int', min: 1, default: '30000', help: 'per-request timeout' },
+  'http-client': {
+    type: 'string',
+    choices: HTTP_CLIENTS,
+    default: 'socket',
+    help: "HTTP loads: perf's own keep-alive sockets, or undici (the fallback)",
+  },
 });
 
 const OUTPUT = flagGroup(
@@ -130,6 +138,7 @@ export async function perfCommand(argv: string[]): Promise<void> {
     stability: v.stability,
     stepCapMs: v['step-cap-ms'] ?? v['window-ms'] * 10,
     timeoutMs: v['timeout-ms'],
+    httpClient: v['http-client'] as HttpClientKind,
     // The live line only on a terminal: a redirected stderr gets no control characters.
     ...(progress
       ? {

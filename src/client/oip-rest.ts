@@ -82,21 +82,9 @@ export class RestWire implements OipWire {
     }
   }
 
-  /** A non-2xx answer: {"error": message}, with our stable code in x-modelpipe-error when the server is modelpipe. */
   private ok(res: HttpAnswer): HttpAnswer {
     if (res.status >= 200 && res.status < 300) return res;
-    const url = this.target.url;
-    const sent = res.headers['x-modelpipe-error'];
-    const code = typeof sent === 'string' && Object.hasOwn(ERROR_CODES, sent) ? (sent as ErrorCode) : 'MP_ERR_REMOTE';
-    const text = new TextDecoder().decode(res.body.subarray(0, 2000)).trim();
-    let message = text;
-    try {
-      const j = JSON.parse(text) as { error?: unknown };
-      if (typeof j.error === 'string') message = j.error;
-    } catch {
-      // not JSON: keep the text
-    }
-    throw new RemoteError(code, `${url}: ${message || `HTTP ${res.status}`}`, { url, status: res.status });
+    throw oipAnswerError(this.target.url, res.status, res.body, res.headers['x-modelpipe-error']);
   }
 
   private unreadable(what: string, err: unknown): RemoteError {
@@ -105,6 +93,20 @@ export class RestWire implements OipWire {
   }
 }
 
-function modelPath(model: string, version: string | undefined): string {
+/** A non-2xx answer: {"error": message}, with our stable code in x-modelpipe-error when the server is modelpipe. */
+export function oipAnswerError(url: string, status: number, body: Uint8Array, codeHeader: unknown): RemoteError {
+  const code = typeof codeHeader === 'string' && Object.hasOwn(ERROR_CODES, codeHeader) ? (codeHeader as ErrorCode) : 'MP_ERR_REMOTE';
+  const text = new TextDecoder().decode(body.subarray(0, 2000)).trim();
+  let message = text;
+  try {
+    const j = JSON.parse(text) as { error?: unknown };
+    if (typeof j.error === 'string') message = j.error;
+  } catch {
+    // not JSON: keep the text
+  }
+  return new RemoteError(code, `${url}: ${message || `HTTP ${status}`}`, { url, status });
+}
+
+export function modelPath(model: string, version: string | undefined): string {
   return `/v2/models/${encodeURIComponent(model)}${version ? `/versions/${encodeURIComponent(version)}` : ''}`;
 }

@@ -6,3 +6,4 @@ export type { StepResult } from './measure.js';
 export { PROTOCOLS, type Protocol } from './target.js';
 export { formatHtml } from './html.js';
 export { REAL_DATA_LIMITS, type RealDataLimits } from './real-data.js';
+export { HTTP_CLIENTS, type HttpClientKind } from './http-load.js';

@@ -33,6 +33,8 @@ export interface StepResult {
   latencyMs: LatencySummary;
   errors: Record<string, number>;
   server?: ServerSplit;
+  /** perf's own CPU time (user + system, all its threads) per answered request over the whole step, µs: is the tool the bottleneck? */
+  clientCpuUsPerRequest: number;
 }
 
 /** Progress after each window, for a live line on a terminal. */
@@ -69,6 +71,8 @@ export async function measureStep(
   onWindow?: OnWindow,
 ): Promise<StepResult> {
   const rec = new Recorder();
+  const cpu0 = process.cpuUsage();
+  let answered = 0;
   const load: Load =
     step.mode === 'concurrency'
       ? startClosedLoop(send, step.value, rec)
@@ -84,6 +88,7 @@ export async function measureStep(
     while (!stable && performance.now() < capAt) {
       await sleep(o.windowMs);
       const w = rec.swap();
+      answered += w.ok;
       windows.push(w);
       snaps.push(await stats());
       if (windows.length > 3) windows.shift();
@@ -95,6 +100,7 @@ export async function measureStep(
   } finally {
     await load.stop();
   }
+  const cpu = process.cpuUsage(cpu0);
   const used = windows;
   const durationMs = used.reduce((a, w) => a + (w.endMs - w.startMs), 0);
   const requests = used.reduce((a, w) => a + w.ok, 0);
@@ -115,5 +121,6 @@ export async function measureStep(
     latencyMs: summarize(mergeHistograms(used.map((w) => w.latency))),
     errors,
     ...(server ? { server } : {}),
+    clientCpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, answered),
   };
 }

@@ -6,6 +6,7 @@ import { type LoadStep, type MeasureOptions, type OnWindow, measureStep } from '
 import { type RealDataLimits, type RequestSet, imageRequests, jsonlRequests } from './real-data.js';
 import type { PerfReport } from './report.js';
 import { statsReader } from './server-stats.js';
+import type { HttpClientKind } from './http-load.js';
 import { type Protocol, connectTarget } from './target.js';
 
 export interface PerfOptions extends InputChoice {
@@ -22,6 +23,8 @@ export interface PerfOptions extends InputChoice {
   stepCapMs: number;
   maxInFlight: number;
   timeoutMs: number;
+  /** HTTP loads: perf's own sockets (default) or undici. */
+  httpClient?: HttpClientKind;
   onWindow?: OnWindow;
   /** Real data instead of generated values: a folder of images through a preset (one-input models). */
   images?: { dir: string; preset: Preset };
@@ -50,6 +53,7 @@ export async function runPerf(o: PerfOptions): Promise<PerfReport> {
     ...(o.model !== undefined ? { model: o.model } : {}),
     connections: peak,
     timeoutMs: o.timeoutMs,
+    ...(o.httpClient ? { httpClient: o.httpClient } : {}),
   });
   try {
     const { requests, rows } = await requestSet(target.inputs, o);

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { Engine } from '../../src/core/engine.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { type PerfOptions, type PerfReport, formatCsv, parseRange, parseShape, runPerf } from '../../src/perf/index.js';
@@ -14,6 +12,7 @@ import { HttpServer } from '../../src/server/http-server.js';
 import { OipFrontend } from '../../src/server/oip-frontend.js';
 import { OipGrpcServer } from '../../src/server/oip-grpc-server.js';
 import type { Tensor } from '../../src/tensor/index.js';
+import { checkOfflinePage } from '../helpers/browser.js';
 import { CLI, runNode } from '../helpers/spawn.js';
 
 /**
@@ -190,28 +189,7 @@ describe('modelpipe perf', () => {
 
 /** The --html page opens in headless Chromium with no network, and both plots draw a line per series. */
 async function checkHtmlInChromium(path: string, steps: number): Promise<void> {
-  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  if (!existsSync(executablePath)) {
-    throw new Error(`${executablePath} not found: install chromium (sudo scripts/install-system-deps.sh) or set CHROMIUM_PATH`);
-  }
-  const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
-  try {
-    const page = await browser.newPage();
-    const fetched: string[] = [];
-    await page.route('**/*', (route) => {
-      const u = route.request().url();
-      if (u.startsWith('file:')) return route.continue();
-      fetched.push(u);
-      return route.abort();
-    });
-    const thrown: string[] = [];
-    page.on('pageerror', (e) => thrown.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') thrown.push(m.text());
-    });
-    await page.goto(pathToFileURL(path).href);
-    assert.deepEqual(fetched, [], 'the page needs no network');
-    assert.deepEqual(thrown, [], 'the page throws nothing');
+  await checkOfflinePage(path, async (page) => {
     assert.equal(await page.locator('svg').count(), 2);
     const lines = await page.locator('polyline.series').evaluateAll((els) =>
       els.map((e) => {
@@ -240,9 +218,7 @@ async function checkHtmlInChromium(path: string, steps: number): Promise<void> {
         assert.ok(m.width > 0, 'the mark is drawn');
       }
     }
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 test('ranges as perf_analyzer writes them; mistakes are MP_ERR_BAD_CONFIG', () => {
