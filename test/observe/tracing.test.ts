@@ -7,6 +7,7 @@ import { multiRemoteRaw } from '../../src/client/graphpipe-client.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { runInTrace, startTracing, stopTracing } from '../../src/observe/tracing.js';
 import { decodeRequest, encodeInferResponse } from '../../src/protocol/graphpipe/index.js';
+import { Flow, graphPipeUrlHandler, withPreprocess } from '../../src/runinference/index.js';
 import { hybridSequenced } from '../../src/sequencing/sequencing.js';
 import { type RunningServer, serveModel } from '../../src/server/serve.js';
 import { type Tensor, fromNested, toNested } from '../../src/tensor/index.js';
@@ -105,6 +106,39 @@ describe('tracing on: one trace across a hybrid-sequenced chain', () => {
     for (const l of batch.links) assert.equal(l.traceId, bRequests.find((r) => r.spanId === l.spanId)?.traceId);
     assert.ok(bRequests.some((r) => r.spanId === batch.parentSpanId));
     childOf(spans, batch, 'modelpipe.compute');
+  });
+
+  test('RunInference: records continue their traceparent; a batch links its records and its remote call carries it', async () => {
+    const tp = (t: string, s: string) => `00-${t}-${s}-01`;
+    const records = [
+      { traceparent: tp('1'.repeat(32), '2'.repeat(16)), v: 1 },
+      { traceparent: tp('3'.repeat(32), '4'.repeat(16)), v: 2 },
+      { v: 3 },
+    ];
+    const handler = withPreprocess(graphPipeUrlHandler(b.url), (r: { v: number }) => ({ in: fromNested([r.v], 'float32') }));
+    const out = await Flow.from(records).runInference(handler, { minBatchSize: 3, maxBatchSize: 3, maxWaitMs: 10_000 }).collect();
+    assert.equal(out.length, 3);
+    await receiver.waitFor((s) => s.filter((x) => x.name === 'modelpipe.record').length >= 3);
+    const spans = receiver.spans;
+    const rec = spans.filter((s) => s.name === 'modelpipe.record');
+    assert.deepEqual(
+      rec.slice(0, 2).map((r) => [r.traceId, r.parentSpanId]),
+      [
+        ['1'.repeat(32), '2'.repeat(16)],
+        ['3'.repeat(32), '4'.repeat(16)],
+      ],
+      'records continue the trace they carry',
+    );
+    assert.equal(rec[2]?.parentSpanId, '', 'a record without one starts its own trace');
+    const batch = childOf(spans, rec[0] as ReceivedSpan, 'modelpipe.batch');
+    assert.deepEqual(
+      batch.links.map((l) => l.spanId),
+      rec.map((r) => r.spanId),
+    );
+    for (const r of rec) childOf(spans, r, 'modelpipe.queue');
+    await receiver.waitFor((s) => s.some((x) => x.traceId === batch.traceId && x.name === 'modelpipe.request'));
+    const call = childOf(spans, childOf(spans, batch, 'modelpipe.compute'), 'modelpipe.call');
+    childOf(receiver.spans, call, 'modelpipe.request');
   });
 
   test('a failed request ends its span with the error code', async () => {
