@@ -9,9 +9,9 @@ export interface Traced {
 
 /**
  * The spans of one model run. Each traced request gets a queue span (from when it was
- * queued to when its batch started); the run is a batch span, child of the first
- * traced request and linked to every request merged into it, with a compute span
- * under it that the model's outgoing calls (a sequencing hop, a remote model) are
+ * queued to when its batch started); a run of several requests is a batch span, child
+ * of the first traced request and linked to every request merged into it, with a
+ * compute span under it (a lone request's compute span is its own child) that the model's outgoing calls (a sequencing hop, a remote model) are
  * traced under. With tracing off but a request carrying a traceparent, only that
  * context is kept, so the run's outgoing calls pass it on.
  */
@@ -61,9 +61,15 @@ export function batchTrace(jobs: readonly Traced[], rows: number, parts: number,
     if (context !== undefined) links.push({ context });
   }
   const attrs = { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows };
-  const batch = spanUnder(first.ctx, SPAN.batch, attrs, t0, links);
-  if (batch === undefined) return undefined;
-  const batchCtx = trace.setSpan(first.ctx, batch);
-  const compute = spanUnder(batchCtx, SPAN.compute, { 'modelpipe.instances': parts }) as Span;
+  // A lone request needs no batch span (there is nothing to link): its compute span
+  // sits under it directly, one span fewer to export per unbatched request.
+  const batch = jobs.length > 1 ? spanUnder(first.ctx, SPAN.batch, attrs, t0, links) : undefined;
+  const batchCtx = batch === undefined ? first.ctx : trace.setSpan(first.ctx, batch);
+  const compute = spanUnder(
+    batchCtx,
+    SPAN.compute,
+    batch === undefined ? { ...attrs, 'modelpipe.instances': parts } : { 'modelpipe.instances': parts },
+  );
+  if (compute === undefined) return undefined;
   return new BatchTrace(trace.setSpan(batchCtx, compute), batch, compute);
 }

@@ -87,7 +87,9 @@ describe('tracing on: one trace across a hybrid-sequenced chain', () => {
     assert.ok(Number(aReq.attributes['modelpipe.response_bytes']) > 0);
     childOf(inTrace, aReq, 'modelpipe.queue');
     childOf(inTrace, aReq, 'modelpipe.encode');
-    const aCompute = childOf(inTrace, childOf(inTrace, aReq, 'modelpipe.batch'), 'modelpipe.compute');
+    // A runs the request alone: no batch span, its compute span is the request's child.
+    const aCompute = childOf(inTrace, aReq, 'modelpipe.compute');
+    assert.equal(aCompute.attributes['modelpipe.batch_requests'], 1);
     const hop = childOf(inTrace, aCompute, 'modelpipe.call');
     assert.equal(hop.attributes['http.response.status_code'], 200);
     const bReq = childOf(inTrace, hop, 'modelpipe.request');
