@@ -21,6 +21,8 @@ export interface TraceConfig {
   sampler: Sampler;
   /** Short description for logs: "parentbased_traceidratio(0.1)". */
   samplerName: string;
+  /** How often queued spans are exported (OTEL_BSP_SCHEDULE_DELAY; default 500 ms, so a hop's spans show soon). */
+  scheduleDelayMs?: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -87,5 +89,9 @@ export function traceConfigFrom(env: Env, otlpEndpoint?: string): TraceConfig | 
   const named = otlpEndpoint !== undefined || !!env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || !!env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (!named && exporter !== 'otlp') return undefined;
   const s = samplerOf(env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG);
-  return { url: tracesUrl(env, otlpEndpoint), serviceName: env.OTEL_SERVICE_NAME || 'modelpipe', sampler: s.sampler, samplerName: s.name };
+  const delay = env.OTEL_BSP_SCHEDULE_DELAY ? Number(env.OTEL_BSP_SCHEDULE_DELAY) : 500;
+  if (!Number.isInteger(delay) || delay < 0)
+    throw bad(`OTEL_BSP_SCHEDULE_DELAY ${JSON.stringify(env.OTEL_BSP_SCHEDULE_DELAY)} is not a number of milliseconds`);
+  const url = tracesUrl(env, otlpEndpoint);
+  return { url, serviceName: env.OTEL_SERVICE_NAME || 'modelpipe', sampler: s.sampler, samplerName: s.name, scheduleDelayMs: delay };
 }

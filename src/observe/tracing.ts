@@ -73,8 +73,14 @@ export async function startTracing(config: TraceConfig): Promise<void> {
   provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
     sampler: config.sampler,
-    // Short delay: a hop's spans should reach the collector soon after its request.
-    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 500, maxQueueSize: 8192, maxExportBatchSize: 512 })],
+    // Short delay by default: a hop's spans should reach the collector soon after its request.
+    spanProcessors: [
+      new BatchSpanProcessor(exporter, {
+        scheduledDelayMillis: config.scheduleDelayMs ?? 500,
+        maxQueueSize: 8192,
+        maxExportBatchSize: 512,
+      }),
+    ],
   });
   tracer = provider.getTracer('modelpipe');
 }

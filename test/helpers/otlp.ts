@@ -46,19 +46,25 @@ export class OtlpReceiver {
   private server: Server | undefined;
   url = '';
 
-  async start(): Promise<this> {
+  /** `host`: another loopback address keeps its URL apart from a server's (startPrintingUrl takes the first 127.0.0.1 URL printed). */
+  async start(host = '127.0.0.1'): Promise<this> {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.paths.push(req.url ?? '');
-        this.take(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        try {
+          this.take(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          res.writeHead(400).end(); // not an OTLP/JSON export
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{}');
       });
     });
-    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    await new Promise<void>((r) => this.server?.listen(0, host, r));
+    this.url = `http://${host}:${(this.server.address() as { port: number }).port}`;
     return this;
   }
 
