@@ -9,11 +9,14 @@
  *  - base (only with BENCH_TRACING_BASELINE=DIR): the same server built from the commit
  *    before tracing (a `git worktree` of it, built, in DIR), for "off costs ≤ 2 %".
  * Medians of per-round req/s, ratios against off (and off against base). Targets: on
- * ≥ 0.90 of off, off ≥ 0.98 of base. Prints a table and a final JSON line.
+ * ≥ 0.90 of off, off ≥ 0.98 of base. Beside req/s, the server process's CPU time per
+ * request (from /proc, Linux): on a shared, loaded machine req/s follows the
+ * neighbours, CPU per request much less. Prints a table and a final JSON line.
  *   BENCH_SECONDS (per round, default 2), BENCH_ROUNDS (default 7), BENCH_CONCURRENCY (default 8)
  */
-import { join } from 'node:path';
-import { dirname } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
@@ -33,6 +36,17 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/** CPU seconds (user + system) a process has used so far; NaN where /proc is absent. */
+function cpuSeconds(proc: ChildProcess): number {
+  try {
+    const stat = readFileSync(`/proc/${proc.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** The environment without any OTEL_* setting of the caller's. */
 function untraced(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
@@ -41,6 +55,9 @@ function untraced(): NodeJS.ProcessEnv {
 interface Config {
   name: string;
   url: string;
+  proc: ChildProcess;
+  /** Server CPU µs per request, per round. */
+  cpu: number[];
   headers: Record<string, string>;
   rps: number[];
   p99: number[];
@@ -69,18 +86,20 @@ export async function run(): Promise<Record<string, number>> {
   });
   const base = BASELINE ? await startServer(script(join(BASELINE, 'dist', 'bench')), untraced()) : undefined;
   const configs: Config[] = [
-    { name: 'off', url: off.url, headers: {}, rps: [], p99: [] },
-    { name: 'on (always_on, OTLP export)', url: on.url, headers: {}, rps: [], p99: [] },
-    { name: 'off + traceparent', url: passing.url, headers: TRACEPARENT, rps: [], p99: [] },
+    { name: 'off', ...off, headers: {}, rps: [], p99: [], cpu: [] },
+    { name: 'on (always_on, OTLP export)', ...on, headers: {}, rps: [], p99: [], cpu: [] },
+    { name: 'off + traceparent', ...passing, headers: TRACEPARENT, rps: [], p99: [], cpu: [] },
   ];
-  if (base) configs.push({ name: `base (${BASELINE})`, url: base.url, headers: {}, rps: [], p99: [] });
+  if (base) configs.push({ name: `base (${BASELINE})`, ...base, headers: {}, rps: [], p99: [], cpu: [] });
   try {
     for (const c of configs) await load(c.url, '/', body, CONC, 1, c.headers); // warm-up
     for (let i = 0; i < ROUNDS; i++) {
       // Each round in a rotated order, so no configuration always runs right after another.
       for (let k = 0; k < configs.length; k++) {
         const c = configs[(i + k) % configs.length] as Config;
+        const cpu0 = cpuSeconds(c.proc);
         const r: LoadResult = await load(c.url, '/', body, CONC, SECS, c.headers);
+        c.cpu.push(((cpuSeconds(c.proc) - cpu0) * 1e6) / r.requests);
         if (r.errors) throw new Error(`${r.errors} errors (${c.name})`);
         c.rps.push(r.rps);
         c.p99.push(r.p99);
@@ -90,25 +109,32 @@ export async function run(): Promise<Record<string, number>> {
     for (const p of [off, passing, on, base, sink]) if (p) await stopServer(p.proc);
   }
   const offRps = median(configs[0]?.rps ?? []);
+  const offCpu = median(configs[0]?.cpu ?? []);
   const out: Record<string, number> = {};
   const keys = ['off', 'on', 'off_traceparent', 'base'];
   const rows = configs.map((c, i) => {
     const rps = median(c.rps);
     out[`${keys[i]}_rps`] = rps;
     out[`${keys[i]}_p99_ms`] = median(c.p99);
-    if (i > 0 && i < 3) out[`${keys[i]}_vs_off`] = rps / offRps;
-    if (i === 3) out.off_vs_base = offRps / rps;
-    return [
-      c.name,
-      rps,
-      median(c.p99),
-      i === 0 ? '' : i < 3 ? `${((rps / offRps) * 100).toFixed(1)} %` : `off is ${((offRps / rps) * 100).toFixed(1)} %`,
-    ];
+    const cpu = median(c.cpu);
+    out[`${keys[i]}_cpu_us_per_req`] = cpu;
+    if (i > 0 && i < 3) {
+      out[`${keys[i]}_vs_off`] = rps / offRps;
+      out[`${keys[i]}_cpu_vs_off`] = cpu / offCpu;
+    }
+    if (i === 3) {
+      out.off_vs_base = offRps / rps;
+      out.off_cpu_vs_base = offCpu / cpu;
+    }
+    const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+    const vs = i === 0 ? '' : i < 3 ? pct(rps / offRps) : `off: ${pct(offRps / rps)}`;
+    const cpuVs = i === 0 ? '' : i < 3 ? pct(cpu / offCpu) : `off: ${pct(offCpu / cpu)}`;
+    return [c.name, rps, median(c.p99), vs, cpu, cpuVs];
   });
   console.log(
     `\nTracing overhead: small requests ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${ROUNDS} rounds × ${SECS} s, medians\n`,
   );
-  console.log(table(['configuration', 'req/s', 'p99 ms', 'vs off'], rows));
+  console.log(table(['configuration', 'req/s', 'p99 ms', 'req/s vs off', 'server CPU µs/req', 'CPU vs off'], rows));
   console.log(JSON.stringify({ bench: 'tracing', concurrency: CONC, rounds: ROUNDS, seconds: SECS, ...out }));
   return out;
 }
