@@ -4,6 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
 import { AlwaysOnSampler } from '@opentelemetry/sdk-trace-base';
 import { multiRemoteRaw } from '../../src/client/graphpipe-client.js';
+import { closeGrpcClients, infer } from '../../src/client/oip-client.js';
+import { OipGrpcServer } from '../../src/server/oip-grpc-server.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { runInTrace, startTracing, stopTracing } from '../../src/observe/tracing.js';
 import { decodeRequest, encodeInferResponse } from '../../src/protocol/graphpipe/index.js';
@@ -141,6 +143,27 @@ describe('tracing on: one trace across a hybrid-sequenced chain', () => {
     await receiver.waitFor((s) => s.some((x) => x.traceId === batch.traceId && x.name === 'modelpipe.request'));
     const call = childOf(spans, childOf(spans, batch, 'modelpipe.compute'), 'modelpipe.call');
     childOf(receiver.spans, call, 'modelpipe.request');
+  });
+
+  test('OIP REST and gRPC read traceparent and send it on (the client layer writes it for both)', async () => {
+    const grpc = new OipGrpcServer({ engine: b.engine });
+    try {
+      const g = `grpc://127.0.0.1:${await grpc.listen(0)}`;
+      const x = { in: fromNested([1, 2, 3], 'float32') }; // three rows: a full batch on B
+      await infer(b.url, 'add', x);
+      await infer(g, 'add', x);
+      for (const protocol of ['oip-rest', 'oip-grpc']) {
+        await receiver.waitFor((s) => s.some((r) => r.attributes['modelpipe.protocol'] === protocol));
+        const req = only(receiver.spans, (r) => r.attributes['modelpipe.protocol'] === protocol, `${protocol} request`);
+        const call = only(receiver.spans, (r) => r.spanId === req.parentSpanId, `${protocol} client call`);
+        assert.equal(call.name, 'modelpipe.call');
+        assert.equal(call.traceId, req.traceId);
+        assert.match(String(call.attributes['url.full']), protocol === 'oip-grpc' ? /^grpc:\/\// : /^http:\/\//);
+      }
+    } finally {
+      closeGrpcClients();
+      await grpc.close();
+    }
   });
 
   test('a failed request ends its span with the error code', async () => {
