@@ -21,15 +21,9 @@ describe('modelpipe serve --otlp-endpoint', { skip }, () => {
   test('exports the request, queue, compute and encode spans, flushed on SIGTERM', async () => {
     // Exports only every 10 minutes: the spans can arrive only through the shutdown's flush.
     process.env.OTEL_BSP_SCHEDULE_DELAY = '600000';
-    const s = await startPrintingUrl([
-      CLI,
-      'serve',
-      sharedPath('models/mnist.onnx'),
-      '--listen',
-      '127.0.0.1:0',
-      '--otlp-endpoint',
-      receiver.url,
-    ]).finally(() => delete process.env.OTEL_BSP_SCHEDULE_DELAY);
+    const args = [CLI, 'serve', sharedPath('models/mnist.onnx'), '--listen', '127.0.0.1:0', '--otlp-endpoint', receiver.url];
+    // A long wait for the URL: on a loaded machine a server's start has taken over 20 s.
+    const s = await startPrintingUrl(args, 60_000).finally(() => delete process.env.OTEL_BSP_SCHEDULE_DELAY);
     try {
       await multiRemoteRaw(s.url, [new Tensor('float32', [1, 1, 28, 28], new Float32Array(784))]);
       assert.equal(receiver.spans.length, 0);
