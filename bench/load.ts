@@ -106,9 +106,9 @@ export async function load(
 }
 
 /** Starts a node script that prints its URL; returns the URL and the process. */
-export async function startServer(args: string[]): Promise<{ url: string; proc: ChildProcess }> {
+export async function startServer(args: string[], env?: NodeJS.ProcessEnv): Promise<{ url: string; proc: ChildProcess }> {
   // Servers print their URL on stdout (bench scripts) or in their stderr log (the CLI).
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {

@@ -5,6 +5,7 @@ import { HttpServer } from '../server/http-server.js';
 import { createLogger } from '../observe/logger.js';
 import { int, listenAddress } from '../flags/args.js';
 import { BODY_LIMIT_FLAG, listenFlag, logFlags } from '../flags/common-flags.js';
+import { TRACING_GROUP, startTracingFromFlags } from '../flags/tracing-flags.js';
 import { helpText } from '../flags/help.js';
 import { LIMIT_GROUP, limitsFromFlags } from '../flags/limit-flags.js';
 import { SCHEDULER_FLAGS } from '../flags/scheduler-group.js';
@@ -40,6 +41,7 @@ export const BATCHER = defineCommand({
     LIMIT_GROUP,
     flagGroup(SERVER_SECURITY_FLAGS, 'TLS and authentication:', "(the target is the batcher's outgoing hop)"),
     flagGroup(logFlags()),
+    TRACING_GROUP,
   ],
 });
 
@@ -54,6 +56,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
   const target = v.target;
   if (!target) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `batcher needs --target URL\n\n${BATCHER_HELP}`);
   const log = createLogger(v['log-level']);
+  await startTracingFromFlags(v, log);
   const security = serverSecurityFromFlags(v); // first: --hop-* is what the target sees
   const model = await RemoteModel.connect({
     url: target,

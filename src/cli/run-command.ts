@@ -2,6 +2,7 @@ import { ModelpipeError } from '../errors/index.js';
 import type { PipelineDef } from '../runinference/pipeline-def.js';
 import { helpText } from '../flags/help.js';
 import { defineCommand, flagGroup, parseFlags } from '../flags/table.js';
+import { TRACING_GROUP, otlpEndpointToEnv } from '../flags/tracing-flags.js';
 
 export const RUN = defineCommand({
   name: 'run',
@@ -17,6 +18,7 @@ export const RUN = defineCommand({
         help: `run N worker processes sharing the pipeline's Redis stream (consumer group); only for pipelines whose source is {"type": "redis"}; add "exitWhenDrained": true to the source for a batch job that ends once the stream is done. Workers that die are restarted (back-off 250 ms doubling to 5 s, at most 100 restarts); the entries a dead worker held are finished by the others within the source's claimIdleMs (default 10 s) + 1 s. The summary counts come from the stream: entries in = written + dead letters`,
       },
     }),
+    TRACING_GROUP,
   ],
   footer: `  Progress and the RunInference summary go to stderr. Exit status: 0 when the run completed,
   1 on an error (or when any worker failed).`,
@@ -33,6 +35,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const [path, ...extra] = positionals;
   if (path === undefined || extra.length > 0) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `run needs one pipeline file\n\n${RUN_HELP}`);
   const workers = v.workers;
+  otlpEndpointToEnv(v['otlp-endpoint']); // the run (and each worker) reads OTEL_* from its environment
   // Loaded here, not at startup: the pipeline stack (sharp, SQLite, Redis…) is heavy.
   const { readPipelineDef, runPipelineFile } = await import('../runinference/pipeline-run.js');
   if (workers === undefined) {

@@ -8,6 +8,7 @@ import { parseFlags } from '../flags/table.js';
 import { OnnxModel } from '../models/onnx/onnx-model.js';
 import { modelFileOf, modelNameOf, progressPrinter, resolveModelSource } from '../models/source.js';
 import { type Logger, createLogger } from '../observe/logger.js';
+import { startTracingFromFlags } from '../flags/tracing-flags.js';
 import { configBeside, deviceOf, instancesOf, loadModelConfig, onnxOptionsOf, toSchedulerOptions } from '../config/index.js';
 import { stopOnSignals } from '../server/signals.js';
 import { readJsonFile, needDir } from './checks.js';
@@ -40,6 +41,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const given = positionals[0] ?? nonEmpty(process.env.MODELPIPE_MODEL);
   if (!given) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `serve needs a model file or URL\n\n${SERVE_HELP}`);
   const log = createLogger(v['log-level']);
+  await startTracingFromFlags(v, log);
   // A directory with one model file (KServe's /mnt/models) serves that file.
   const location = modelFileOf(given);
   const { model, path, config, t0 } = await loadModel(v, location, processes, log);

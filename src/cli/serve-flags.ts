@@ -1,5 +1,6 @@
 import type { Engine } from '../core/engine.js';
 import { BODY_LIMIT_FLAG, listenFlag, logFlags } from '../flags/common-flags.js';
+import { TRACING_GROUP } from '../flags/tracing-flags.js';
 import { LIMIT_GROUP, limitsFromFlags } from '../flags/limit-flags.js';
 import { RUNTIME_FLAGS, SCHEDULER_FLAGS } from '../flags/scheduler-group.js';
 import { SERVER_SECURITY_GROUP, serverSecurityFromFlags } from '../flags/security-flags.js';
@@ -103,6 +104,7 @@ export const SERVE = defineCommand({
     LIMIT_GROUP,
     SERVER_SECURITY_GROUP,
     flagGroup(logFlags()),
+    TRACING_GROUP,
   ],
 });
 

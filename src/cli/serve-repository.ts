@@ -2,6 +2,7 @@ import { Engine } from '../core/engine.js';
 import { ModelpipeError } from '../errors/index.js';
 import { ModelRepository } from '../repository/index.js';
 import { createLogger } from '../observe/logger.js';
+import { startTracingFromFlags } from '../flags/tracing-flags.js';
 import { int, str } from '../flags/args.js';
 import { configFromFlags } from '../flags/scheduler-flags.js';
 import { stopOnSignals } from '../server/signals.js';
@@ -15,6 +16,7 @@ import { startServeStack } from './serve-stack.js';
  */
 export async function serveRepository(v: ServeValues, dir: string): Promise<void> {
   const log = createLogger(v['log-level']);
+  await startTracingFromFlags(v, log);
   const engine = new Engine();
   // Flags set the defaults; a model's config.json overrides them.
   const repository = new ModelRepository({ dir, engine, logger: log, defaults: configFromFlags(v) });

@@ -1,6 +1,7 @@
 import http2 from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { grpcPrefix } from '../protocol/oip/index.js';
+import { endOutgoing, outgoingTrace } from '../observe/tracing.js';
 
 /**
  * A lean gRPC unary transport over node:http2 (the client half of modelpipe's
@@ -110,6 +111,8 @@ export class GrpcChannel {
   unary(path: string, message: readonly Uint8Array[], opts: UnaryOptions): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
+      // traceparent of the request being served (or of this call's span), as gRPC metadata.
+      const traced = outgoingTrace('POST', `${this.options.secure ? 'grpcs' : 'grpc'}://${this.authority}${path}`);
       try {
         stream = this.connect().request({
           ':method': 'POST',
@@ -119,8 +122,10 @@ export class GrpcChannel {
           'grpc-timeout': grpcTimeout(opts.timeoutMs),
           'user-agent': 'modelpipe-grpc/0.1',
           ...this.options.headers,
+          ...traced?.headers,
         });
       } catch (err: unknown) {
+        endOutgoing(traced, undefined, err);
         reject(new GrpcStatusError(status.UNAVAILABLE, (err as Error).message));
         return;
       }
@@ -133,6 +138,7 @@ export class GrpcChannel {
         this.callEnded();
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
+        endOutgoing(traced, undefined, err);
         if (err) {
           if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
           reject(err);

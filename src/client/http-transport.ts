@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
+import { endOutgoing, outgoingTrace } from '../observe/tracing.js';
 import { transportError } from './errors.js';
 import { type ClientSecurity, PerSecurity, authHeaders, newAgent, tlsKey } from './security.js';
 
@@ -53,6 +54,8 @@ export class HttpTransport {
     const { timeoutMs } = call;
     const dispatcher = this.#lent ?? (this.#own as PerSecurity<Dispatcher>).get(sec);
     const timeout = AbortSignal.timeout(timeoutMs);
+    // traceparent of the request being served (or of this call's span): every client carries it from here.
+    const traced = outgoingTrace(method, url);
     let res: Dispatcher.ResponseData;
     try {
       let total = 0;
@@ -60,22 +63,29 @@ export class HttpTransport {
       res = await request(url, {
         method,
         ...(body
-          ? { body: bodyOf(body.chunks, total), headers: { ...body.headers, 'content-length': String(total), ...authHeaders(sec) } }
-          : { headers: authHeaders(sec) }),
+          ? {
+              body: bodyOf(body.chunks, total),
+              headers: { ...body.headers, 'content-length': String(total), ...authHeaders(sec), ...traced?.headers },
+            }
+          : { headers: traced ? { ...authHeaders(sec), ...traced.headers } : authHeaders(sec) }),
         dispatcher,
         signal: call.signal ? AbortSignal.any([timeout, call.signal]) : timeout,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
     } catch (err: unknown) {
+      endOutgoing(traced, undefined, err);
       // Name the cause the caller chose (its signal, our deadline) rather than undici's wrapper.
       if (call.signal?.aborted) throw transportError(url, Object.assign(new Error('aborted'), { name: 'AbortError' }), timeoutMs);
       if (timeout.aborted) throw transportError(url, Object.assign(new Error('timeout'), { name: 'TimeoutError' }), timeoutMs);
       throw transportError(url, err, timeoutMs);
     }
     try {
-      return { status: res.statusCode, headers: res.headers, body: new Uint8Array(await res.body.arrayBuffer()) };
+      const answer = { status: res.statusCode, headers: res.headers, body: new Uint8Array(await res.body.arrayBuffer()) };
+      endOutgoing(traced, res.statusCode);
+      return answer;
     } catch (err: unknown) {
+      endOutgoing(traced, res.statusCode, err);
       throw transportError(url, err, timeoutMs);
     }
   }

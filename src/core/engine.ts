@@ -6,6 +6,7 @@ import type { Tensor } from '../tensor/index.js';
 import { Cancellation } from '../scheduling/cancel.js';
 import type { Observed } from '../observe/fast-metrics.js';
 import { Metrics } from '../observe/metrics.js';
+import { tagRequest } from '../observe/tracing.js';
 import { type ModelStatistics, fromSeconds } from './model-stats.js';
 import type { InferCall, PreparedCall } from '../scheduling/call.js';
 import { prepareCall } from './validate.js';
@@ -211,12 +212,14 @@ export class Engine {
     try {
       if (this.shuttingDown) throw new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down');
       const prepared = prepareCall(s.model.metadata, call, s.model.exactMetadata !== false);
+      if (call.trace?.span !== undefined) tagRequest(call.trace.span, s.name, s.model.metadata.version);
       // One object of one shape per request (conditional spreads here cost ~2 µs a call).
       const options: SubmitOptions = {
         cancel: call.cancel ?? (call.signal ? Cancellation.fromSignal(call.signal) : undefined),
         timeoutMs: call.timeoutMs,
         priority: call.priority ?? 0,
         transferable: call.transferable ?? false,
+        trace: call.trace,
       };
       const run = (c: PreparedCall) => s.scheduler.submit(c, options);
       const r = s.runThrough ? await s.runThrough(prepared, run) : await run(prepared);
@@ -232,6 +235,7 @@ export class Engine {
         s.m.ok.set(protocol, ok);
       }
       ok.inc();
+      call.trace?.span?.setAttribute('modelpipe.outcome', 'ok');
       return {
         model: s.model.metadata,
         outputNames: prepared.outputNames,

@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   MP_ERR_UNAUTHENTICATED: { num: 437, status: 401 },
   MP_ERR_PERMISSION_DENIED: { num: 438, status: 403 },
   MP_ERR_ADDRESS_IN_USE: { num: 439, status: 500 },
+  // OpenTelemetry settings (OTEL_* environment, --otlp-endpoint) that cannot be used
+  MP_ERR_TRACING_CONFIG: { num: 449, status: 500 },
   // client side
   MP_ERR_REMOTE: { num: 500, status: 502 },
   MP_ERR_CONNECT: { num: 501, status: 502 },

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { traceConfigFrom } from '../observe/trace-config.js';
+import { startTracing, stopTracing } from '../observe/tracing.js';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
@@ -32,10 +34,17 @@ import { postgresSink, sqliteSink } from './sql-sinks.js';
  *   RunInference API and returns a Flow (run to its end), a RunReport, or a PipelineDef.
  */
 export async function runPipelineFile(path: string): Promise<RunReport> {
-  const v = await loadPipelineFile(path);
-  if (v instanceof Flow) return v.run({ summary: true });
-  if (typeof v === 'object' && v !== null && 'items' in v && 'steps' in v) return v as RunReport;
-  return runPipelineDef(validatePipelineDef(v));
+  // OTEL_* in the environment (set by `modelpipe run --otlp-endpoint` for its workers too) trace the run.
+  const config = traceConfigFrom(process.env);
+  if (config !== undefined) await startTracing(config);
+  try {
+    const v = await loadPipelineFile(path);
+    if (v instanceof Flow) return await v.run({ summary: true });
+    if (typeof v === 'object' && v !== null && 'items' in v && 'steps' in v) return v as RunReport;
+    return await runPipelineDef(validatePipelineDef(v));
+  } finally {
+    await stopTracing(); // the last batches' spans are exported before the process ends
+  }
 }
 
 /**

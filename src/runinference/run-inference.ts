@@ -10,6 +10,9 @@ import { type InferenceMetrics, metricsFor, newStepStats } from './metrics.js';
 import { orderedMap } from './ordered.js';
 import type { PipelineContext, Sink, StepStats } from './sink.js';
 import { StepFailures } from './step-failures.js';
+import { endRecord, traceOfRecord } from './record-trace.js';
+import { batchTrace } from '../scheduling/batch-trace.js';
+import type { RequestTrace } from '../observe/tracing.js';
 
 export interface RunInferenceOptions {
   /** Step name (metrics label, summary row). Default "RunInference", numbered if repeated. */
@@ -40,6 +43,9 @@ interface Item {
   x: unknown;
   plan: ProcessedHandler<unknown, unknown>;
   idx: number;
+  /** The record's trace (record-trace.ts) and when it joined the batcher, for its queue span. */
+  trace: RequestTrace | undefined;
+  enqueuedAt: number;
 }
 
 export function runInferenceStream<E, P>(
@@ -133,7 +139,7 @@ async function* prepare(src: AsyncIterable<[unknown, unknown]>, step: Step): Asy
   // Fast path: nothing to do per example, so no per-example promises either.
   if (!multi && (single as ProcessedHandler<unknown, unknown>).pre.length === 0) {
     const plan = single as ProcessedHandler<unknown, unknown>;
-    for await (const [key, raw] of src) yield { key, raw, x: raw, plan, idx: 0 };
+    for await (const [key, raw] of src) yield item(key, raw, raw, plan, 0);
     return;
   }
   const prepared = orderedMap(src, step.options.preprocessConcurrency ?? 4, async ([key, raw]): Promise<Item | DeadLetter> => {
@@ -153,12 +159,17 @@ async function* prepare(src: AsyncIterable<[unknown, unknown]>, step: Step): Asy
     } catch (e) {
       return failures.letter({ key, raw }, 'preprocess', e, 'MP_ERR_PREPROCESS');
     }
-    return { key, raw, x, plan, idx };
+    return item(key, raw, x, plan, idx);
   });
   for await (const r of prepared) {
     if ('plan' in r) yield r;
     else await failures.settle(0, [r]);
   }
+}
+
+function item(key: unknown, raw: unknown, x: unknown, plan: ProcessedHandler<unknown, unknown>, idx: number): Item {
+  const trace = traceOfRecord(raw);
+  return { key, raw, x, plan, idx, trace, enqueuedAt: trace === undefined ? 0 : performance.now() };
 }
 
 /** Stage 3 for one batch: loads the model if needed, runs it, postprocesses, routes failures. */
@@ -171,16 +182,22 @@ async function runOne(batch: Item[], step: Step): Promise<{ out: unknown[]; dead
     if (!core.isLoaded()) await loadFor(core, step);
     if (stats.modelByteSize === 0) stats.modelByteSize = core.byteSize(); // loaded earlier in this process
     const t0 = performance.now();
+    // A span per batch, linked to its records' spans; remote handlers' calls carry it.
+    const bt = batchTrace(batch, batch.length, 1, t0);
     let res: { predictions: unknown[]; modelId: string };
     try {
-      res = await core.runBatch(batch.map((it) => it.x));
+      const xs = batch.map((it) => it.x);
+      res = await (bt ? bt.run(() => core.runBatch(xs)) : core.runBatch(xs));
       if (res.predictions.length !== batch.length) {
         throw new ModelpipeError(
           'MP_ERR_MODEL_OUTPUT',
           `${core.modelId}: ${res.predictions.length} predictions for ${batch.length} examples`,
         );
       }
+      bt?.end();
     } catch (e) {
+      bt?.end(e);
+      for (const it of batch) endRecord(it.trace, e);
       stats.failedBatches++;
       metrics.failedBatches.inc({ step: stats.step, model_id: core.modelId });
       return { out: [], dead: batch.map((it) => failures.letter(it, 'inference', e, 'MP_ERR_BATCH_FAILED', core.modelId)) };
@@ -224,9 +241,11 @@ async function postprocess(batch: Item[], res: { predictions: unknown[]; modelId
     try {
       for (const f of it.plan.post) p = await f(p, it.raw);
     } catch (e) {
+      endRecord(it.trace, e);
       dead.push(step.failures.letter(it, 'postprocess', e, 'MP_ERR_POSTPROCESS', res.modelId));
       continue;
     }
+    endRecord(it.trace);
     const pr: PredictionResult<unknown, unknown> = { example: it.raw, inference: p, modelId: res.modelId };
     out.push(step.keyed ? [it.key, pr] : pr);
   }

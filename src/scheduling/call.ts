@@ -1,5 +1,6 @@
 import type { Tensor } from '../tensor/index.js';
 import type { Cancellation } from './cancel.js';
+import type { RequestTrace } from '../observe/tracing.js';
 
 /*
  * The unit of work below the engine: what a frontend asks (InferCall) and what
@@ -25,6 +26,8 @@ export interface InferCall {
   transferable?: boolean;
   /** Higher runs first when queued (default 0). */
   priority?: number;
+  /** The request's trace (observe/tracing.ts requestTrace): undefined when untraced. */
+  trace?: RequestTrace | undefined;
 }
 
 /** A validated call: inputs resolved by name, outputs resolved. */

@@ -1,6 +1,7 @@
 import { ModelpipeError } from '../errors/index.js';
 import type { Cancellation } from './cancel.js';
 import type { PreparedCall } from './call.js';
+import type { RequestTrace } from '../observe/tracing.js';
 import { type Tensor, batchSignature } from '../tensor/index.js';
 
 export interface JobResult {
@@ -34,6 +35,8 @@ export class Job {
   readonly rows: number;
   private sig: string | undefined;
   settled = false;
+  /** The request's trace (set by the scheduler; see batch-trace.ts). */
+  trace: RequestTrace | undefined = undefined;
   /** Set while the job's run executes. */
   exec: Execution | undefined = undefined;
   private timer: NodeJS.Timeout | undefined;

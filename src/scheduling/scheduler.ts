@@ -11,12 +11,14 @@ import { Job, type JobResult } from './job.js';
 import { mergeInputs, reclaimBodies, splitOutputs } from './merge.js';
 import type { SchedulerOptions } from './options.js';
 import { ABANDONED, OVERDUE, RUNNING, Run } from './run.js';
+import { batchTrace } from './batch-trace.js';
 
 export interface SubmitOptions {
   cancel?: Cancellation | undefined;
   timeoutMs?: number | undefined;
   priority?: number;
   transferable?: boolean;
+  trace?: Job['trace'];
 }
 
 /**
@@ -116,6 +118,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
         o.timeoutMs ?? this.opts.timeoutMs,
         (j, timedOut) => this.drop(j, timedOut),
       );
+      job.trace = o.trace;
       // Insert after every job of equal or higher priority.
       let i = this.queue.length;
       while (i > 0 && (this.queue[i - 1] as Job).priority < job.priority) i--;
@@ -130,9 +133,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
       return;
     }
     const i = this.queue.indexOf(job);
-    if (i >= 0) {
-      this.queue.splice(i, 1);
-    }
+    if (i >= 0) this.queue.splice(i, 1);
   }
 
   /** A request of a running run timed out: once nobody waits for the run, give up on it. */
@@ -203,10 +204,8 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
       }
       return undefined;
     }
-    if (this.delayTimer !== undefined) {
-      clearTimeout(this.delayTimer);
-      this.delayTimer = undefined;
-    }
+    clearTimeout(this.delayTimer); // (none set: a no-op)
+    this.delayTimer = undefined;
     const jobs = picked.map((i) => this.queue[i] as Job);
     for (let k = picked.length - 1; k >= 0; k--) this.queue.splice(picked[k] as number, 1);
     return jobs;
@@ -238,6 +237,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
     const run = new Run(inputs, transferable, outputNames, config, cancel, live, k);
     for (const j of live) j.exec = run;
     this.running += k; // before the first await: pump() counts it at once
+    const bt = batchTrace(live, rows, k, t0);
     try {
       let outputs: Tensor[];
       let counts: number[] | undefined;
@@ -247,13 +247,15 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
         counts = split.counts;
         run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1));
         started = performance.now();
-        outputs = joinOutputs(await Promise.all(run.parts.map((p) => this.model.run(p))));
+        const all = () => Promise.all((run.parts as Run[]).map((p) => this.model.run(p)));
+        outputs = joinOutputs(await (bt ? bt.run(all) : all()));
       } else {
         // A lone request has no input or output work to time: two clock reads fewer on the hot path.
         started = merged ? performance.now() : t0;
-        outputs = await this.model.run(run);
+        outputs = await (bt ? bt.run(() => this.model.run(run)) : this.model.run(run));
       }
       const ran = performance.now();
+      bt?.end();
       const parts = merged ? splitOutputs(outputs, live) : [outputs];
       const inputMs = started - t0;
       const computeMs = ran - started;
@@ -266,6 +268,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
       }
     } catch (err: unknown) {
       const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
+      bt?.end(e);
       for (const j of live) j.reject(e);
     } finally {
       for (const j of live) j.finished();

@@ -9,6 +9,7 @@ import {
   encodeInferResponseChunks,
   encodeMetadataResponse,
 } from '../protocol/graphpipe/index.js';
+import { SPAN, childSpan, endEncode, endRequest, failSpan, requestTrace } from '../observe/tracing.js';
 import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
@@ -71,22 +72,34 @@ export class GraphPipeFrontend implements HttpFrontend {
       sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
       return true;
     }
-    const out = await ctx.engine.infer(
-      model,
-      {
-        inputNames: msg.inputNames,
-        inputs: msg.inputs,
-        outputNames: msg.outputNames,
-        config: msg.config,
-        cancel: ctx.cancel,
-        transferable: true,
-        timeoutMs: ctx.timeoutMs,
-      },
-      'graphpipe',
-    );
-    sendChunks(res, 200, FB, encodeInferResponseChunks({ outputs: out.outputs, errors: [] }), {
-      'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
-    });
+    const t = requestTrace(req.headers, 'graphpipe', body.length);
+    try {
+      const out = await ctx.engine.infer(
+        model,
+        {
+          inputNames: msg.inputNames,
+          inputs: msg.inputs,
+          outputNames: msg.outputNames,
+          config: msg.config,
+          cancel: ctx.cancel,
+          transferable: true,
+          timeoutMs: ctx.timeoutMs,
+          trace: t,
+        },
+        'graphpipe',
+      );
+      const enc = childSpan(t, SPAN.encode);
+      const chunks = encodeInferResponseChunks({ outputs: out.outputs, errors: [] });
+      endEncode(t, enc, chunks);
+      sendChunks(res, 200, FB, chunks, {
+        'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
+      });
+    } catch (err: unknown) {
+      failSpan(t?.span, err);
+      throw err;
+    } finally {
+      endRequest(t);
+    }
     return true;
   }
 

@@ -28,6 +28,8 @@ export interface GrpcCallContext {
   signal: AbortSignal;
   /** Milliseconds left when the call arrived (grpc-timeout), if the client set a deadline. */
   timeoutMs: number | undefined;
+  /** The request's headers (metadata: traceparent, tracestate). */
+  headers: http2.IncomingHttpHeaders;
 }
 
 export interface UnaryHandler {
@@ -201,7 +203,7 @@ export class GrpcHttp2Server {
     const io = { encoding, idleMs: this.limits.streamIdleMs, maxMessageBytes: max };
     receiveMessage(stream, reader, io, fail, (msg) =>
       handler
-        .handle(msg, { signal: ac.signal, timeoutMs })
+        .handle(msg, { signal: ac.signal, timeoutMs, headers })
         .then(succeed, (err: unknown) => {
           if (!(err instanceof GrpcError)) this.opts.onError?.(err);
           fail(err instanceof GrpcError ? err : new GrpcError(status.INTERNAL, (err as Error)?.message ?? String(err)));

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ModelpipeError, clip } from '../errors/index.js';
 import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
+import { SPAN, childSpan, endEncode, endRequest, failSpan, requestTrace } from '../observe/tracing.js';
 import { readBody } from './body.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
@@ -85,37 +86,43 @@ export class OipFrontend implements HttpFrontend {
     const key = resolveModel(ctx.engine, name, version, this.opts.directory);
     const parsed = parseInferRequest(body, headerLength, { maxInputs: ctx.engine.metadata(key).inputs.length });
     requireInputs(parsed);
-    const out = await ctx.engine.infer(
-      key,
-      {
-        inputNames: parsed.inputs.map((i) => i.name),
-        inputs: parsed.inputs.map((i) => i.tensor),
-        outputNames: parsed.outputs.map((o) => o.name),
-        config: '',
-        cancel: ctx.cancel,
-        // The tensors are views into this request's own body buffer, or built from its JSON.
-        transferable: true,
-        timeoutMs: ctx.timeoutMs,
-      },
-      'oip-rest',
-    );
-    const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
-    const enc = encodeInferResponse(
-      {
-        ...(parsed.id !== undefined ? { id: parsed.id } : {}),
-        modelName: out.model.name,
-        modelVersion: out.model.version,
-        outputs: out.outputNames.map((n, i) => ({ name: n, tensor: tensors[i] as Tensor })),
-      },
-      (n) => wantsBinary(parsed, n),
-    );
-    sendChunks(
-      res,
-      200,
-      enc.contentType,
-      enc.chunks,
-      enc.headerLength === undefined ? {} : { 'inference-header-content-length': String(enc.headerLength) },
-    );
+    const t = requestTrace(req.headers, 'oip-rest', body.length);
+    try {
+      const out = await ctx.engine.infer(
+        key,
+        {
+          inputNames: parsed.inputs.map((i) => i.name),
+          inputs: parsed.inputs.map((i) => i.tensor),
+          outputNames: parsed.outputs.map((o) => o.name),
+          config: '',
+          cancel: ctx.cancel,
+          // The tensors are views into this request's own body buffer, or built from its JSON.
+          transferable: true,
+          timeoutMs: ctx.timeoutMs,
+          trace: t,
+        },
+        'oip-rest',
+      );
+      const span = childSpan(t, SPAN.encode);
+      const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
+      const enc = encodeInferResponse(
+        {
+          ...(parsed.id !== undefined ? { id: parsed.id } : {}),
+          modelName: out.model.name,
+          modelVersion: out.model.version,
+          outputs: out.outputNames.map((n, i) => ({ name: n, tensor: tensors[i] as Tensor })),
+        },
+        (n) => wantsBinary(parsed, n),
+      );
+      endEncode(t, span, enc.chunks);
+      const extra = enc.headerLength === undefined ? {} : { 'inference-header-content-length': String(enc.headerLength) };
+      sendChunks(res, 200, enc.contentType, enc.chunks, extra);
+    } catch (err: unknown) {
+      failSpan(t?.span, err);
+      throw err;
+    } finally {
+      endRequest(t);
+    }
   }
 
   /** Only consulted when a requested output asks for classification. */

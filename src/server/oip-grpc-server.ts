@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import type { Engine } from '../core/engine.js';
+import type { Engine, InferOutcome } from '../core/engine.js';
 import { ModelpipeError, toModelpipeError } from '../errors/index.js';
 import {
   type GrpcParameter,
@@ -17,6 +17,7 @@ import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from '../observe/logger.js';
+import { SPAN, childSpan, endEncode, endRequest, failSpan, requestTrace } from '../observe/tracing.js';
 import { errorLogLevel } from './respond.js';
 import type { TokenAuth } from './auth.js';
 import type { ServerTls } from './tls.js';
@@ -189,26 +190,43 @@ export class OipGrpcServer {
     }
     // The client's deadline aborts `call.signal`; this is the server's own limit.
     const timeoutMs = this.opts.timeoutMs;
-    const out = await engine.infer(
-      key,
-      {
-        inputNames: r.inputs.map((t) => t.name),
-        inputs,
-        outputNames: (r.outputs ?? []).map((o) => o.name),
-        config: '',
-        signal: call.signal,
-        transferable: !strings,
-        timeoutMs,
-      },
-      'oip-grpc',
-    );
+    const t = requestTrace(call.headers, 'oip-grpc', body.length);
+    try {
+      const out = await engine.infer(
+        key,
+        {
+          inputNames: r.inputs.map((t) => t.name),
+          inputs,
+          outputNames: (r.outputs ?? []).map((o) => o.name),
+          config: '',
+          signal: call.signal,
+          transferable: !strings,
+          timeoutMs,
+          trace: t,
+        },
+        'oip-grpc',
+      );
+      const span = childSpan(t, SPAN.encode);
+      const answer = this.answer(r, key, out, raw.length > 0);
+      endEncode(t, span, answer.appended);
+      return answer;
+    } catch (err: unknown) {
+      failSpan(t?.span, err);
+      throw err;
+    } finally {
+      endRequest(t);
+    }
+  }
+
+  /** The response message: outputs typed or raw (appended after the message, never copied). */
+  private answer(r: InferRequestMsg, key: string, out: InferOutcome, rawIn: boolean): Answer & { appended: Uint8Array[] } {
     const requested = (r.outputs ?? []).map((o) => {
       const p = parametersFromGrpc(o.parameters);
       return { name: o.name, ...(p ? { parameters: p } : {}) };
     });
     const labels = () => this.opts.labels?.(key);
     const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], requested, out.model.outputs, labels);
-    const useRaw = raw.length > 0 || !typedContentsPossible(tensors);
+    const useRaw = rawIn || !typedContentsPossible(tensors);
     const outputs: GrpcTensor[] = [];
     const appended: Uint8Array[] = [];
     out.outputNames.forEach((n, i) => {

@@ -1,5 +1,6 @@
 import { listenAddress } from '../../flags/args.js';
 import { listenFlag, logFlags } from '../../flags/common-flags.js';
+import { TRACING_GROUP, startTracingFromFlags } from '../../flags/tracing-flags.js';
 import { helpText } from '../../flags/help.js';
 import { RUNTIME_FLAGS } from '../../flags/scheduler-group.js';
 import { SERVER_SECURITY_FLAGS, reloadOnSighup, serverSecurityFromFlags, warnIfExposed } from '../../flags/security-flags.js';
@@ -41,6 +42,7 @@ export const UP = defineCommand({
       '(with TLS or tokens, give the stages --hop-ca/--hop-token to call each other)',
     ),
     flagGroup(logFlags()),
+    TRACING_GROUP,
   ],
 });
 
@@ -52,6 +54,7 @@ export const DOWNLOADER = defineCommand({
     DOWNLOAD_GROUP,
     hopGroup('(default: none, so a request may not name a next stage)'),
     flagGroup(logFlags()),
+    TRACING_GROUP,
   ],
 });
 
@@ -66,6 +69,7 @@ export const PREPROCESSOR = defineCommand({
       'next-output': { type: 'string', value: 'NAME', help: 'the model output to keep', defaultNote: "the model's first" },
     }),
     flagGroup(logFlags()),
+    TRACING_GROUP,
   ],
 });
 
@@ -79,6 +83,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   const modelPath = v.model;
   if (modelPath === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `classy up needs --model\n\n${UP_HELP}`);
   const log = createLogger(v['log-level']);
+  await startTracingFromFlags(v, log);
   const labels = await labelsFrom(v);
   const security = serverSecurityFromFlags(v);
   warnIfExposed(v.host, security, log, 'classy');
@@ -106,6 +111,7 @@ export async function downloaderCommand(argv: string[]): Promise<void> {
   const { values: v } = parseFlags(argv, DOWNLOADER);
   if (v.help) return console.log(DOWNLOADER_HELP);
   const log = createLogger(v['log-level']);
+  await startTracingFromFlags(v, log);
   const { host, port } = listenAddress(v.listen);
   const opts = downloadOptions(v);
   const hops = allowHops(v);
@@ -118,6 +124,7 @@ export async function preprocessorCommand(argv: string[]): Promise<void> {
   const { values: v } = parseFlags(argv, PREPROCESSOR);
   if (v.help) return console.log(PREPROCESSOR_HELP);
   const log = createLogger(v['log-level']);
+  await startTracingFromFlags(v, log);
   const { host, port } = listenAddress(v.listen);
   const next = v.next;
   const nextOutput = v['next-output'];

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { traceAttribute } from '../../observe/tracing.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { type NumericArray, Tensor, largeBuffers } from '../../tensor/index.js';
 import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './worker-messages.js';
@@ -107,6 +108,7 @@ export class WorkerPool {
       return Promise.reject(new ModelpipeError('MP_ERR_MODEL_NOT_READY', 'no onnxruntime worker is alive'));
     }
     const id = this.nextId++;
+    traceAttribute('modelpipe.instance', slot.worker.threadId);
     const wire: Record<string, WireTensor> = {};
     const transfer = new Set<ArrayBuffer>();
     for (const [name, t] of feeds) {

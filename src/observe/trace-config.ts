@@ -1,0 +1,97 @@
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  ParentBasedSampler,
+  type Sampler,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
+import { ModelpipeError } from '../errors/index.js';
+
+/**
+ * Whether and where modelpipe exports traces, read from the standard OpenTelemetry
+ * environment (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/)
+ * or the --otlp-endpoint flag. Tracing is off unless an endpoint is named (by the
+ * flag or OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) or OTEL_TRACES_EXPORTER=otlp asks for
+ * the default one; OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true keep it off.
+ */
+export interface TraceConfig {
+  /** Where spans are POSTed: the full OTLP/HTTP traces URL (…/v1/traces). */
+  url: string;
+  serviceName: string;
+  sampler: Sampler;
+  /** Short description for logs: "parentbased_traceidratio(0.1)". */
+  samplerName: string;
+  /** How often queued spans are exported (OTEL_BSP_SCHEDULE_DELAY; default 500 ms, so a hop's spans show soon). */
+  scheduleDelayMs?: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const DEFAULT_ENDPOINT = 'http://localhost:4318';
+const TRACES_PATH = '/v1/traces';
+
+function bad(message: string): ModelpipeError {
+  return new ModelpipeError('MP_ERR_TRACING_CONFIG', message);
+}
+
+/** The traces URL: a signal-specific endpoint is used as given, a base endpoint gets /v1/traces (the spec's rule). */
+function tracesUrl(env: Env, flag: string | undefined): string {
+  const specific = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const url = flag ?? (specific ? specific : `${(env.OTEL_EXPORTER_OTLP_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, '')}${TRACES_PATH}`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw bad(`OTLP endpoint ${JSON.stringify(url)} is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw bad(`OTLP endpoint ${url} must be http:// or https://`);
+  // A bare --otlp-endpoint http://collector:4318 means the collector, as the base variable does.
+  return flag !== undefined && (parsed.pathname === '/' || parsed.pathname === '') ? `${url.replace(/\/+$/, '')}${TRACES_PATH}` : url;
+}
+
+function ratio(arg: string | undefined): number {
+  if (arg === undefined || arg === '') return 1;
+  const r = Number(arg);
+  if (!Number.isFinite(r) || r < 0 || r > 1) throw bad(`OTEL_TRACES_SAMPLER_ARG ${JSON.stringify(arg)} is not a ratio between 0 and 1`);
+  return r;
+}
+
+/** OTEL_TRACES_SAMPLER and _ARG; the spec's default is parentbased_always_on. */
+export function samplerOf(name: string | undefined, arg: string | undefined): { sampler: Sampler; name: string } {
+  const n = name === undefined || name === '' ? 'parentbased_always_on' : name;
+  switch (n) {
+    case 'always_on':
+      return { sampler: new AlwaysOnSampler(), name: n };
+    case 'always_off':
+      return { sampler: new AlwaysOffSampler(), name: n };
+    case 'traceidratio':
+      return { sampler: new TraceIdRatioBasedSampler(ratio(arg)), name: `${n}(${ratio(arg)})` };
+    case 'parentbased_always_on':
+      return { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), name: n };
+    case 'parentbased_always_off':
+      return { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }), name: n };
+    case 'parentbased_traceidratio':
+      return { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio(arg)) }), name: `${n}(${ratio(arg)})` };
+    default:
+      throw bad(
+        `OTEL_TRACES_SAMPLER ${JSON.stringify(n)} is not one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio`,
+      );
+  }
+}
+
+/** The tracing configuration `env` and the flag ask for, or undefined when tracing stays off. */
+export function traceConfigFrom(env: Env, otlpEndpoint?: string): TraceConfig | undefined {
+  if (env.OTEL_SDK_DISABLED?.toLowerCase() === 'true') return undefined;
+  const exporter = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase();
+  if (exporter === 'none') return undefined;
+  if (exporter !== undefined && exporter !== '' && exporter !== 'otlp')
+    throw bad(`OTEL_TRACES_EXPORTER ${JSON.stringify(exporter)}: modelpipe exports traces over otlp (or none)`);
+  const named = otlpEndpoint !== undefined || !!env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || !!env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!named && exporter !== 'otlp') return undefined;
+  const s = samplerOf(env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG);
+  const delay = env.OTEL_BSP_SCHEDULE_DELAY ? Number(env.OTEL_BSP_SCHEDULE_DELAY) : 500;
+  if (!Number.isInteger(delay) || delay < 0)
+    throw bad(`OTEL_BSP_SCHEDULE_DELAY ${JSON.stringify(env.OTEL_BSP_SCHEDULE_DELAY)} is not a number of milliseconds`);
+  const url = tracesUrl(env, otlpEndpoint);
+  return { url, serviceName: env.OTEL_SERVICE_NAME || 'modelpipe', sampler: s.sampler, samplerName: s.name, scheduleDelayMs: delay };
+}

@@ -1,0 +1,228 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  type Attributes,
+  type Context,
+  type Link,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type Tracer,
+  defaultTextMapSetter,
+  trace,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { TraceConfig } from './trace-config.js';
+
+/*
+ * OpenTelemetry tracing for the whole process. Off (the default) there is no
+ * provider: every helper below first checks `tracer` and returns undefined, so a
+ * request without a traceparent header allocates nothing for tracing. An incoming
+ * traceparent with tracing off is passed through unchanged to the calls the request
+ * makes (what Triton and KServe do), so a traced caller keeps its trace across an
+ * untraced hop. Contexts are carried explicitly (InferCall.trace, the scheduler's
+ * jobs); an AsyncLocalStorage holds only the context a model run makes outgoing
+ * calls under (runInTrace), which the client layer reads (outgoingTrace).
+ */
+
+let tracer: Tracer | undefined;
+let provider: BasicTracerProvider | undefined;
+const w3c = new W3CTraceContextPropagator();
+const active = new AsyncLocalStorage<Context>();
+
+/** Span names (docs/tracing.md lists them with their attributes). */
+export const SPAN = {
+  request: 'modelpipe.request',
+  queue: 'modelpipe.queue',
+  batch: 'modelpipe.batch',
+  compute: 'modelpipe.compute',
+  encode: 'modelpipe.encode',
+  call: 'modelpipe.call',
+  record: 'modelpipe.record',
+} as const;
+
+/** A request's trace: the context its work runs under, and its own span when tracing is on. */
+export interface RequestTrace {
+  readonly ctx: Context;
+  readonly span: Span | undefined;
+}
+
+/** Reads a header from Node's IncomingHttpHeaders, http2 headers or a plain record. */
+type Headers = Readonly<Record<string, string | string[] | number | undefined>>;
+
+const headerGetter: TextMapGetter<Headers> = {
+  keys: (h) => Object.keys(h),
+  get: (h, k) => {
+    const v = h[k];
+    return typeof v === 'number' ? String(v) : v;
+  },
+};
+
+export function tracingOn(): boolean {
+  return tracer !== undefined;
+}
+
+/** Starts exporting spans as `config` says (replacing an earlier provider). */
+export async function startTracing(config: TraceConfig): Promise<void> {
+  await stopTracing();
+  const exporter = new OTLPTraceExporter({ url: config.url });
+  provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': config.serviceName }),
+    sampler: config.sampler,
+    // Short delay by default: a hop's spans should reach the collector soon after its request.
+    spanProcessors: [
+      new BatchSpanProcessor(exporter, {
+        scheduledDelayMillis: config.scheduleDelayMs ?? 500,
+        maxQueueSize: 8192,
+        maxExportBatchSize: 512,
+      }),
+    ],
+  });
+  tracer = provider.getTracer('modelpipe');
+}
+
+/**
+ * Ends tracing: spans still queued are exported, within `timeoutMs` (a collector that
+ * is down must not hold up a SIGTERM drain); after that the process is untraced.
+ */
+export async function stopTracing(timeoutMs = 5000): Promise<void> {
+  const p = provider;
+  provider = undefined;
+  tracer = undefined;
+  if (p === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((r) => {
+    timer = setTimeout(r, timeoutMs);
+  });
+  await Promise.race([p.shutdown().catch(() => {}), deadline]);
+  clearTimeout(timer);
+}
+
+/** Exports the spans ended so far (tests; a bounded wait like stopTracing). */
+export async function flushTracing(): Promise<void> {
+  await provider?.forceFlush();
+}
+
+/**
+ * A request's trace from its headers (HTTP or gRPC metadata): undefined when tracing
+ * is off and no traceparent came, a pass-through context when off with one, a server
+ * span child of the caller's span when on.
+ */
+export function requestTrace(headers: Headers, protocol: string, bytes?: number): RequestTrace | undefined {
+  const t = tracer;
+  const carried = headers.traceparent !== undefined;
+  if (t === undefined) return carried ? { ctx: w3c.extract(ROOT_CONTEXT, headers, headerGetter), span: undefined } : undefined;
+  const parent = carried ? w3c.extract(ROOT_CONTEXT, headers, headerGetter) : ROOT_CONTEXT;
+  const span = t.startSpan(SPAN.request, { kind: SpanKind.SERVER, attributes: { 'modelpipe.protocol': protocol } }, parent);
+  if (bytes !== undefined) span.setAttribute('modelpipe.request_bytes', bytes);
+  return { ctx: trace.setSpan(parent, span), span };
+}
+
+/** A record's trace in a pipeline: continues `traceparent` (and `tracestate`) when the record carries one. */
+export function recordTrace(traceparent: string | undefined, tracestate?: string): RequestTrace | undefined {
+  if (tracer === undefined && traceparent === undefined) return undefined;
+  const headers: Record<string, string> = traceparent === undefined ? {} : { traceparent };
+  if (tracestate !== undefined) headers.tracestate = tracestate;
+  if (tracer === undefined) return { ctx: w3c.extract(ROOT_CONTEXT, headers, headerGetter), span: undefined };
+  const parent = traceparent === undefined ? ROOT_CONTEXT : w3c.extract(ROOT_CONTEXT, headers, headerGetter);
+  const span = tracer.startSpan(SPAN.record, { kind: SpanKind.CONSUMER }, parent);
+  return { ctx: trace.setSpan(parent, span), span };
+}
+
+/** What the engine resolved a request to: its model entry and version. */
+export function tagRequest(span: Span, model: string, version: string): void {
+  span.setAttribute('modelpipe.model', model);
+  span.setAttribute('modelpipe.model_version', version);
+}
+
+/** Marks a span failed with the error's stable code (ModelpipeError) or name. */
+export function failSpan(span: Span | undefined, err: unknown): void {
+  if (span === undefined) return;
+  const code = (err as { code?: unknown })?.code;
+  span.setAttribute('modelpipe.outcome', typeof code === 'string' ? code : ((err as Error)?.name ?? 'Error'));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message ?? String(err) });
+}
+
+/** Ends a request's span (its outcome: "ok" set by the engine, or the error code set by failSpan). */
+export function endRequest(t: RequestTrace | undefined): void {
+  t?.span?.end();
+}
+
+/** A child span of a request (encode); undefined when the request is not traced. */
+export function childSpan(t: RequestTrace | undefined, name: string): Span | undefined {
+  if (t?.span === undefined || tracer === undefined) return undefined;
+  return tracer.startSpan(name, {}, t.ctx);
+}
+
+/** Ends an encode span; the response's size goes on the request span. */
+export function endEncode(t: RequestTrace | undefined, encode: Span | undefined, chunks: readonly Uint8Array[]): void {
+  if (t?.span === undefined) return;
+  let n = 0;
+  for (const c of chunks) n += c.byteLength;
+  t.span.setAttribute('modelpipe.response_bytes', n);
+  encode?.end();
+}
+
+/** A span under `parent` with links and an explicit start time (queue spans start when the request was queued). */
+export function spanUnder(parent: Context, name: string, attributes: Attributes, startTime?: number, links: Link[] = []): Span | undefined {
+  return tracer?.startSpan(name, startTime === undefined ? { attributes, links } : { attributes, links, startTime }, parent);
+}
+
+/** Runs `fn` with `ctx` as the context outgoing calls are traced under. */
+export function runInTrace<T>(ctx: Context, fn: () => T): T {
+  return active.run(ctx, fn);
+}
+
+/** Adds an event to the span outgoing calls run under (a retry, a failover); nothing when untraced. */
+export function traceEvent(name: string, attributes?: Attributes): void {
+  const ctx = active.getStore();
+  if (ctx !== undefined) trace.getSpan(ctx)?.addEvent(name, attributes);
+}
+
+/** Sets an attribute on the span a model runs under (the compute span: its instance). */
+export function traceAttribute(key: string, value: string | number): void {
+  const ctx = active.getStore();
+  if (ctx !== undefined) trace.getSpan(ctx)?.setAttribute(key, value);
+}
+
+/** An outgoing call's trace headers, and its client span when tracing is on. */
+export interface OutgoingTrace {
+  readonly headers: Record<string, string>;
+  readonly span: Span | undefined;
+}
+
+/**
+ * The trace of a call about to go out: undefined when tracing is off and no traced
+ * request is being served (nothing to send); otherwise the traceparent (and
+ * tracestate) headers — of a new client span when on, of the incoming request as it
+ * came when off (pass-through).
+ */
+export function outgoingTrace(method: string, url: string): OutgoingTrace | undefined {
+  const parent = active.getStore();
+  if (tracer === undefined && parent === undefined) return undefined;
+  const headers: Record<string, string> = {};
+  if (tracer === undefined) {
+    w3c.inject(parent as Context, headers, defaultTextMapSetter);
+    return { headers, span: undefined };
+  }
+  const span = tracer.startSpan(
+    SPAN.call,
+    { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': url } },
+    parent ?? ROOT_CONTEXT,
+  );
+  w3c.inject(trace.setSpan(parent ?? ROOT_CONTEXT, span), headers, defaultTextMapSetter);
+  return { headers, span };
+}
+
+/** Ends an outgoing call's span: with the answer's status, or failed. */
+export function endOutgoing(o: OutgoingTrace | undefined, status: number | undefined, err?: unknown): void {
+  const s = o?.span;
+  if (s === undefined) return;
+  if (status !== undefined) s.setAttribute('http.response.status_code', status);
+  if (err !== undefined || (status !== undefined && status >= 400)) failSpan(s, err ?? { code: `HTTP ${status}` });
+  s.end();
+}

@@ -1,0 +1,75 @@
+import { type Link, type Span, trace } from '@opentelemetry/api';
+import { SPAN, type RequestTrace, failSpan, runInTrace, spanUnder, tracingOn } from '../observe/tracing.js';
+
+/** What batchTrace needs of a queued request: its trace and when it was queued (performance.now()). */
+export interface Traced {
+  readonly trace: RequestTrace | undefined;
+  readonly enqueuedAt: number;
+}
+
+/**
+ * The spans of one model run. Each traced request gets a queue span (from when it was
+ * queued to when its batch started); a run of several requests is a batch span, child
+ * of the first traced request and linked to every request merged into it, with a
+ * compute span under it (a lone request's compute span is its own child) that the model's outgoing calls (a sequencing hop, a remote model) are
+ * traced under. With tracing off but a request carrying a traceparent, only that
+ * context is kept, so the run's outgoing calls pass it on.
+ */
+export class BatchTrace {
+  private ended = false;
+
+  constructor(
+    private readonly ctx: RequestTrace['ctx'],
+    private readonly batch: Span | undefined,
+    private readonly compute: Span | undefined,
+  ) {}
+
+  /** Runs the model's call under the compute span (or the passed-through context). */
+  run<T>(fn: () => T): T {
+    return runInTrace(this.ctx, fn);
+  }
+
+  /** Ends the spans once (a failure after the run, splitting its outputs, ends them failed if they are still open). */
+  end(err?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (err !== undefined) {
+      failSpan(this.compute, err);
+      failSpan(this.batch, err);
+    }
+    this.compute?.end();
+    this.batch?.end();
+  }
+}
+
+/** The trace of a run of `jobs` that starts now (`t0`, performance.now()); undefined when none is traced. */
+export function batchTrace(jobs: readonly Traced[], rows: number, parts: number, t0: number): BatchTrace | undefined {
+  let first: RequestTrace | undefined;
+  for (const j of jobs) {
+    if (j.trace !== undefined) {
+      first = j.trace;
+      break;
+    }
+  }
+  if (first === undefined) return undefined;
+  if (!tracingOn()) return new BatchTrace(first.ctx, undefined, undefined);
+  const links: Link[] = [];
+  for (const j of jobs) {
+    if (j.trace === undefined) continue;
+    spanUnder(j.trace.ctx, SPAN.queue, {}, j.enqueuedAt)?.end(t0);
+    const context = trace.getSpanContext(j.trace.ctx);
+    if (context !== undefined) links.push({ context });
+  }
+  const attrs = { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows };
+  // A lone request needs no batch span (there is nothing to link): its compute span
+  // sits under it directly, one span fewer to export per unbatched request.
+  const batch = jobs.length > 1 ? spanUnder(first.ctx, SPAN.batch, attrs, t0, links) : undefined;
+  const batchCtx = batch === undefined ? first.ctx : trace.setSpan(first.ctx, batch);
+  const compute = spanUnder(
+    batchCtx,
+    SPAN.compute,
+    batch === undefined ? { ...attrs, 'modelpipe.instances': parts } : { 'modelpipe.instances': parts },
+  );
+  if (compute === undefined) return undefined;
+  return new BatchTrace(trace.setSpan(batchCtx, compute), batch, compute);
+}
