@@ -25,6 +25,8 @@ export interface InferCall {
   transferable?: boolean;
   /** Higher runs first when queued (default 0). */
   priority?: number;
+  /** ms the frontend spent turning the wire message into these tensors (the "decode" phase; absent in-process). */
+  decodeMs?: number;
 }
 
 /** A validated call: inputs resolved by name, outputs resolved. */

@@ -10,6 +10,7 @@ import {
   encodeMetadataResponse,
 } from '../protocol/graphpipe/index.js';
 import { readBody } from './body.js';
+import { decodeTimed, encodeTimed } from './phases.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { errorHeaders, logFailure, reasonPhrase, sendChunks, sendJSON } from './respond.js';
@@ -66,7 +67,7 @@ export class GraphPipeFrontend implements HttpFrontend {
     if (req.method !== 'POST') return false;
     const model = modelFromPath(ctx.path);
     const body = await readBody(req, ctx.bodyLimit);
-    const msg = decodeRequest(body, decodeLimits(ctx, model));
+    const { value: msg, decodeMs } = decodeTimed(ctx.engine, model, 'graphpipe', () => decodeRequest(body, decodeLimits(ctx, model)));
     if (msg.type === 'metadata') {
       sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
       return true;
@@ -81,10 +82,12 @@ export class GraphPipeFrontend implements HttpFrontend {
         cancel: ctx.cancel,
         transferable: true,
         timeoutMs: ctx.timeoutMs,
+        decodeMs,
       },
       'graphpipe',
     );
-    sendChunks(res, 200, FB, encodeInferResponseChunks({ outputs: out.outputs, errors: [] }), {
+    const chunks = encodeTimed(out, () => encodeInferResponseChunks({ outputs: out.outputs, errors: [] }));
+    sendChunks(res, 200, FB, chunks, {
       'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
     });
     return true;

@@ -3,6 +3,7 @@ import { ModelpipeError, clip } from '../errors/index.js';
 import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
 import { readBody } from './body.js';
+import { decodeTimed, encodeTimed } from './phases.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { type LabelSource, applyClassification } from './oip-classification.js';
@@ -82,9 +83,13 @@ export class OipFrontend implements HttpFrontend {
   ): Promise<void> {
     const headerLength = req.headers[HEADER_LENGTH] as string | undefined;
     const body = await readBody(req, ctx.bodyLimit, Number(headerLength ?? 0) || 0);
-    const key = resolveModel(ctx.engine, name, version, this.opts.directory);
-    const parsed = parseInferRequest(body, headerLength, { maxInputs: ctx.engine.metadata(key).inputs.length });
-    requireInputs(parsed);
+    const { value, decodeMs } = decodeTimed(ctx.engine, name, 'oip-rest', () => {
+      const key = resolveModel(ctx.engine, name, version, this.opts.directory);
+      const parsed = parseInferRequest(body, headerLength, { maxInputs: ctx.engine.metadata(key).inputs.length });
+      requireInputs(parsed);
+      return { key, parsed };
+    });
+    const { key, parsed } = value;
     const out = await ctx.engine.infer(
       key,
       {
@@ -96,19 +101,22 @@ export class OipFrontend implements HttpFrontend {
         // The tensors are views into this request's own body buffer, or built from its JSON.
         transferable: true,
         timeoutMs: ctx.timeoutMs,
+        decodeMs,
       },
       'oip-rest',
     );
-    const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
-    const enc = encodeInferResponse(
-      {
-        ...(parsed.id !== undefined ? { id: parsed.id } : {}),
-        modelName: out.model.name,
-        modelVersion: out.model.version,
-        outputs: out.outputNames.map((n, i) => ({ name: n, tensor: tensors[i] as Tensor })),
-      },
-      (n) => wantsBinary(parsed, n),
-    );
+    const enc = encodeTimed(out, () => {
+      const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
+      return encodeInferResponse(
+        {
+          ...(parsed.id !== undefined ? { id: parsed.id } : {}),
+          modelName: out.model.name,
+          modelVersion: out.model.version,
+          outputs: out.outputNames.map((n, i) => ({ name: n, tensor: tensors[i] as Tensor })),
+        },
+        (n) => wantsBinary(parsed, n),
+      );
+    });
     sendChunks(
       res,
       200,

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { remote } from '../../src/client/graphpipe-client.js';
+import type { RunningServer } from '../../src/server/serve.js';
+import { fromNested } from '../../src/tensor/index.js';
+import { BAD_SHAPE_SLOW, GOOD_MNIST, GOOD_SLOW, NOT_JSON, SLOW_MS, oipInfer, sampleSum, serveSlowModel, until } from '../helpers/prom.js';
+import { needShared, sharedPath } from '../helpers/shared.js';
+import { CLI, startPrintingUrl, stop } from '../helpers/spawn.js';
+
+const PHASES = ['decode', 'queue', 'compute_input', 'compute', 'compute_output', 'encode', 'total'];
+const N = 6;
+
+const phase = (p: string) => new RegExp(`model="slow".*phase="${p}"|phase="${p}".*model="slow"`);
+
+describe('metrics split: phases and failures, counted once per request', () => {
+  let srv: RunningServer;
+  let metrics: string;
+  before(async () => {
+    srv = await serveSlowModel();
+    for (let i = 0; i < N - 1; i++) assert.equal((await oipInfer(srv.url, 'slow', GOOD_SLOW)).status, 200);
+    // One over GraphPipe: both frontends time their decode and encode through the same helper.
+    await remote(srv.url, fromNested([[1, 2]], 'float32'));
+    assert.equal((await oipInfer(srv.url, 'slow', BAD_SHAPE_SLOW)).code, 'MP_ERR_INPUT_DIM');
+    assert.equal((await oipInfer(srv.url, 'slow', NOT_JSON)).code, 'MP_ERR_WIRE_BAD_JSON');
+    assert.equal((await oipInfer(srv.url, 'nosuch', GOOD_SLOW)).code, 'MP_ERR_UNKNOWN_MODEL');
+    metrics = await (await fetch(`${srv.url}/metrics`)).text();
+  });
+  after(() => srv?.close());
+
+  test('every phase histogram counts each successful request once', () => {
+    for (const p of PHASES) {
+      assert.equal(sampleSum(metrics, 'modelpipe_request_duration_seconds_count', phase(p)), N, `${p}\n${metrics}`);
+    }
+    for (const protocol of ['oip-rest', 'graphpipe']) {
+      const ok = sampleSum(metrics, 'modelpipe_requests_total', new RegExp(`protocol="${protocol}".*outcome="ok"`));
+      assert.equal(ok, protocol === 'graphpipe' ? 1 : N - 1);
+    }
+  });
+
+  test('compute holds the model run: its sum is at least N × the delay, and no more than total', () => {
+    const compute = sampleSum(metrics, 'modelpipe_request_duration_seconds_sum', phase('compute'));
+    const total = sampleSum(metrics, 'modelpipe_request_duration_seconds_sum', phase('total'));
+    // setTimeout may fire a fraction of a millisecond early by performance.now().
+    assert.ok(compute >= N * SLOW_MS * 0.95e-3, `compute sum ${compute}`);
+    assert.ok(total >= compute, `total ${total} < compute ${compute}`);
+    // Decoding and encoding a 2-float request take nowhere near a model run.
+    assert.ok(sampleSum(metrics, 'modelpipe_request_duration_seconds_sum', phase('decode')) < compute);
+  });
+
+  test('failures count by model, protocol and stable code; an unknown model is labelled ""', () => {
+    const failures = (labels: string) => sampleSum(metrics, 'modelpipe_request_failures_total', new RegExp(labels));
+    assert.equal(failures('model="slow",protocol="oip-rest",code="MP_ERR_INPUT_DIM"'), 1, metrics);
+    assert.equal(failures('model="slow",protocol="oip-rest",code="MP_ERR_WIRE_BAD_JSON"'), 1, metrics);
+    assert.equal(failures('model="",protocol="oip-rest",code="MP_ERR_UNKNOWN_MODEL"'), 1, metrics);
+    assert.equal(failures('.*'), 3);
+    assert.doesNotMatch(metrics, /nosuch/);
+    // requests_total counts the same failures as outcomes, so error ratio = failures / requests.
+    assert.equal(sampleSum(metrics, 'modelpipe_requests_total', /outcome="MP_ERR_/), 3);
+  });
+});
+
+const skip = needShared('models/mnist.onnx');
+
+test('serve --processes 2: the phase and failure series are summed over processes', { skip, timeout: 120_000 }, async () => {
+  const s = await startPrintingUrl([CLI, 'serve', sharedPath('models/mnist.onnx'), '--listen', '127.0.0.1:0', '--processes', '2'], 60_000);
+  try {
+    await until(async () => (await fetch(`${s.url}/health/ready`)).status === 200);
+    const pids = new Set<string>();
+    const requests = 30;
+    for (let i = 0; i < requests; i++) {
+      // A fresh connection each time, so node:cluster's round robin spreads them.
+      const r = await fetch(`${s.url}/v2/models/mnist/infer`, {
+        method: 'POST',
+        body: GOOD_MNIST,
+        headers: { 'content-type': 'application/json', connection: 'close' },
+      });
+      await r.arrayBuffer();
+      assert.equal(r.status, 200);
+      pids.add(String(r.headers.get('x-modelpipe-pid')));
+    }
+    assert.equal(pids.size, 2, 'both processes served');
+    for (let i = 0; i < 4; i++) await oipInfer(s.url, 'mnist', NOT_JSON);
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    for (const p of ['decode', 'compute', 'encode']) {
+      const count = sampleSum(m, 'modelpipe_request_duration_seconds_count', new RegExp(`model="mnist".*phase="${p}"`));
+      assert.equal(count, requests, `${p}\n${m}`);
+    }
+    assert.equal(sampleSum(m, 'modelpipe_request_failures_total', /model="mnist".*code="MP_ERR_WIRE_BAD_JSON"/), 4, m);
+  } finally {
+    await stop(s.proc);
+  }
+});
