@@ -22,6 +22,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   peers: () => import('./peers.js'),
   'perf-wrk': () => import('./perf-wrk.js'),
   tune: () => import('./tune.js'),
+  'metrics-cost': () => import('./metrics-cost.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
