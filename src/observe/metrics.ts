@@ -44,6 +44,8 @@ export class Metrics {
     help: 'Time taken to load each model',
     labelNames: ['model'] as const,
     registers: [this.registry],
+    // Under --processes every process loads its own copy: the slowest load, not their sum.
+    aggregator: 'max',
   });
   readonly queueDepth = new Gauge({
     name: 'modelpipe_queue_depth',
