@@ -86,6 +86,12 @@ test('serve --processes 2: the phase and failure series are summed over processe
       assert.equal(count, requests, `${p}\n${m}`);
     }
     assert.equal(sampleSum(m, 'modelpipe_request_failures_total', /model="mnist".*code="MP_ERR_WIRE_BAD_JSON"/), 4, m);
+    // Each process loads its own copy: the gauge is the slowest load (max), not the sum.
+    // Each start line's loadMs runs from the same start to a later point than the gauge's reading.
+    const loads = [...s.output().matchAll(/"loadMs":(\d+)/g)].map((x) => Number(x[1]));
+    assert.equal(loads.length, 2, s.output());
+    const gauge = sampleSum(m, 'modelpipe_model_load_seconds', /model="mnist"/);
+    assert.ok(gauge > 0 && gauge * 1000 <= Math.max(...loads) + 1, `load gauge ${gauge} s, processes' loadMs ${loads}`);
   } finally {
     await stop(s.proc);
   }
