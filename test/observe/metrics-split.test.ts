@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { remote } from '../../src/client/graphpipe-client.js';
+import { closeGrpcClients } from '../../src/client/oip-client.js';
+import { grpcInfer } from '../../src/client/oip-grpc-client.js';
+import { OipGrpcServer } from '../../src/server/oip-grpc-server.js';
 import type { RunningServer } from '../../src/server/serve.js';
 import { fromNested } from '../../src/tensor/index.js';
 import { BAD_SHAPE_SLOW, GOOD_MNIST, GOOD_SLOW, NOT_JSON, SLOW_MS, oipInfer, sampleSum, serveSlowModel, until } from '../helpers/prom.js';
@@ -8,32 +11,45 @@ import { needShared, sharedPath } from '../helpers/shared.js';
 import { CLI, startPrintingUrl, stop } from '../helpers/spawn.js';
 
 const PHASES = ['decode', 'queue', 'compute_input', 'compute', 'compute_output', 'encode', 'total'];
-const N = 6;
+const N = 7;
 
 const phase = (p: string) => new RegExp(`model="slow".*phase="${p}"|phase="${p}".*model="slow"`);
 
 describe('metrics split: phases and failures, counted once per request', () => {
   let srv: RunningServer;
+  let grpc: OipGrpcServer;
   let metrics: string;
   before(async () => {
     srv = await serveSlowModel();
-    for (let i = 0; i < N - 1; i++) assert.equal((await oipInfer(srv.url, 'slow', GOOD_SLOW)).status, 200);
-    // One over GraphPipe: both frontends time their decode and encode through the same helper.
+    grpc = new OipGrpcServer({ engine: srv.engine });
+    await grpc.listen(0);
+    for (let i = 0; i < N - 2; i++) assert.equal((await oipInfer(srv.url, 'slow', GOOD_SLOW)).status, 200);
+    // One over GraphPipe and one over gRPC: every frontend times its decode and encode through the same helper.
     await remote(srv.url, fromNested([[1, 2]], 'float32'));
+    const x = fromNested([[1, 2]], 'float32');
+    await grpcInfer(`grpc://${grpc.address}`, 'slow', [{ name: 'x', tensor: x }], {});
+    await assert.rejects(grpcInfer(`grpc://${grpc.address}`, 'slow', [{ name: 'x', tensor: fromNested([[1, 2, 3]], 'float32') }], {}));
+    closeGrpcClients();
     assert.equal((await oipInfer(srv.url, 'slow', BAD_SHAPE_SLOW)).code, 'MP_ERR_INPUT_DIM');
     assert.equal((await oipInfer(srv.url, 'slow', NOT_JSON)).code, 'MP_ERR_WIRE_BAD_JSON');
     assert.equal((await oipInfer(srv.url, 'nosuch', GOOD_SLOW)).code, 'MP_ERR_UNKNOWN_MODEL');
     metrics = await (await fetch(`${srv.url}/metrics`)).text();
   });
-  after(() => srv?.close());
+  after(async () => {
+    await grpc?.close();
+    await srv?.close();
+  });
 
   test('every phase histogram counts each successful request once', () => {
     for (const p of PHASES) {
       assert.equal(sampleSum(metrics, 'modelpipe_request_duration_seconds_count', phase(p)), N, `${p}\n${metrics}`);
     }
-    for (const protocol of ['oip-rest', 'graphpipe']) {
-      const ok = sampleSum(metrics, 'modelpipe_requests_total', new RegExp(`protocol="${protocol}".*outcome="ok"`));
-      assert.equal(ok, protocol === 'graphpipe' ? 1 : N - 1);
+    for (const [protocol, count] of [
+      ['oip-rest', N - 2],
+      ['graphpipe', 1],
+      ['oip-grpc', 1],
+    ] as const) {
+      assert.equal(sampleSum(metrics, 'modelpipe_requests_total', new RegExp(`protocol="${protocol}".*outcome="ok"`)), count, protocol);
     }
   });
 
@@ -52,10 +68,11 @@ describe('metrics split: phases and failures, counted once per request', () => {
     assert.equal(failures('model="slow",protocol="oip-rest",code="MP_ERR_INPUT_DIM"'), 1, metrics);
     assert.equal(failures('model="slow",protocol="oip-rest",code="MP_ERR_WIRE_BAD_JSON"'), 1, metrics);
     assert.equal(failures('model="",protocol="oip-rest",code="MP_ERR_UNKNOWN_MODEL"'), 1, metrics);
-    assert.equal(failures('.*'), 3);
+    assert.equal(failures('model="slow",protocol="oip-grpc",code="MP_ERR_INPUT_DIM"'), 1, metrics);
+    assert.equal(failures('.*'), 4);
     assert.doesNotMatch(metrics, /nosuch/);
     // requests_total counts the same failures as outcomes, so error ratio = failures / requests.
-    assert.equal(sampleSum(metrics, 'modelpipe_requests_total', /outcome="MP_ERR_/), 3);
+    assert.equal(sampleSum(metrics, 'modelpipe_requests_total', /outcome="MP_ERR_/), 4);
   });
 });
 
