@@ -23,6 +23,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'perf-wrk': () => import('./perf-wrk.js'),
   tune: () => import('./tune.js'),
   tracing: () => import('./tracing.js'),
+  'metrics-cost': () => import('./metrics-cost.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

@@ -12,11 +12,13 @@
 #   dnsmasq               a real DNS server on loopback for dns:// and dns+srv:// discovery tests
 #   nginx                 the tested deploy/nginx config in front of replicas
 #   python3-torch python3-onnx  docs/models.md's PyTorch-to-ONNX export, run by a test
+#   python3-yaml          parses deploy/prometheus/alerts.yaml in its test (no npm YAML parser is installed)
 set -euo pipefail
 PACKAGES=(flatbuffers-compiler redis-server postgresql chromium openssl wrk
   golang-go golang-github-sirupsen-logrus-dev golang-github-coreos-bbolt-dev golang-golang-x-sys-dev
   golang-golang-x-crypto-dev golang-github-spf13-cobra-dev python3-numpy python3-flatbuffers python3-requests
   dnsmasq nginx python3-torch python3-onnx)
+PACKAGES+=(python3-yaml)
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system-deps: run as root (sudo $0); it installs: ${PACKAGES[*]}" >&2
   exit 1

@@ -4,7 +4,7 @@ import { ModelScheduler, type SubmitOptions } from '../scheduling/scheduler.js';
 import { DEFAULT_SCHEDULER, type SchedulerOptions } from '../scheduling/options.js';
 import type { Tensor } from '../tensor/index.js';
 import { Cancellation } from '../scheduling/cancel.js';
-import type { Observed } from '../observe/fast-metrics.js';
+import type { Observed, Observer } from '../observe/fast-metrics.js';
 import { Metrics } from '../observe/metrics.js';
 import { tagRequest } from '../observe/tracing.js';
 import { type ModelStatistics, fromSeconds } from './model-stats.js';
@@ -17,6 +17,8 @@ export interface InferOutcome {
   outputNames: string[];
   outputs: Tensor[];
   timings: { queueMs: number; computeMs: number; totalMs: number };
+  /** Where the frontend records the time it spends encoding these outputs (the "encode" phase). */
+  encode: Observer;
 }
 
 /** A hook that may answer some rows itself (the row cache) and runs the rest. */
@@ -44,10 +46,12 @@ interface Served {
   config: ModelConfig | undefined;
   /** Metric children bound to this model's labels (label lookup per request is costly). */
   m: {
+    decode: Observed;
     queue: Observed;
     input: Observed;
     compute: Observed;
     output: Observed;
+    encode: Observed;
     total: Observed;
     /** Failed requests and their summed time (the statistics extension's "fail"). */
     failed: { count: number; ms: number };
@@ -85,10 +89,12 @@ export class Engine {
       runThrough: opts.runThrough,
       config: opts.config,
       m: {
+        decode: m.latency.labels({ model: name, phase: 'decode' }),
         queue: m.latency.labels({ model: name, phase: 'queue' }),
         input: m.latency.labels({ model: name, phase: 'compute_input' }),
         compute: m.latency.labels({ model: name, phase: 'compute' }),
         output: m.latency.labels({ model: name, phase: 'compute_output' }),
+        encode: m.latency.labels({ model: name, phase: 'encode' }),
         total: m.latency.labels({ model: name, phase: 'total' }),
         failed: { count: 0, ms: 0 },
         inFlight: 0,
@@ -205,9 +211,33 @@ export class Engine {
     return this.served(name).scheduler.stuck;
   }
 
+  /**
+   * Counts a failed inference request once, by its stable code, and returns it as a
+   * ModelpipeError. The engine calls it for what fails inside `infer`; frontends call
+   * it (through server/phases.ts) for what fails before, while decoding. The model
+   * label is the served entry, or '' for a name that is not served, so clients
+   * cannot grow the label set.
+   */
+  failed(name: string | undefined, protocol: string, err: unknown): ModelpipeError {
+    const asked = name ?? this.defaultModel;
+    return this.count(asked === undefined ? '' : (this.resolve(asked) ?? ''), protocol, err);
+  }
+
+  private count(entry: string, protocol: string, err: unknown): ModelpipeError {
+    const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
+    this.metrics.failures.inc({ model: entry, protocol, code: e.code });
+    this.metrics.requests.inc({ model: entry, protocol, outcome: e.code });
+    return e;
+  }
+
   async infer(name: string | undefined, call: InferCall, protocol: string): Promise<InferOutcome> {
     const t0 = performance.now();
-    const s = this.served(name);
+    let s: Served;
+    try {
+      s = this.served(name);
+    } catch (err: unknown) {
+      throw this.failed(name, protocol, err);
+    }
     s.m.inFlight++;
     try {
       if (this.shuttingDown) throw new ModelpipeError('MP_ERR_SHUTTING_DOWN', 'server is shutting down');
@@ -224,6 +254,7 @@ export class Engine {
       const run = (c: PreparedCall) => s.scheduler.submit(c, options);
       const r = s.runThrough ? await s.runThrough(prepared, run) : await run(prepared);
       const totalMs = performance.now() - t0;
+      if (call.decodeMs !== undefined) s.m.decode.observe(call.decodeMs / 1000);
       s.m.queue.observe(r.queueMs / 1000);
       s.m.input.observe((r.inputMs ?? 0) / 1000);
       s.m.compute.observe(r.computeMs / 1000);
@@ -241,10 +272,10 @@ export class Engine {
         outputNames: prepared.outputNames,
         outputs: r.outputs,
         timings: { queueMs: r.queueMs, computeMs: r.computeMs, totalMs },
+        encode: s.m.encode,
       };
     } catch (err: unknown) {
-      const e = toModelpipeError(err, 'MP_ERR_MODEL_RUNTIME');
-      this.metrics.requests.inc({ model: s.name, protocol, outcome: e.code });
+      const e = this.count(s.name, protocol, err);
       s.m.failed.count++;
       s.m.failed.ms += performance.now() - t0;
       throw e;

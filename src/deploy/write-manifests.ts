@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alertRules } from './alerts.js';
 import { inferenceService, servingRuntime } from './kserve.js';
 import { deployment, headlessService, horizontalPodAutoscaler, podDisruptionBudget, service } from './manifests.js';
 import { toYaml } from './yaml.js';
@@ -17,6 +18,7 @@ export function renderManifests(): Record<string, string> {
     'deploy/kubernetes/pdb.yaml': podDisruptionBudget(),
     'deploy/kserve/servingruntime.yaml': servingRuntime(),
     'deploy/kserve/inferenceservice.yaml': inferenceService(),
+    'deploy/prometheus/alerts.yaml': alertRules(),
   };
   return Object.fromEntries(Object.entries(files).map(([path, obj]) => [path, HEADER + toYaml(obj)]));
 }

@@ -14,9 +14,16 @@ export class Metrics {
   );
   readonly latency = new FastHistogram(
     'modelpipe_request_duration_seconds',
-    'Request latency split into phases: queue, compute_input (merging a batch), compute (the model run), compute_output (splitting it), total',
+    'Request latency split into phases: decode (wire to tensors), queue, compute_input (merging a batch), compute (the model run), compute_output (splitting it), encode (tensors to wire), total (the engine: queue to compute_output)',
     ['model', 'phase'],
     LATENCY_BUCKETS,
+    this.registry,
+  );
+  /** Failed inference requests by reason; bounded labels: served entries ('' for an unknown model), frontends, MP_ERR_* codes. */
+  readonly failures = new FastCounter(
+    'modelpipe_request_failures_total',
+    'Failed inference requests by model, protocol and stable error code (decode, validation, scheduling or the model run)',
+    ['model', 'protocol', 'code'],
     this.registry,
   );
   /** Per-model sources of the two gauges below, read when /metrics is scraped (not set per request). */
@@ -37,6 +44,8 @@ export class Metrics {
     help: 'Time taken to load each model',
     labelNames: ['model'] as const,
     registers: [this.registry],
+    // Under --processes every process loads its own copy: the slowest load, not their sum.
+    aggregator: 'max',
   });
   readonly queueDepth = new Gauge({
     name: 'modelpipe_queue_depth',

@@ -28,6 +28,8 @@ export interface InferCall {
   priority?: number;
   /** The request's trace (observe/tracing.ts requestTrace): undefined when untraced. */
   trace?: RequestTrace | undefined;
+  /** ms the frontend spent turning the wire message into these tensors (the "decode" phase; absent in-process). */
+  decodeMs?: number;
 }
 
 /** A validated call: inputs resolved by name, outputs resolved. */

@@ -9,8 +9,9 @@ import {
   encodeInferResponseChunks,
   encodeMetadataResponse,
 } from '../protocol/graphpipe/index.js';
-import { SPAN, childSpan, endEncode, endRequest, failSpan, requestTrace } from '../observe/tracing.js';
+import { requestTrace } from '../observe/tracing.js';
 import { readBody } from './body.js';
+import { decodeTimed, encodeTimed, underRequestTrace } from './phases.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { errorHeaders, logFailure, reasonPhrase, sendChunks, sendJSON } from './respond.js';
@@ -67,13 +68,13 @@ export class GraphPipeFrontend implements HttpFrontend {
     if (req.method !== 'POST') return false;
     const model = modelFromPath(ctx.path);
     const body = await readBody(req, ctx.bodyLimit);
-    const msg = decodeRequest(body, decodeLimits(ctx, model));
+    const { value: msg, decodeMs } = decodeTimed(ctx.engine, model, 'graphpipe', () => decodeRequest(body, decodeLimits(ctx, model)));
     if (msg.type === 'metadata') {
       sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
       return true;
     }
     const t = requestTrace(req.headers, 'graphpipe', body.length);
-    try {
+    await underRequestTrace(t, async () => {
       const out = await ctx.engine.infer(
         model,
         {
@@ -84,22 +85,16 @@ export class GraphPipeFrontend implements HttpFrontend {
           cancel: ctx.cancel,
           transferable: true,
           timeoutMs: ctx.timeoutMs,
+          decodeMs,
           trace: t,
         },
         'graphpipe',
       );
-      const enc = childSpan(t, SPAN.encode);
-      const chunks = encodeInferResponseChunks({ outputs: out.outputs, errors: [] });
-      endEncode(t, enc, chunks);
+      const chunks = encodeTimed(out, t, () => encodeInferResponseChunks({ outputs: out.outputs, errors: [] }), (c) => c);
       sendChunks(res, 200, FB, chunks, {
         'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
       });
-    } catch (err: unknown) {
-      failSpan(t?.span, err);
-      throw err;
-    } finally {
-      endRequest(t);
-    }
+    });
     return true;
   }
 

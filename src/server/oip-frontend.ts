@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ModelpipeError, clip } from '../errors/index.js';
 import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
-import { SPAN, childSpan, endEncode, endRequest, failSpan, requestTrace } from '../observe/tracing.js';
+import { requestTrace } from '../observe/tracing.js';
 import { readBody } from './body.js';
+import { decodeTimed, encodeTimed, underRequestTrace } from './phases.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { type LabelSource, applyClassification } from './oip-classification.js';
@@ -83,11 +84,15 @@ export class OipFrontend implements HttpFrontend {
   ): Promise<void> {
     const headerLength = req.headers[HEADER_LENGTH] as string | undefined;
     const body = await readBody(req, ctx.bodyLimit, Number(headerLength ?? 0) || 0);
-    const key = resolveModel(ctx.engine, name, version, this.opts.directory);
-    const parsed = parseInferRequest(body, headerLength, { maxInputs: ctx.engine.metadata(key).inputs.length });
-    requireInputs(parsed);
+    const { value, decodeMs } = decodeTimed(ctx.engine, name, 'oip-rest', () => {
+      const key = resolveModel(ctx.engine, name, version, this.opts.directory);
+      const parsed = parseInferRequest(body, headerLength, { maxInputs: ctx.engine.metadata(key).inputs.length });
+      requireInputs(parsed);
+      return { key, parsed };
+    });
+    const { key, parsed } = value;
     const t = requestTrace(req.headers, 'oip-rest', body.length);
-    try {
+    await underRequestTrace(t, async () => {
       const out = await ctx.engine.infer(
         key,
         {
@@ -99,30 +104,27 @@ export class OipFrontend implements HttpFrontend {
           // The tensors are views into this request's own body buffer, or built from its JSON.
           transferable: true,
           timeoutMs: ctx.timeoutMs,
+          decodeMs,
           trace: t,
         },
         'oip-rest',
       );
-      const span = childSpan(t, SPAN.encode);
-      const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
-      const enc = encodeInferResponse(
-        {
-          ...(parsed.id !== undefined ? { id: parsed.id } : {}),
-          modelName: out.model.name,
-          modelVersion: out.model.version,
-          outputs: out.outputNames.map((n, i) => ({ name: n, tensor: tensors[i] as Tensor })),
-        },
-        (n) => wantsBinary(parsed, n),
-      );
-      endEncode(t, span, enc.chunks);
+      const encode = () => {
+        const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
+        return encodeInferResponse(
+          {
+            ...(parsed.id !== undefined ? { id: parsed.id } : {}),
+            modelName: out.model.name,
+            modelVersion: out.model.version,
+            outputs: out.outputNames.map((n, i) => ({ name: n, tensor: tensors[i] as Tensor })),
+          },
+          (n) => wantsBinary(parsed, n),
+        );
+      };
+      const enc = encodeTimed(out, t, encode, (e) => e.chunks);
       const extra = enc.headerLength === undefined ? {} : { 'inference-header-content-length': String(enc.headerLength) };
       sendChunks(res, 200, enc.contentType, enc.chunks, extra);
-    } catch (err: unknown) {
-      failSpan(t?.span, err);
-      throw err;
-    } finally {
-      endRequest(t);
-    }
+    });
   }
 
   /** Only consulted when a requested output asks for classification. */

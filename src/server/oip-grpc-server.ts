@@ -17,8 +17,9 @@ import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from '../observe/logger.js';
-import { SPAN, childSpan, endEncode, endRequest, failSpan, requestTrace } from '../observe/tracing.js';
+import { requestTrace } from '../observe/tracing.js';
 import { errorLogLevel } from './respond.js';
+import { decodeTimed, encodeTimed, underRequestTrace } from './phases.js';
 import type { TokenAuth } from './auth.js';
 import type { ServerTls } from './tls.js';
 import { type LabelSource, applyClassification } from './oip-classification.js';
@@ -52,11 +53,22 @@ interface InferRequestMsg {
   raw_input_contents: Uint8Array[];
 }
 
+/** How a method is read besides its codec: ModelInfer's alignment, early check and failure counting. */
+interface MethodOptions {
+  alignField?: number;
+  check?: (body: Buffer) => void;
+  /** Counts a failure before the handler ran (inference failures count once, see Engine.failed). */
+  failed?: (err: unknown) => void;
+}
+
 /** A handler's answer: the message, and already-encoded fields sent after it (raw tensors). */
 interface Answer {
   message: object;
   appended?: readonly Uint8Array[];
 }
+
+/** The protocol label of this frontend's requests in /metrics. */
+const PROTOCOL = 'oip-grpc';
 
 /** ModelInferRequest.raw_input_contents: placed 64-byte aligned so a tensor decodes as a view. */
 const RAW_INPUT_FIELD = 7;
@@ -97,12 +109,11 @@ export class OipGrpcServer {
       this.method('ModelReady', modelReady),
       this.method('ServerMetadata', () => ({ message: { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS } })),
       this.method('ModelMetadata', modelMetadata),
-      this.method(
-        'ModelInfer',
-        (r: InferRequestMsg, call, body) => this.infer(r, call, body),
-        RAW_INPUT_FIELD,
-        (body) => this.checkInfer(body),
-      ),
+      this.method('ModelInfer', (r: InferRequestMsg, call, body, since) => this.infer(r, call, body, since), {
+        alignField: RAW_INPUT_FIELD,
+        check: (body) => this.checkInfer(body),
+        failed: (err) => engine.failed('', PROTOCOL, err),
+      }),
       this.method('ModelStatistics', (r: { name: string; version: string }) => ({
         message: modelStatistics(engine, r.name || undefined, r.version || undefined, directory),
       })),
@@ -122,28 +133,31 @@ export class OipGrpcServer {
   /** A method: its proto (de)serializers around `fn`, modelpipe errors mapped to gRPC statuses. */
   private method<Req>(
     name: string,
-    fn: (req: Req, call: GrpcCallContext, body: Buffer) => Answer | Promise<Answer>,
-    alignField?: number,
-    check?: (body: Buffer) => void,
+    fn: (req: Req, call: GrpcCallContext, body: Buffer, since: number) => Answer | Promise<Answer>,
+    opts: MethodOptions = {},
   ): [string, UnaryHandler] {
     const codec = methodCodec(name);
+    const { alignField, check, failed } = opts;
     const handle = async (body: Buffer, call: GrpcCallContext): Promise<readonly Uint8Array[]> => {
+      // Decoding starts here: the handler adds the time to build its tensors.
+      const since = performance.now();
       let req: Req;
       try {
         check?.(body);
       } catch (err: unknown) {
         const e = toModelpipeError(err);
+        failed?.(e);
         throw new GrpcError(grpcStatusOfHttp(e.status), e.message, { 'x-modelpipe-error': e.code });
       }
       try {
         req = codec.requestDeserialize(body) as Req;
       } catch (err: unknown) {
-        throw new GrpcError(status.INVALID_ARGUMENT, `unreadable ${name} request: ${(err as Error).message}`, {
-          'x-modelpipe-error': 'MP_ERR_BAD_REQUEST',
-        });
+        const e = new ModelpipeError('MP_ERR_BAD_REQUEST', `unreadable ${name} request: ${(err as Error).message}`);
+        failed?.(e);
+        throw new GrpcError(status.INVALID_ARGUMENT, e.message, { 'x-modelpipe-error': e.code });
       }
       try {
-        const a = await fn(req, call, body);
+        const a = await fn(req, call, body, since);
         return [codec.responseSerialize(a.message), ...(a.appended ?? [])];
       } catch (err: unknown) {
         const e = toModelpipeError(err);
@@ -173,15 +187,11 @@ export class OipGrpcServer {
     }
   }
 
-  private async infer(r: InferRequestMsg, call: GrpcCallContext, body: Buffer): Promise<Answer> {
-    const { engine, directory } = this.opts;
+  private async infer(r: InferRequestMsg, call: GrpcCallContext, body: Buffer, since: number): Promise<Answer> {
+    const { engine } = this.opts;
     const raw = r.raw_input_contents ?? [];
-    if (raw.length > 0 && raw.length !== r.inputs.length) {
-      throw new ModelpipeError('MP_ERR_OIP_BINARY', `raw_input_contents has ${raw.length} entries for ${r.inputs.length} inputs`);
-    }
-    if (r.inputs.length === 0) throw new ModelpipeError('MP_ERR_BAD_REQUEST', 'inference request has no inputs');
-    const inputs = r.inputs.map((t, i) => tensorFromGrpc(t, raw.length > 0 ? raw[i] : undefined, `input ${t.name}`));
-    const key = resolveModel(engine, r.model_name, r.model_version || undefined, directory);
+    const decoded = decodeTimed(engine, r.model_name, PROTOCOL, () => this.inputsOf(r, raw), since);
+    const { key, inputs } = decoded.value;
     // Raw tensors are views into this call's own (recycled) message buffer, or copies
     // of it; typed ones are built. Byte strings stay views, so those are not moved.
     const strings = inputs.some((t) => t.dtype === 'string');
@@ -190,36 +200,39 @@ export class OipGrpcServer {
     }
     // The client's deadline aborts `call.signal`; this is the server's own limit.
     const timeoutMs = this.opts.timeoutMs;
-    const t = requestTrace(call.headers, 'oip-grpc', body.length);
-    try {
+    const t = requestTrace(call.headers, PROTOCOL, body.length);
+    return underRequestTrace(t, async () => {
       const out = await engine.infer(
         key,
         {
-          inputNames: r.inputs.map((t) => t.name),
+          inputNames: r.inputs.map((i) => i.name),
           inputs,
           outputNames: (r.outputs ?? []).map((o) => o.name),
           config: '',
           signal: call.signal,
           transferable: !strings,
           timeoutMs,
+          decodeMs: decoded.decodeMs,
           trace: t,
         },
-        'oip-grpc',
+        PROTOCOL,
       );
-      const span = childSpan(t, SPAN.encode);
-      const answer = this.answer(r, key, out, raw.length > 0);
-      endEncode(t, span, answer.appended);
-      return answer;
-    } catch (err: unknown) {
-      failSpan(t?.span, err);
-      throw err;
-    } finally {
-      endRequest(t);
-    }
+      return encodeTimed(out, t, () => this.answer(r, key, raw.length > 0, out), (a) => a.appended);
+    });
   }
 
-  /** The response message: outputs typed or raw (appended after the message, never copied). */
-  private answer(r: InferRequestMsg, key: string, out: InferOutcome, rawIn: boolean): Answer & { appended: Uint8Array[] } {
+  /** The request's tensors and the entry it addresses (the decode phase after deserializing). */
+  private inputsOf(r: InferRequestMsg, raw: Uint8Array[]): { key: string; inputs: Tensor[] } {
+    if (raw.length > 0 && raw.length !== r.inputs.length) {
+      throw new ModelpipeError('MP_ERR_OIP_BINARY', `raw_input_contents has ${raw.length} entries for ${r.inputs.length} inputs`);
+    }
+    if (r.inputs.length === 0) throw new ModelpipeError('MP_ERR_BAD_REQUEST', 'inference request has no inputs');
+    const inputs = r.inputs.map((t, i) => tensorFromGrpc(t, raw.length > 0 ? raw[i] : undefined, `input ${t.name}`));
+    return { key: resolveModel(this.opts.engine, r.model_name, r.model_version || undefined, this.opts.directory), inputs };
+  }
+
+  /** ModelInferResponse for an outcome: raw contents when the request sent raw ones or typed cannot carry them. */
+  private answer(r: InferRequestMsg, key: string, rawIn: boolean, out: InferOutcome): Answer & { appended: Uint8Array[] } {
     const requested = (r.outputs ?? []).map((o) => {
       const p = parametersFromGrpc(o.parameters);
       return { name: o.name, ...(p ? { parameters: p } : {}) };

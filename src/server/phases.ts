@@ -1,0 +1,71 @@
+import type { Engine, InferOutcome } from '../core/engine.js';
+import { type RequestTrace, SPAN, childSpan, endEncode, endRequest, failSpan } from '../observe/tracing.js';
+
+/*
+ * The two request phases that happen in a frontend, around Engine.infer: decoding
+ * the wire message into tensors and encoding the outputs back. Every frontend times
+ * them through these helpers, so "decode" and "encode" in /metrics mean the same thing
+ * for GraphPipe, OIP REST and OIP gRPC; the engine observes them in the same
+ * histogram as its own phases, and counts a decode failure once, by its code.
+ * The same helpers make the request's trace spans (encode, and the request span's
+ * end), so metrics and tracing see one set of phase boundaries.
+ */
+
+export interface Decoded<T> {
+  value: T;
+  /** ms spent decoding (passed on as InferCall.decodeMs). */
+  decodeMs: number;
+}
+
+/**
+ * Runs a frontend's decode step. Its failure counts in the engine's failures (the
+ * request never reaches Engine.infer, which counts everything after) and is rethrown
+ * as the ModelpipeError the frontend answers. `since` is when decoding began, for a
+ * frontend that started it before this call (gRPC deserializes in its transport).
+ */
+export function decodeTimed<T>(
+  engine: Engine,
+  model: string | undefined,
+  protocol: string,
+  decode: () => T,
+  since = performance.now(),
+): Decoded<T> {
+  try {
+    const value = decode();
+    return { value, decodeMs: performance.now() - since };
+  } catch (err: unknown) {
+    throw engine.failed(model, protocol, err);
+  }
+}
+
+/**
+ * Runs a frontend's encode step, observing its time in the outcome's model's "encode"
+ * phase and, when the request is traced, as its encode span (`chunksOf` gives the
+ * response bytes recorded on the request span).
+ */
+export function encodeTimed<T>(
+  out: InferOutcome,
+  trace: RequestTrace | undefined,
+  encode: () => T,
+  chunksOf: (value: T) => readonly Uint8Array[],
+): T {
+  const span = childSpan(trace, SPAN.encode);
+  const t0 = performance.now();
+  const value = encode();
+  out.encode.observe((performance.now() - t0) / 1000);
+  if (span !== undefined) endEncode(trace, span, chunksOf(value));
+  return value;
+}
+
+/** Runs the engine-and-encode part of a request under its trace: a failure marks the request span, which ends either way. */
+export async function underRequestTrace<T>(trace: RequestTrace | undefined, run: () => Promise<T>): Promise<T> {
+  if (trace === undefined) return run();
+  try {
+    return await run();
+  } catch (err: unknown) {
+    failSpan(trace.span, err);
+    throw err;
+  } finally {
+    endRequest(trace);
+  }
+}
