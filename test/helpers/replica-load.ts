@@ -76,34 +76,48 @@ export interface LoadRun {
 }
 
 /**
- * `total` calls of `send`, `concurrency` at a time, each over a keep-alive connection
- * (as a real caller would hold them). A call fails when it rejects or answers non-200.
+ * `total` calls of `call`, `concurrency` at a time (or until `stop()` says so; each
+ * worker finishes its call in flight); a call fails when it rejects. `done` counts
+ * finished calls, so a test can act (kill a replica) mid-run.
  */
-export function runLoad(total: number, concurrency: number, send: (agent: Agent) => Promise<Answer>): LoadRun {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+export function runCalls(total: number, concurrency: number, call: () => Promise<unknown>, stop = () => false): LoadRun {
   const failures: string[] = [];
   const state = { done: 0, next: 0 };
   const worker = async (): Promise<void> => {
-    while (state.next < total) {
+    while (state.next < total && !stop()) {
       state.next++;
       try {
-        const a = await send(agent);
-        if (a.status !== 200) failures.push(`status ${a.status}: ${a.body.toString().slice(0, 200)}`);
+        await call();
       } catch (e) {
         failures.push((e as Error).message);
       }
       state.done++;
     }
   };
-  const finished = Promise.all(Array.from({ length: concurrency }, worker)).then(() => {
-    agent.destroy();
-    return failures;
-  });
+  const finished = Promise.all(Array.from({ length: concurrency }, worker)).then(() => failures);
   return {
     get done() {
       return state.done;
     },
     finished,
+  };
+}
+
+/**
+ * `runCalls` of plain HTTP requests over keep-alive connections (as a real caller holds
+ * them); a non-200 answer is a failure.
+ */
+export function runLoad(total: number, concurrency: number, send: (agent: Agent) => Promise<Answer>): LoadRun {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const run = runCalls(total, concurrency, async () => {
+    const a = await send(agent);
+    if (a.status !== 200) throw new Error(`status ${a.status}: ${a.body.toString().slice(0, 200)}`);
+  });
+  return {
+    get done() {
+      return run.done;
+    },
+    finished: run.finished.finally(() => agent.destroy()),
   };
 }
 

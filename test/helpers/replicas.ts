@@ -173,3 +173,14 @@ export function metricSum(metrics: string, name: string, labels = /.*/): number 
   }
   return sum;
 }
+
+/** Requests each replica served between two `counts()` readings. */
+export function served(before: readonly number[], after: readonly number[]): number[] {
+  return after.map((n, i) => n - (before[i] ?? 0));
+}
+
+/** Whether every share is within ±`tolerance` of an even split (the issue's ±25 %). */
+export function evenWithin(shares: readonly number[], tolerance = 0.25): boolean {
+  const even = shares.reduce((a, b) => a + b, 0) / shares.length;
+  return shares.every((n) => Math.abs(n - even) <= tolerance * even);
+}
