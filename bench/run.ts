@@ -22,6 +22,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   peers: () => import('./peers.js'),
   'perf-wrk': () => import('./perf-wrk.js'),
   tune: () => import('./tune.js'),
+  replicas: () => import('./replicas.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];
