@@ -27,8 +27,8 @@ export const BATCHER = defineCommand({
     flagGroup({
       target: {
         type: 'string',
-        value: 'URLS',
-        help: 'the GraphPipe server(s) to forward to: a URL, "a,b,c" or a discovery URL (required)',
+        value: 'URL',
+        help: 'the GraphPipe server to forward to: URL, comma-separated URLs, or a discovery URL (required)',
       },
       ...listenFlag('127.0.0.1:9001'),
       'upstream-connections': {

@@ -1,4 +1,5 @@
 import { ModelpipeError } from '../../errors/index.js';
+import { trackSet, untrackSet } from './client-metrics.js';
 import { type BalancePolicy, type Balancer, balancer } from './balancer.js';
 import type { Discovery, DiscoveryOptions } from './discovery.js';
 import { Endpoint } from './endpoint.js';
@@ -66,6 +67,7 @@ export class EndpointSet {
     this.budget = new RetryBudget(opts.retryBudget);
     this.#health = opts.probe ? new HealthChecker(opts.probe, opts.health) : undefined;
     this.#onRemoved = opts.onRemoved;
+    trackSet(this);
   }
 
   /** Resolves once discovery has answered and the endpoints are in (MP_ERR_DISCOVERY when it cannot). */
@@ -132,6 +134,7 @@ export class EndpointSet {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    untrackSet(this);
     this.#unsubscribe?.();
     this.#health?.close();
     await this.#discovery.close();

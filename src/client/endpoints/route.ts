@@ -1,6 +1,7 @@
 import type { CallLimits, EndpointSetOptions, TryFn } from './endpoint-set.js';
 import { EndpointSet } from './endpoint-set.js';
 import { isDiscoveryUrl } from './schemes.js';
+import { splitEndpointList } from './static-discovery.js';
 
 /** Where a client's calls go: one URL, or a set of endpoints with balancing and failover. */
 export interface Route {
@@ -38,4 +39,14 @@ export function isEndpointSetTarget(target: string): boolean {
 /** The route for a target string: a SingleEndpoint for one plain URL, else an EndpointSet. */
 export function routeFor(target: string, opts: EndpointSetOptions = {}): Route {
   return isEndpointSetTarget(target) ? new EndpointSet(target, opts) : new SingleEndpoint(target);
+}
+
+/** Whether a target's endpoint URLs all match `scheme` (a discovery URL: its endpoints are checked as they come). */
+export function endpointsMatch(target: string, scheme: RegExp): boolean {
+  if (isDiscoveryUrl(target)) return true;
+  try {
+    return splitEndpointList(target).every((u) => scheme.test(u));
+  } catch {
+    return false;
+  }
 }
