@@ -79,3 +79,12 @@ test('batching: 2 000 plain requests merged into batches over all three; kill -9
   assert.deepEqual(await run.finished, []);
   await set.restart(2);
 });
+
+test('--no-batch: its own refusals answer in the route’s protocol (a body over --body-limit: 413)', { timeout: 60_000 }, async () => {
+  const url = await batcher('--no-batch', '--body-limit', '64');
+  const gp = await postIdentity(url);
+  assert.equal(gp.status, 413);
+  const oip = await postIdentityOip(url);
+  assert.equal(oip.status, 413);
+  assert.match(JSON.parse(oip.body.toString()).error, /exceeds the limit of 64 bytes/);
+});
