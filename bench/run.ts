@@ -24,6 +24,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   tune: () => import('./tune.js'),
   tracing: () => import('./tracing.js'),
   'metrics-cost': () => import('./metrics-cost.js'),
+  replicas: () => import('./replicas.js'),
 };
 
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384'];

@@ -14,17 +14,30 @@ import { defineCommand, flagGroup, parseFlags, pickFlags } from '../flags/table.
 import { schedulerFromFlags } from '../flags/scheduler-flags.js';
 import { stopOnSignals } from '../server/signals.js';
 import { optional } from './serve-flags.js';
+import { BALANCER_CONNECTIONS, startBalancer } from './balancer.js';
 
 export const BATCHER = defineCommand({
   name: 'batcher',
   usage: '--target URL [options]',
   about: `  A batching proxy in front of any GraphPipe server (modelpipe's or graphpipe-go's):
-  collects concurrent requests, forwards merged batches, splits the responses.`,
+  collects concurrent requests, forwards merged batches, splits the responses.
+  The target may be one URL, a list "a,b,c" or a discovery URL: batches are balanced
+  over them. With --no-batch it is a plain L7 balancer for GraphPipe and OIP REST
+  alike: each request goes to one endpoint as it came (failing over as endpoint sets do).`,
   groups: [
     flagGroup({
-      target: { type: 'string', value: 'URL', help: 'the GraphPipe server to forward to (required)' },
+      target: {
+        type: 'string',
+        value: 'URL',
+        help: 'the GraphPipe server to forward to: URL, comma-separated URLs, or a discovery URL (required)',
+      },
       ...listenFlag('127.0.0.1:9001'),
-      'upstream-connections': { type: 'int', min: 1, default: '4', help: 'concurrent batches in flight to the target' },
+      'upstream-connections': {
+        type: 'int',
+        min: 1,
+        help: `concurrent batches in flight to the target (default 4); with --no-batch, connections per endpoint (default ${BALANCER_CONNECTIONS})`,
+      },
+      'no-batch': { type: 'boolean', help: 'no batching: forward each request as it is, balanced over the targets (an L7 balancer)' },
     }),
     flagGroup(
       {
@@ -58,9 +71,15 @@ export async function batcherCommand(argv: string[]): Promise<void> {
   const log = createLogger(v['log-level']);
   await startTracingFromFlags(v, log);
   const security = serverSecurityFromFlags(v); // first: --hop-* is what the target sees
+  const connections = int(v['upstream-connections'], 'upstream-connections');
+  if (v['no-batch'] === true) {
+    const limits = limitsFromFlags(v);
+    await startBalancer({ target, listen: v.listen, connections, bodyLimit: v['body-limit'], timeoutMs: v.timeout, limits, security, log });
+    return;
+  }
   const model = await RemoteModel.connect({
     url: target,
-    instances: int(v['upstream-connections'], 'upstream-connections') ?? 4,
+    instances: connections ?? 4,
     ...optional('batchable', v['force-batch'] === true ? true : undefined),
     ...optional('exactMetadata', v['exact-metadata'] === true ? true : undefined),
     ...optional('timeoutMs', int(v.timeout, 'timeout')),

@@ -81,6 +81,8 @@ export async function startServeStack(o: {
     http,
     grpc,
     close: async () => {
+      // Readiness fails and new HTTP connections are refused at once, not after gRPC drained.
+      http.beginDrain();
       o.repository?.stopPolling();
       await grpc?.close();
       await http.close();

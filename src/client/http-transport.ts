@@ -86,7 +86,7 @@ export class HttpTransport {
       return answer;
     } catch (err: unknown) {
       endOutgoing(traced, res.statusCode, err);
-      throw transportError(url, err, timeoutMs);
+      throw transportError(url, err, timeoutMs, true);
     }
   }
 

@@ -6,7 +6,7 @@ import {
   encodeInferRequest,
   parseInferResponse,
 } from '../protocol/oip/index.js';
-import { RemoteError } from './errors.js';
+import { RemoteError, retryAfterMs } from './errors.js';
 import type { HttpAnswer, HttpBody, HttpTransport } from './http-transport.js';
 import type { OipResult, OipServerMetadata, OipStatistics, OipWire, WireCall, WireInfer } from './oip-wire.js';
 import { byName } from './oip-wire.js';
@@ -84,7 +84,8 @@ export class RestWire implements OipWire {
 
   private ok(res: HttpAnswer): HttpAnswer {
     if (res.status >= 200 && res.status < 300) return res;
-    throw oipAnswerError(this.target.url, res.status, res.body, res.headers['x-modelpipe-error']);
+    const retry = res.status === 429 ? retryAfterMs(res.headers['retry-after']) : undefined;
+    throw oipAnswerError(this.target.url, res.status, res.body, res.headers['x-modelpipe-error'], retry);
   }
 
   private unreadable(what: string, err: unknown): RemoteError {
@@ -94,7 +95,7 @@ export class RestWire implements OipWire {
 }
 
 /** A non-2xx answer: {"error": message}, with our stable code in x-modelpipe-error when the server is modelpipe. */
-export function oipAnswerError(url: string, status: number, body: Uint8Array, codeHeader: unknown): RemoteError {
+export function oipAnswerError(url: string, status: number, body: Uint8Array, codeHeader: unknown, retryAfterMs?: number): RemoteError {
   const code = typeof codeHeader === 'string' && Object.hasOwn(ERROR_CODES, codeHeader) ? (codeHeader as ErrorCode) : 'MP_ERR_REMOTE';
   const text = new TextDecoder().decode(body.subarray(0, 2000)).trim();
   let message = text;
@@ -104,7 +105,7 @@ export function oipAnswerError(url: string, status: number, body: Uint8Array, co
   } catch {
     // not JSON: keep the text
   }
-  return new RemoteError(code, `${url}: ${message || `HTTP ${status}`}`, { url, status });
+  return new RemoteError(code, `${url}: ${message || `HTTP ${status}`}`, { url, status, retryAfterMs });
 }
 
 export function modelPath(model: string, version: string | undefined): string {

@@ -1,3 +1,4 @@
+import { isEndpointSetTarget } from '../client/endpoints/route.js';
 import { GraphPipeClient } from '../client/graphpipe-client.js';
 import { OipClient, type OipStatistics, type OipTransport } from '../client/oip-client.js';
 import { ModelpipeError } from '../errors/index.js';
@@ -56,9 +57,10 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
     const client = new GraphPipeClient(url, { connections, timeoutMs });
     // Statistics come from the same server's OIP routes, on a client made when first asked.
     let stats: OipClient | undefined;
-    const load = httpLoad(httpClient, client.target.url, connections, timeoutMs);
+    // Several endpoints: the load goes through the client's balancing (perf's lean sender speaks to one URL).
+    const load = isEndpointSetTarget(url) ? undefined : httpLoad(httpClient, url, connections, timeoutMs);
     const close = async () => {
-      await Promise.all([client.close(), stats?.close(), load.close()]);
+      await Promise.all([client.close(), stats?.close(), load?.close()]);
     };
     try {
       const md = await client.metadata();
@@ -68,8 +70,14 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
         url,
         model: md.name,
         inputs: md.inputs.map((i) => ({ name: i.name, dtype: i.type, shape: i.shape })),
-        sender: (tensors) => graphPipeSend(load, client.target.url, tensors, names),
+        sender: (tensors) =>
+          load
+            ? graphPipeSend(load, url, tensors, names)
+            : async (signal) => {
+                await client.inferManyRaw(tensors, { inputNames: names, signal });
+              },
         statistics: () => {
+          if (!load) return Promise.reject(setStatistics(url));
           stats ??= new OipClient(client.target.origin(), { transport: 'rest', timeoutMs });
           return stats.modelStatistics(md.name);
         },
@@ -83,8 +91,8 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
   if (o.model === undefined) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `--protocol ${protocol} needs --model NAME`);
   const model = o.model;
   const client = new OipClient(url, { transport: OIP_TRANSPORT[protocol], connections, timeoutMs });
-  // REST loads go on perf's HTTP load; gRPC on the client's own channel.
-  const load = protocol === 'grpc' ? undefined : httpLoad(httpClient, client.target.url, connections, timeoutMs);
+  // REST loads to one server go on perf's HTTP load; gRPC, and a set of endpoints, on the client's own balancing.
+  const load = protocol === 'grpc' || isEndpointSetTarget(url) ? undefined : httpLoad(httpClient, url, connections, timeoutMs);
   const close = async () => {
     await Promise.all([client.close(), load?.close()]);
   };
@@ -102,7 +110,7 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
           await client.infer(model, named, { signal });
         };
       },
-      statistics: () => client.modelStatistics(model),
+      statistics: () => (isEndpointSetTarget(url) ? Promise.reject(setStatistics(url)) : client.modelStatistics(model)),
       close,
     };
   } catch (err: unknown) {
@@ -110,3 +118,7 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
     throw err;
   }
 }
+
+/** One endpoint's counters would pass for the whole set's: perf reports no server split for a set. */
+const setStatistics = (url: string): ModelpipeError =>
+  new ModelpipeError('MP_ERR_BAD_CONFIG', `${url}: no server statistics for a set of endpoints`);

@@ -9,6 +9,7 @@ import { GraphPipeFrontend, sendGraphPipeError } from './graphpipe-frontend.js';
 import { type Logger, silentLogger } from '../observe/logger.js';
 import { OipFrontend } from './oip-frontend.js';
 import { sendText } from './respond.js';
+import { settlesWithin } from './settles.js';
 import { type ServerGuard, type ServerLimits, clientKey, createLimitedServer } from './server-limits.js';
 import type { ServerTls } from './tls.js';
 import type { TokenAuth } from './auth.js';
@@ -83,6 +84,8 @@ export class HttpServer {
   /** Requests being handled, so a drain deadline can answer and cancel them. */
   private readonly active = new Map<ServerResponse, Context>();
   private draining = false;
+  /** Set by beginDrain: settles when the listener and every connection are closed. */
+  private closed: Promise<void> | undefined;
 
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
@@ -204,7 +207,7 @@ export class HttpServer {
         return true;
       case '/control/is_ready':
       case '/health/ready': {
-        const ready = this.opts.operations ? this.opts.operations.ready() : this.opts.engine.isReady();
+        const ready = !this.draining && (this.opts.operations ? this.opts.operations.ready() : this.opts.engine.isReady());
         sendText(res, ready ? 200 : 503, ready ? 'ok\n' : 'not ready\n');
         return true;
       }
@@ -229,25 +232,45 @@ export class HttpServer {
   }
 
   /**
-   * Graceful stop: refuse new connections, finish in-flight requests, close models.
-   * Past drainTimeoutMs the requests still in progress are answered
-   * MP_ERR_DRAIN_TIMEOUT and cancelled (queued work is dropped; a batch already
-   * running on a model finishes, bounded by a short grace).
+   * The first step of a graceful stop, at once: readiness answers 503 (balancers stop
+   * choosing this server), the listener closes (new connections are refused, so clients
+   * fail over), idle keep-alive connections close. Requests already accepted are still
+   * served; `close()` waits for them. Idempotent.
+   */
+  beginDrain(): void {
+    if (this.closed) return;
+    this.draining = true;
+    this.closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+  }
+
+  /**
+   * Graceful stop: `beginDrain`, then every request already accepted is answered (the
+   * engine still takes them: a request still uploading at SIGTERM is served, not
+   * refused), then the models close. Past drainTimeoutMs the requests still in progress
+   * are answered MP_ERR_DRAIN_TIMEOUT and cancelled (queued work is dropped; a batch
+   * already running on a model finishes, bounded by a short grace).
    */
   async close(): Promise<void> {
-    this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    const drained = this.opts.engine.shutdown();
+    this.beginDrain();
+    // A response begun before the drain kept its connection alive; close such
+    // connections as they go idle, so the listener's close completes.
+    const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
     const limit = this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    if (limit > 0 && (await settlesWithin(drained, limit)) === false) {
+    if (limit > 0 && (await settlesWithin(this.requestsAnswered(), limit)) === false) {
       this.cancelInFlight(limit);
-      await settlesWithin(drained, 5000);
-    } else await drained;
+      await settlesWithin(this.opts.engine.shutdown(), 5000);
+    } else await this.opts.engine.shutdown();
     this.server.closeIdleConnections();
     const t = setTimeout(() => this.server.closeAllConnections(), 5000);
-    await closed;
+    await this.closed;
+    clearInterval(sweep);
     clearTimeout(t);
+  }
+
+  /** Resolves once no request is being handled. */
+  private async requestsAnswered(): Promise<void> {
+    while (this.active.size > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   private cancelInFlight(limit: number): void {
@@ -267,23 +290,4 @@ export class HttpServer {
 
 function pathOf(req: IncomingMessage): string {
   return (req.url ?? '/').split('?')[0] ?? '/';
-}
-
-/** Whether `p` settles within `ms` (its rejection counts as settled). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((r) => {
-    timer = setTimeout(() => r(false), ms);
-  });
-  try {
-    return await Promise.race([
-      p.then(
-        () => true,
-        () => true,
-      ),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
