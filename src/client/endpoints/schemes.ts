@@ -3,6 +3,7 @@ import type { Discovery, DiscoveryOptions } from './discovery.js';
 import { StaticDiscovery } from './static-discovery.js';
 import { DnsDiscovery } from './dns-discovery.js';
 import { SrvDiscovery } from './srv-discovery.js';
+import { RedisDiscovery } from './redis-discovery.js';
 
 /** Makes a discovery for a URL of its scheme. */
 export type DiscoveryFactory = (url: string, options: DiscoveryOptions) => Discovery;
@@ -14,6 +15,8 @@ export type DiscoveryFactory = (url: string, options: DiscoveryOptions) => Disco
 const SCHEMES = new Map<string, DiscoveryFactory>([
   ['dns://', (url, options) => new DnsDiscovery(url, options)],
   ['dns+srv://', (url, options) => new SrvDiscovery(url, options)],
+  ['redis://', (url, options) => new RedisDiscovery(url, options)],
+  ['rediss://', (url, options) => new RedisDiscovery(url, options)],
 ]);
 
 /** Adds a discovery scheme (`dns://`, `dns+srv://`, `redis://`, …). */
