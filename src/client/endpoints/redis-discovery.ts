@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { ModelpipeError } from '../../errors/index.js';
 import type { DiscoveryOptions } from './discovery.js';
 import { type RegistryAddress, connectRegistry, parseRegistryUrl, readRegistry } from './redis-registry.js';
 import { type Reading, RefreshingDiscovery } from './refreshing-discovery.js';
@@ -40,7 +41,7 @@ export class RedisDiscovery extends RefreshingDiscovery {
     const redis = await connectRegistry(this.#address);
     if (this.closed) {
       redis.disconnect();
-      throw new Error('closed');
+      throw new ModelpipeError('MP_ERR_DISCOVERY', `${this.description}: closed`);
     }
     this.#redis = redis;
     void this.#watch(redis);

@@ -28,7 +28,8 @@ export class RegistryAnnouncer {
     this.#url = url;
     this.#ttlMs = ttlMs;
     this.#log = log;
-    this.#timer = setInterval(() => void this.#beat(), Math.max(1, Math.floor(ttlMs / 3)));
+    // Never more than ten beats a second, whatever the TTL.
+    this.#timer = setInterval(() => void this.#beat(), Math.max(100, Math.floor(ttlMs / 3)));
     // The server's listeners keep the process alive; the heartbeat alone must not.
     this.#timer.unref();
     // Back from a reconnect (Redis restarted, perhaps empty): renew now, not at the next beat.
