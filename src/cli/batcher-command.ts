@@ -24,7 +24,11 @@ export const BATCHER = defineCommand({
   collects concurrent requests, forwards merged batches, splits the responses.`,
   groups: [
     flagGroup({
-      target: { type: 'string', value: 'URL', help: 'the GraphPipe server to forward to (required)' },
+      target: {
+        type: 'string',
+        value: 'URL',
+        help: 'the GraphPipe server to forward to: URL, comma-separated URLs, or a discovery URL (required)',
+      },
       ...listenFlag('127.0.0.1:9001'),
       'upstream-connections': { type: 'int', min: 1, default: '4', help: 'concurrent batches in flight to the target' },
     }),

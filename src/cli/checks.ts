@@ -1,3 +1,5 @@
+import { isDiscoveryUrl } from '../client/endpoints/schemes.js';
+import { splitEndpointList } from '../client/endpoints/static-discovery.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ModelpipeError, isModelpipeError } from '../errors/index.js';
@@ -46,11 +48,17 @@ export function readJsonFile(path: string, flag: string): unknown {
   }
 }
 
-/** A server URL must say its scheme: "127.0.0.1:9000" parses as scheme "127.0.0.1". */
-export function needHttpUrl(url: string): void {
-  if (/^https?:\/\//i.test(url)) return;
-  const hint = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? 'use http:// or https://' : `did you mean http://${url}?`;
-  throw new ModelpipeError('MP_ERR_BAD_CONFIG', `URL ${url} has no http:// or https:// scheme (${hint})`);
+/**
+ * A server URL must say its scheme: "127.0.0.1:9000" parses as scheme "127.0.0.1".
+ * A comma-separated list: each of its URLs; a discovery URL is its source's to check.
+ */
+export function needHttpUrl(target: string): void {
+  if (isDiscoveryUrl(target)) return;
+  for (const url of splitEndpointList(target)) {
+    if (/^https?:\/\//i.test(url)) continue;
+    const hint = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? 'use http:// or https://' : `did you mean http://${url}?`;
+    throw new ModelpipeError('MP_ERR_BAD_CONFIG', `URL ${url} has no http:// or https:// scheme (${hint})`);
+  }
 }
 
 type SystemError = Error & { code?: string; syscall?: string; address?: string; port?: number; path?: string };

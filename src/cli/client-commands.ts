@@ -29,7 +29,7 @@ function serverFlags(timeoutMs: number) {
 
 export const INFER = defineCommand({
   name: 'infer',
-  usage: 'URL --input <JSON array | file.npy> [options]',
+  usage: 'URL --input <JSON array | file.npy> [options]   (URL: one, comma-separated, or a discovery URL)',
   groups: [
     flagGroup({
       input: {
@@ -59,7 +59,8 @@ export const INFER_HELP = helpText(INFER);
 
 export const METADATA = defineCommand({
   name: 'metadata',
-  usage: 'URL [--protocol graphpipe|v2|v2-grpc --model NAME]   print model metadata as JSON',
+  usage:
+    'URL [--protocol graphpipe|v2|v2-grpc --model NAME]   print model metadata as JSON (URL: one, comma-separated, or a discovery URL)',
   groups: [serverFlags(30_000), CLIENT_SECURITY_GROUP],
 });
 

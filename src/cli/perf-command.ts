@@ -79,7 +79,7 @@ const OUTPUT = flagGroup(
 
 export const PERF = defineCommand({
   name: 'perf',
-  usage: 'URL [options]',
+  usage: 'URL [options]   (URL: one, comma-separated, or a discovery URL)',
   about: `  Measures a model server: throughput and latency percentiles per load step.
   URL is a GraphPipe endpoint (http://host:port[/model]), an OIP server with --model
   (http://host:port), or OIP gRPC (grpc://host:port, with --model).`,

@@ -8,7 +8,11 @@ import {
   encodeRequestChunks,
 } from '../protocol/graphpipe/index.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
-import { RemoteError } from './errors.js';
+import { EndpointSet } from './endpoints/endpoint-set.js';
+import { httpProbe } from './endpoints/probe.js';
+import { type EndpointOptions, type Route, isEndpointSetTarget, routeFor } from './endpoints/route.js';
+import { sharedHttpProbe, sharedRoute } from './endpoints/shared-routes.js';
+import { RemoteError, retryAfterMs } from './errors.js';
 import { HttpTransport, LARGE_BODY } from './http-transport.js';
 import { Lifecycle } from './lifecycle.js';
 import { type ClientSecurity, PerSecurity, newAgent, securityOf, sharedDispatcher, tlsKey } from './security.js';
@@ -24,6 +28,10 @@ export interface GraphPipeClientOptions {
   connections?: number | undefined;
   /** A pool lent by the caller, used instead of the client's own and never closed by it. */
   dispatcher?: Dispatcher | undefined;
+  /** For a list or discovery URL: balancing, probes, retry budget, discovery settings. */
+  endpoints?: EndpointOptions | undefined;
+  /** Endpoints lent by the caller (a pool's or the helpers' kept set), never closed by the client. */
+  route?: Route | undefined;
 }
 
 /** Per call. */
@@ -39,8 +47,9 @@ export interface GraphPipeCallOptions {
 export type GraphPipeSingleOptions = Omit<GraphPipeCallOptions, 'inputNames' | 'outputNames'> & { inputName?: string; outputName?: string };
 
 /**
- * A GraphPipe client for one server URL (the model's endpoint). It owns its
- * connection pool, security and default timeout; close() releases the pool once
+ * A GraphPipe client for a model's endpoint URL, or a comma-separated list or
+ * discovery URL of several (balanced, probed and failed over: endpoints/). It owns
+ * its connection pool, security and default timeout; close() releases the pool once
  * the calls in flight have finished, and calls after it fail with MP_ERR_CLIENT_CLOSED.
  * Errors are RemoteErrors carrying the server's stable code.
  */
@@ -50,6 +59,8 @@ export class GraphPipeClient {
   readonly #life: Lifecycle;
   readonly #security: ClientSecurity | undefined;
   readonly #timeoutMs: number;
+  readonly #route: Route;
+  readonly #ownsRoute: boolean;
 
   constructor(url: string, options: GraphPipeClientOptions = {}) {
     this.target = new ClientTarget(url);
@@ -57,6 +68,8 @@ export class GraphPipeClient {
     this.#life = new Lifecycle(url);
     this.#security = options.security;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#ownsRoute = options.route === undefined;
+    this.#route = options.route ?? routeFor(url, { ...options.endpoints, probe: httpProbe(this.#http, () => securityOf(this.#security)) });
   }
 
   get url(): string {
@@ -65,7 +78,6 @@ export class GraphPipeClient {
 
   /** Sends tensors, returns tensors. Names may be omitted to use the server's defaults. */
   async inferManyRaw(inputs: readonly Tensor[], opts: GraphPipeCallOptions = {}): Promise<Tensor[]> {
-    const url = this.target.url;
     const req = {
       type: 'infer' as const,
       config: opts.config ?? '',
@@ -75,7 +87,7 @@ export class GraphPipeClient {
     };
     let total = 0;
     for (const t of inputs) total += t.byteLength;
-    const body = await this.post(total >= LARGE_BODY ? encodeRequestChunks(req) : [encodeRequest(req)], opts);
+    const { url, body } = await this.post(total >= LARGE_BODY ? encodeRequestChunks(req) : [encodeRequest(req)], opts);
     let res: ReturnType<typeof decodeInferResponse>;
     try {
       res = decodeInferResponse(body);
@@ -112,29 +124,37 @@ export class GraphPipeClient {
 
   /** The server's GraphPipe metadata (a flatbuffer MetadataRequest, as every GraphPipe server answers). */
   async metadata(opts: Pick<GraphPipeCallOptions, 'timeoutMs' | 'signal'> = {}): Promise<MetadataResponse> {
-    const body = await this.post([encodeRequest({ type: 'metadata' })], opts);
+    const { url, body } = await this.post([encodeRequest({ type: 'metadata' })], opts);
     try {
       return decodeMetadataResponse(body);
     } catch (err: unknown) {
-      const url = this.url;
       throw new RemoteError('MP_ERR_BAD_RESPONSE', `${url}: unreadable metadata: ${(err as Error).message}`, { url, cause: err });
     }
   }
 
   /** Releases the pool after the calls in flight; idempotent. */
   close(): Promise<void> {
-    return this.#life.close(() => this.#http.close());
+    return this.#life.close(async () => {
+      if (this.#ownsRoute) await this.#route.close();
+      await this.#http.close();
+    });
   }
 
-  private async post(chunks: Uint8Array[], opts: Pick<GraphPipeCallOptions, 'timeoutMs' | 'signal'>): Promise<Uint8Array> {
+  /** Posts to one endpoint (failing over to others when it has several); the body of a 200 and the URL that sent it. */
+  private post(chunks: Uint8Array[], opts: Pick<GraphPipeCallOptions, 'timeoutMs' | 'signal'>): Promise<{ url: string; body: Uint8Array }> {
     this.#life.check();
-    const url = this.target.url;
     // Accept: errors as an InferResponse with `errors` (code and message), not the reference text body.
     const headers = { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' };
-    const call = { timeoutMs: opts.timeoutMs ?? this.#timeoutMs, signal: opts.signal };
-    const res = await this.#http.send(url, 'POST', securityOf(this.#security), { chunks, headers }, call);
-    if (res.status !== 200) throw errorFromBody(url, res.status, res.body, res.headers['x-modelpipe-error']);
-    return res.body;
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    const security = securityOf(this.#security);
+    return this.#route.call(
+      async (url, remainingMs) => {
+        const res = await this.#http.send(url, 'POST', security, { chunks, headers }, { timeoutMs: remainingMs, signal: opts.signal });
+        if (res.status !== 200) throw errorFromBody(url, res.status, res.body, res.headers);
+        return { url, body: res.body };
+      },
+      { timeoutMs, signal: opts.signal },
+    );
   }
 }
 
@@ -148,6 +168,9 @@ export class GraphPipeClient {
 export class GraphPipeClientPool {
   readonly #agents: PerSecurity<Dispatcher>;
   readonly #life = new Lifecycle('client pool');
+  /** Endpoint sets of the list and discovery targets asked for, kept for the pool's life (health and load outlive a call). */
+  readonly #sets = new Map<string, EndpointSet>();
+  #probeHttp: HttpTransport | undefined;
 
   constructor(private readonly options: Omit<GraphPipeClientOptions, 'dispatcher'> = {}) {
     this.#agents = new PerSecurity<Dispatcher>(
@@ -161,11 +184,26 @@ export class GraphPipeClientPool {
   client(url: string, security?: ClientSecurity): GraphPipeClient {
     this.#life.check();
     const sec = securityOf(security ?? this.options.security);
-    return new GraphPipeClient(url, { ...this.options, security: sec, dispatcher: this.#agents.get(sec) });
+    const route = isEndpointSetTarget(url) ? this.#set(url) : undefined;
+    return new GraphPipeClient(url, { ...this.options, security: sec, dispatcher: this.#agents.get(sec), route });
   }
 
   close(): Promise<void> {
-    return this.#life.close(() => this.#agents.closeAll());
+    return this.#life.close(async () => {
+      await Promise.all([...this.#sets.values()].map((s) => s.close()));
+      await Promise.all([this.#agents.closeAll(), this.#probeHttp?.close()]);
+    });
+  }
+
+  #set(target: string): EndpointSet {
+    let s = this.#sets.get(target);
+    if (!s) {
+      this.#probeHttp ??= new HttpTransport({ connections: 4 });
+      const probe = httpProbe(this.#probeHttp, () => securityOf(this.options.security));
+      s = new EndpointSet(target, { ...this.options.endpoints, probe });
+      this.#sets.set(target, s);
+    }
+    return s;
   }
 }
 
@@ -174,18 +212,20 @@ export class GraphPipeClientPool {
  * or plain text (graphpipe-go; modelpipe without the Accept header, whose code is then
  * in `x-modelpipe-error`).
  */
-function errorFromBody(url: string, status: number, body: Uint8Array, codeHeader: unknown): RemoteError {
+function errorFromBody(url: string, status: number, body: Uint8Array, headers: Record<string, unknown>): RemoteError {
+  const retry = status === 429 ? { retryAfterMs: retryAfterMs(headers['retry-after']) } : {};
   try {
     const r = decodeInferResponse(body);
     const e = r.errors[0];
-    if (e) return RemoteError.fromWire(url, status, e.code, e.message);
+    if (e) return RemoteError.fromWire(url, status, e.code, e.message, retry.retryAfterMs);
   } catch {
     // not a flatbuffer: fall through to text
   }
   const text = new TextDecoder().decode(body.subarray(0, 1000)).trim();
+  const codeHeader = headers['x-modelpipe-error'];
   const code = typeof codeHeader === 'string' && isErrorCode(codeHeader) ? codeHeader : undefined;
-  if (code && text) return new RemoteError(code, `${url}: ${text}`, { url, status, remoteCode: ERROR_CODES[code].num });
-  return new RemoteError('MP_ERR_REMOTE', `${url}: HTTP ${status}${text ? `: ${text}` : ''}`, { url, status });
+  if (code && text) return new RemoteError(code, `${url}: ${text}`, { url, status, remoteCode: ERROR_CODES[code].num, ...retry });
+  return new RemoteError('MP_ERR_REMOTE', `${url}: HTTP ${status}${text ? `: ${text}` : ''}`, { url, status, ...retry });
 }
 
 /**
@@ -228,7 +268,10 @@ export type SingleOptions = CallOptions & { inputName?: string; outputName?: str
 /** A client for one call, on a lent pool: nothing of its own to close. */
 function borrowed(url: string, opts: CallOptions): GraphPipeClient {
   const security = securityOf(opts.security);
-  return new GraphPipeClient(url, { security, dispatcher: opts.dispatcher ?? sharedDispatcher(security) });
+  const route = isEndpointSetTarget(url)
+    ? sharedRoute(`graphpipe ${url}`, () => new EndpointSet(url, { probe: sharedHttpProbe() }))
+    : undefined;
+  return new GraphPipeClient(url, { security, dispatcher: opts.dispatcher ?? sharedDispatcher(security), route });
 }
 
 export const graphPipeMultiRemoteRaw = (url: string, inputs: readonly Tensor[], opts: MultiOptions = {}): Promise<Tensor[]> =>

@@ -1,6 +1,7 @@
 import http2 from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { grpcPrefix } from '../protocol/oip/index.js';
+import type { TransportFailure } from './errors.js';
 
 /**
  * A lean gRPC unary transport over node:http2 (the client half of modelpipe's
@@ -20,6 +21,10 @@ export class GrpcStatusError extends Error {
     readonly details: string,
     /** Response headers and trailers (custom metadata such as x-modelpipe-error). */
     readonly metadata: Readonly<Record<string, string>> = {},
+    /** The connection failed under the call (see RemoteError.failure); undefined for an answer. */
+    readonly failure?: TransportFailure | undefined,
+    /** The HTTP status of an answer that was not gRPC (a proxy's 503), else undefined. */
+    readonly httpStatus?: number | undefined,
   ) {
     super(`${status[code] ?? code}: ${details}`);
     this.name = 'GrpcStatusError';
@@ -71,6 +76,9 @@ export interface ChannelOptions {
   headers?: Readonly<Record<string, string>>;
 }
 
+/** Sessions that got as far as connecting: a call failing on one was sent, not refused. */
+const connected = new WeakSet<http2.ClientHttp2Session>();
+
 /** One HTTP/2 connection to `host:port`, opened on first use and reopened after it closes. */
 export class GrpcChannel {
   private session: http2.ClientHttp2Session | undefined;
@@ -94,7 +102,10 @@ export class GrpcChannel {
     fresh.on('error', () => {}); // reported per stream; without a listener it would throw
     // initialWindowSize covers streams; the connection's own window stays 64 KiB unless widened.
     // (Not on a session already destroyed: that throws, and from an event handler it would end the process.)
-    fresh.once('connect', () => fresh.destroyed || fresh.setLocalWindowSize(64 * 1024 * 1024));
+    fresh.once('connect', () => {
+      connected.add(fresh);
+      if (!fresh.destroyed) fresh.setLocalWindowSize(64 * 1024 * 1024);
+    });
     const forget = (): void => {
       if (this.session === fresh) this.session = undefined;
     };
@@ -110,8 +121,10 @@ export class GrpcChannel {
   unary(path: string, message: readonly Uint8Array[], opts: UnaryOptions): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
+      let session: http2.ClientHttp2Session;
       try {
-        stream = this.connect().request({
+        session = this.connect();
+        stream = session.request({
           ':method': 'POST',
           ':path': path,
           'content-type': 'application/grpc',
@@ -121,9 +134,11 @@ export class GrpcChannel {
           ...this.options.headers,
         });
       } catch (err: unknown) {
-        reject(new GrpcStatusError(status.UNAVAILABLE, (err as Error).message));
+        reject(new GrpcStatusError(status.UNAVAILABLE, (err as Error).message, {}, 'connect'));
         return;
       }
+      /** How the connection failed under this call: never up, or lost before (or after) the answer began. */
+      const lost = (): TransportFailure => (!connected.has(session) ? 'connect' : reply.started ? 'closed-late' : 'closed');
       this.inFlight++;
       const reply = new UnaryReply(opts.maxReceiveBytes);
       let settled = false;
@@ -154,9 +169,9 @@ export class GrpcChannel {
         const err = settled ? undefined : reply.data(chunk);
         if (err) finish(err);
       });
-      stream.on('error', (err: Error) => finish(new GrpcStatusError(status.UNAVAILABLE, err.message)));
+      stream.on('error', (err: Error) => finish(new GrpcStatusError(status.UNAVAILABLE, err.message, {}, lost())));
       stream.on('close', () => {
-        if (!settled) finish(reply.failure(), reply.message());
+        if (!settled) finish(reply.failure(lost), reply.message());
       });
       stream.write(grpcPrefix(message.reduce((n, c) => n + c.byteLength, 0)));
       for (const c of message) stream.write(c);
@@ -206,6 +221,11 @@ class UnaryReply {
 
   constructor(private readonly maxReceiveBytes: number) {}
 
+  /** Whether any of the answer has arrived. */
+  get started(): boolean {
+    return this.httpStatus !== 0;
+  }
+
   headers(h: http2.IncomingHttpHeaders): void {
     const st = h[':status'];
     if (st !== undefined) this.httpStatus = Number(st);
@@ -242,12 +262,11 @@ class UnaryReply {
   }
 
   /** Once the stream closed: why the call failed, or undefined when it succeeded. */
-  failure(): GrpcStatusError | undefined {
+  failure(lost: () => TransportFailure): GrpcStatusError | undefined {
     const { httpStatus, grpcStatus, body, meta } = this;
-    if (httpStatus !== 200 && grpcStatus === undefined) {
-      const code = httpStatus === 0 ? status.UNAVAILABLE : statusOfHttp(httpStatus);
-      return new GrpcStatusError(code, httpStatus === 0 ? 'connection closed before an answer' : `HTTP status ${httpStatus}`, meta);
-    }
+    if (httpStatus === 0) return new GrpcStatusError(status.UNAVAILABLE, 'connection closed before an answer', meta, lost());
+    if (httpStatus !== 200 && grpcStatus === undefined)
+      return new GrpcStatusError(statusOfHttp(httpStatus), `HTTP status ${httpStatus}`, meta, undefined, httpStatus);
     if (grpcStatus === undefined) return new GrpcStatusError(status.INTERNAL, 'the call ended without a grpc-status', meta);
     if (grpcStatus !== status.OK) return new GrpcStatusError(grpcStatus, this.grpcMessage, meta);
     if (!body || this.bodyHave !== body.length)

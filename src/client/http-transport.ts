@@ -76,7 +76,7 @@ export class HttpTransport {
     try {
       return { status: res.statusCode, headers: res.headers, body: new Uint8Array(await res.body.arrayBuffer()) };
     } catch (err: unknown) {
-      throw transportError(url, err, timeoutMs);
+      throw transportError(url, err, timeoutMs, true);
     }
   }
 

@@ -2,10 +2,13 @@ import type { Dispatcher } from 'undici';
 import { ModelpipeError } from '../errors/index.js';
 import type { OipModelMetadata, OipNamedTensor } from '../protocol/oip/index.js';
 import { type Nested, type Tensor, fromNested, isTensor } from '../tensor/index.js';
+import { type EndpointOptions, isEndpointSetTarget } from './endpoints/route.js';
+import { closeSharedRoutes, sharedRoute } from './endpoints/shared-routes.js';
 import { HttpTransport } from './http-transport.js';
 import { Lifecycle } from './lifecycle.js';
 import { GrpcWire, closeSharedGrpcWires, sharedGrpcWire } from './oip-grpc-client.js';
 import { RestWire } from './oip-rest.js';
+import { RoutedWire } from './oip-routed.js';
 import type { OipResult, OipServerMetadata, OipStatistics, OipWire, WireCall } from './oip-wire.js';
 import { type ClientSecurity, closeSharedAgents, securityOf, sharedDispatcher } from './security.js';
 import { ClientTarget } from './target.js';
@@ -32,6 +35,8 @@ export interface OipClientOptions {
   dispatcher?: Dispatcher | undefined;
   /** gRPC: the largest response message accepted (default 64 MiB). */
   maxResponseBytes?: number | undefined;
+  /** For a list or discovery URL: balancing, probes, retry budget, discovery settings. */
+  endpoints?: EndpointOptions | undefined;
 }
 
 /** Per call. */
@@ -58,7 +63,11 @@ function named(inputs: OipInputs): OipNamedTensor[] {
   return Object.entries(inputs as Record<string, Tensor | Nested>).map(([name, v]) => ({ name, tensor: isTensor(v) ? v : fromNested(v) }));
 }
 
-/** An OIP client for one server (see OipTransport), owning its pool or channels until close(). */
+/**
+ * An OIP client for one server, or for a comma-separated list or discovery URL of
+ * several (balanced and failed over, see oip-routed.ts), owning its pool or
+ * channels until close().
+ */
 export class OipClient {
   readonly target: ClientTarget;
   readonly transport: OipTransport;
@@ -75,7 +84,7 @@ export class OipClient {
       throw new ModelpipeError('MP_ERR_BAD_CONFIG', `OIP transport must be rest, rest-binary or grpc, got ${String(this.transport)}`);
     if (this.target.grpcScheme && this.transport !== 'grpc')
       throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${url}: a grpc:// URL needs transport grpc, not ${this.transport}`);
-    this.#wire = wire ?? (this.transport === 'grpc' ? new GrpcWire(this.target) : new RestWire(this.target, new HttpTransport(options)));
+    this.#wire = wire ?? ownWire(this.target, this.transport, options);
     this.#life = new Lifecycle(url);
     this.#opts = options;
     this.#ownsWire = wire === undefined;
@@ -134,6 +143,16 @@ export class OipClient {
   }
 }
 
+/** The wire a client owns: one endpoint's, or a routed one over an endpoint set. */
+function ownWire(target: ClientTarget, transport: OipTransport, options: OipClientOptions): OipWire {
+  const grpc = transport === 'grpc';
+  if (isEndpointSetTarget(target.url)) {
+    const security = () => securityOf(options.security);
+    return new RoutedWire(target.url, { grpc, http: new HttpTransport(options), security, endpoints: options.endpoints });
+  }
+  return grpc ? new GrpcWire(target) : new RestWire(target, new HttpTransport(options));
+}
+
 /*
  * The functional helpers: a call each, on a client that borrows the process-wide
  * resources (the shared HTTP pools; one kept gRPC wire per address, as the channels
@@ -156,6 +175,14 @@ type ServerCall = Pick<OipCallOptions, 'timeoutMs' | 'signal' | 'security'>;
 
 function borrowed(url: string, opts: Pick<OipCallOptions, 'security' | 'dispatcher' | 'maxResponseBytes'>): OipClient {
   const security = securityOf(opts.security);
+  if (isEndpointSetTarget(url)) {
+    const grpc = new ClientTarget(url).grpcScheme;
+    const wire = sharedRoute(
+      `oip ${url}`,
+      () => new RoutedWire(url, { grpc, http: new HttpTransport({}), security: () => securityOf(undefined) }),
+    );
+    return new OipClient(url, { security, maxResponseBytes: opts.maxResponseBytes }, wire);
+  }
   if (new ClientTarget(url).grpcScheme)
     return new OipClient(url, { security, maxResponseBytes: opts.maxResponseBytes }, sharedGrpcWire(url));
   return new OipClient(url, { security, dispatcher: opts.dispatcher ?? sharedDispatcher(security) });
@@ -177,7 +204,7 @@ export const oipServerMetadata = (url: string, opts: ServerCall = {}): Promise<O
  * flight finish first, later calls open fresh ones. Client objects are not affected.
  */
 export async function closeDefaultClients(): Promise<void> {
-  await Promise.all([closeSharedAgents(), closeSharedGrpcWires()]);
+  await Promise.all([closeSharedAgents(), closeSharedGrpcWires(), closeSharedRoutes()]);
 }
 
 /** @deprecated use oipInfer (or an OipClient's infer) */

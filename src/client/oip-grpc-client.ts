@@ -157,11 +157,19 @@ export class GrpcWire implements OipWire {
 function toRemoteError(url: string, method: string, err: GrpcStatusError, timeoutMs: number): RemoteError {
   const sent = err.metadata['x-modelpipe-error'];
   const code = sent !== undefined && Object.hasOwn(ERROR_CODES, sent) ? (sent as ErrorCode) : undefined;
+  // gRPC's pushback (A6: "retry no sooner than"): the server is throttling, as HTTP's 429 with Retry-After.
+  const pushback = Number(err.metadata['grpc-retry-pushback-ms'] ?? Number.NaN);
+  if (pushback >= 0)
+    return new RemoteError(code ?? 'MP_ERR_REMOTE', `${url}: ${err.details}`, { url, status: 429, retryAfterMs: pushback, cause: err });
   if (code) return new RemoteError(code, `${url}: ${err.details}`, { url, status: httpStatusOfGrpc(err.code) ?? 500, cause: err });
   if (err.code === status.DEADLINE_EXCEEDED)
     return new RemoteError('MP_ERR_TIMEOUT', `${url}: no answer within ${timeoutMs} ms`, { url, cause: err });
-  if (err.code === status.UNAVAILABLE)
-    return new RemoteError('MP_ERR_CONNECT', `${url}: cannot reach server (${err.details})`, { url, cause: err });
+  if (err.code === status.UNAVAILABLE) {
+    // A proxy's 503 or 429 keeps its status (failover reads it), a lost connection says how it was lost;
+    // a server's own UNAVAILABLE is gRPC's "try again", a 503.
+    const how = err.httpStatus !== undefined ? { status: err.httpStatus } : err.failure ? { failure: err.failure } : { status: 503 };
+    return new RemoteError('MP_ERR_CONNECT', `${url}: cannot reach server (${err.details})`, { url, cause: err, ...how });
+  }
   if (err.code === status.CANCELLED) return new RemoteError('MP_ERR_CANCELLED', `${url}: request aborted`, { url, cause: err });
   return new RemoteError('MP_ERR_REMOTE', `${url}: ${method} failed: ${err.details}`, {
     url,

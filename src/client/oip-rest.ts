@@ -6,7 +6,7 @@ import {
   encodeInferRequest,
   parseInferResponse,
 } from '../protocol/oip/index.js';
-import { RemoteError } from './errors.js';
+import { RemoteError, retryAfterMs } from './errors.js';
 import type { HttpAnswer, HttpBody, HttpTransport } from './http-transport.js';
 import type { OipResult, OipServerMetadata, OipStatistics, OipWire, WireCall, WireInfer } from './oip-wire.js';
 import { byName } from './oip-wire.js';
@@ -96,7 +96,8 @@ export class RestWire implements OipWire {
     } catch {
       // not JSON: keep the text
     }
-    throw new RemoteError(code, `${url}: ${message || `HTTP ${res.status}`}`, { url, status: res.status });
+    const retry = res.status === 429 ? retryAfterMs(res.headers['retry-after']) : undefined;
+    throw new RemoteError(code, `${url}: ${message || `HTTP ${res.status}`}`, { url, status: res.status, retryAfterMs: retry });
   }
 
   private unreadable(what: string, err: unknown): RemoteError {

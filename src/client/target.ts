@@ -1,21 +1,30 @@
 import { ModelpipeError } from '../errors/index.js';
+import { isDiscoveryUrl } from './endpoints/schemes.js';
+import { splitEndpointList } from './endpoints/static-discovery.js';
+
+const isGrpcUrl = (u: string): boolean => u.startsWith('grpc://') || u.startsWith('grpcs://');
 
 /**
- * Where a client sends its calls. Today one endpoint per client; the replicas
- * issue will give a client several (a list or a discovery URL) and choose one per
- * call here, so the clients ask this object for addresses instead of holding a
- * URL themselves. Everything that reads an endpoint's URL lives in this file.
+ * What a client was given to call: one URL, a comma-separated list, or a
+ * discovery URL (then the client's calls go through an endpoint set, see
+ * endpoints/route.ts), and, per endpoint, the addresses derived from its URL.
+ * Everything that reads an endpoint's URL lives in this file.
  */
 export class ClientTarget {
-  /** The URL as given, for messages (GraphPipe posts to it as is). */
+  /** The target as given, for messages (GraphPipe posts to a single URL as is). */
   readonly url: string;
-  /** grpc:// is cleartext HTTP/2, grpcs:// gRPC over TLS. */
+  /** grpc:// is cleartext HTTP/2, grpcs:// gRPC over TLS (a list: every entry; discovery: its ?scheme=). */
   readonly grpcScheme: boolean;
 
   constructor(url: string) {
     if (typeof url !== 'string' || url === '') throw new ModelpipeError('MP_ERR_BAD_CONFIG', `a client needs a URL, got ${String(url)}`);
     this.url = url;
-    this.grpcScheme = url.startsWith('grpc://') || url.startsWith('grpcs://');
+    if (isDiscoveryUrl(url)) this.grpcScheme = /[?&]scheme=grpcs?(&|$)/.test(url);
+    else if (url.includes(',')) {
+      const grpc = splitEndpointList(url).map(isGrpcUrl);
+      if (new Set(grpc).size > 1) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `${url}: an endpoint list mixes gRPC and HTTP URLs`);
+      this.grpcScheme = grpc[0] === true;
+    } else this.grpcScheme = isGrpcUrl(url);
   }
 
   /** The URL with `path` appended (REST routes under the endpoint). */

@@ -1,6 +1,24 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast-metrics.js';
 
+/**
+ * Metrics of the process rather than of one server (the client's endpoint sets, which
+ * remote models, hops and the batcher use): installed into every server's registry,
+ * those made before and after, so each /metrics shows them.
+ */
+type ProcessMetrics = (registry: Registry) => void;
+const processMetrics: ProcessMetrics[] = [];
+const serverRegistries = new Set<WeakRef<Registry>>();
+
+export function addProcessMetrics(install: ProcessMetrics): void {
+  processMetrics.push(install);
+  for (const ref of serverRegistries) {
+    const r = ref.deref();
+    if (r) install(r);
+    else serverRegistries.delete(ref);
+  }
+}
+
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Every Prometheus metric of a server, in one registry (one per server, so tests can run several). */
@@ -73,6 +91,8 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    for (const install of processMetrics) install(this.registry);
+    serverRegistries.add(new WeakRef(this.registry));
   }
 
   /** Reports a model's in-flight count, queue depth and stuck runs from now on (read at scrape time). */

@@ -1,3 +1,4 @@
+import { isEndpointSetTarget } from '../client/endpoints/route.js';
 import { GraphPipeClient } from '../client/graphpipe-client.js';
 import { OipClient, type OipStatistics, type OipTransport } from '../client/oip-client.js';
 import { ModelpipeError } from '../errors/index.js';
@@ -51,9 +52,10 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
     const client = new GraphPipeClient(url, { connections, timeoutMs });
     // Statistics come from the same server's OIP routes, on a client made when first asked.
     let stats: OipClient | undefined;
-    const load = new GraphPipeSender(client.target.url, connections, timeoutMs);
+    // Several endpoints: the load goes through the client's balancing (the lean sender speaks to one URL).
+    const load = isEndpointSetTarget(url) ? undefined : new GraphPipeSender(url, connections, timeoutMs);
     const close = async () => {
-      await Promise.all([client.close(), stats?.close(), load.close()]);
+      await Promise.all([client.close(), stats?.close(), load?.close()]);
     };
     try {
       const md = await client.metadata();
@@ -63,8 +65,14 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
         url,
         model: md.name,
         inputs: md.inputs.map((i) => ({ name: i.name, dtype: i.type, shape: i.shape })),
-        sender: (tensors) => load.sender(tensors, names),
+        sender: (tensors) =>
+          load
+            ? load.sender(tensors, names)
+            : async (signal) => {
+                await client.inferManyRaw(tensors, { inputNames: names, signal });
+              },
         statistics: () => {
+          if (!load) return Promise.reject(setStatistics(url));
           stats ??= new OipClient(client.target.origin(), { transport: 'rest', timeoutMs });
           return stats.modelStatistics(md.name);
         },
@@ -91,7 +99,7 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
           await client.infer(model, named, { signal });
         };
       },
-      statistics: () => client.modelStatistics(model),
+      statistics: () => (isEndpointSetTarget(url) ? Promise.reject(setStatistics(url)) : client.modelStatistics(model)),
       close: () => client.close(),
     };
   } catch (err: unknown) {
@@ -99,3 +107,7 @@ export async function connectTarget(url: string, o: TargetOptions): Promise<Targ
     throw err;
   }
 }
+
+/** One endpoint's counters would pass for the whole set's: perf reports no server split for a set. */
+const setStatistics = (url: string): ModelpipeError =>
+  new ModelpipeError('MP_ERR_BAD_CONFIG', `${url}: no server statistics for a set of endpoints`);

@@ -1,3 +1,4 @@
+import { endpointsMatch } from '../client/endpoints/route.js';
 import { ModelpipeError } from '../errors/index.js';
 import { type DType, type Nested, type Tensor, fromNested } from '../tensor/index.js';
 import { type ConfigWarn, type ModelConfig, instancesOf, parseModelConfig, toStreamBatchOptions } from '../config/index.js';
@@ -183,10 +184,12 @@ export function validatePipelineDef(v: unknown, opts: { warn?: ConfigWarn } = {}
   const handlerReq = HANDLER_REQ[String(h.type)];
   if (!handlerReq) bad(`handler.type must be one of ${Object.keys(HANDLER_REQ).join(', ')}, got ${JSON.stringify(h.type)}`);
   for (const f of handlerReq ?? []) str(h, f, 'handler');
-  if ((h.type === 'graphpipe' || h.type === 'oip') && !/^(https?|grpc):\/\//.test(String(h.url))) {
-    bad(`handler.url must be an http:// ${h.type === 'oip' ? 'or grpc:// ' : ''}URL, got ${JSON.stringify(h.url)}`);
+  if ((h.type === 'graphpipe' || h.type === 'oip') && !endpointsMatch(String(h.url), /^(https?|grpc):\/\//)) {
+    bad(
+      `handler.url must be an http:// ${h.type === 'oip' ? 'or grpc:// ' : ''}URL, several separated by commas, or a discovery URL, got ${JSON.stringify(h.url)}`,
+    );
   }
-  if (h.type === 'graphpipe' && String(h.url).startsWith('grpc://')) bad('handler.url: GraphPipe has no gRPC transport (use type "oip")');
+  if (h.type === 'graphpipe' && String(h.url).includes('grpc://')) bad('handler.url: GraphPipe has no gRPC transport (use type "oip")');
   if (v.key !== undefined && typeof v.key !== 'string') bad('key must be a field name');
   const def = { ...v } as unknown as PipelineDef;
   modelConfigOf(def, opts.warn ?? emitWarning);

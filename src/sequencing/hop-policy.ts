@@ -1,3 +1,5 @@
+import { isDiscoveryUrl } from '../client/endpoints/schemes.js';
+import { splitEndpointList } from '../client/endpoints/static-discovery.js';
 import { ModelpipeError } from '../errors/index.js';
 import { inCidr, literalAddress, parseAddress, parseCidr } from './address.js';
 
@@ -76,8 +78,24 @@ export class HopPolicy {
     this.#entries = this.allowed.map(parseEntry);
   }
 
-  /** Undefined when `url` may be called as a next hop, else why not. */
+  /**
+   * Undefined when `url` may be called as a next hop, else why not. A list of
+   * endpoints is allowed only when each of them is; a discovery URL never (the
+   * endpoints it would yield are not known when the request is checked).
+   */
   refusal(url: string): string | undefined {
+    if (isDiscoveryUrl(url)) return 'a discovery URL cannot be a next hop named by a request (name its endpoints)';
+    if (url.includes(',')) {
+      for (const one of splitEndpointList(url)) {
+        const why = this.#refusalOfOne(one);
+        if (why !== undefined) return `${shownHop(one)}: ${why}`;
+      }
+      return undefined;
+    }
+    return this.#refusalOfOne(url);
+  }
+
+  #refusalOfOne(url: string): string | undefined {
     let u: URL;
     try {
       u = new URL(url);

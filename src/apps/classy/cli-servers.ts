@@ -62,7 +62,11 @@ export const PREPROCESSOR = defineCommand({
     flagGroup({
       ...listenFlag('127.0.0.1:9001'),
       ...PRESET_FLAGS,
-      next: { type: 'string', value: 'URL', help: 'the model server (without it, the stage answers the preprocessed tensor)' },
+      next: {
+        type: 'string',
+        value: 'URL',
+        help: 'the model server: URL, comma-separated URLs, or a discovery URL (without it, the stage answers the preprocessed tensor)',
+      },
       'next-output': { type: 'string', value: 'NAME', help: 'the model output to keep', defaultNote: "the model's first" },
     }),
     flagGroup(logFlags()),

@@ -19,8 +19,12 @@ export const CLASSIFY = defineCommand({
   groups: [
     flagGroup(
       {
-        downloader: { type: 'string', value: 'URL', help: 'the downloader stage (needed for URLs)' },
-        preprocessor: { type: 'string', value: 'URL', help: 'the preprocessor stage' },
+        downloader: {
+          type: 'string',
+          value: 'URL',
+          help: 'the downloader stage: URL, comma-separated URLs, or a discovery URL (needed for URLs)',
+        },
+        preprocessor: { type: 'string', value: 'URL', help: 'the preprocessor stage: URL, comma-separated URLs, or a discovery URL' },
       },
       'Against running servers:',
     ),
