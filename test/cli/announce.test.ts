@@ -20,7 +20,7 @@ const MNIST = sharedPath('models/mnist.onnx');
 const SERVER = ['--initial-old-space-size=64', CLI, 'serve'];
 
 /** `modelpipe serve --announce`: a server registers once ready, a kill -9 expires, a SIGTERM leaves before draining. */
-describe('serve --announce redis://…', { skip }, () => {
+describe('serve --announce redis://… (and modelpipe endpoints reading it)', { skip }, () => {
   let dir: string;
   let redis: RedisServer;
   const discoveries: RedisDiscovery[] = [];
@@ -56,6 +56,14 @@ describe('serve --announce redis://…', { skip }, () => {
     try {
       await until(() => d.current().length === 1, 10_000, 'the server in the registry');
       assert.deepEqual(d.current(), [s.url]);
+      // What a client would use now, as `modelpipe endpoints` prints it.
+      const listed = await runNode([CLI, 'endpoints', `${redis.url}/mnist`, '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      const j = JSON.parse(listed.stdout) as { endpoints: { url: string; state: string }[] };
+      assert.deepEqual(
+        j.endpoints.map((e) => [e.url, e.state]),
+        [[s.url, 'ready']],
+      );
       // Past three TTLs, still there: the heartbeat renews it.
       await new Promise((r) => setTimeout(r, 4_500));
       assert.deepEqual(d.current(), [s.url]);
