@@ -15,6 +15,9 @@ import { schedulerFromFlags } from '../flags/scheduler-flags.js';
 import { stopOnSignals } from '../server/signals.js';
 import { optional } from './serve-flags.js';
 import { BALANCER_CONNECTIONS, startBalancer } from './balancer.js';
+import { ANNOUNCE_GROUP, checkAnnounceFlags } from '../flags/announce-flags.js';
+import type { RegistryAnnouncer } from '../client/endpoints/registry-announcer.js';
+import { announceServer } from './announce.js';
 
 export const BATCHER = defineCommand({
   name: 'batcher',
@@ -51,6 +54,7 @@ export const BATCHER = defineCommand({
       },
       'Batching:',
     ),
+    ANNOUNCE_GROUP,
     LIMIT_GROUP,
     flagGroup(SERVER_SECURITY_FLAGS, 'TLS and authentication:', "(the target is the batcher's outgoing hop)"),
     flagGroup(logFlags()),
@@ -68,6 +72,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
   }
   const target = v.target;
   if (!target) throw new ModelpipeError('MP_ERR_BAD_CONFIG', `batcher needs --target URL\n\n${BATCHER_HELP}`);
+  checkAnnounceFlags(v);
   const log = createLogger(v['log-level']);
   await startTracingFromFlags(v, log);
   const security = serverSecurityFromFlags(v); // first: --hop-* is what the target sees
@@ -96,7 +101,11 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     ...limitsFromFlags(v),
     ...security,
   });
-  stopOnSignals(() => server.close(), log);
+  let announcement: RegistryAnnouncer | undefined;
+  stopOnSignals(async () => {
+    await announcement?.leave(); // out of the registry before draining
+    await server.close();
+  }, log);
   warnIfExposed(host, security, log, 'batcher');
   await server.listen(port, host);
   reloadOnSighup(security, log);
@@ -104,6 +113,7 @@ export async function batcherCommand(argv: string[]): Promise<void> {
     { url: server.url, target, model: model.metadata.name, batchable: model.batchable, exactMetadata: model.exactMetadata },
     `batching proxy on ${server.url} for ${target}`,
   );
+  announcement = await announceServer(v, server.url, log, () => server.close());
   if (!model.exactMetadata)
     log.info({ target }, 'the target is not a modelpipe server: its metadata may be approximate, so requests pass through unvalidated');
   if (!model.batchable)

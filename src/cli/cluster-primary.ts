@@ -32,6 +32,10 @@ export interface PrimaryOptions {
   execArgv: string[];
   /** The workers' --drain-timeout; past it plus a grace they are killed. */
   drainTimeoutMs: number;
+  /** Called once, when every process is ready for the first time, with the URL they serve (--announce's moment). */
+  onReady?: (url: string) => void;
+  /** Awaited on stop before the workers are told to drain (leaving a registry first). */
+  beforeDrain?: () => Promise<void>;
 }
 
 export class ClusterPrimary {
@@ -43,6 +47,8 @@ export class ClusterPrimary {
     registers: [this.registry],
   });
   private everReady = false;
+  private announced = false;
+  private url = '';
   private clusterReady = false;
   private stopping = false;
   private exitCode = 0;
@@ -83,6 +89,7 @@ export class ClusterPrimary {
   private onMessage(slot: Slot, w: Worker, m: ClusterMessage): void {
     if (m.mp === 'ready') {
       slot.ready = true;
+      this.url = m.url ?? this.url;
       this.everReady = true;
       this.o.log.info({ pid: w.process.pid }, 'server process ready');
       this.updateReady();
@@ -127,6 +134,10 @@ export class ClusterPrimary {
     if (ready === this.clusterReady) return;
     this.clusterReady = ready;
     for (const s of this.slots) send(s.worker, { mp: 'cluster-ready', ready });
+    if (ready && !this.announced) {
+      this.announced = true;
+      this.o.onReady?.(this.url);
+    }
   }
 
   /** Collects every live worker's metrics (JSON), merges them with the primary's own, and answers `w`. */
@@ -162,13 +173,20 @@ export class ClusterPrimary {
     this.stopping = true;
     this.updateReady();
     this.o.log.info({ reason, processes: this.slots.length }, 'stopping: draining every server process');
+    this.exitCode = code;
     for (const s of this.slots) {
       if (s.timer) clearTimeout(s.timer);
       s.timer = undefined;
-      s.worker?.process.kill('SIGTERM');
     }
-    this.exitCode = code;
-    if (this.slots.every((s) => s.worker === undefined)) this.finish(code);
+    void (this.o.beforeDrain?.() ?? Promise.resolve()).then(
+      () => this.drain(),
+      () => this.drain(),
+    );
+  }
+
+  private drain(): void {
+    for (const s of this.slots) s.worker?.process.kill('SIGTERM');
+    if (this.slots.every((s) => s.worker === undefined)) this.finish(this.exitCode);
     // Workers bound their own drain; this only catches one that hangs past it.
     const hard = setTimeout(() => {
       for (const s of this.slots) s.worker?.process.kill('SIGKILL');

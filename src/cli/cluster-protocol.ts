@@ -1,7 +1,7 @@
 /** IPC messages between the primary and the workers of `serve --processes N` (see cluster-primary.ts). */
 export type ClusterMessage =
-  /** worker → primary: its server listens and its models are loaded. */
-  | { mp: 'ready' }
+  /** worker → primary: its server listens (at `url`: what --announce advertises by default) and its models are loaded. */
+  | { mp: 'ready'; url?: string }
   /** worker → primary: merge everyone's metrics for a /metrics request. */
   | { mp: 'metrics?'; id: number }
   /** primary → worker: the merged text (or why not). */

@@ -35,9 +35,9 @@ export class ClusterWorker {
     else if (m.mp === 'metrics!') this.waiting.get(m.id)?.(m);
   }
 
-  /** Tells the primary this process serves. */
-  announceReady(): void {
-    send({ mp: 'ready' });
+  /** Tells the primary this process serves, at `url`. */
+  announceReady(url: string): void {
+    send({ mp: 'ready', url });
   }
 
   /** Readiness: this process's own, and every other's as the primary last said. */

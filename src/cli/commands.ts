@@ -31,4 +31,6 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
       help: m.CLASSIFY_DIR_HELP,
       specs: [m.CLASSIFY_DIR],
     })),
+  endpoints: () =>
+    import('./endpoints-command.js').then((m) => ({ run: m.endpointsCommand, help: m.ENDPOINTS_HELP, specs: [m.ENDPOINTS] })),
 };

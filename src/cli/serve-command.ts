@@ -11,6 +11,9 @@ import { type Logger, createLogger } from '../observe/logger.js';
 import { startTracingFromFlags } from '../flags/tracing-flags.js';
 import { configBeside, deviceOf, instancesOf, loadModelConfig, onnxOptionsOf, toSchedulerOptions } from '../config/index.js';
 import { stopOnSignals } from '../server/signals.js';
+import { checkAnnounceFlags } from '../flags/announce-flags.js';
+import type { RegistryAnnouncer } from '../client/endpoints/registry-announcer.js';
+import { announceServer } from './announce.js';
 import { readJsonFile, needDir } from './checks.js';
 import { parseProcesses } from './processes.js';
 import { SERVE, type ServeValues, optional, stackOptions } from './serve-flags.js';
@@ -28,6 +31,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     return;
   }
   const processes = parseProcesses(v.processes);
+  checkAnnounceFlags(v);
   if (processes > 1 && cluster.isPrimary) {
     await runPrimary(v, processes);
     return;
@@ -59,12 +63,20 @@ export async function serveCommand(argv: string[]): Promise<void> {
   });
   // Signal handlers first, so a SIGTERM during start-up still exits cleanly.
   let stack: Stack | undefined;
+  let announcement: RegistryAnnouncer | undefined;
   stopOnSignals(async () => {
+    // Leave the registry first: clients stop sending new work while in-flight work drains.
+    await announcement?.leave();
     await stack?.close();
     await cache?.close();
   }, log);
   stack = await startServeStack(stackOptions(v, engine, log));
-  announce(log, stack, engine, model, { device: deviceOf(config) ?? v.device ?? 'cpu', cache: cache !== undefined, t0 });
+  logServing(log, stack, engine, model, { device: deviceOf(config) ?? v.device ?? 'cpu', cache: cache !== undefined, t0 });
+  const served = stack;
+  announcement = await announceServer(v, served.http.url, log, async () => {
+    await served.close();
+    await cache?.close();
+  });
 }
 
 /** Reads what the flags name, downloads the model if it is a URL, and loads it. */
@@ -112,7 +124,7 @@ function modelSettings(v: ServeValues, location: string, path: string, processes
   return { config, device: device as 'cpu' | 'cuda', instances, intraOpThreads };
 }
 
-function announce(log: Logger, stack: Stack, engine: Engine, model: OnnxModel, o: { device: string; cache: boolean; t0: number }): void {
+function logServing(log: Logger, stack: Stack, engine: Engine, model: OnnxModel, o: { device: string; cache: boolean; t0: number }): void {
   const name = model.metadata.name;
   log.info(
     {

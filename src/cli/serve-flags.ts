@@ -1,4 +1,5 @@
 import type { Engine } from '../core/engine.js';
+import { ANNOUNCE_GROUP } from '../flags/announce-flags.js';
 import { BODY_LIMIT_FLAG, listenFlag, logFlags } from '../flags/common-flags.js';
 import { TRACING_GROUP } from '../flags/tracing-flags.js';
 import { LIMIT_GROUP, limitsFromFlags } from '../flags/limit-flags.js';
@@ -98,6 +99,7 @@ export const SERVE = defineCommand({
     MODEL,
     REPOSITORY,
     LISTEN,
+    ANNOUNCE_GROUP,
     flagGroup(SCHEDULER_FLAGS, 'Scheduling:'),
     flagGroup(RUNTIME_FLAGS, 'onnxruntime:'),
     CACHE,

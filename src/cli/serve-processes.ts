@@ -5,6 +5,9 @@ import { ClusterPrimary } from './cluster-primary.js';
 import { limitsFromFlags } from '../flags/limit-flags.js';
 import type { ServeValues } from './serve-flags.js';
 import { heapFlag } from './relaunch.js';
+import type { RegistryAnnouncer } from '../client/endpoints/registry-announcer.js';
+import type { Logger } from '../observe/logger.js';
+import { announceServer } from './announce.js';
 
 /**
  * Runs the primary of `serve --processes N` until every worker has stopped, then
@@ -14,14 +17,33 @@ import { heapFlag } from './relaunch.js';
 export async function runPrimary(v: ServeValues, processes: number): Promise<void> {
   const log = createLogger(v['log-level']);
   const flag = heapFlag();
-  const primary = new ClusterPrimary({
+  let announcement: Promise<RegistryAnnouncer | undefined> | undefined;
+  const primary: ClusterPrimary = new ClusterPrimary({
     processes,
     log,
     execArgv: [...process.execArgv, ...(flag ? [flag] : [])],
     drainTimeoutMs: limitsFromFlags(v).drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    // The processes share one port: the primary announces it once, when all of them serve.
+    onReady: (url) => {
+      announcement = announceFailing(
+        announceServer(v, url, log, async () => primary.stop('cannot announce', 1)),
+        log,
+      );
+    },
+    beforeDrain: async () => (await announcement)?.leave(),
   });
   log.info({ processes, pid: process.pid }, `starting ${processes} server processes`);
   process.exit(await primary.exited);
+}
+
+/** The announcer, or undefined once its failure is logged (the primary is then stopping). */
+async function announceFailing(p: Promise<RegistryAnnouncer | undefined>, log: Logger): Promise<RegistryAnnouncer | undefined> {
+  try {
+    return await p;
+  } catch (err: unknown) {
+    log.error({ err: (err as Error).message }, (err as Error).message);
+    return undefined;
+  }
 }
 
 /**

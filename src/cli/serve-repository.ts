@@ -8,6 +8,7 @@ import { configFromFlags } from '../flags/scheduler-flags.js';
 import { stopOnSignals } from '../server/signals.js';
 import { type ServeValues, stackOptions } from './serve-flags.js';
 import { startServeStack } from './serve-stack.js';
+import { announceServer } from './announce.js';
 
 /**
  * `modelpipe serve --repository DIR`: every model in the directory, each with its
@@ -31,9 +32,15 @@ export async function serveRepository(v: ServeValues, dir: string): Promise<void
   const poll = v['poll-seconds'];
   if (poll !== undefined && poll > 0) repository.poll(poll);
   const stack = await startServeStack({ ...stackOptions(v, engine, log), repository });
-  stopOnSignals(() => stack.close(), log);
+  let leave = async (): Promise<void> => {};
+  stopOnSignals(async () => {
+    await leave(); // out of the registry before draining
+    await stack.close();
+  }, log);
   log.info(
     { url: stack.http.url, models: repository.index(), defaultModel: engine.defaultModel },
     `serving ${ready.length} model(s) from ${dir} on ${stack.http.url}`,
   );
+  const announcement = await announceServer(v, stack.http.url, log, () => stack.close());
+  if (announcement) leave = () => announcement.leave();
 }

@@ -76,7 +76,7 @@ export async function startServeStack(o: {
   warnIfExposed(host, security, o.log, 'HTTP');
   await http.listen(port, host);
   reloadOnSighup(security, o.log);
-  worker?.announceReady();
+  worker?.announceReady(http.url);
   return {
     http,
     grpc,

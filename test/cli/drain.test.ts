@@ -6,6 +6,7 @@ import { ModelpipeError } from '../../src/errors/index.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
 import { CLI, startPrintingUrl } from '../helpers/spawn.js';
+import { queued } from '../helpers/queue-depth.js';
 
 const skip = needShared('models/squeezenet1.1.onnx');
 
@@ -51,11 +52,3 @@ test('SIGTERM with --drain-timeout answers what is left 503 MP_ERR_DRAIN_TIMEOUT
   assert.ok(stoppedMs < 20_000, `stopped after ${stoppedMs} ms`);
   assert.doesNotMatch(s.output(), /"level":50/);
 });
-
-/** Requests waiting in the model's queue, from /metrics. */
-async function queued(url: string): Promise<number> {
-  const text = await fetch(`${url}/metrics`).then((r) => r.text());
-  let n = 0;
-  for (const m of text.matchAll(/^modelpipe_queue_depth(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/gm)) n += Number(m[1]);
-  return n;
-}

@@ -52,6 +52,7 @@ describe('every command: --help and the parser agree', () => {
         'perf',
         'tune',
         'classify-dir',
+        'endpoints',
       ],
     );
   });

@@ -10,8 +10,9 @@ export interface RedisServer {
   stop(): void;
 }
 
-export async function startRedis(dir: string): Promise<RedisServer> {
-  const port = await freePort();
+/** `port`: a given one, to start a server again where its clients reconnect (default: a free one). */
+export async function startRedis(dir: string, port?: number): Promise<RedisServer> {
+  port ??= await freePort();
   const server: ChildProcess = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],

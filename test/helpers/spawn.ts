@@ -63,7 +63,8 @@ export async function outputOf(proc: ChildProcess): Promise<{ code: number | nul
 }
 
 export async function stop(proc: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (!proc || proc.exitCode !== null) return proc?.exitCode ?? null;
+  // A child killed by a signal has exitCode null but signalCode set: it has exited, and 'exit' will not come again.
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
   proc.kill(signal);
   const [code] = (await once(proc, 'exit')) as [number | null];
   return code;

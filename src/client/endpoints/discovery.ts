@@ -1,3 +1,5 @@
+import type { Logger } from '../../observe/logger.js';
+
 /**
  * Discovery: where the endpoints of a set come from. One interface, several
  * implementations chosen by the URL's scheme (see `schemes.ts`):
@@ -40,4 +42,6 @@ export interface DiscoveryOptions {
   dnsServers?: readonly string[] | undefined;
   /** How often SRV records, and a registry without notifications, are read again (ms). */
   refreshMs?: number | undefined;
+  /** Where a source logs that it failed and kept its last list (default: a logger at MODELPIPE_LOG_LEVEL on stderr). */
+  logger?: Logger | undefined;
 }

@@ -23,6 +23,8 @@ export class Endpoint {
   lastError: string | undefined;
   /** Round trip of the last probe that answered, in ms. */
   probeMs: number | undefined;
+  /** What the last probe found (undefined before the first). */
+  probed: 'ready' | 'not ready' | 'unreachable' | undefined;
   /** Gone from discovery: no new calls; its calls in flight finish. */
   removed = false;
   readonly counts = { requests: 0, retries: 0, ejections: 0 };

@@ -1,6 +1,9 @@
 import { ModelpipeError } from '../../errors/index.js';
 import type { Discovery, DiscoveryOptions } from './discovery.js';
 import { StaticDiscovery } from './static-discovery.js';
+import { DnsDiscovery } from './dns-discovery.js';
+import { SrvDiscovery } from './srv-discovery.js';
+import { RedisDiscovery } from './redis-discovery.js';
 
 /** Makes a discovery for a URL of its scheme. */
 export type DiscoveryFactory = (url: string, options: DiscoveryOptions) => Discovery;
@@ -9,7 +12,12 @@ export type DiscoveryFactory = (url: string, options: DiscoveryOptions) => Disco
  * The discovery schemes, by the prefix a target string starts with. A new source
  * (Consul, etcd, …) is one file implementing `Discovery` and one line here.
  */
-const SCHEMES = new Map<string, DiscoveryFactory>();
+const SCHEMES = new Map<string, DiscoveryFactory>([
+  ['dns://', (url, options) => new DnsDiscovery(url, options)],
+  ['dns+srv://', (url, options) => new SrvDiscovery(url, options)],
+  ['redis://', (url, options) => new RedisDiscovery(url, options)],
+  ['rediss://', (url, options) => new RedisDiscovery(url, options)],
+]);
 
 /** Adds a discovery scheme (`dns://`, `dns+srv://`, `redis://`, …). */
 export function registerDiscovery(prefix: string, factory: DiscoveryFactory): void {

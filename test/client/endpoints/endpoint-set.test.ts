@@ -153,7 +153,7 @@ describe('EndpointSet', () => {
 
   test('an ejected endpoint gets traffic again once it answers ready (back-off capped)', async () => {
     let up = false;
-    const srv = http.createServer((req, res) => res.writeHead(up ? 200 : 503).end());
+    const srv = http.createServer((_req, res) => res.writeHead(up ? 200 : 503).end());
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
     const transport = new HttpTransport({});
