@@ -90,7 +90,12 @@ export class GraphPipeFrontend implements HttpFrontend {
         },
         'graphpipe',
       );
-      const chunks = encodeTimed(out, t, () => encodeInferResponseChunks({ outputs: out.outputs, errors: [] }), (c) => c);
+      const chunks = encodeTimed(
+        out,
+        t,
+        () => encodeInferResponseChunks({ outputs: out.outputs, errors: [] }),
+        (c) => c,
+      );
       sendChunks(res, 200, FB, chunks, {
         'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
       });

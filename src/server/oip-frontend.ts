@@ -110,7 +110,13 @@ export class OipFrontend implements HttpFrontend {
         'oip-rest',
       );
       const encode = () => {
-        const tensors = applyClassification(out.outputNames, out.outputs as Tensor[], parsed.outputs, out.model.outputs, this.labelsOf(key));
+        const tensors = applyClassification(
+          out.outputNames,
+          out.outputs as Tensor[],
+          parsed.outputs,
+          out.model.outputs,
+          this.labelsOf(key),
+        );
         return encodeInferResponse(
           {
             ...(parsed.id !== undefined ? { id: parsed.id } : {}),

@@ -217,7 +217,12 @@ export class OipGrpcServer {
         },
         PROTOCOL,
       );
-      return encodeTimed(out, t, () => this.answer(r, key, raw.length > 0, out), (a) => a.appended);
+      return encodeTimed(
+        out,
+        t,
+        () => this.answer(r, key, raw.length > 0, out),
+        (a) => a.appended,
+      );
     });
   }
 
