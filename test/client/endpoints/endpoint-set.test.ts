@@ -178,6 +178,25 @@ describe('EndpointSet', () => {
     }
   });
 
+  test('the HTTP probe asks /control/is_ready where /health/ready answers 404 (graphpipe-go)', async () => {
+    const asked: string[] = [];
+    const srv = http.createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(req.url === '/control/is_ready' ? 200 : 404).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const transport = new HttpTransport({});
+    try {
+      const probe = httpProbe(transport, () => securityOf(undefined));
+      assert.equal(await probe(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/some/model`, 2000), true);
+      assert.deepEqual(asked, ['/health/ready', '/control/is_ready']);
+    } finally {
+      await transport.close();
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
   test('a set with no endpoint, and a closed set, fail with stable codes', async () => {
     const set = make(new ManualDiscovery([]));
     await assert.rejects(
