@@ -127,6 +127,23 @@ describe('EndpointSet', () => {
     assert.ok(noEndpoints > 0);
   });
 
+  test('no retry once the deadline has passed: the one try keeps its own error', async () => {
+    const set = make('http://a,http://b');
+    let tries = 0;
+    await assert.rejects(
+      set.call(
+        async (url) => {
+          tries++;
+          await new Promise((r) => setTimeout(r, 80));
+          throw unavailable(url);
+        },
+        { timeoutMs: 20 },
+      ),
+      (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_QUEUE_FULL',
+    );
+    assert.equal(tries, 1);
+  });
+
   test('an endpoint discovery drops takes no new calls, and its call in flight finishes', async () => {
     const d = new ManualDiscovery(['http://a', 'http://b']);
     const set = make(d, { balance: 'round-robin' });
