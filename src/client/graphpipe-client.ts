@@ -9,6 +9,7 @@ import {
 } from '../protocol/graphpipe/index.js';
 import { type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
 import { EndpointSet } from './endpoints/endpoint-set.js';
+import { KeptSets } from './endpoints/kept-sets.js';
 import { httpProbe } from './endpoints/probe.js';
 import { type EndpointOptions, type Route, isEndpointSetTarget, routeFor } from './endpoints/route.js';
 import { sharedHttpProbe, sharedRoute } from './endpoints/shared-routes.js';
@@ -168,9 +169,8 @@ export class GraphPipeClient {
 export class GraphPipeClientPool {
   readonly #agents: PerSecurity<Dispatcher>;
   readonly #life = new Lifecycle('client pool');
-  /** Endpoint sets of the list and discovery targets asked for, kept for the pool's life (health and load outlive a call). */
-  readonly #sets = new Map<string, EndpointSet>();
-  #probeHttp: HttpTransport | undefined;
+  /** Endpoint sets of the list and discovery targets asked for. */
+  readonly #sets: KeptSets;
 
   constructor(private readonly options: Omit<GraphPipeClientOptions, 'dispatcher'> = {}) {
     this.#agents = new PerSecurity<Dispatcher>(
@@ -178,32 +178,22 @@ export class GraphPipeClientPool {
       (s) => newAgent(s, options.connections),
       (a) => a.close(),
     );
+    this.#sets = new KeptSets(() => securityOf(options.security), options.endpoints);
   }
 
   /** A client for `url` on this pool's sockets (`security` overrides the pool's). */
   client(url: string, security?: ClientSecurity): GraphPipeClient {
     this.#life.check();
     const sec = securityOf(security ?? this.options.security);
-    const route = isEndpointSetTarget(url) ? this.#set(url) : undefined;
+    const route = isEndpointSetTarget(url) ? this.#sets.get(url) : undefined;
     return new GraphPipeClient(url, { ...this.options, security: sec, dispatcher: this.#agents.get(sec), route });
   }
 
   close(): Promise<void> {
     return this.#life.close(async () => {
-      await Promise.all([...this.#sets.values()].map((s) => s.close()));
-      await Promise.all([this.#agents.closeAll(), this.#probeHttp?.close()]);
+      await this.#sets.close();
+      await this.#agents.closeAll();
     });
-  }
-
-  #set(target: string): EndpointSet {
-    let s = this.#sets.get(target);
-    if (!s) {
-      this.#probeHttp ??= new HttpTransport({ connections: 4 });
-      const probe = httpProbe(this.#probeHttp, () => securityOf(this.options.security));
-      s = new EndpointSet(target, { ...this.options.endpoints, probe });
-      this.#sets.set(target, s);
-    }
-    return s;
   }
 }
 

@@ -64,13 +64,13 @@ export class HealthChecker {
       const ready = await this.probe(e.url, this.timeoutMs);
       e.probeMs = this.now() - start;
       e.probed = ready ? 'ready' : 'not ready';
-      if (!ready) e.eject('not ready (readiness probe)', this.now());
+      if (!ready) e.eject('the readiness probe answered not ready', this.now());
       // A probe begun before a call ejected it must not cut the back-off short.
       else if (this.now() >= e.ejectedUntil) e.readmit();
     } catch (err: unknown) {
       e.probeMs = undefined;
       e.probed = 'unreachable';
-      e.eject(`unreachable (${(err as Error)?.message ?? String(err)})`, this.now());
+      e.eject((err as Error)?.message ?? String(err), this.now());
     } finally {
       this.#probing.delete(e);
     }

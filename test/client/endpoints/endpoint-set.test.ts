@@ -127,6 +127,23 @@ describe('EndpointSet', () => {
     assert.ok(noEndpoints > 0);
   });
 
+  test('no retry once the deadline has passed: the one try keeps its own error', async () => {
+    const set = make('http://a,http://b');
+    let tries = 0;
+    await assert.rejects(
+      set.call(
+        async (url) => {
+          tries++;
+          await new Promise((r) => setTimeout(r, 80));
+          throw unavailable(url);
+        },
+        { timeoutMs: 20 },
+      ),
+      (e: unknown) => e instanceof ModelpipeError && e.code === 'MP_ERR_QUEUE_FULL',
+    );
+    assert.equal(tries, 1);
+  });
+
   test('an endpoint discovery drops takes no new calls, and its call in flight finishes', async () => {
     const d = new ManualDiscovery(['http://a', 'http://b']);
     const set = make(d, { balance: 'round-robin' });
@@ -172,6 +189,25 @@ describe('EndpointSet', () => {
       assert.ok(seen.has(url));
     } finally {
       await set.close();
+      await transport.close();
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
+  test('the HTTP probe asks /control/is_ready where /health/ready answers 404 (graphpipe-go)', async () => {
+    const asked: string[] = [];
+    const srv = http.createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(req.url === '/control/is_ready' ? 200 : 404).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const transport = new HttpTransport({});
+    try {
+      const probe = httpProbe(transport, () => securityOf(undefined));
+      assert.equal(await probe(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/some/model`, 2000), true);
+      assert.deepEqual(asked, ['/health/ready', '/control/is_ready']);
+    } finally {
       await transport.close();
       srv.closeAllConnections();
       await new Promise<void>((r) => srv.close(() => r()));
