@@ -8,8 +8,8 @@
  * shared machine) and peak RSS; then `modelpipe batcher` and graphpipe-go's
  * `graphpipe-batcher` in front of the same (modelpipe) target. The load is perf's own
  * socket sender (bench/socket-load.ts). More modelpipe configurations are one more
- * entry in MODELPIPE_SERVERS; PEERS_BASELINE=DIR adds another build's echo (DIR is its
- * dist/) for a before/after in the same run. One run; table + final JSON line.
+ * entry in MODELPIPE_SERVERS; BENCH_BASELINE=DIR adds another build's echo (DIR a built
+ * checkout of an earlier commit) for a before/after in the same run. One run; table + final JSON line.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,8 +37,8 @@ interface Server {
 /** modelpipe configurations to compare with graphpipe-go (add rows here). */
 const echo = (processes: number) => () =>
   startServer(['--initial-old-space-size=128', join(here, 'servers', 'mp-echo.js'), '0', String(processes)]);
-/** PEERS_BASELINE=DIR: another build's dist/ (e.g. main's, built into /tmp) as one more row, for before/after in one run. */
-const BASELINE = process.env.PEERS_BASELINE;
+/** BENCH_BASELINE=DIR: a built checkout of an earlier commit (e.g. a git worktree in /tmp) as one more row, for before/after in one run. */
+const BASELINE = process.env.BENCH_BASELINE;
 const MODELPIPE_SERVERS: { label: string; start(): Promise<{ url: string; proc: ChildProcess }> }[] = [
   { label: 'modelpipe', start: echo(1) },
   { label: 'modelpipe --processes 2', start: echo(2) },
@@ -46,7 +46,7 @@ const MODELPIPE_SERVERS: { label: string; start(): Promise<{ url: string; proc: 
     ? [
         {
           label: 'baseline modelpipe',
-          start: () => startServer(['--initial-old-space-size=128', join(BASELINE, 'bench', 'servers', 'mp-echo.js'), '0']),
+          start: () => startServer(['--initial-old-space-size=128', join(BASELINE, 'dist', 'bench', 'servers', 'mp-echo.js'), '0']),
         },
       ]
     : []),

@@ -6,7 +6,7 @@
  *    receiver process on loopback;
  *  - off + traceparent: tracing off, each request carrying a traceparent header (the
  *    pass-through path);
- *  - base (only with BENCH_TRACING_BASELINE=DIR): the same server built from the commit
+ *  - base (only with BENCH_BASELINE=DIR): the same server built from the commit
  *    before tracing (a `git worktree` of it, built, in DIR), for "off costs ≤ 2 %".
  * Medians of per-round req/s, ratios against off (and off against base). Targets: on
  * ≥ 0.90 of off, off ≥ 0.98 of base. Beside req/s, the server process's CPU time per
@@ -27,7 +27,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const BASELINE = process.env.BENCH_TRACING_BASELINE;
+const BASELINE = process.env.BENCH_BASELINE;
 const TRACEPARENT = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
 
 function median(xs: readonly number[]): number {

@@ -7,6 +7,7 @@ import { grpcInfer } from '../../src/client/oip-grpc-client.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
 import { CLI, runNode, startPrintingUrl, stop } from '../helpers/spawn.js';
+import { sampleSum } from '../helpers/prom.js';
 
 const skip = needShared('models/mnist.onnx');
 
@@ -62,16 +63,6 @@ async function until(what: string, f: () => Promise<boolean> | boolean, ms = 30_
   }
 }
 
-/** The sum of a metric's samples whose label text matches `labels`. */
-function total(metrics: string, name: string, labels = /.*/): number {
-  let sum = 0;
-  for (const line of metrics.split('\n')) {
-    const m = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`).exec(line);
-    if (m && labels.test(m[1] ?? '')) sum += Number(m[2]);
-  }
-  return sum;
-}
-
 test('--processes parses counts and auto, and refuses nonsense', () => {
   assert.equal(parseProcesses(undefined), 1);
   assert.equal(parseProcesses('3'), 3);
@@ -102,8 +93,8 @@ test('serve --processes 2: both serve, /metrics counts every request, a SIGKILLe
     // Whichever process answers /metrics, it counts the other's requests too.
     for (let i = 0; i < 4; i++) {
       const m = (await get(`${s.url}/metrics`)).text;
-      assert.equal(total(m, 'modelpipe_requests_total', /model="mnist".*outcome="ok"/), 220, m);
-      assert.equal(total(m, 'modelpipe_process_restarts_total'), 0);
+      assert.equal(sampleSum(m, 'modelpipe_requests_total', /model="mnist".*outcome="ok"/), 220, m);
+      assert.equal(sampleSum(m, 'modelpipe_process_restarts_total'), 0);
     }
 
     const [victim] = [...served] as [string];
@@ -116,7 +107,7 @@ test('serve --processes 2: both serve, /metrics counts every request, a SIGKILLe
     const after = new Set(await load(s.url, 40, 4));
     assert.equal(after.size, 2, `served by ${[...after].join(', ')}`);
     assert.ok(!after.has(victim));
-    assert.equal(total((await get(`${s.url}/metrics`)).text, 'modelpipe_process_restarts_total'), 1);
+    assert.equal(sampleSum((await get(`${s.url}/metrics`)).text, 'modelpipe_process_restarts_total'), 1);
   } finally {
     const code = await stop(s.proc, 'SIGTERM');
     assert.equal(code, 0, s.output());

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sampleSum } from './prom.js';
 import { repoRoot } from './shared.js';
 import { CLI, freePort } from './spawn.js';
 
@@ -130,7 +131,7 @@ export class Replicas {
   /** Successful inferences replica i's process has counted (since it started). */
   async requests(i: number): Promise<number> {
     const text = await (await fetch(`${this.at(i).url}/metrics`)).text();
-    return metricSum(text, REQUESTS_METRIC, /outcome="ok"/);
+    return sampleSum(text, REQUESTS_METRIC, /outcome="ok"/);
   }
 
   /** `requests` of every replica. */
@@ -162,16 +163,6 @@ async function exitOf(r: Replica, signal: NodeJS.Signals, ms = 30_000): Promise<
   }, ms);
   await exited;
   clearTimeout(t);
-}
-
-/** The sum of a metric's samples whose label text matches `labels`. */
-export function metricSum(metrics: string, name: string, labels = /.*/): number {
-  let sum = 0;
-  for (const line of metrics.split('\n')) {
-    const m = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`).exec(line);
-    if (m && labels.test(m[1] ?? '')) sum += Number(m[2]);
-  }
-  return sum;
 }
 
 /** Requests each replica served between two `counts()` readings. */
