@@ -66,12 +66,19 @@ describe('Redis Streams scale-out', () => {
       assert.ok(Date.now() - t0 < 30_000, 'workers made no progress');
       await new Promise((r) => setTimeout(r, 50));
     }
-    victim.kill('SIGKILL');
-    // The victim held taken-but-unacked entries: those are what must be reclaimed.
-    const pending = (await redis.xpending('inputs', 'workers')) as [number, string, string, [string, string][] | null];
+    // Kill the victim while it holds taken-but-unacked entries: those are what must be
+    // reclaimed. Read before the kill: after it, the supervisor's prompt takeover may
+    // already have moved them to the survivors.
     const victimName = `${hostname()}-${victim.pid}`;
-    const held = Number(pending[3]?.find(([c]) => c === victimName)?.[1] ?? 0);
-    assert.ok(held > 0, `victim ${victimName} had no pending entries: ${JSON.stringify(pending)}`);
+    const heldNow = async (): Promise<number> => {
+      const pending = (await redis.xpending('inputs', 'workers')) as [number, string, string, [string, string][] | null];
+      return Number(pending[3]?.find(([c]) => c === victimName)?.[1] ?? 0);
+    };
+    while ((await heldNow()) === 0) {
+      assert.ok(Date.now() - t0 < 30_000, `victim ${victimName} never held pending entries`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    victim.kill('SIGKILL');
     const exits = await group.wait();
     assert.equal(exits[0]?.signal, 'SIGKILL');
     for (const e of exits.slice(1)) assert.equal(e.code, 0, JSON.stringify(e));
