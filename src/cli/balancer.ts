@@ -4,12 +4,14 @@ import { httpProbe } from '../client/endpoints/probe.js';
 import { HttpTransport } from '../client/http-transport.js';
 import { newAgent, securityOf } from '../client/security.js';
 import { listenAddress } from '../flags/args.js';
+import type { AnnounceValues } from '../flags/announce-flags.js';
 import type { limitsFromFlags } from '../flags/limit-flags.js';
 import { reloadOnSighup, type ServerSecurity, warnIfExposed } from '../flags/security-flags.js';
 import type { Logger } from '../observe/logger.js';
 import { ForwardingFrontend } from '../server/forwarding-frontend.js';
 import { HttpServer } from '../server/http-server.js';
 import { stopOnSignals } from '../server/signals.js';
+import { announceServer } from './announce.js';
 import { optional } from './serve-flags.js';
 
 /** Connections per endpoint when every request is its own upstream request. */
@@ -30,6 +32,8 @@ export async function startBalancer(o: {
   limits: ReturnType<typeof limitsFromFlags>;
   security: ServerSecurity;
   log: Logger;
+  /** --announce / --advertise: the balancer joins a registry as the batching mode does. */
+  announce: AnnounceValues;
 }): Promise<void> {
   const { security, log } = o;
   const hop = securityOf(undefined); // --hop-* (set by serverSecurityFromFlags)
@@ -51,7 +55,9 @@ export async function startBalancer(o: {
     ...o.limits,
     ...security,
   });
+  let announcement: Awaited<ReturnType<typeof announceServer>>;
   stopOnSignals(async () => {
+    await announcement?.leave(); // out of the registry before draining
     await server.close();
     await set.close();
     await Promise.all([dispatcher.close(), probes.close()]);
@@ -61,4 +67,5 @@ export async function startBalancer(o: {
   await server.listen(port, host);
   reloadOnSighup(security, log);
   log.info({ url: server.url, target: set.description, mode: 'balancer' }, `balancing proxy on ${server.url} for ${set.description}`);
+  announcement = await announceServer(o.announce, server.url, log, () => server.close());
 }

@@ -79,7 +79,17 @@ export async function batcherCommand(argv: string[]): Promise<void> {
   const connections = int(v['upstream-connections'], 'upstream-connections');
   if (v['no-batch'] === true) {
     const limits = limitsFromFlags(v);
-    await startBalancer({ target, listen: v.listen, connections, bodyLimit: v['body-limit'], timeoutMs: v.timeout, limits, security, log });
+    await startBalancer({
+      target,
+      listen: v.listen,
+      connections,
+      bodyLimit: v['body-limit'],
+      timeoutMs: v.timeout,
+      limits,
+      security,
+      log,
+      announce: v,
+    });
     return;
   }
   const model = await RemoteModel.connect({

@@ -146,4 +146,32 @@ describe('serve --announce redis://… (and modelpipe endpoints reading it)', { 
     assert.notEqual(unreachable.code, 0);
     assert.match(unreachable.stderr, /MP_ERR_ANNOUNCE/);
   });
+  it('batcher --no-batch (the balancer) announces itself too, and leaves on SIGTERM', async () => {
+    const d = await watch('balancer');
+    const s = await startPrintingUrl([...SERVER, MNIST, '--listen', '127.0.0.1:0']);
+    const BATCHER = ['--initial-old-space-size=64', CLI, 'batcher'];
+    const b = await startPrintingUrl([
+      ...BATCHER,
+      '--target',
+      s.url,
+      '--no-batch',
+      '--listen',
+      '127.0.0.1:0',
+      '--announce',
+      `${redis.url}/balancer`,
+    ]);
+    try {
+      await until(() => d.current().length === 1, 10_000, 'the balancer in the registry');
+      const [announced] = d.current();
+      assert.notEqual(announced, s.url, 'the balancer announces its own address, not its target');
+      assert.equal((await fetch(`${announced}/health/ready`)).status, 200);
+      const exited = once(b.proc, 'exit');
+      b.proc.kill('SIGTERM');
+      await until(() => d.current().length === 0, 10_000, 'the balancer to leave');
+      assert.equal((await exited)[0], 0);
+    } finally {
+      await stop(b.proc, 'SIGKILL');
+      await stop(s.proc, 'SIGKILL');
+    }
+  });
 });
