@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { serve } from '../../src/server/serve.js';
-import { Tensor } from '../../src/tensor/index.js';
+import type { Tensor } from '../../src/tensor/index.js';
+import { doubled } from '../client/doubling-model.js';
 import { rawConnect, until } from '../helpers/raw-http.js';
 
 /**
@@ -29,14 +30,7 @@ test('close(): a request still uploading when the stop began is answered 200; re
   const srv = await serve(
     async (inputs) => {
       await new Promise((r) => setTimeout(r, 100));
-      const a = inputs.a as Tensor;
-      return {
-        y: new Tensor(
-          'float32',
-          a.shape,
-          (a.data as Float32Array).map((x) => x * 2),
-        ),
-      };
+      return { y: doubled(inputs.a as Tensor) };
     },
     {
       name: 'twice',

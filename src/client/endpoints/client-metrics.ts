@@ -34,28 +34,20 @@ function rows(): Row[] {
  */
 function install(registry: Registry): void {
   const labelNames = ['set', 'endpoint'] as const;
-  const counter = (name: string, help: string, read: (e: Endpoint) => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
+  // Values are read from the sets at scrape time: reset, then one inc per endpoint
+  // (from zero, so inc sets the value for counters and gauges alike).
+  const scraped =
+    (Kind: typeof Counter | typeof Gauge) =>
+    (name: string, help: string, read: (e: Endpoint) => number): void => {
+      const collect = function (this: Counter | Gauge): void {
         this.reset();
         for (const r of rows()) this.inc(r.labels, read(r.e));
-      },
-    });
-  const gauge = (name: string, help: string, read: (e: Endpoint) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const r of rows()) this.set(r.labels, read(r.e));
-      },
-    });
+      };
+      if (Kind === Counter) new Counter({ name, help, labelNames, registers: [registry], collect });
+      else new Gauge({ name, help, labelNames, registers: [registry], collect });
+    };
+  const counter = scraped(Counter);
+  const gauge = scraped(Gauge);
   counter(
     'modelpipe_client_requests_total',
     'Tries a client sent to each endpoint of its sets (first tries and retries)',
