@@ -13,9 +13,8 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { RecordingTracer } from './span-recorder.js';
+import { SpanShipper, type TracingStats } from './span-shipper.js';
 import type { TraceConfig } from './trace-config.js';
 
 /*
@@ -30,7 +29,7 @@ import type { TraceConfig } from './trace-config.js';
  */
 
 let tracer: Tracer | undefined;
-let provider: BasicTracerProvider | undefined;
+let shipper: SpanShipper | undefined;
 const w3c = new W3CTraceContextPropagator();
 const active = new AsyncLocalStorage<Context>();
 
@@ -69,20 +68,14 @@ export function tracingOn(): boolean {
 /** Starts exporting spans as `config` says (replacing an earlier provider). */
 export async function startTracing(config: TraceConfig): Promise<void> {
   await stopTracing();
-  const exporter = new OTLPTraceExporter({ url: config.url });
-  provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': config.serviceName }),
-    sampler: config.sampler,
-    // Short delay by default: a hop's spans should reach the collector soon after its request.
-    spanProcessors: [
-      new BatchSpanProcessor(exporter, {
-        scheduledDelayMillis: config.scheduleDelayMs ?? 500,
-        maxQueueSize: 8192,
-        maxExportBatchSize: 512,
-      }),
-    ],
-  });
-  tracer = provider.getTracer('modelpipe');
+  // Short delay by default: a hop's spans should reach the collector soon after its request.
+  shipper = new SpanShipper({ url: config.url, serviceName: config.serviceName, protocol: config.protocol }, config.scheduleDelayMs ?? 500);
+  tracer = new RecordingTracer(config.sampler, shipper.onEnd);
+}
+
+/** Span counts since tracing started; undefined when it is off. */
+export function tracingStats(): TracingStats | undefined {
+  return shipper?.stats();
 }
 
 /**
@@ -90,8 +83,8 @@ export async function startTracing(config: TraceConfig): Promise<void> {
  * is down must not hold up a SIGTERM drain); after that the process is untraced.
  */
 export async function stopTracing(timeoutMs = 5000): Promise<void> {
-  const p = provider;
-  provider = undefined;
+  const p = shipper;
+  shipper = undefined;
   tracer = undefined;
   if (p === undefined) return;
   let timer: NodeJS.Timeout | undefined;
@@ -102,9 +95,9 @@ export async function stopTracing(timeoutMs = 5000): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Exports the spans ended so far (tests; a bounded wait like stopTracing). */
+/** Exports the spans ended so far (tests, and before a process exits). */
 export async function flushTracing(): Promise<void> {
-  await provider?.forceFlush();
+  await shipper?.flush();
 }
 
 /**

@@ -42,6 +42,8 @@ export class BatchTrace {
   }
 }
 
+const NO_ATTRIBUTES = Object.freeze({});
+
 /** The trace of a run of `jobs` that starts now (`t0`, performance.now()); undefined when none is traced. */
 export function batchTrace(jobs: readonly Traced[], rows: number, parts: number, t0: number): BatchTrace | undefined {
   let first: RequestTrace | undefined;
@@ -53,22 +55,26 @@ export function batchTrace(jobs: readonly Traced[], rows: number, parts: number,
   }
   if (first === undefined) return undefined;
   if (!tracingOn()) return new BatchTrace(first.ctx, undefined, undefined);
-  const links: Link[] = [];
+  const links: Link[] | undefined = jobs.length > 1 ? [] : undefined;
   for (const j of jobs) {
     if (j.trace === undefined) continue;
-    spanUnder(j.trace.ctx, SPAN.queue, {}, j.enqueuedAt)?.end(t0);
-    const context = trace.getSpanContext(j.trace.ctx);
-    if (context !== undefined) links.push({ context });
+    spanUnder(j.trace.ctx, SPAN.queue, NO_ATTRIBUTES, j.enqueuedAt)?.end(t0);
+    const context = j.trace.span?.spanContext() ?? trace.getSpanContext(j.trace.ctx);
+    if (links !== undefined && context !== undefined) links.push({ context });
   }
-  const attrs = { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows };
   // A lone request needs no batch span (there is nothing to link): its compute span
   // sits under it directly, one span fewer to export per unbatched request.
-  const batch = jobs.length > 1 ? spanUnder(first.ctx, SPAN.batch, attrs, t0, links) : undefined;
+  const batch =
+    links === undefined
+      ? undefined
+      : spanUnder(first.ctx, SPAN.batch, { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows }, t0, links);
   const batchCtx = batch === undefined ? first.ctx : trace.setSpan(first.ctx, batch);
   const compute = spanUnder(
     batchCtx,
     SPAN.compute,
-    batch === undefined ? { ...attrs, 'modelpipe.instances': parts } : { 'modelpipe.instances': parts },
+    batch === undefined
+      ? { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows, 'modelpipe.instances': parts }
+      : { 'modelpipe.instances': parts },
   );
   if (compute === undefined) return undefined;
   return new BatchTrace(trace.setSpan(batchCtx, compute), batch, compute);

@@ -1,4 +1,5 @@
 import { type Server, createServer } from 'node:http';
+import { decodeTraceExport } from './otlp-proto.js';
 
 /** One exported span as the test reads it: ids in hex, attributes as plain values. */
 export interface ReceivedSpan {
@@ -35,7 +36,7 @@ function attrs(list: OtlpKeyValue[] | undefined): Record<string, string | number
 }
 
 /**
- * A tiny OTLP/HTTP (JSON) trace receiver on loopback: what an OpenTelemetry collector
+ * A tiny OTLP/HTTP (protobuf or JSON) trace receiver on loopback: what an OpenTelemetry collector
  * would get at /v1/traces, parsed into spans. `waitFor` polls until a predicate holds
  * (exports are batched), bounded.
  */
@@ -43,6 +44,8 @@ export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   /** Every POST's path (the exporter must use /v1/traces). */
   readonly paths: string[] = [];
+  /** How many exports came as protobuf (the default encoding) rather than JSON. */
+  protobufExports = 0;
   private server: Server | undefined;
   url = '';
 
@@ -53,14 +56,18 @@ export class OtlpReceiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.paths.push(req.url ?? '');
+        const proto = req.headers['content-type'] === 'application/x-protobuf';
+        if (proto) this.protobufExports++;
         try {
-          this.take(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          const body = Buffer.concat(chunks);
+          this.take(proto ? decodeTraceExport(body) : JSON.parse(body.toString('utf8')));
         } catch {
-          res.writeHead(400).end(); // not an OTLP/JSON export
+          res.writeHead(400).end(); // not an OTLP export
           return;
         }
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{}');
+        // An empty ExportTraceServiceResponse in either encoding.
+        res.writeHead(200, { 'content-type': proto ? 'application/x-protobuf' : 'application/json' });
+        res.end(proto ? '' : '{}');
       });
     });
     await new Promise<void>((r) => this.server?.listen(0, host, r));

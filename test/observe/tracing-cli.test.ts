@@ -37,5 +37,7 @@ describe('modelpipe serve --otlp-endpoint', { skip }, () => {
     assert.equal(typeof compute?.attributes['modelpipe.instance'], 'number');
     assert.equal(receiver.spans[0]?.service, 'modelpipe');
     assert.ok(receiver.paths.every((p) => p === '/v1/traces'));
+    // The default encoding is the spec's: http/protobuf.
+    assert.equal(receiver.protobufExports, receiver.paths.length);
   });
 });

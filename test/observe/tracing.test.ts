@@ -48,7 +48,13 @@ describe('tracing on: one trace across a hybrid-sequenced chain', () => {
 
   before(async () => {
     await receiver.start();
-    await startTracing({ url: `${receiver.url}/v1/traces`, serviceName: 'test', sampler: new AlwaysOnSampler(), samplerName: 'always_on' });
+    await startTracing({
+      url: `${receiver.url}/v1/traces`,
+      serviceName: 'test',
+      sampler: new AlwaysOnSampler(),
+      samplerName: 'always_on',
+      protocol: 'http/json',
+    });
     b = await serveModel(new FunctionModel((i) => ({ out: (i.in as number[]).map((x) => x + 1) }), { ...spec, name: 'add' }), {
       // Requests wait (up to 10 s) until three rows share a batch: the chain test sends three at once.
       scheduler: { batching: { maxBatchSize: 3, maxQueueDelayUs: 10_000_000, preferredBatchSizes: [] } },

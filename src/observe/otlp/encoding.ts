@@ -1,0 +1,39 @@
+import type { Attributes } from '@opentelemetry/api';
+import type { FinishedSpan } from '../span-record.js';
+
+/*
+ * An OTLP trace encoding (http/protobuf or http/json). Spans are encoded one at a
+ * time as they end, into the encoder's open batch; `take` closes the batch and
+ * `request` wraps batches in an ExportTraceServiceRequest with the process's
+ * resource and modelpipe's instrumentation scope. So a span is converted once, on
+ * the thread that ended it, and never held as an object until export.
+ */
+
+/** Encoded spans awaiting export, and how many. */
+export interface SpanBatch {
+  readonly bytes: Uint8Array;
+  readonly count: number;
+}
+
+export interface SpanEncoding {
+  readonly contentType: string;
+  /** Appends one ended span to the open batch. */
+  add(span: FinishedSpan): void;
+  /** How many spans the open batch holds. */
+  readonly pending: number;
+  /** Closes the open batch (undefined when empty) and starts a new one. */
+  take(): SpanBatch | undefined;
+  /** One export request of `batches`. */
+  request(batches: readonly SpanBatch[]): Uint8Array;
+}
+
+/** Who exports (OTLP Resource and InstrumentationScope). */
+export interface Origin {
+  readonly resource: Attributes;
+  readonly scope: { readonly name: string; readonly version?: string };
+}
+
+/** Span flags: the W3C trace flags, with "has is_remote" and "is_remote" (the OTLP spec's bits 8 and 9). */
+export function spanFlags(traceFlags: number, parentRemote: boolean | undefined): number {
+  return (traceFlags & 0xff) | 0x100 | (parentRemote ? 0x200 : 0);
+}

@@ -1,0 +1,178 @@
+/*
+ * The few protobuf wire operations an OTLP span needs, into one growing Buffer.
+ * A nested message's length is written in one reserved byte and moved up when it
+ * needs more (spans are ~150-300 bytes; their key/values fit in one), which is what
+ * the official serializer does too: the output is canonical, byte for byte.
+ */
+
+const TWO32 = 0x1_0000_0000;
+
+/** Hex digit values by char code (-1: not a hex digit). */
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
+/*
+ * Span names, attribute keys and most attribute values repeat (a few dozen strings
+ * in a server's life), and each Buffer.write is a call into C++ that costs more than
+ * copying the few bytes it writes. So short strings are encoded once and copied in a
+ * loop; the cache stops growing at CACHE_MAX entries (a request id in an attribute
+ * would otherwise fill it).
+ */
+const CACHE_MAX = 4096;
+const SHORT = 48;
+const utf8 = new Map<string, Uint8Array>();
+
+function encoded(s: string): Uint8Array | undefined {
+  let b = utf8.get(s);
+  if (b === undefined && utf8.size < CACHE_MAX) {
+    b = Buffer.from(s, 'utf8');
+    utf8.set(s, b);
+  }
+  return b;
+}
+
+export class ProtoWriter {
+  buf = Buffer.allocUnsafe(64 * 1024);
+  pos = 0;
+
+  /** Empties the writer, keeping its memory. */
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** A copy of what was written (the writer's memory is reused). */
+  take(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  tag(field: number, wireType: number): void {
+    this.varint(field * 8 + wireType);
+  }
+
+  /** A non-negative integer below 2^53, or a negative one as its 64-bit two's complement (10 bytes). */
+  varint(v: number): void {
+    this.ensure(10);
+    if (v < 0) {
+      let b = BigInt.asUintN(64, BigInt(v));
+      while (b >= 0x80n) {
+        this.buf[this.pos++] = Number(b & 0x7fn) | 0x80;
+        b >>= 7n;
+      }
+      this.buf[this.pos++] = Number(b);
+      return;
+    }
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  string(field: number, s: string): void {
+    this.tag(field, 2);
+    this.ensure(s.length * 3 + 2);
+    const b = s.length <= SHORT ? encoded(s) : undefined;
+    if (b !== undefined && b.length < 0x80) {
+      const buf = this.buf;
+      let p = this.pos;
+      buf[p++] = b.length;
+      for (let i = 0; i < b.length; i++) buf[p++] = b[i] as number;
+      this.pos = p;
+      return;
+    }
+    const at = this.begin();
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+    this.end(at);
+  }
+
+  /** A bytes field from its hex text (trace and span ids: 32 or 16 hex digits, checked where they were read). */
+  hex(field: number, hex: string): void {
+    this.tag(field, 2);
+    const n = hex.length >> 1;
+    this.ensure(n + 1);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = n;
+    for (let i = 0; i < n; i++) {
+      const hi = HEX[hex.charCodeAt(2 * i)] ?? -1;
+      const lo = HEX[hex.charCodeAt(2 * i + 1)] ?? -1;
+      buf[p++] = ((hi & 0xf) << 4) | (lo & 0xf);
+    }
+    this.pos = p;
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  fixed32(field: number, v: number): void {
+    this.tag(field, 5);
+    this.ensure(4);
+    this.buf.writeUInt32LE(v >>> 0, this.pos);
+    this.pos += 4;
+  }
+
+  double(field: number, v: number): void {
+    this.tag(field, 1);
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  /**
+   * Epoch milliseconds as fixed64 nanoseconds. The seconds are split at 2^16 so
+   * every product stays an exact double (ns since 1970 pass 2^53).
+   */
+  nanos(field: number, ms: number): void {
+    const secs = Math.floor(ms / 1000);
+    const ns = Math.min(Math.round((ms - secs * 1000) * 1e6), 999_999_999);
+    const lo16 = (secs % 0x10000) * 1e9 + ns;
+    const hi = Math.floor(secs / 0x10000) * 1e9; // × 2^16
+    const low = (hi % 0x10000) * 0x10000 + lo16;
+    const high = Math.floor(hi / 0x10000) + Math.floor(low / TWO32);
+    this.tag(field, 1);
+    this.ensure(8);
+    this.buf.writeUInt32LE(low % TWO32, this.pos);
+    this.buf.writeUInt32LE(high >>> 0, this.pos + 4);
+    this.pos += 8;
+  }
+
+  /** Reserves a nested message's length byte; returns its place for end(). */
+  begin(): number {
+    this.ensure(1);
+    return this.pos++;
+  }
+
+  /** Writes the length of the message begun at `at`, moving it up when the length takes more than one byte. */
+  end(at: number): void {
+    const len = this.pos - at - 1;
+    if (len < 0x80) {
+      this.buf[at] = len;
+      return;
+    }
+    let n = 1;
+    for (let v = len; v >= 0x80; v = Math.floor(v / 0x80)) n++;
+    this.ensure(n - 1);
+    this.buf.copyWithin(at + n, at + 1, this.pos);
+    this.pos += n - 1;
+    let v = len;
+    let p = at;
+    while (v >= 0x80) {
+      this.buf[p++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[p] = v;
+  }
+}

@@ -1,0 +1,206 @@
+import type {
+  AttributeValue,
+  Attributes,
+  Exception,
+  HrTime,
+  Link,
+  Span,
+  SpanAttributes,
+  SpanContext,
+  SpanKind,
+  SpanStatus,
+  TimeInput,
+} from '@opentelemetry/api';
+
+/*
+ * A sampled span as modelpipe records it on the request path: plain fields set in
+ * place, encoded to OTLP once, when it ends (span-shipper.ts, otlp/). The SDK's own
+ * Span does more per call (hrtime arithmetic, limit objects, processor fan-out, a
+ * ReadableSpan that its exporter converts twice more) than a ~80 µs request can afford
+ * four times over. This one implements the same API interface, so contexts,
+ * propagation and the rest of the code see an ordinary OpenTelemetry span.
+ */
+
+/** The OpenTelemetry SDK's default span limits (OTEL_SPAN_*_COUNT_LIMIT). */
+export const LIMITS = { attributes: 128, events: 128, links: 128 } as const;
+
+/** An event or a link as a finished span holds it (times in epoch ms). */
+export interface SpanEvent {
+  name: string;
+  ms: number;
+  attributes: Attributes | undefined;
+}
+export interface SpanLink {
+  traceId: string;
+  spanId: string;
+  traceFlags: number;
+  remote: boolean;
+  attributes: Attributes | undefined;
+}
+
+/** What an encoder reads of an ended span (otlp/): fields, no methods. */
+export interface FinishedSpan {
+  readonly name: string;
+  readonly kind: number;
+  readonly ctx: SpanContext;
+  readonly parent: SpanContext | undefined;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly attributes: Attributes;
+  readonly events: readonly SpanEvent[] | undefined;
+  readonly links: readonly SpanLink[] | undefined;
+  readonly statusCode: number;
+  readonly statusMessage: string | undefined;
+  readonly droppedAttributes: number;
+  readonly droppedEvents: number;
+  readonly droppedLinks: number;
+}
+
+const origin = performance.timeOrigin;
+
+/** Epoch milliseconds now (sub-µs resolution). */
+export function nowMs(): number {
+  return origin + performance.now();
+}
+
+/**
+ * A TimeInput as epoch ms. As in the SDK's Span, a number not past performance.now()
+ * is a performance.now() reading (the scheduler's enqueue times are), a larger one
+ * epoch ms.
+ */
+export function epochMs(t: TimeInput | undefined): number {
+  if (t === undefined) return nowMs();
+  if (typeof t === 'number') return t <= performance.now() ? origin + t : t;
+  if (t instanceof Date) return t.getTime();
+  const hr = t as HrTime;
+  return hr[0] * 1e3 + hr[1] / 1e6;
+}
+
+export type OnEnd = (span: RecordedSpan) => void;
+
+/** A sampled span being recorded; once ended, the encoder reads it as a FinishedSpan and it is dropped. */
+export class RecordedSpan implements Span, FinishedSpan {
+  readonly attributes: Attributes = {};
+  private nAttributes = 0;
+  events: SpanEvent[] | undefined;
+  links: SpanLink[] | undefined;
+  statusCode = 0;
+  statusMessage: string | undefined;
+  droppedAttributes = 0;
+  droppedEvents = 0;
+  droppedLinks = 0;
+  endMs = -1;
+
+  constructor(
+    readonly ctx: SpanContext,
+    public name: string,
+    readonly kind: SpanKind,
+    readonly parent: SpanContext | undefined,
+    readonly startMs: number,
+    private readonly onEnd: OnEnd,
+  ) {}
+
+  spanContext(): SpanContext {
+    return this.ctx;
+  }
+
+  setAttribute(key: string, value: AttributeValue | undefined): this {
+    if (this.endMs >= 0 || value === undefined || value === null) return this;
+    if (!(key in this.attributes)) {
+      if (this.nAttributes >= LIMITS.attributes) {
+        this.droppedAttributes++;
+        return this;
+      }
+      this.nAttributes++;
+    }
+    this.attributes[key] = value;
+    return this;
+  }
+
+  setAttributes(attributes: SpanAttributes): this {
+    if (this.nAttributes === 0 && this.endMs < 0) return this.firstAttributes(attributes);
+    for (const k in attributes) this.setAttribute(k, attributes[k]);
+    return this;
+  }
+
+  /** The common case (a span's attributes given at its start): no key can repeat, so no lookups. */
+  private firstAttributes(attributes: SpanAttributes): this {
+    for (const k in attributes) {
+      const v = attributes[k];
+      if (v === undefined || v === null) continue;
+      if (this.nAttributes >= LIMITS.attributes) this.droppedAttributes++;
+      else {
+        this.attributes[k] = v;
+        this.nAttributes++;
+      }
+    }
+    return this;
+  }
+
+  addEvent(name: string, attributesOrTime?: SpanAttributes | TimeInput, time?: TimeInput): this {
+    if (this.endMs >= 0) return this;
+    if (this.events === undefined) this.events = [];
+    const list = this.events;
+    if (list.length >= LIMITS.events) {
+      this.droppedEvents++;
+      return this;
+    }
+    const isTime = typeof attributesOrTime === 'number' || attributesOrTime instanceof Date || Array.isArray(attributesOrTime);
+    const attributes = isTime ? undefined : (attributesOrTime as SpanAttributes | undefined);
+    list.push({ name, ms: epochMs(isTime ? (attributesOrTime as TimeInput) : time), attributes });
+    return this;
+  }
+
+  addLink(link: Link): this {
+    if (this.endMs >= 0) return this;
+    if (this.links === undefined) this.links = [];
+    const list = this.links;
+    if (list.length >= LIMITS.links) {
+      this.droppedLinks++;
+      return this;
+    }
+    const c = link.context;
+    list.push({ traceId: c.traceId, spanId: c.spanId, traceFlags: c.traceFlags, remote: c.isRemote === true, attributes: link.attributes });
+    return this;
+  }
+
+  addLinks(links: Link[]): this {
+    for (const l of links) this.addLink(l);
+    return this;
+  }
+
+  setStatus(status: SpanStatus): this {
+    if (this.endMs >= 0) return this;
+    // The API's rule: OK is final, and an UNSET never overrides an earlier status.
+    if (this.statusCode === 1 || status.code === 0) return this;
+    this.statusCode = status.code;
+    this.statusMessage = status.message;
+    return this;
+  }
+
+  updateName(name: string): this {
+    if (this.endMs < 0) this.name = name;
+    return this;
+  }
+
+  /** Ends the span once (a second end is ignored, as the SDK does). */
+  end(endTime?: TimeInput): void {
+    if (this.endMs >= 0) return;
+    this.endMs = Math.max(epochMs(endTime), this.startMs);
+    this.onEnd(this);
+  }
+
+  isRecording(): boolean {
+    return this.endMs < 0;
+  }
+
+  recordException(exception: Exception, time?: TimeInput): void {
+    const e = typeof exception === 'string' ? { message: exception } : exception;
+    const attributes: Attributes = {};
+    if (e.name !== undefined) attributes['exception.type'] = e.name;
+    else if (e.code !== undefined) attributes['exception.type'] = String(e.code);
+    if (e.message !== undefined) attributes['exception.message'] = e.message;
+    if (e.stack !== undefined) attributes['exception.stacktrace'] = e.stack;
+    this.addEvent('exception', attributes, time);
+  }
+}

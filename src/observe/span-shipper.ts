@@ -1,0 +1,113 @@
+import type { ExportResult } from '@opentelemetry/core';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { Origin, SpanBatch, SpanEncoding } from './otlp/encoding.js';
+import { JsonEncoding } from './otlp/json-encoding.js';
+import { ProtobufEncoding } from './otlp/protobuf-encoding.js';
+import type { RecordedSpan } from './span-record.js';
+
+/*
+ * Takes ended spans from the request path, encodes each once into the open batch, and
+ * every `delayMs` (or at `maxBatch` spans) hands the batch to the official OTLP/HTTP
+ * transport (@opentelemetry/otlp-exporter-base), which POSTs it with every
+ * OTEL_EXPORTER_OTLP_* setting applied (headers, timeout, compression, certificates)
+ * and retries what the spec says to retry. What waits is bounded: at most `maxQueue`
+ * spans across batches not yet sent; past that, spans are dropped and counted, so a
+ * collector that is slow or down costs spans, never the server's memory.
+ */
+
+export interface ExportSettings {
+  url: string;
+  serviceName: string;
+  protocol: 'http/json' | 'http/protobuf';
+}
+
+/** Span counts since tracing started: ended (sampled), dropped, exported, failed to export. */
+export interface TracingStats {
+  ended: number;
+  dropped: number;
+  exported: number;
+  failed: number;
+}
+
+export class SpanShipper {
+  private readonly encoding: SpanEncoding;
+  private readonly exporter: OTLPExporterBase<SpanBatch[]>;
+  private timer: NodeJS.Timeout | undefined;
+  /** Spans handed to the transport and not yet answered. */
+  private inFlight = 0;
+  private readonly counts: TracingStats = { ended: 0, dropped: 0, exported: 0, failed: 0 };
+  private readonly sends = new Set<Promise<void>>();
+
+  constructor(
+    settings: ExportSettings,
+    private readonly delayMs: number,
+    private readonly maxBatch = 512,
+    private readonly maxQueue = 8192,
+  ) {
+    const origin: Origin = { resource: { 'service.name': settings.serviceName }, scope: { name: 'modelpipe' } };
+    this.encoding = settings.protocol === 'http/protobuf' ? new ProtobufEncoding(origin) : new JsonEncoding(origin);
+    const encoding = this.encoding;
+    // The collector's answer (a partial success, logged by the transport) is read by the official serializer of the same encoding.
+    const answers = settings.protocol === 'http/protobuf' ? ProtobufTraceSerializer : JsonTraceSerializer;
+    const serializer = {
+      serializeRequest: (batches: SpanBatch[]) => encoding.request(batches),
+      deserializeResponse: (data: Uint8Array) => answers.deserializeResponse(data),
+    };
+    const options = convertLegacyHttpOptions({ url: settings.url }, 'TRACES', 'v1/traces', { 'Content-Type': encoding.contentType });
+    const metrics = { name: 'span' as const, countItems: (b: SpanBatch[]) => b.reduce((n, x) => n + x.count, 0) };
+    this.exporter = new OTLPExporterBase(
+      createOtlpHttpExportDelegate(options, serializer, 'modelpipe_otlp_http_span_exporter', metrics, undefined),
+    );
+  }
+
+  /** A span ended on the request path. */
+  readonly onEnd = (span: RecordedSpan): void => {
+    this.counts.ended++;
+    if (this.inFlight + this.encoding.pending >= this.maxQueue) {
+      this.counts.dropped++;
+      return;
+    }
+    this.encoding.add(span);
+    if (this.encoding.pending >= this.maxBatch) this.ship();
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.ship(), this.delayMs);
+      this.timer.unref();
+    }
+  };
+
+  stats(): TracingStats {
+    return { ...this.counts };
+  }
+
+  /** Sends what waits and resolves when every send so far is answered (or has failed). */
+  async flush(): Promise<void> {
+    this.ship();
+    await Promise.all([...this.sends]);
+  }
+
+  /** Flushes, then shuts the transport down (the caller bounds the wait). */
+  async shutdown(): Promise<void> {
+    await this.flush();
+    await this.exporter.shutdown();
+  }
+
+  private ship(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.encoding.take();
+    if (batch === undefined) return;
+    this.inFlight += batch.count;
+    const sent = new Promise<void>((resolve) => {
+      this.exporter.export([batch], (result: ExportResult) => {
+        this.inFlight -= batch.count;
+        if (result.code === 0) this.counts.exported += batch.count;
+        else this.counts.failed += batch.count;
+        resolve();
+      });
+    });
+    this.sends.add(sent);
+    void sent.then(() => this.sends.delete(sent));
+  }
+}

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { AlwaysOnSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Origin, SpanEncoding } from '../../src/observe/otlp/encoding.js';
+import { JsonEncoding } from '../../src/observe/otlp/json-encoding.js';
+import { ProtobufEncoding } from '../../src/observe/otlp/protobuf-encoding.js';
+import type { RecordedSpan } from '../../src/observe/span-record.js';
+import { RecordingTracer } from '../../src/observe/span-recorder.js';
+
+/*
+ * modelpipe writes OTLP itself (span by span, as spans end); the official SDK writes
+ * it from its own spans. The same spans, made through both tracers with the same ids
+ * and times, must encode to the same request: byte for byte in protobuf, the same
+ * document in JSON. One table of span shapes runs against both encodings.
+ */
+
+const origin: Origin = { resource: { 'service.name': 'enc-test' }, scope: { name: 'modelpipe' } };
+const T0 = 1_780_000_000_123.456; // epoch ms with a sub-ms part
+const PARENT = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED, isRemote: true };
+const LINKED = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED };
+
+interface Shape {
+  name: string;
+  make: (t: { startSpan: RecordingTracer['startSpan'] }) => void;
+}
+
+const shapes: Shape[] = [
+  {
+    name: 'a server span under a remote parent, every attribute type, an event, an error status',
+    make: (t) => {
+      const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('vendor=x') });
+      const s = t.startSpan(
+        'modelpipe.request',
+        { kind: SpanKind.SERVER, startTime: T0, attributes: { 'modelpipe.protocol': 'graphpipe' } },
+        parent,
+      );
+      s.setAttribute('modelpipe.request_bytes', 120);
+      s.setAttribute('ratio', 0.25);
+      s.setAttribute('ok', true);
+      s.setAttribute('neg', -3);
+      s.setAttribute('list', ['a', 'b']);
+      s.setAttribute(
+        'name ü',
+        'wert ß — long enough to pass one hundred and twenty-eight bytes of length when encoded, so its length takes two bytes',
+      );
+      s.addEvent('modelpipe.retry', { endpoint: 'http://b:9000' }, T0 + 1.5);
+      s.setStatus({ code: SpanStatusCode.ERROR, message: 'MP_ERR_INPUT_SHAPE' });
+      s.end(T0 + 2.000_25);
+    },
+  },
+  {
+    name: 'a root internal span with links and no attributes',
+    make: (t) => {
+      const s = t.startSpan(
+        'modelpipe.batch',
+        { startTime: T0, links: [{ context: LINKED }, { context: PARENT, attributes: { k: 'v' } }] },
+        ROOT_CONTEXT,
+      );
+      s.end(T0 + 10);
+    },
+  },
+];
+
+/** Runs `shape` through a tracer whose ids come from a fixed sequence, so both tracers make the same ids. */
+function idsFrom(): { traceId: () => string; spanId: () => string } {
+  let n = 0;
+  return {
+    traceId: () => (++n).toString(16).padStart(32, 'a'),
+    spanId: () => (++n).toString(16).padStart(16, 'b'),
+  };
+}
+
+function official(shape: Shape): Uint8Array[] {
+  const exporter = new InMemorySpanExporter();
+  const ids = idsFrom();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'enc-test' }),
+    sampler: new AlwaysOnSampler(),
+    idGenerator: { generateTraceId: ids.traceId, generateSpanId: ids.spanId },
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  shape.make(provider.getTracer('modelpipe'));
+  const spans = exporter.getFinishedSpans();
+  return [ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array, JsonTraceSerializer.serializeRequest(spans) as Uint8Array];
+}
+
+function ours(shape: Shape, encoding: SpanEncoding): Uint8Array {
+  const ids = idsFrom();
+  const tracer = new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => encoding.add(s), ids);
+  shape.make(tracer);
+  const batch = encoding.take();
+  assert.ok(batch);
+  return encoding.request([batch]);
+}
+
+describe('OTLP encodings match the official serializer', () => {
+  for (const shape of shapes) {
+    test(`protobuf, byte for byte: ${shape.name}`, () => {
+      const [want] = official(shape);
+      assert.deepEqual(Buffer.from(ours(shape, new ProtobufEncoding(origin))), Buffer.from(want as Uint8Array));
+    });
+    test(`JSON, the same document: ${shape.name}`, () => {
+      const [, want] = official(shape);
+      const got = JSON.parse(Buffer.from(ours(shape, new JsonEncoding(origin))).toString('utf8'));
+      assert.deepEqual(got, JSON.parse(Buffer.from(want as Uint8Array).toString('utf8')));
+    });
+  }
+
+  test('a batch split in two encodes as one request of both halves', () => {
+    const enc = new ProtobufEncoding(origin);
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s));
+    tracer.startSpan('a').end();
+    const first = enc.take();
+    tracer.startSpan('b').end();
+    tracer.startSpan('c').end();
+    const second = enc.take();
+    assert.equal(first?.count, 1);
+    assert.equal(second?.count, 2);
+    assert.equal(enc.take(), undefined);
+    const body = Buffer.from(enc.request([first as never, second as never]));
+    assert.ok(body.includes('a') && body.includes('b') && body.includes('c'));
+  });
+});
