@@ -2,7 +2,7 @@
  * Tracing overhead on the small-request server benchmark (identity model, [1,4]
  * float32, GraphPipe over loopback), in interleaved rounds of one run:
  *  - off: no OTEL_* settings (the default);
- *  - on: every request sampled (always_on), spans exported over OTLP/HTTP to a
+ *  - on: every request sampled (always_on), spans exported over OTLP/HTTP (protobuf, the default) to a
  *    receiver process on loopback;
  *  - off + traceparent: tracing off, each request carrying a traceparent header (the
  *    pass-through path);
@@ -87,7 +87,7 @@ export async function run(): Promise<Record<string, number>> {
   const base = BASELINE ? await startServer(script(join(BASELINE, 'dist', 'bench')), untraced()) : undefined;
   const configs: Config[] = [
     { name: 'off', ...off, headers: {}, rps: [], p99: [], cpu: [] },
-    { name: 'on (always_on, OTLP export)', ...on, headers: {}, rps: [], p99: [], cpu: [] },
+    { name: 'on (always_on, OTLP/protobuf)', ...on, headers: {}, rps: [], p99: [], cpu: [] },
     { name: 'off + traceparent', ...passing, headers: TRACEPARENT, rps: [], p99: [], cpu: [] },
   ];
   if (base) configs.push({ name: `base (${BASELINE})`, ...base, headers: {}, rps: [], p99: [], cpu: [] });
