@@ -61,6 +61,14 @@ export interface Model {
    * function's "instances" share one thread, so splitting would only add work.
    */
   readonly fanout?: boolean;
+  /**
+   * Whether a run may call other services (a remote model, a sequencing hop, a user
+   * function). Absent = true: its trace context then follows it across awaits through
+   * an AsyncLocalStorage, whose promise hooks tax the whole process (RESULTS,
+   * "tracing, second design"). False (ONNX: a run only posts to its worker thread)
+   * spares that; what the run's synchronous part records still lands on its span.
+   */
+  readonly callsOut?: boolean;
   /** Where runs execute (reported by the model configuration extension); absent = cpu. */
   readonly device?: 'cpu' | 'cuda';
   /**

@@ -165,20 +165,40 @@ export function spanUnder(parent: Context, name: string, attributes: Attributes,
   return tracer?.startSpan(name, startTime === undefined ? { attributes, links } : { attributes, links, startTime }, parent);
 }
 
-/** Runs `fn` with `ctx` as the context outgoing calls are traced under. */
-export function runInTrace<T>(ctx: Context, fn: () => T): T {
-  return active.run(ctx, fn);
+/** The context of a run that does not call out, for its synchronous part (see runInTrace). */
+let syncCtx: Context | undefined;
+
+/** The context a model run works under: the async one, else that of a synchronous run part. */
+function current(): Context | undefined {
+  return active.getStore() ?? syncCtx;
+}
+
+/**
+ * Runs `fn` with `ctx` as the context outgoing calls are traced under. With
+ * `followAwaits` false (a model that never calls out) the context holds only while
+ * `fn` runs synchronously — enough for what it records on its span — and no
+ * AsyncLocalStorage is entered, so Node never installs its promise hooks.
+ */
+export function runInTrace<T>(ctx: Context, fn: () => T, followAwaits = true): T {
+  if (followAwaits) return active.run(ctx, fn);
+  const prev = syncCtx;
+  syncCtx = ctx;
+  try {
+    return fn();
+  } finally {
+    syncCtx = prev;
+  }
 }
 
 /** Adds an event to the span outgoing calls run under (a retry, a failover); nothing when untraced. */
 export function traceEvent(name: string, attributes?: Attributes): void {
-  const ctx = active.getStore();
+  const ctx = current();
   if (ctx !== undefined) trace.getSpan(ctx)?.addEvent(name, attributes);
 }
 
 /** Sets an attribute on the span a model runs under (the compute span: its instance). */
 export function traceAttribute(key: string, value: string | number): void {
-  const ctx = active.getStore();
+  const ctx = current();
   if (ctx !== undefined) trace.getSpan(ctx)?.setAttribute(key, value);
 }
 
@@ -195,7 +215,7 @@ export interface OutgoingTrace {
  * came when off (pass-through).
  */
 export function outgoingTrace(method: string, url: string): OutgoingTrace | undefined {
-  const parent = active.getStore();
+  const parent = current();
   if (tracer === undefined && parent === undefined) return undefined;
   const headers: Record<string, string> = {};
   if (tracer === undefined) {

@@ -24,9 +24,9 @@ export class BatchTrace {
     private readonly compute: Span | undefined,
   ) {}
 
-  /** Runs the model's call under the compute span (or the passed-through context). */
-  run<T>(fn: () => T): T {
-    return runInTrace(this.ctx, fn);
+  /** Runs the model's call under the compute span (or the passed-through context); `callsOut` false: see Model.callsOut. */
+  run<T>(fn: () => T, callsOut = true): T {
+    return runInTrace(this.ctx, fn, callsOut);
   }
 
   /** Ends the spans once (a failure after the run, splitting its outputs, ends them failed if they are still open). */

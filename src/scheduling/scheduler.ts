@@ -248,11 +248,11 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
         run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1));
         started = performance.now();
         const all = () => Promise.all((run.parts as Run[]).map((p) => this.model.run(p)));
-        outputs = joinOutputs(await (bt ? bt.run(all) : all()));
+        outputs = joinOutputs(await (bt ? bt.run(all, this.model.callsOut !== false) : all()));
       } else {
         // A lone request has no input or output work to time: two clock reads fewer on the hot path.
         started = merged ? performance.now() : t0;
-        outputs = await (bt ? bt.run(() => this.model.run(run)) : this.model.run(run));
+        outputs = await (bt ? bt.run(() => this.model.run(run), this.model.callsOut !== false) : this.model.run(run));
       }
       const ran = performance.now();
       bt?.end();
