@@ -1,3 +1,4 @@
+import type { TraceContext } from '../observe/tracing.js';
 import type { Dispatcher } from 'undici';
 import { ERROR_CODES, ModelpipeError, isErrorCode } from '../errors/index.js';
 import {
@@ -41,6 +42,8 @@ export interface GraphPipeCallOptions {
   /** Whole-call timeout in ms (default: the client's). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The trace context the call continues (a model run's: RunRequest.trace); absent = the one a synchronous model run set. */
+  trace?: TraceContext | undefined;
   inputNames?: string[];
   outputNames?: string[];
 }
@@ -142,7 +145,10 @@ export class GraphPipeClient {
   }
 
   /** Posts to one endpoint (failing over to others when it has several); the body of a 200 and the URL that sent it. */
-  private post(chunks: Uint8Array[], opts: Pick<GraphPipeCallOptions, 'timeoutMs' | 'signal'>): Promise<{ url: string; body: Uint8Array }> {
+  private post(
+    chunks: Uint8Array[],
+    opts: Pick<GraphPipeCallOptions, 'timeoutMs' | 'signal' | 'trace'>,
+  ): Promise<{ url: string; body: Uint8Array }> {
     this.#life.check();
     // Accept: errors as an InferResponse with `errors` (code and message), not the reference text body.
     const headers = { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' };
@@ -150,7 +156,13 @@ export class GraphPipeClient {
     const security = securityOf(this.#security);
     return this.#route.call(
       async (url, remainingMs) => {
-        const res = await this.#http.send(url, 'POST', security, { chunks, headers }, { timeoutMs: remainingMs, signal: opts.signal });
+        const res = await this.#http.send(
+          url,
+          'POST',
+          security,
+          { chunks, headers },
+          { timeoutMs: remainingMs, signal: opts.signal, trace: opts.trace },
+        );
         if (res.status !== 200) throw errorFromBody(url, res.status, res.body, res.headers);
         return { url, body: res.body };
       },

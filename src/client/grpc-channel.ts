@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { grpcPrefix } from '../protocol/oip/index.js';
-import { endOutgoing, outgoingTrace } from '../observe/tracing.js';
+import { type TraceContext, endOutgoing, outgoingTrace } from '../observe/tracing.js';
 import type { TransportFailure } from './errors.js';
 
 /**
@@ -35,6 +35,8 @@ export class GrpcStatusError extends Error {
 export interface UnaryOptions {
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** The trace context the call continues (a model run's: RunRequest.trace); absent = the one a synchronous model run set. */
+  trace?: TraceContext | undefined;
   /** Largest response message accepted, in bytes. */
   maxReceiveBytes: number;
 }
@@ -124,7 +126,7 @@ export class GrpcChannel {
       let stream: http2.ClientHttp2Stream;
       let session: http2.ClientHttp2Session;
       // traceparent of the request being served (or of this call's span), as gRPC metadata.
-      const traced = outgoingTrace('POST', `${this.options.secure ? 'grpcs' : 'grpc'}://${this.authority}${path}`);
+      const traced = outgoingTrace('POST', `${this.options.secure ? 'grpcs' : 'grpc'}://${this.authority}${path}`, opts.trace);
       try {
         session = this.connect();
         stream = session.request({

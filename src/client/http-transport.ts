@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
-import { endOutgoing, outgoingTrace } from '../observe/tracing.js';
+import { type TraceContext, endOutgoing, outgoingTrace } from '../observe/tracing.js';
 import { transportError } from './errors.js';
 import { type ClientSecurity, PerSecurity, authHeaders, newAgent, tlsKey } from './security.js';
 
@@ -8,6 +8,8 @@ import { type ClientSecurity, PerSecurity, authHeaders, newAgent, tlsKey } from 
 export interface HttpCall {
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** The trace context the call continues (a model run's: RunRequest.trace); absent = the one a synchronous model run set. */
+  trace?: TraceContext | undefined;
 }
 
 export interface HttpAnswer {
@@ -55,7 +57,7 @@ export class HttpTransport {
     const dispatcher = this.#lent ?? (this.#own as PerSecurity<Dispatcher>).get(sec);
     const timeout = AbortSignal.timeout(timeoutMs);
     // traceparent of the request being served (or of this call's span): every client carries it from here.
-    const traced = outgoingTrace(method, url);
+    const traced = outgoingTrace(method, url, call.trace);
     let res: Dispatcher.ResponseData;
     try {
       let total = 0;

@@ -1,3 +1,4 @@
+import type { TraceContext } from '../observe/tracing.js';
 import type { Dispatcher } from 'undici';
 import { ModelpipeError } from '../errors/index.js';
 import type { OipModelMetadata, OipNamedTensor } from '../protocol/oip/index.js';
@@ -51,6 +52,8 @@ export interface OipInferOptions {
   id?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The trace context the call continues (a model run's: RunRequest.trace); absent = the one a synchronous model run set. */
+  trace?: TraceContext | undefined;
 }
 
 export type OipModelCallOptions = Pick<OipInferOptions, 'version' | 'timeoutMs' | 'signal'>;

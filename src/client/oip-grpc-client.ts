@@ -75,6 +75,7 @@ export class GrpcWire implements OipWire {
       const res = await channel.unary(`${SERVICE}${method}`, [c.requestSerialize(req), ...appended], {
         timeoutMs: o.timeoutMs,
         signal: o.signal,
+        trace: o.trace,
         maxReceiveBytes: o.maxResponseBytes ?? DEFAULT_MAX,
       });
       return c.responseDeserialize(res) as Res;

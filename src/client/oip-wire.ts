@@ -1,3 +1,4 @@
+import type { TraceContext } from '../observe/tracing.js';
 import type { OipModelMetadata, OipNamedTensor } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
 import type { ClientSecurity } from './security.js';
@@ -14,6 +15,8 @@ export interface WireCall {
   security: ClientSecurity;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** The trace context the call continues (a model run's: RunRequest.trace); absent = the one a synchronous model run set. */
+  trace?: TraceContext | undefined;
 }
 
 export interface WireInfer extends WireCall {

@@ -1,3 +1,4 @@
+import type { TraceContext } from '../observe/tracing.js';
 import { ModelpipeError } from '../errors/index.js';
 import { type DType, type Nested, type Tensor, fromNested, isTensor, toNested } from '../tensor/index.js';
 import { type Model, type ModelMetadata, type RunRequest, type TensorSpec, inferBatchable } from './model.js';
@@ -6,6 +7,12 @@ import { type Model, type ModelMetadata, type RunRequest, type TensorSpec, infer
 export interface ApplyContext {
   signal: AbortSignal;
   outputNames: readonly string[];
+  /**
+   * The run's trace context when traced. Calls made before the function's first await
+   * continue it by themselves; a call made later continues it when given it: the
+   * client option `{ trace: ctx.trace }`.
+   */
+  readonly trace: TraceContext | undefined;
 }
 
 export type ApplyInputs = Record<string, Tensor>;
@@ -112,5 +119,9 @@ class Context implements ApplyContext {
 
   get signal(): AbortSignal {
     return this.req.signal;
+  }
+
+  get trace(): TraceContext | undefined {
+    return this.req.trace;
   }
 }

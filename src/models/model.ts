@@ -1,3 +1,4 @@
+import type { TraceContext } from '../observe/tracing.js';
 import type { DType, Tensor } from '../tensor/index.js';
 
 /**
@@ -44,6 +45,13 @@ export interface RunRequest {
    * may transfer (detach) them instead of copying, e.g. into a worker thread.
    */
   transferable: boolean;
+  /**
+   * The trace context of this run (its compute span) when traced: a model that calls
+   * other services passes it to those calls (the client option `trace`), so they
+   * continue the request's trace. Explicit, not an AsyncLocalStorage: in Node 20 that
+   * taxes every promise in the process (RESULTS, "Tracing, second design").
+   */
+  readonly trace?: TraceContext | undefined;
 }
 
 export interface Model {
@@ -61,14 +69,6 @@ export interface Model {
    * function's "instances" share one thread, so splitting would only add work.
    */
   readonly fanout?: boolean;
-  /**
-   * Whether a run may call other services (a remote model, a sequencing hop, a user
-   * function). Absent = true: its trace context then follows it across awaits through
-   * an AsyncLocalStorage, whose promise hooks tax the whole process (RESULTS,
-   * "tracing, second design"). False (ONNX: a run only posts to its worker thread)
-   * spares that; what the run's synchronous part records still lands on its span.
-   */
-  readonly callsOut?: boolean;
   /** Where runs execute (reported by the model configuration extension); absent = cpu. */
   readonly device?: 'cpu' | 'cuda';
   /**

@@ -79,6 +79,7 @@ export class RemoteModel implements Model {
       outputNames: [...req.outputNames],
       config: this.opts.forwardConfig === false ? '' : req.config,
       signal: req.signal,
+      trace: req.trace,
     });
     if (this.exactMetadata) this.checkOutputs(req.outputNames, outputs);
     return outputs;

@@ -33,6 +33,9 @@ let shipper: SpanShipper | undefined;
 const w3c = new W3CTraceContextPropagator();
 const active = new AsyncLocalStorage<Context>();
 
+/** A trace context as calls carry it explicitly (RunRequest.trace, a client call's `trace`). */
+export type TraceContext = Context;
+
 /** Span names (docs/tracing.md lists them with their attributes). */
 export const SPAN = {
   request: 'modelpipe.request',
@@ -214,8 +217,8 @@ export interface OutgoingTrace {
  * tracestate) headers — of a new client span when on, of the incoming request as it
  * came when off (pass-through).
  */
-export function outgoingTrace(method: string, url: string): OutgoingTrace | undefined {
-  const parent = current();
+export function outgoingTrace(method: string, url: string, explicit?: Context): OutgoingTrace | undefined {
+  const parent = explicit ?? current();
   if (tracer === undefined && parent === undefined) return undefined;
   const headers: Record<string, string> = {};
   if (tracer === undefined) {

@@ -187,7 +187,7 @@ async function runOne(batch: Item[], step: Step): Promise<{ out: unknown[]; dead
     let res: { predictions: unknown[]; modelId: string };
     try {
       const xs = batch.map((it) => it.x);
-      res = await (bt ? bt.run(() => core.runBatch(xs)) : core.runBatch(xs));
+      res = await (bt ? bt.run(() => core.runBatch(xs), true) : core.runBatch(xs));
       if (res.predictions.length !== batch.length) {
         throw new ModelpipeError(
           'MP_ERR_MODEL_OUTPUT',

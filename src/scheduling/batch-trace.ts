@@ -24,9 +24,18 @@ export class BatchTrace {
     private readonly compute: Span | undefined,
   ) {}
 
-  /** Runs the model's call under the compute span (or the passed-through context); `callsOut` false: see Model.callsOut. */
-  run<T>(fn: () => T, callsOut = true): T {
-    return runInTrace(this.ctx, fn, callsOut);
+  /** The context the run's outgoing calls continue: its compute span's (or the passed-through one). */
+  get context(): RequestTrace['ctx'] {
+    return this.ctx;
+  }
+
+  /**
+   * Runs the model's call under the run's context. `followAwaits`: through an
+   * AsyncLocalStorage, for code that takes no explicit context (RunInference's
+   * handlers); false when the run gets it explicitly (the scheduler's RunRequest.trace).
+   */
+  run<T>(fn: () => T, followAwaits: boolean): T {
+    return runInTrace(this.ctx, fn, followAwaits);
   }
 
   /** Ends the spans once (a failure after the run, splitting its outputs, ends them failed if they are still open). */

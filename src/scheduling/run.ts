@@ -1,3 +1,4 @@
+import type { TraceContext } from '../observe/tracing.js';
 import { type Cancellation, NEVER_ABORTED } from './cancel.js';
 import type { RunRequest } from '../models/model.js';
 import type { Tensor } from '../tensor/index.js';
@@ -31,6 +32,8 @@ export class Run implements RunRequest, Execution {
     private readonly cancel: Cancellation | undefined,
     readonly jobs: readonly Job[],
     readonly slots: number,
+    /** Set once the run's trace is made (RunRequest.trace). */
+    public trace: TraceContext | undefined = undefined,
   ) {}
 
   get signal(): AbortSignal {

@@ -238,6 +238,9 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
     for (const j of live) j.exec = run;
     this.running += k; // before the first await: pump() counts it at once
     const bt = batchTrace(live, rows, k, t0);
+    // The model gets its trace context explicitly (RunRequest.trace); the synchronous
+    // part of its run (an ONNX run's instance attribute) is traced without one.
+    run.trace = bt?.context;
     try {
       let outputs: Tensor[];
       let counts: number[] | undefined;
@@ -245,14 +248,14 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
       if (k > 1) {
         const split = splitInputs(inputs, rows, k, transferable);
         counts = split.counts;
-        run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1));
+        run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1, run.trace));
         started = performance.now();
         const all = () => Promise.all((run.parts as Run[]).map((p) => this.model.run(p)));
-        outputs = joinOutputs(await (bt ? bt.run(all, this.model.callsOut !== false) : all()));
+        outputs = joinOutputs(await (bt ? bt.run(all, false) : all()));
       } else {
         // A lone request has no input or output work to time: two clock reads fewer on the hot path.
         started = merged ? performance.now() : t0;
-        outputs = await (bt ? bt.run(() => this.model.run(run), this.model.callsOut !== false) : this.model.run(run));
+        outputs = await (bt ? bt.run(() => this.model.run(run), false) : this.model.run(run));
       }
       const ran = performance.now();
       bt?.end();

@@ -1,3 +1,4 @@
+import type { TraceContext } from '../observe/tracing.js';
 import { RemoteError } from '../client/errors.js';
 import { GraphPipeClient, GraphPipeClientPool, graphPipeMultiRemoteRaw } from '../client/graphpipe-client.js';
 import type { ClientSecurity } from '../client/security.js';
@@ -66,14 +67,16 @@ export function upstreamSafeMessage(err: unknown): string {
  * Calls one hop with a single tensor, returning its first (or named) output: on
  * `hop.client` when it has one, else on the functional helpers' shared pools.
  * `conceal`: see hopError (true when a server calls the hop for a remote caller).
+ * `trace`: the calling model run's trace context (ApplyContext.trace), which the hop continues.
  */
-export async function callHop(hop: Hop, input: Tensor, signal?: AbortSignal, conceal = false): Promise<Tensor> {
+export async function callHop(hop: Hop, input: Tensor, signal?: AbortSignal, conceal = false, trace?: TraceContext): Promise<Tensor> {
   const opts = {
     ...(hop.inputName ? { inputNames: [hop.inputName] } : {}),
     ...(hop.outputName ? { outputNames: [hop.outputName] } : {}),
     ...(hop.config ? { config: hop.config } : {}),
     ...(hop.timeoutMs !== undefined ? { timeoutMs: hop.timeoutMs } : {}),
     ...(signal ? { signal } : {}),
+    ...(trace ? { trace } : {}),
   };
   try {
     const out = hop.client
@@ -131,7 +134,7 @@ export function serverSequenced(apply: ApplyFn, next: Hop | string, opts: Functi
   const hop = own ? { ...given, client: own } : given;
   const model = async (inputs: Record<string, Tensor | Nested>, config: string, ctx: ApplyContext) => {
     const local = await apply(inputs, config, ctx);
-    return callHop(hop, toTensor(local, opts), ctx.signal, true);
+    return callHop(hop, toTensor(local, opts), ctx.signal, true, ctx.trace);
   };
   return new HopModel(model, opts, async () => own?.close());
 }
@@ -180,7 +183,7 @@ export function hybridSequenced(apply: ApplyFn, opts: HybridOptions): FunctionMo
     if (hop) hops.check(hop.url); // before apply: a refused request costs nothing
     const local = await apply(inputs, config, ctx);
     if (!hop) return local;
-    return callHop({ ...hop, client: pool.client(hop.url) }, toTensor(local, modelOpts), ctx.signal, true);
+    return callHop({ ...hop, client: pool.client(hop.url) }, toTensor(local, modelOpts), ctx.signal, true, ctx.trace);
   };
   return new HopModel(model, modelOpts, () => pool.close());
 }

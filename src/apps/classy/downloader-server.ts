@@ -57,6 +57,7 @@ export function downloaderModel(opts: DownloaderOptions = {}): FunctionModel {
       const next: StageResult = await callStage(stage, images, cfg.config ?? preprocessorConfig(cfg.keepGoing), {
         signal: ctx.signal,
         conceal: true,
+        trace: ctx.trace,
       });
       if (next.errors.length !== errors.length)
         throw new ModelpipeError(

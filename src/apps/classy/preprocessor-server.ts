@@ -59,7 +59,11 @@ export function preprocessorModel(opts: PreprocessorOptions): FunctionModel {
       const t1 = performance.now();
       let out: Tensor[];
       try {
-        out = await model.inferManyRaw([batch], { ...(nextOutput ? { outputNames: [nextOutput] } : {}), signal: ctx.signal });
+        out = await model.inferManyRaw([batch], {
+          ...(nextOutput ? { outputNames: [nextOutput] } : {}),
+          signal: ctx.signal,
+          trace: ctx.trace,
+        });
       } catch (err: unknown) {
         throw hopError(next, err, true); // the caller sees our status line, never the model server's raw answer
       }

@@ -1,3 +1,4 @@
+import type { TraceContext } from '../../observe/tracing.js';
 import { RemoteError } from '../../client/errors.js';
 import type { GraphPipeClient } from '../../client/graphpipe-client.js';
 import { ModelpipeError, toModelpipeError } from '../../errors/index.js';
@@ -135,7 +136,7 @@ export async function callStage(
   stage: GraphPipeClient,
   input: Tensor,
   config: string,
-  opts: { signal?: AbortSignal; timeoutMs?: number; conceal?: boolean } = {},
+  opts: { signal?: AbortSignal; timeoutMs?: number; conceal?: boolean; trace?: TraceContext | undefined } = {},
 ): Promise<StageResult> {
   let out: Tensor[];
   try {
@@ -144,6 +145,7 @@ export async function callStage(
       config,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      trace: opts.trace,
     });
   } catch (err: unknown) {
     throw stageError(err, opts.conceal === true);

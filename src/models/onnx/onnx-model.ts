@@ -85,9 +85,6 @@ export class OnnxModel implements Model {
     return new OnnxModel(pool, md, settings.device);
   }
 
-  /** A run only posts to a worker thread: no call out, no async trace context needed. */
-  readonly callsOut = false;
-
   run(req: RunRequest): Promise<Tensor[]> {
     return this.pool.run(req.inputs, req.outputNames, req.transferable, req);
   }
