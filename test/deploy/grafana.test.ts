@@ -60,7 +60,7 @@ describe('Grafana dashboard (deploy/grafana/modelpipe-dashboard.json)', () => {
     }
   });
 
-  test('covers what an operator asks: traffic, errors by code, latency quantiles, phases, batches, queue, inflight, processes', () => {
+  test('covers what an operator asks: traffic, errors by code, latency quantiles, phases, batches, queue, inflight, processes, client endpoints', () => {
     const all = exprs.join('\n');
     for (const needed of [
       /modelpipe_requests_total/,
@@ -74,6 +74,10 @@ describe('Grafana dashboard (deploy/grafana/modelpipe-dashboard.json)', () => {
       /modelpipe_inflight_requests/,
       /modelpipe_processes/,
       /modelpipe_process_restarts_total/,
+      /modelpipe_client_requests_total/,
+      /modelpipe_client_retries_total/,
+      /modelpipe_client_ejections_total/,
+      /modelpipe_client_endpoint_up/,
     ]) {
       assert.match(all, needed);
     }

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { GraphPipeClient } from '../../src/client/graphpipe-client.js';
 import { FunctionModel } from '../../src/models/function-model.js';
 import { type RunningServer, serveModel } from '../../src/server/serve.js';
 import type { Tensor } from '../../src/tensor/index.js';
@@ -109,12 +111,21 @@ export const GOOD_MNIST = JSON.stringify({
  */
 export async function liveMetrics(): Promise<{ single: string; cluster: string | undefined }> {
   const srv = await serveSlowModel();
+  // A client of an endpoint set in this process: the server itself and one that passes
+  // its readiness probe but answers every call 503, so tries fail over and are retried.
+  // Its per-endpoint series (tries, retries, ejections, failures) join every /metrics here.
+  const draining = createServer((req, res) => res.writeHead(req.url === '/health/ready' ? 200 : 503).end());
+  await new Promise<void>((r) => draining.listen(0, '127.0.0.1', r));
+  const client = new GraphPipeClient(`${srv.url},http://127.0.0.1:${(draining.address() as { port: number }).port}`);
   let single: string;
   try {
     for (const body of [GOOD_SLOW, GOOD_SLOW, BAD_SHAPE_SLOW, NOT_JSON]) await oipInfer(srv.url, 'slow', body);
+    for (let i = 0; i < 8; i++) await client.metadata();
     single = await (await fetch(`${srv.url}/metrics`)).text();
   } finally {
+    await client.close();
     await srv.close();
+    await new Promise((r) => draining.close(r));
   }
   const mnist = sharedPath('models/mnist.onnx');
   if (!existsSync(mnist)) return { single, cluster: undefined };
