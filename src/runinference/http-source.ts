@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ModelpipeError } from '../errors/index.js';
 import { type ServerLimits, createLimitedServer } from '../server/server-limits.js';
 import { BadRecord, parseRecord } from './bad-record.js';
+import { carryTrace } from './record-trace.js';
 import { type AckOutcome, type HttpRequestState, ackTracker } from './http-acks.js';
 import type { Sink } from './sink.js';
 
@@ -97,6 +98,8 @@ async function readRecords(
       line++;
       if (text.trim() === '') continue;
       const value = parseRecord(text, `POST ${id} line ${line}`);
+      // Each record of a POST sent under a trace continues it (unless it names its own).
+      carryTrace(value, req.headers.traceparent, req.headers.tracestate);
       const key = (value instanceof BadRecord ? undefined : ctx.keyOf?.(value)) ?? `${id}-${line}`;
       ctx.acks.expect(state, key);
       await ctx.handoff.give({ key, value });
