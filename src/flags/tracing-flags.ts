@@ -12,7 +12,7 @@ export const TRACING_FLAGS = {
   'otlp-endpoint': {
     type: 'string',
     value: 'URL',
-    help: 'export traces over OTLP/HTTP (JSON) to URL (a collector, e.g. http://localhost:4318, or its /v1/traces); OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables turn tracing on too',
+    help: 'export traces over OTLP/HTTP (protobuf; http/json with OTEL_EXPORTER_OTLP_PROTOCOL) to URL (a collector, e.g. http://localhost:4318, or its /v1/traces); OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables turn tracing on too',
     defaultNote: 'off',
   },
 } as const;

@@ -44,6 +44,7 @@ export const SPAN = {
   compute: 'modelpipe.compute',
   encode: 'modelpipe.encode',
   call: 'modelpipe.call',
+  classify: 'modelpipe.classify',
   record: 'modelpipe.record',
 } as const;
 
@@ -127,6 +128,13 @@ export function recordTrace(traceparent: string | undefined, tracestate?: string
   const parent = traceparent === undefined ? ROOT_CONTEXT : w3c.extract(ROOT_CONTEXT, headers, headerGetter);
   const span = tracer.startSpan(SPAN.record, { kind: SpanKind.CONSUMER }, parent);
   return { ctx: trace.setSpan(parent, span), span };
+}
+
+/** The trace of a client command's whole run (`classy`): a root span, undefined when tracing is off. */
+export function commandTrace(name: string, attributes: Attributes): RequestTrace | undefined {
+  if (tracer === undefined) return undefined;
+  const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ROOT_CONTEXT);
+  return { ctx: trace.setSpan(ROOT_CONTEXT, span), span };
 }
 
 /** What the engine resolved a request to: its model entry and version. */

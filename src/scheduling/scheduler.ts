@@ -238,9 +238,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
     for (const j of live) j.exec = run;
     this.running += k; // before the first await: pump() counts it at once
     const bt = batchTrace(live, rows, k, t0);
-    // The model gets its trace context explicitly (RunRequest.trace); the synchronous
-    // part of its run (an ONNX run's instance attribute) is traced without one.
-    run.trace = bt?.context;
+    run.trace = bt?.context; // explicit (RunRequest.trace): no AsyncLocalStorage for the run
     try {
       let outputs: Tensor[];
       let counts: number[] | undefined;

@@ -4,7 +4,7 @@ import { multiRemoteRaw } from '../../src/client/graphpipe-client.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { OtlpReceiver } from '../helpers/otlp.js';
 import { needShared, sharedPath } from '../helpers/shared.js';
-import { CLI, startPrintingUrl, stop } from '../helpers/spawn.js';
+import { CLI, runNode, startPrintingUrl, stop } from '../helpers/spawn.js';
 
 const skip = needShared('models/mnist.onnx');
 
@@ -39,5 +39,35 @@ describe('modelpipe serve --otlp-endpoint', { skip }, () => {
     assert.ok(receiver.paths.every((p) => p === '/v1/traces'));
     // The default encoding is the spec's: http/protobuf.
     assert.equal(receiver.protobufExports, receiver.paths.length);
+  });
+});
+
+/**
+ * `modelpipe classy --otlp-endpoint`: a client command traces its whole run as one
+ * trace. Its root span holds the stage call, and under it the in-process stages'
+ * request spans (the preprocessor's, and the model's behind it).
+ */
+describe('modelpipe classy --otlp-endpoint', { skip: needShared('models/squeezenet1.1.onnx') || needShared('images/mug227.png') }, () => {
+  const receiver = new OtlpReceiver();
+  before(() => receiver.start('127.0.0.3'));
+  after(() => receiver.close());
+
+  test('one trace: classify → stage call → preprocessor request → model request', async () => {
+    const model = sharedPath('models/squeezenet1.1.onnx');
+    const image = sharedPath('images/mug227.png');
+    const r = await runNode([CLI, 'classy', '--model', model, image, '--otlp-endpoint', receiver.url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /class 504/);
+    // stopTracing ran before the command exited: the spans are here already, or about to be.
+    await receiver.waitFor((s) => s.some((x) => x.name === 'modelpipe.classify'), 5000);
+    const root = receiver.spans.find((s) => s.name === 'modelpipe.classify');
+    assert.equal(root?.parentSpanId, '');
+    const inTrace = receiver.spans.filter((s) => s.traceId === root?.traceId);
+    const call = inTrace.find((s) => s.name === 'modelpipe.call' && s.parentSpanId === root?.spanId);
+    assert.ok(call, 'the stage call is a child of the root');
+    const pre = inTrace.find((s) => s.name === 'modelpipe.request' && s.parentSpanId === call?.spanId);
+    assert.ok(pre, "the preprocessor's request continues the call");
+    const models = inTrace.filter((s) => s.name === 'modelpipe.request' && s !== pre);
+    assert.ok(models.length >= 1, `the model server's request is in the same trace: ${inTrace.map((s) => s.name).join(', ')}`);
   });
 });

@@ -5,9 +5,11 @@ import { defineCommand, flagGroup, parseFlags } from '../../flags/table.js';
 import { LABELS_FLAG, PRESET_FLAGS, modelFileFlag } from '../../flags/vision-flags.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { createLogger } from '../../observe/logger.js';
+import { SPAN, commandTrace, endRequest, failSpan, stopTracing } from '../../observe/tracing.js';
+import { TRACING_GROUP, startTracingFromFlags } from '../../flags/tracing-flags.js';
 import { DOWNLOAD_GROUP, downloadOptions, labelsFrom, presetOptions } from './cli-options.js';
 import { DOWNLOADER, PREPROCESSOR, UP, downloaderCommand, preprocessorCommand, upCommand } from './cli-servers.js';
-import { type ClassifyResult, type ClassyInput, type ImageOutcome, classifyImages, predictions } from './client.js';
+import { type ClassifyOptions, type ClassifyResult, type ClassyInput, type ImageOutcome, classifyImages, predictions } from './client.js';
 import { formatPrediction } from '../../vision/labels.js';
 import { startStack } from './stack.js';
 
@@ -43,6 +45,7 @@ export const CLASSIFY = defineCommand({
       'Output:',
     ),
     DOWNLOAD_GROUP,
+    TRACING_GROUP,
   ],
   footer: `  Files are read here and enter at the preprocessor; URLs go through the downloader.
   Exit status: 0 when every image was classified, 1 otherwise.`,
@@ -121,16 +124,15 @@ async function classifyCommand(argv: string[]): Promise<void> {
   const labels = await labelsFrom(v);
   const { inputs, unread } = await readInputs(positionals, keepGoing);
   const opts = { keepGoing, timeoutMs: v.timeout };
-  let result: ClassifyResult;
   const preprocessor = v.preprocessor;
-  const model = v.model;
-  if (preprocessor !== undefined) {
-    const downloader = v.downloader;
-    result = await classifyImages(inputs, { preprocessor, ...(downloader ? { downloader } : {}) }, opts);
-  } else {
+  const classify = async (o: ClassifyOptions): Promise<ClassifyResult> => {
+    if (preprocessor !== undefined) {
+      const downloader = v.downloader;
+      return classifyImages(inputs, { preprocessor, ...(downloader ? { downloader } : {}) }, o);
+    }
     // In-process mode: the same three servers, on ephemeral loopback ports, for this one command.
     const stack = await startStack({
-      modelPath: model as string, // checked above: --model or --preprocessor
+      modelPath: v.model as string, // checked above: --model or --preprocessor
       labels,
       ...(await presetOptions(v)),
       download: downloadOptions(v),
@@ -138,14 +140,26 @@ async function classifyCommand(argv: string[]): Promise<void> {
       logger: createLogger(v['log-level']),
     });
     try {
-      result = await classifyImages(inputs, stack.endpoints, opts);
+      return await classifyImages(inputs, stack.endpoints, o);
     } finally {
       await stack.close();
     }
+  };
+  await startTracingFromFlags(v, createLogger(v['log-level']));
+  // One trace per command: the stage calls (and, with --model, the in-process servers) under its root span.
+  const root = commandTrace(SPAN.classify, { 'modelpipe.images': inputs.length });
+  try {
+    const result = await classify({ ...opts, trace: root?.ctx });
+    const outcomes = result.images.map((o, i): ImageOutcome => {
+      const err = unread.get(i);
+      return err ? { index: i, ok: false, error: err } : o;
+    });
+    if (!print(outcomes, labels, k)) process.exitCode = 1;
+  } catch (err: unknown) {
+    failSpan(root?.span, err);
+    throw err;
+  } finally {
+    endRequest(root);
+    await stopTracing(); // the command's spans are exported before it exits
   }
-  const outcomes = result.images.map((o, i) => {
-    const err = unread.get(i);
-    return err ? { index: i, ok: false as const, error: err } : o;
-  });
-  if (!print(outcomes, labels, k)) process.exitCode = 1;
 }

@@ -1,3 +1,4 @@
+import type { TraceContext } from '../../observe/tracing.js';
 import { GraphPipeClient } from '../../client/graphpipe-client.js';
 import type { MetadataResponse } from '../../protocol/graphpipe/index.js';
 import type { ClientSecurity } from '../../client/security.js';
@@ -27,6 +28,8 @@ export interface ClassifyOptions {
   readonly keepGoing?: boolean;
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** The trace the stage calls continue (the `classy` command's root span). */
+  readonly trace?: TraceContext | undefined;
 }
 
 export type ImageOutcome =
@@ -78,7 +81,11 @@ export class ClassyClient {
 
   async classify(inputs: readonly ClassyInput[], opts: ClassifyOptions = {}): Promise<ClassifyResult> {
     const keepGoing = opts.keepGoing === true;
-    const callOpts = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) };
+    const callOpts = {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      trace: opts.trace,
+    };
     const urls: number[] = [];
     const files: number[] = [];
     for (const [i, x] of inputs.entries()) ('url' in x ? urls : files).push(i);
