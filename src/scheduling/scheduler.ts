@@ -294,8 +294,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
   /** Stops accepting; waits for queued and running work to finish. */
   async drain(): Promise<void> {
     this.closed = true;
-    // Stuck runs are not waited for: they may never settle.
-    const held = () => this.overdue.reduce((n, r) => n + r.slots, 0);
+    const held = () => this.overdue.reduce((n, r) => n + r.slots, 0); // stuck runs may never settle: not waited for
     while (this.queue.length > 0 || this.running > held()) await new Promise((r) => setTimeout(r, 10));
   }
 }
