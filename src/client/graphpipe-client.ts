@@ -166,7 +166,7 @@ export class GraphPipeClient {
         if (res.status !== 200) throw errorFromBody(url, res.status, res.body, res.headers);
         return { url, body: res.body };
       },
-      { timeoutMs, signal: opts.signal },
+      { timeoutMs, signal: opts.signal, trace: opts.trace },
     );
   }
 }

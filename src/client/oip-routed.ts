@@ -76,7 +76,11 @@ export class RoutedWire implements OipWire {
   }
 
   #on<T>(o: WireCall, f: (w: OipWire, c: WireCall) => Promise<T>): Promise<T> {
-    return this.set.call((url, timeoutMs) => f(this.#wire(url), { ...o, timeoutMs }), { timeoutMs: o.timeoutMs, signal: o.signal });
+    return this.set.call((url, timeoutMs) => f(this.#wire(url), { ...o, timeoutMs }), {
+      timeoutMs: o.timeoutMs,
+      signal: o.signal,
+      trace: o.trace,
+    });
   }
 
   #wire(url: string): OipWire {

@@ -119,6 +119,18 @@ export function requestTrace(headers: Headers, protocol: string, bytes?: number)
   return { ctx: trace.setSpan(parent, span), span };
 }
 
+/**
+ * A request answered with an error before its frontend traced it (refused by a limit
+ * or a token, or its body unreadable or undecodable): a failed request span with the
+ * error's code, when tracing is on. Off, nothing: such a request makes no calls.
+ */
+export function refusedRequest(headers: Headers, protocol: string, err: unknown): void {
+  if (tracer === undefined) return;
+  const t = requestTrace(headers, protocol);
+  failSpan(t?.span, err);
+  endRequest(t);
+}
+
 /** A record's trace in a pipeline: continues `traceparent` (and `tracestate`) when the record carries one. */
 export function recordTrace(traceparent: string | undefined, tracestate?: string): RequestTrace | undefined {
   if (tracer === undefined && traceparent === undefined) return undefined;
@@ -202,8 +214,8 @@ export function runInTrace<T>(ctx: Context, fn: () => T, followAwaits = true): T
 }
 
 /** Adds an event to the span outgoing calls run under (a retry, a failover); nothing when untraced. */
-export function traceEvent(name: string, attributes?: Attributes): void {
-  const ctx = current();
+export function traceEvent(name: string, attributes?: Attributes, explicit?: Context): void {
+  const ctx = explicit ?? current();
   if (ctx !== undefined) trace.getSpan(ctx)?.addEvent(name, attributes);
 }
 

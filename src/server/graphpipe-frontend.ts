@@ -74,6 +74,7 @@ export class GraphPipeFrontend implements HttpFrontend {
       return true;
     }
     const t = requestTrace(req.headers, 'graphpipe', body.length);
+    ctx.traced = true;
     await underRequestTrace(t, async () => {
       const out = await ctx.engine.infer(
         model,

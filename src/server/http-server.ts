@@ -1,3 +1,4 @@
+import { refusedRequest } from '../observe/tracing.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Cancellation } from '../scheduling/cancel.js';
@@ -54,6 +55,8 @@ const OPERATIONS = new Set(['/control/is_alive', '/health/live', '/control/is_re
 
 /** A request's context: a class, so the lazy `signal` getter is on the prototype, not built per request. */
 class Context implements RequestContext {
+  traced = false;
+
   constructor(
     readonly id: string,
     readonly log: Logger,
@@ -155,6 +158,8 @@ export class HttpServer {
    */
   private sendError(req: IncomingMessage, res: ServerResponse, e: ModelpipeError, ctx: Context, by?: HttpFrontend): void {
     const f = by ?? this.frontends.find((x) => x.claims(ctx.path));
+    // Refused (limits, tokens), or failed reading or decoding its body: traced here, with its code.
+    if (!ctx.traced) refusedRequest(req.headers, f?.name ?? 'graphpipe', e);
     if (f) f.sendError(req, res, e, ctx);
     else sendGraphPipeError(res, e, ctx, req.headers.accept);
   }

@@ -92,6 +92,7 @@ export class OipFrontend implements HttpFrontend {
     });
     const { key, parsed } = value;
     const t = requestTrace(req.headers, 'oip-rest', body.length);
+    ctx.traced = true;
     await underRequestTrace(t, async () => {
       const out = await ctx.engine.infer(
         key,

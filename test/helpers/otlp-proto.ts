@@ -76,7 +76,7 @@ function keyValue(r: Reader): Json {
 }
 
 function span(r: Reader): Json {
-  const s: Json = { attributes: [], links: [] };
+  const s: Json = { attributes: [], links: [], events: [] };
   for (const f of r.fields()) {
     const sub = f.sub;
     if (sub === undefined) continue;
@@ -85,7 +85,11 @@ function span(r: Reader): Json {
     else if (f.field === 4) s.parentSpanId = sub.bytes().toString('hex');
     else if (f.field === 5) s.name = sub.bytes().toString('utf8');
     else if (f.field === 9) (s.attributes as Json[]).push(keyValue(sub));
-    else if (f.field === 13) {
+    else if (f.field === 11) {
+      const event: Json = {};
+      for (const ef of sub.fields()) if (ef.field === 2 && ef.sub) event.name = ef.sub.bytes().toString('utf8');
+      (s.events as Json[]).push(event);
+    } else if (f.field === 13) {
       const link: Json = {};
       for (const lf of sub.fields()) {
         if (lf.field === 1 && lf.sub) link.traceId = lf.sub.bytes().toString('hex');

@@ -10,6 +10,8 @@ export interface ReceivedSpan {
   service: string;
   attributes: Record<string, string | number | boolean>;
   links: { traceId: string; spanId: string }[];
+  /** The names of its events (a retry is one). */
+  events: string[];
 }
 
 interface OtlpValue {
@@ -93,6 +95,7 @@ export class OtlpReceiver {
               traceId: l.traceId,
               spanId: l.spanId,
             })),
+            events: ((s.events as { name: string }[] | undefined) ?? []).map((e) => e.name),
           });
         }
       }

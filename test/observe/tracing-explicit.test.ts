@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { AlwaysOnSampler } from '@opentelemetry/sdk-trace-base';
 import { GraphPipeClient, multiRemoteRaw } from '../../src/client/graphpipe-client.js';
@@ -81,6 +82,26 @@ describe('function models pass their trace context on explicitly', () => {
     assert.deepEqual(toNested(out[0] as Tensor), [2]);
     const { compute, bReq } = await bRequestOf('sync-call');
     assert.equal(bReq.traceId, compute.traceId);
+  });
+
+  test('a call through an endpoint set records each retry as an event on the span it continues', async () => {
+    // Round-robin over [draining, b]: of two calls, one starts on the endpoint that answers 503 and is retried on b.
+    const draining = createServer((req, res) => res.writeHead(req.url === '/health/ready' ? 200 : 503).end());
+    await new Promise<void>((r) => draining.listen(0, '127.0.0.1', r));
+    const set = new GraphPipeClient(`http://127.0.0.1:${(draining.address() as { port: number }).port},${b.url}`, {
+      endpoints: { balance: 'round-robin' },
+    });
+    try {
+      const a = await front('retrying-call', async (i, _c, ctx) => {
+        await tick();
+        return toNested(await set.inferRaw(fromNested(i.in as number[], 'float32'), { trace: ctx.trace })) as never;
+      });
+      for (let k = 0; k < 2; k++) await multiRemoteRaw(a.url, [fromNested([1], 'float32')]);
+      await receiver.waitFor((s) => s.some((x) => x.name === 'modelpipe.compute' && x.events.includes('modelpipe.retry')));
+    } finally {
+      await set.close();
+      await new Promise((r) => draining.close(r));
+    }
   });
 
   test('after an await, the call continues it when given ctx.trace', async () => {

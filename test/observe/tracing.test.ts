@@ -176,6 +176,18 @@ describe('tracing on: one trace across a hybrid-sequenced chain', () => {
     await assert.rejects(multiRemoteRaw(a.url, [fromNested([[1, 2]], 'float32')]));
     await receiver.waitFor((s) => s.some((x) => x.attributes['modelpipe.outcome'] === 'MP_ERR_INPUT_RANK'));
   });
+
+  test('a request answered before its frontend traced it (an undecodable body) still gets a failed request span', async () => {
+    const parent = '00-5bf92f3577b34da6a3ce929d0e0e4736-10f067aa0ba902b7-01';
+    const res = await fetch(a.url, { method: 'POST', headers: { traceparent: parent }, body: 'not a flatbuffer' });
+    assert.ok(res.status >= 400);
+    await receiver.waitFor((s) => s.some((x) => x.traceId === '5bf92f3577b34da6a3ce929d0e0e4736'));
+    const span = receiver.spans.find((x) => x.traceId === '5bf92f3577b34da6a3ce929d0e0e4736') as ReceivedSpan;
+    assert.equal(span.name, 'modelpipe.request');
+    assert.equal(span.parentSpanId, '10f067aa0ba902b7', "the caller's span is its parent");
+    assert.equal(span.attributes['modelpipe.protocol'], 'graphpipe');
+    assert.match(String(span.attributes['modelpipe.outcome']), /^MP_ERR_/);
+  });
 });
 
 /** A GraphPipe model server that echoes its input and records each request's headers. */

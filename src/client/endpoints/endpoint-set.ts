@@ -1,4 +1,5 @@
 import { ModelpipeError } from '../../errors/index.js';
+import { type TraceContext, traceEvent } from '../../observe/tracing.js';
 import { trackSet, untrackSet } from './client-metrics.js';
 import { type BalancePolicy, type Balancer, balancer } from './balancer.js';
 import type { Discovery, DiscoveryOptions } from './discovery.js';
@@ -31,10 +32,28 @@ export interface CallLimits {
   deadline?: number | undefined;
   timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** The trace the call continues: each retry is an event on its span. */
+  trace?: TraceContext | undefined;
 }
 
 /** One try: the endpoint's URL and the ms left until the deadline. */
 export type TryFn<T> = (url: string, remainingMs: number) => Promise<T>;
+
+/** A retry, as an event on the span of the call's trace: where it goes, and why the last try failed. */
+function retryEvent(url: string, tries: readonly Try[], trace: TraceContext | undefined): void {
+  const last = tries[tries.length - 1];
+  const err = last?.error as { code?: unknown; message?: unknown } | undefined;
+  traceEvent(
+    'modelpipe.retry',
+    {
+      'modelpipe.endpoint': url,
+      'modelpipe.try': tries.length + 1,
+      'modelpipe.failed_endpoint': last?.url ?? '',
+      'modelpipe.failed_code': typeof err?.code === 'string' ? err.code : String(err?.message ?? 'error'),
+    },
+    trace,
+  );
+}
 
 /** A request that cost this many endpoints their connection is not tried on another. */
 const MAX_CONNECTION_KILLS = 2;
@@ -106,6 +125,7 @@ export class EndpointSet {
       if (tries.length > 0) {
         if (!this.budget.tryRetry()) throw this.#failed(tries, 'retry budget spent');
         e.counts.retries++;
+        retryEvent(e.url, tries, limits.trace);
       }
       e.outstanding++;
       e.counts.requests++;
