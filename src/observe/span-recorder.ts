@@ -1,6 +1,8 @@
 import { randomFillSync } from 'node:crypto';
 import {
+  type Attributes,
   type Context,
+  type Link,
   type Span,
   type SpanContext,
   SpanKind,
@@ -46,6 +48,10 @@ export interface IdSource {
 
 const randomIds: IdSource = { traceId: () => randomHex(16), spanId: () => randomHex(8) };
 
+// Shared empties for the sampler's arguments: no allocation per span for what is absent.
+const NO_LINKS: Link[] = [];
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+
 export class RecordingTracer implements Tracer {
   constructor(
     private readonly sampler: Sampler,
@@ -61,8 +67,8 @@ export class RecordingTracer implements Tracer {
     const spanId = this.ids.spanId(); // before the trace id, in the SDK's order (a test compares the two with one id sequence)
     const traceId = hasParent ? parent.traceId : this.ids.traceId();
     const kind = options.kind ?? SpanKind.INTERNAL;
-    const links = options.links ?? [];
-    const sampled = this.sampler.shouldSample(ctx, traceId, name, kind, options.attributes ?? {}, links);
+    const links = options.links ?? NO_LINKS;
+    const sampled = this.sampler.shouldSample(ctx, traceId, name, kind, options.attributes ?? NO_ATTRIBUTES, links);
     const traceState = sampled.traceState ?? (hasParent ? parent.traceState : undefined);
     const spanContext: SpanContext =
       traceState === undefined
