@@ -13,8 +13,11 @@
  * request (from /proc, Linux): on a shared, loaded machine req/s follows the
  * neighbours, CPU per request much less. Prints a table and a final JSON line.
  *   BENCH_SECONDS (per round, default 2), BENCH_ROUNDS (default 7), BENCH_CONCURRENCY (default 8)
+ *   BENCH_PIN=1: the servers on core 1, this process (the load generator) and the sink on
+ *   core 0 (`taskset`, Linux). On a 2-core VM unpinned rounds of one build differ by up
+ *   to 2x; pinned they agree within ~10 %, so a ratio says more.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +32,12 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const BASELINE = process.env.BENCH_BASELINE;
 const TRACEPARENT = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+
+/** Moves every thread of `pid` to `core` (taskset -a: the threads it has; later ones inherit). */
+function pin(pid: number | undefined, core: number): void {
+  const r = spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`BENCH_PIN: taskset failed for pid ${pid}: ${r.error?.message ?? r.stderr}`);
+}
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -91,6 +100,11 @@ export async function run(): Promise<Record<string, number>> {
     { name: 'off + traceparent', ...passing, headers: TRACEPARENT, rps: [], p99: [], cpu: [] },
   ];
   if (base) configs.push({ name: `base (${BASELINE})`, ...base, headers: {}, rps: [], p99: [], cpu: [] });
+  if (process.env.BENCH_PIN === '1') {
+    for (const c of configs) pin(c.proc.pid, 1);
+    pin(sink.proc.pid, 0);
+    pin(process.pid, 0);
+  }
   try {
     for (const c of configs) await load(c.url, '/', body, CONC, 1, c.headers); // warm-up
     for (let i = 0; i < ROUNDS; i++) {
@@ -131,8 +145,9 @@ export async function run(): Promise<Record<string, number>> {
     const cpuVs = i === 0 ? '' : i < 3 ? pct(cpu / offCpu) : `off: ${pct(offCpu / cpu)}`;
     return [c.name, rps, median(c.p99), vs, cpu, cpuVs];
   });
+  const pinned = process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : '';
   console.log(
-    `\nTracing overhead: small requests ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${ROUNDS} rounds × ${SECS} s, medians\n`,
+    `\nTracing overhead: small requests ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${ROUNDS} rounds × ${SECS} s, medians${pinned}\n`,
   );
   console.log(table(['configuration', 'req/s', 'p99 ms', 'req/s vs off', 'server CPU µs/req', 'CPU vs off'], rows));
   console.log(JSON.stringify({ bench: 'tracing', concurrency: CONC, rounds: ROUNDS, seconds: SECS, ...out }));
