@@ -79,6 +79,12 @@ export function containerEnv(o: DeployOptions): IEnvVar[] {
     { name: 'MODELPIPE_PROCESSES', value: 'auto' },
     { name: 'MODELPIPE_CPU_LIMIT', valueFrom: { resourceFieldRef: { containerName: CONTAINER, resource: 'limits.cpu', divisor: '1' } } },
     { name: 'MODELPIPE_LOG_LEVEL', value: 'info' },
+    // Tracing stays off until OTEL_EXPORTER_OTLP_ENDPOINT names a collector; then each
+    // span says which pod served it (Kubernetes expands $(VAR) from the entries above).
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'OTEL_SERVICE_NAME', value: o.name },
+    { name: 'OTEL_RESOURCE_ATTRIBUTES', value: 'k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)' },
   ];
 }
 

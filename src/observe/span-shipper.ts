@@ -20,6 +20,8 @@ import type { RecordedSpan } from './span-record.js';
 export interface ExportSettings {
   url: string;
   serviceName: string;
+  /** Further resource attributes (OTEL_RESOURCE_ATTRIBUTES). */
+  resource?: Readonly<Record<string, string>> | undefined;
   protocol: 'http/json' | 'http/protobuf';
 }
 
@@ -46,7 +48,7 @@ export class SpanShipper {
     private readonly maxBatch = 512,
     private readonly maxQueue = 8192,
   ) {
-    const origin: Origin = { resource: { 'service.name': settings.serviceName }, scope: { name: 'modelpipe' } };
+    const origin: Origin = { resource: { ...settings.resource, 'service.name': settings.serviceName }, scope: { name: 'modelpipe' } };
     this.encoding = settings.protocol === 'http/protobuf' ? new ProtobufEncoding(origin) : new JsonEncoding(origin);
     const encoding = this.encoding;
     // The collector's answer (a partial success, logged by the transport) is read by the official serializer of the same encoding.

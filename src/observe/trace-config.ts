@@ -6,6 +6,7 @@ import {
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { ModelpipeError } from '../errors/index.js';
+import { parseResourceAttributes } from './resource-attributes.js';
 
 /**
  * Whether and where modelpipe exports traces, read from the standard OpenTelemetry
@@ -18,6 +19,8 @@ export interface TraceConfig {
   /** Where spans are POSTed: the full OTLP/HTTP traces URL (…/v1/traces). */
   url: string;
   serviceName: string;
+  /** Resource attributes from OTEL_RESOURCE_ATTRIBUTES (`service.name` comes from serviceName). */
+  resource?: Readonly<Record<string, string>>;
   sampler: Sampler;
   /** Short description for logs: "parentbased_traceidratio(0.1)". */
   samplerName: string;
@@ -107,9 +110,12 @@ export function traceConfigFrom(env: Env, otlpEndpoint?: string): TraceConfig | 
     throw bad(`OTEL_BSP_SCHEDULE_DELAY ${JSON.stringify(env.OTEL_BSP_SCHEDULE_DELAY)} is not a number of milliseconds`);
   const url = tracesUrl(env, otlpEndpoint);
   const protocol = protocolOf(env);
+  const resource = parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES);
   return {
     url,
-    serviceName: env.OTEL_SERVICE_NAME || 'modelpipe',
+    // The spec's order: OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES.
+    serviceName: env.OTEL_SERVICE_NAME || resource['service.name'] || 'modelpipe',
+    resource,
     sampler: s.sampler,
     samplerName: s.name,
     protocol,

@@ -73,7 +73,10 @@ export function tracingOn(): boolean {
 export async function startTracing(config: TraceConfig): Promise<void> {
   await stopTracing();
   // Short delay by default: a hop's spans should reach the collector soon after its request.
-  shipper = new SpanShipper({ url: config.url, serviceName: config.serviceName, protocol: config.protocol }, config.scheduleDelayMs ?? 500);
+  shipper = new SpanShipper(
+    { url: config.url, serviceName: config.serviceName, resource: config.resource, protocol: config.protocol },
+    config.scheduleDelayMs ?? 500,
+  );
   tracer = new RecordingTracer(config.sampler, shipper.onEnd);
 }
 

@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { KSERVE_MODEL_DIR, servingRuntime } from '../../src/deploy/kserve.js';
 import { ENTRYPOINT, deployment } from '../../src/deploy/manifests.js';
 import { needShared, repoRoot, sharedPath } from '../helpers/shared.js';
+import { OtlpReceiver } from '../helpers/otlp.js';
 import { stop } from '../helpers/spawn.js';
 
 /**
@@ -27,7 +28,14 @@ function mntModels(): string {
   return d;
 }
 
-type Env = { name: string; value?: string; valueFrom?: { resourceFieldRef?: { resource: string } } };
+type Env = {
+  name: string;
+  value?: string;
+  valueFrom?: { resourceFieldRef?: { resource: string }; fieldRef?: { fieldPath: string } };
+};
+
+/** What the Downward API would give a pod named web-0 in namespace prod. */
+const FIELDS: Record<string, string> = { 'metadata.name': 'web-0', 'metadata.namespace': 'prod' };
 type Container = { command: string[]; args: string[]; env: Env[] };
 
 function localize(s: string, models: string): string {
@@ -38,7 +46,10 @@ function localize(s: string, models: string): string {
   return s.startsWith('/app/') ? join(repoRoot, s.slice('/app/'.length)) : s;
 }
 
-async function startAs(c: Container): Promise<{ proc: ChildProcess; url: string; output: () => string }> {
+async function startAs(
+  c: Container,
+  extraEnv: Record<string, string> = {},
+): Promise<{ proc: ChildProcess; url: string; output: () => string }> {
   const models = mntModels();
   // tini is PID 1 in the image: it only forwards signals, so it is left out here.
   assert.deepEqual(c.command, ENTRYPOINT);
@@ -47,13 +58,16 @@ async function startAs(c: Container): Promise<{ proc: ChildProcess; url: string;
   assert.equal(node, 'node');
   const env: Record<string, string> = {};
   for (const e of c.env) {
+    const field = e.valueFrom?.fieldRef?.fieldPath;
     if (e.valueFrom?.resourceFieldRef?.resource === 'limits.cpu') env[e.name] = '1';
-    else if (e.value !== undefined) env[e.name] = localize(e.value, models);
+    else if (field !== undefined && FIELDS[field] !== undefined) env[e.name] = FIELDS[field];
+    // $(VAR) refers to an entry above, as Kubernetes expands it.
+    else if (e.value !== undefined) env[e.name] = localize(e.value, models).replace(/\$\(([A-Z_]+)\)/g, (m, v: string) => env[v] ?? m);
     else assert.fail(`env ${e.name}: a source this test cannot stand in for`);
   }
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MODELPIPE_') || k === 'MODELPIPE_SHARED'));
   const args = [...rest, ...c.args.map((s) => localize(s, models))];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...clean, ...env } });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...clean, ...env, ...extraEnv } });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no URL within 30 s:\n${out}`)), 30_000);
@@ -96,12 +110,20 @@ async function checkServes(url: string, name: string, paths: string[]): Promise<
 
 test("the Deployment's command, args and env start a server whose probes, v2 metadata and inference answer", { skip }, async () => {
   const pod = (deployment() as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec;
-  const s = await startAs(pod.containers[0] as Container);
+  // An operator turns tracing on by naming a collector: the spans then say which pod served them.
+  const receiver = await new OtlpReceiver().start();
+  const s = await startAs(pod.containers[0] as Container, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
   try {
     // MODELPIPE_MODEL names a directory: the model takes its file's stem.
     await checkServes(s.url, 'mnist', ['/health/live', '/health/ready', '/metrics']);
+    await receiver.waitFor((spans) => spans.some((x) => x.name === 'modelpipe.request'));
+    const span = receiver.spans.find((x) => x.name === 'modelpipe.request');
+    assert.equal(span?.service, 'modelpipe');
+    assert.equal(span?.resource['k8s.pod.name'], 'web-0');
+    assert.equal(span?.resource['k8s.namespace.name'], 'prod');
   } finally {
     assert.equal(await stop(s.proc), 0, s.output());
+    await receiver.close();
   }
 });
 

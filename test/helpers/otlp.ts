@@ -8,6 +8,8 @@ export interface ReceivedSpan {
   parentSpanId: string;
   name: string;
   service: string;
+  /** Its resource's attributes (service.name among them). */
+  resource: Record<string, string | number | boolean>;
   attributes: Record<string, string | number | boolean>;
   links: { traceId: string; spanId: string }[];
   /** The names of its events (a retry is one). */
@@ -81,7 +83,8 @@ export class OtlpReceiver {
     resourceSpans?: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
   }): void {
     for (const rs of body.resourceSpans ?? []) {
-      const service = String(attrs(rs.resource?.attributes)['service.name'] ?? '');
+      const resource = attrs(rs.resource?.attributes);
+      const service = String(resource['service.name'] ?? '');
       for (const ss of rs.scopeSpans ?? []) {
         for (const s of ss.spans ?? []) {
           this.spans.push({
@@ -90,6 +93,7 @@ export class OtlpReceiver {
             parentSpanId: (s.parentSpanId as string | undefined) ?? '',
             name: s.name as string,
             service,
+            resource,
             attributes: attrs(s.attributes as OtlpKeyValue[]),
             links: ((s.links as { traceId: string; spanId: string }[] | undefined) ?? []).map((l) => ({
               traceId: l.traceId,

@@ -25,6 +25,16 @@ describe('tracing settings from OTEL_* and --otlp-endpoint', () => {
     refused(() => traceConfigFrom({}, 'ftp://collector/'), /http/);
   });
 
+  test('OTEL_RESOURCE_ATTRIBUTES: percent-decoded pairs; one malformed pair discards them all; OTEL_SERVICE_NAME wins over its service.name', () => {
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
+    const r = traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=web-0,k8s.namespace.name=prod,note=a%2Cb%3Dc' });
+    assert.deepEqual(r?.resource, { 'k8s.pod.name': 'web-0', 'k8s.namespace.name': 'prod', note: 'a,b=c' });
+    assert.deepEqual(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'a=1,broken,c=3' })?.resource, {});
+    assert.deepEqual(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'a=%E0%A4%A' })?.resource, {});
+    assert.equal(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' })?.serviceName, 'from-attrs');
+    assert.equal(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs', OTEL_SERVICE_NAME: 'named' })?.serviceName, 'named');
+  });
+
   test('service name and samplers', () => {
     const c = traceConfigFrom({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'model-a' });
     assert.equal(c?.serviceName, 'model-a');
