@@ -32,7 +32,10 @@ describe('tracing settings from OTEL_* and --otlp-endpoint', () => {
     assert.deepEqual(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'a=1,broken,c=3' })?.resource, {});
     assert.deepEqual(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'a=%E0%A4%A' })?.resource, {});
     assert.equal(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' })?.serviceName, 'from-attrs');
-    assert.equal(traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs', OTEL_SERVICE_NAME: 'named' })?.serviceName, 'named');
+    assert.equal(
+      traceConfigFrom({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs', OTEL_SERVICE_NAME: 'named' })?.serviceName,
+      'named',
+    );
   });
 
   test('service name and samplers', () => {
