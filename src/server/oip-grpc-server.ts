@@ -17,7 +17,7 @@ import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from '../observe/logger.js';
-import { requestTrace } from '../observe/tracing.js';
+import { refusedRequest, requestTrace } from '../observe/tracing.js';
 import { errorLogLevel } from './respond.js';
 import { decodeTimed, encodeTimed, underRequestTrace } from './phases.js';
 import type { TokenAuth } from './auth.js';
@@ -190,7 +190,13 @@ export class OipGrpcServer {
   private async infer(r: InferRequestMsg, call: GrpcCallContext, body: Buffer, since: number): Promise<Answer> {
     const { engine } = this.opts;
     const raw = r.raw_input_contents ?? [];
-    const decoded = decodeTimed(engine, r.model_name, PROTOCOL, () => this.inputsOf(r, raw), since);
+    let decoded: ReturnType<typeof decodeTimed<{ key: string; inputs: Tensor[] }>>;
+    try {
+      decoded = decodeTimed(engine, r.model_name, PROTOCOL, () => this.inputsOf(r, raw), since);
+    } catch (err: unknown) {
+      refusedRequest(call.headers, PROTOCOL, err); // undecodable or for no model: a failed request span
+      throw err;
+    }
     const { key, inputs } = decoded.value;
     // Raw tensors are views into this call's own (recycled) message buffer, or copies
     // of it; typed ones are built. Byte strings stay views, so those are not moved.

@@ -177,6 +177,20 @@ describe('tracing on: one trace across a hybrid-sequenced chain', () => {
     await receiver.waitFor((s) => s.some((x) => x.attributes['modelpipe.outcome'] === 'MP_ERR_INPUT_RANK'));
   });
 
+  test('a gRPC request for no such model gets a failed request span', async () => {
+    const grpc = new OipGrpcServer({ engine: b.engine });
+    try {
+      const g = `grpc://127.0.0.1:${await grpc.listen(0)}`;
+      await assert.rejects(infer(g, 'no-such-model', { in: fromNested([1], 'float32') }));
+      await receiver.waitFor((s) =>
+        s.some((r) => r.attributes['modelpipe.protocol'] === 'oip-grpc' && String(r.attributes['modelpipe.outcome']).startsWith('MP_ERR_')),
+      );
+    } finally {
+      closeGrpcClients();
+      await grpc.close();
+    }
+  });
+
   test('a request answered before its frontend traced it (an undecodable body) still gets a failed request span', async () => {
     const parent = '00-5bf92f3577b34da6a3ce929d0e0e4736-10f067aa0ba902b7-01';
     const res = await fetch(a.url, { method: 'POST', headers: { traceparent: parent }, body: 'not a flatbuffer' });
