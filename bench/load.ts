@@ -106,14 +106,18 @@ export async function load(
 }
 
 /** Starts a node script that prints its URL; returns the URL and the process. */
-export async function startServer(args: string[], env?: NodeJS.ProcessEnv): Promise<{ url: string; proc: ChildProcess }> {
+export async function startServer(
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+  urlPattern = /http:\/\/127\.0\.0\.1:\d+/,
+): Promise<{ url: string; proc: ChildProcess }> {
   // Servers print their URL on stdout (bench scripts) or in their stderr log (the CLI).
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d.toString();
-      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
+      const m = urlPattern.exec(out);
       if (m) resolve(m[0]);
     };
     proc.stdout?.on('data', onData);

@@ -13,12 +13,14 @@
  * request (from /proc, Linux): on a shared, loaded machine req/s follows the
  * neighbours, CPU per request much less. Prints a table and a final JSON line.
  *   BENCH_SECONDS (per round, default 2), BENCH_ROUNDS (default 7), BENCH_CONCURRENCY (default 8)
+ *   BENCH_MODEL=FILE.onnx with BENCH_SHAPE=1,1,28,28: the same on `modelpipe serve FILE` (a
+ *   model with a real run, where tracing's share is smaller).
  *   BENCH_PIN=1: the servers on core 1, this process (the load generator) and the sink on
  *   core 0 (`taskset`, Linux). On a 2-core VM unpinned rounds of one build differ by up
  *   to 2x; pinned they agree within ~10 %, so a ratio says more.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
@@ -31,6 +33,9 @@ const SECS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const BASELINE = process.env.BENCH_BASELINE;
+/** BENCH_MODEL: an ONNX model served by the CLI instead of the identity function; BENCH_SHAPE its float32 input shape. */
+const MODEL = process.env.BENCH_MODEL;
+const SHAPE = (process.env.BENCH_SHAPE ?? '1,1,28,28').split(',').map(Number);
 const TRACEPARENT = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
 
 /** Moves every thread of `pid` to `core` (taskset -a: the threads it has; later ones inherit). */
@@ -45,12 +50,22 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** CPU seconds (user + system) a process has used so far; NaN where /proc is absent. */
+
 function cpuSeconds(proc: ChildProcess): number {
+  return proc.pid === undefined ? Number.NaN : treeCpu(proc.pid);
+}
+
+/** CPU seconds of `pid` and its descendants (the CLI's launcher runs the server as its child). */
+function treeCpu(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${proc.pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    let total = (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      for (const k of kids === '' ? [] : kids.split(' ')) total += treeCpu(Number(k));
+    }
+    return total;
   } catch {
     return Number.NaN;
   }
@@ -73,27 +88,33 @@ interface Config {
 }
 
 export async function run(): Promise<Record<string, number>> {
+  const shape = MODEL === undefined ? [1, 4] : SHAPE;
   const body = encodeRequest({
     type: 'infer',
     config: '',
     inputNames: [],
-    inputs: [new Tensor('float32', [1, 4], new Float32Array(4))],
+    inputs: [new Tensor('float32', shape, new Float32Array(shape.reduce((a, d) => a * d, 1)))],
     outputNames: [],
   });
   const flag = heapFlag();
-  const script = (root: string) => [...(flag === undefined ? [] : [flag]), join(root, 'servers', 'identity.js')];
-  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')]);
-  const off = await startServer(script(here), untraced());
+  // The identity function model, or `modelpipe serve BENCH_MODEL` (an ONNX model: a real run).
+  const script = (root: string) =>
+    MODEL === undefined
+      ? [...(flag === undefined ? [] : [flag]), join(root, 'bench', 'servers', 'identity.js')]
+      : [join(root, 'src', 'cli', 'main.js'), 'serve', MODEL, '--listen', '127.0.0.1:0'];
+  const dist = join(here, '..');
+  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
+  const off = await startServer(script(dist), untraced());
   // Its own process: the first traced request turns on Node's async context tracking
   // (AsyncLocalStorage) for the rest of that process, which would then tax "off" too.
-  const passing = await startServer(script(here), untraced());
-  const on = await startServer(script(here), {
+  const passing = await startServer(script(dist), untraced());
+  const on = await startServer(script(dist), {
     ...untraced(),
     OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
     OTEL_TRACES_SAMPLER: 'always_on',
     OTEL_SERVICE_NAME: 'bench-tracing',
   });
-  const base = BASELINE ? await startServer(script(join(BASELINE, 'dist', 'bench')), untraced()) : undefined;
+  const base = BASELINE ? await startServer(script(join(BASELINE, 'dist')), untraced()) : undefined;
   const configs: Config[] = [
     { name: 'off', ...off, headers: {}, rps: [], p99: [], cpu: [] },
     { name: 'on (always_on, OTLP/protobuf)', ...on, headers: {}, rps: [], p99: [], cpu: [] },
@@ -147,9 +168,9 @@ export async function run(): Promise<Record<string, number>> {
   });
   const pinned = process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : '';
   console.log(
-    `\nTracing overhead: small requests ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${ROUNDS} rounds × ${SECS} s, medians${pinned}\n`,
+    `\nTracing overhead: ${MODEL ?? 'identity'} ([${shape}] float32, GraphPipe, loopback), c=${CONC}, ${ROUNDS} rounds × ${SECS} s, medians${pinned}\n`,
   );
   console.log(table(['configuration', 'req/s', 'p99 ms', 'req/s vs off', 'server CPU µs/req', 'CPU vs off'], rows));
-  console.log(JSON.stringify({ bench: 'tracing', concurrency: CONC, rounds: ROUNDS, seconds: SECS, ...out }));
+  console.log(JSON.stringify({ bench: 'tracing', model: MODEL ?? 'identity', concurrency: CONC, rounds: ROUNDS, seconds: SECS, ...out }));
   return out;
 }

@@ -19,4 +19,7 @@ process.on('SIGTERM', () => {
   console.error(`otlp-sink: ${exports} exports, ${bytes} bytes`);
   process.exit(0);
 });
-srv.listen(0, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${(srv.address() as { port: number }).port}`));
+// On 127.0.0.2 by default: a CLI server logs its OTLP URL before its own, and the
+// benchmark takes the first 127.0.0.1 URL a server prints as that server's.
+const host = process.argv[2] ?? '127.0.0.2';
+srv.listen(0, host, () => console.log(`listening on http://${host}:${(srv.address() as { port: number }).port}`));
