@@ -50,7 +50,6 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-
 function cpuSeconds(proc: ChildProcess): number {
   return proc.pid === undefined ? Number.NaN : treeCpu(proc.pid);
 }
