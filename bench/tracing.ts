@@ -104,8 +104,8 @@ export async function run(): Promise<Record<string, number>> {
   const dist = join(here, '..');
   const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
   const off = await startServer(script(dist), untraced());
-  // Its own process: the first traced request turns on Node's async context tracking
-  // (AsyncLocalStorage) for the rest of that process, which would then tax "off" too.
+  // Its own process, so whatever the pass-through leaves behind (garbage, a warmer
+  // trace path) cannot tax "off".
   const passing = await startServer(script(dist), untraced());
   const on = await startServer(script(dist), {
     ...untraced(),

@@ -76,6 +76,12 @@ export function epochMs(t: TimeInput | undefined): number {
   return hr[0] * 1e3 + hr[1] / 1e6;
 }
 
+/** Epoch ms as whole seconds and nanoseconds (how both OTLP encodings write a time). */
+export function secondsAndNanos(ms: number): [number, number] {
+  const secs = Math.floor(ms / 1000);
+  return [secs, Math.min(Math.round((ms - secs * 1000) * 1e6), 999_999_999)];
+}
+
 export type OnEnd = (span: RecordedSpan) => void;
 
 /** A sampled span being recorded; once ended, the encoder reads it as a FinishedSpan and it is dropped. */

@@ -13,6 +13,8 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { Counter } from 'prom-client';
+import { addProcessMetrics } from './metrics.js';
 import { RecordingTracer } from './span-recorder.js';
 import { SpanShipper, type TracingStats } from './span-shipper.js';
 import type { TraceConfig } from './trace-config.js';
@@ -23,9 +25,12 @@ import type { TraceConfig } from './trace-config.js';
  * request without a traceparent header allocates nothing for tracing. An incoming
  * traceparent with tracing off is passed through unchanged to the calls the request
  * makes (what Triton and KServe do), so a traced caller keeps its trace across an
- * untraced hop. Contexts are carried explicitly (InferCall.trace, the scheduler's
- * jobs); an AsyncLocalStorage holds only the context a model run makes outgoing
- * calls under (runInTrace), which the client layer reads (outgoingTrace).
+ * untraced hop. Contexts are carried explicitly: InferCall.trace and the scheduler's
+ * jobs to a model run, RunRequest.trace into it, a client call's `trace` option out of
+ * it (outgoingTrace). The synchronous part of a run also finds its context in a slot
+ * (runInTrace with followAwaits false). Only code that takes no context (RunInference's
+ * handlers, a library's own runInTrace) runs under an AsyncLocalStorage: in Node 20
+ * one such run makes every later promise in the process pay for its hooks.
  */
 
 let tracer: Tracer | undefined;
@@ -84,6 +89,21 @@ export async function startTracing(config: TraceConfig): Promise<void> {
 export function tracingStats(): TracingStats | undefined {
   return shipper?.stats();
 }
+
+// In every server's /metrics: what became of the sampled spans (none while tracing is off).
+addProcessMetrics((registry) => {
+  new Counter({
+    name: 'modelpipe_trace_spans_total',
+    help: 'Sampled spans by outcome: ended, exported, dropped (more waited for the collector than the bound), failed (their export failed)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = shipper?.stats();
+      if (s) for (const outcome of ['ended', 'exported', 'dropped', 'failed'] as const) this.inc({ outcome }, s[outcome]);
+    },
+  });
+});
 
 /**
  * Ends tracing: spans still queued are exported, within `timeoutMs` (a collector that

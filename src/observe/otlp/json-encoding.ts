@@ -1,5 +1,5 @@
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
-import type { FinishedSpan } from '../span-record.js';
+import { type FinishedSpan, secondsAndNanos } from '../span-record.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 
 /*
@@ -11,8 +11,7 @@ import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './enc
 type Json = Record<string, unknown>;
 
 function nanos(ms: number): string {
-  const secs = Math.floor(ms / 1000);
-  const ns = Math.min(Math.round((ms - secs * 1000) * 1e6), 999_999_999);
+  const [secs, ns] = secondsAndNanos(ms);
   return secs === 0 ? String(ns) : `${secs}${String(ns).padStart(9, '0')}`;
 }
 

@@ -5,6 +5,8 @@
  * the official serializer does too: the output is canonical, byte for byte.
  */
 
+import { secondsAndNanos } from '../span-record.js';
+
 const TWO32 = 0x1_0000_0000;
 
 /** Hex digit values by char code (-1: not a hex digit). */
@@ -35,8 +37,12 @@ function encoded(s: string): Uint8Array | undefined {
 }
 
 export class ProtoWriter {
-  buf = Buffer.allocUnsafe(64 * 1024);
+  buf: Buffer;
   pos = 0;
+
+  constructor(size = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
   /** Empties the writer, keeping its memory. */
   reset(): void {
@@ -136,8 +142,7 @@ export class ProtoWriter {
    * every product stays an exact double (ns since 1970 pass 2^53).
    */
   nanos(field: number, ms: number): void {
-    const secs = Math.floor(ms / 1000);
-    const ns = Math.min(Math.round((ms - secs * 1000) * 1e6), 999_999_999);
+    const [secs, ns] = secondsAndNanos(ms);
     const lo16 = (secs % 0x10000) * 1e9 + ns;
     const hi = Math.floor(secs / 0x10000) * 1e9; // × 2^16
     const low = (hi % 0x10000) * 0x10000 + lo16;

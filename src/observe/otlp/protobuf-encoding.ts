@@ -103,8 +103,27 @@ export class ProtobufEncoding implements SpanEncoding {
   readonly contentType = 'application/x-protobuf';
   private readonly w = new ProtoWriter();
   private n = 0;
+  /** ResourceSpans.resource and ScopeSpans.scope, tags and lengths included: the same in every request. */
+  private readonly resourceField: Buffer;
+  private readonly scopeField: Buffer;
 
-  constructor(private readonly origin: Origin) {}
+  constructor(origin: Origin) {
+    const w = new ProtoWriter(1024);
+    w.tag(1, 2);
+    const res = w.begin();
+    attributes(w, 1, origin.resource);
+    w.tag(2, 0);
+    w.varint(0);
+    w.end(res);
+    this.resourceField = w.take();
+    w.reset();
+    w.tag(1, 2);
+    const scope = w.begin();
+    w.string(1, origin.scope.name);
+    if (origin.scope.version) w.string(2, origin.scope.version);
+    w.end(scope);
+    this.scopeField = w.take();
+  }
 
   get pending(): number {
     return this.n;
@@ -123,26 +142,21 @@ export class ProtobufEncoding implements SpanEncoding {
     return batch;
   }
 
+  /**
+   * ExportTraceServiceRequest { resource_spans { resource, scope_spans { scope, spans… } } }:
+   * the lengths are known from the parts, so the encoded spans are copied once, into the body.
+   */
   request(batches: readonly SpanBatch[]): Uint8Array {
-    const w = new ProtoWriter();
-    w.tag(1, 2); // ExportTraceServiceRequest.resource_spans
-    const rs = w.begin();
-    w.tag(1, 2); // ResourceSpans.resource
-    const res = w.begin();
-    attributes(w, 1, this.origin.resource);
-    w.tag(2, 0);
-    w.varint(0);
-    w.end(res);
-    w.tag(2, 2); // ResourceSpans.scope_spans
-    const ss = w.begin();
-    w.tag(1, 2); // ScopeSpans.scope
-    const scope = w.begin();
-    w.string(1, this.origin.scope.name);
-    if (this.origin.scope.version) w.string(2, this.origin.scope.version);
-    w.end(scope);
-    for (const b of batches) w.raw(b.bytes);
-    w.end(ss);
-    w.end(rs);
-    return w.take();
+    let spans = 0;
+    for (const b of batches) spans += b.bytes.length;
+    const scopeSpans = this.scopeField.length + spans;
+    const head = new ProtoWriter(32);
+    head.tag(2, 2); // ResourceSpans.scope_spans
+    head.varint(scopeSpans);
+    const scopeHead = head.take();
+    head.reset();
+    head.tag(1, 2); // ExportTraceServiceRequest.resource_spans
+    head.varint(this.resourceField.length + scopeHead.length + scopeSpans);
+    return Buffer.concat([head.take(), this.resourceField, scopeHead, this.scopeField, ...batches.map((b) => b.bytes)]);
   }
 }

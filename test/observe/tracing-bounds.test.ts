@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { type Server, createServer } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace-base';
+import { FunctionModel } from '../../src/models/function-model.js';
+import { SPAN, commandTrace, endRequest, startTracing, stopTracing } from '../../src/observe/tracing.js';
+import { type RunningServer, serveModel } from '../../src/server/serve.js';
+import { sampleSum } from '../helpers/prom.js';
+
+/*
+ * A collector that takes the connection and never answers: what waits for it is
+ * bounded (8192 spans), the rest is dropped and counted in every server's /metrics,
+ * and a stop does not hang on it.
+ */
+describe('tracing against a collector that never answers', () => {
+  let silent: Server;
+  let url = '';
+  let srv: RunningServer;
+
+  before(async () => {
+    silent = createServer(() => {}); // reads nothing, answers nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(silent.address() as { port: number }).port}/v1/traces`;
+    srv = await serveModel(
+      new FunctionModel((i) => ({ out: i.in as number[] }), {
+        name: 'id',
+        nested: true,
+        inputs: [{ name: 'in', dtype: 'float32', shape: [-1] }],
+        outputs: [{ name: 'out', dtype: 'float32', shape: [-1] }],
+      }),
+    );
+  });
+  after(async () => {
+    await srv?.close();
+    silent.closeAllConnections();
+    await new Promise((r) => silent.close(r));
+  });
+
+  test('holds at most 8192 spans, drops and counts the rest, and stops within its bound', async () => {
+    await startTracing({ url, serviceName: 'bounds', sampler: new AlwaysOnSampler(), samplerName: 'always_on', protocol: 'http/protobuf' });
+    for (let i = 0; i < 10_000; i++) endRequest(commandTrace(SPAN.classify, {}));
+    const text = await (await fetch(`${srv.url}/metrics`)).text();
+    assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="ended"/), 10_000);
+    assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="dropped"/), 10_000 - 8192);
+    assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="exported"/), 0);
+    const t0 = Date.now();
+    await stopTracing(1000);
+    assert.ok(Date.now() - t0 < 3000, 'the stop waited for the silent collector only as long as its bound');
+    const off = await (await fetch(`${srv.url}/metrics`)).text();
+    assert.equal(sampleSum(off, 'modelpipe_trace_spans_total'), 0, 'tracing off: no samples');
+  });
+});
