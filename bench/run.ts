@@ -23,6 +23,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'perf-wrk': () => import('./perf-wrk.js'),
   tune: () => import('./tune.js'),
   tracing: () => import('./tracing.js'),
+  'tracing-cost': () => import('./tracing-cost.js'),
   'metrics-cost': () => import('./metrics-cost.js'),
   replicas: () => import('./replicas.js'),
 };

@@ -12,7 +12,8 @@
  * ≥ 0.90 of off, off ≥ 0.98 of base. Beside req/s, the server process's CPU time per
  * request (from /proc, Linux): on a shared, loaded machine req/s follows the
  * neighbours, CPU per request much less. Prints a table and a final JSON line.
- *   BENCH_SECONDS (per round, default 2), BENCH_ROUNDS (default 7), BENCH_CONCURRENCY (default 8)
+ *   BENCH_SECONDS (per load, default 2), BENCH_ROUNDS (default 5), BENCH_CONCURRENCY (default 8),
+ *   BENCH_PROCESSES (server processes per configuration, default 3; each round loads each once)
  *   BENCH_MODEL=FILE.onnx with BENCH_SHAPE=1,1,28,28: the same on `modelpipe serve FILE` (a
  *   model with a real run, where tracing's share is smaller).
  *   BENCH_PIN=1: the servers on core 1, this process (the load generator) and the sink on
@@ -30,7 +31,8 @@ import { type LoadResult, load, startServer, stopServer, table } from './load.js
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 2);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const BASELINE = process.env.BENCH_BASELINE;
 /** BENCH_MODEL: an ONNX model served by the CLI instead of the identity function; BENCH_SHAPE its float32 input shape. */
@@ -77,10 +79,12 @@ function untraced(): NodeJS.ProcessEnv {
 
 interface Config {
   name: string;
-  url: string;
-  proc: ChildProcess;
-  /** Server CPU µs per request, per round. */
+  /** BENCH_PROCESSES server processes of this configuration, loaded in turn. */
+  servers: { url: string; proc: ChildProcess }[];
+  /** Server CPU µs per request, per load (all processes, all rounds). */
   cpu: number[];
+  /** The same, by process: how far processes of one build differ. */
+  cpuByProcess: number[][];
   headers: Record<string, string>;
   rps: number[];
   p99: number[];
@@ -103,44 +107,60 @@ export async function run(): Promise<Record<string, number>> {
       : [join(root, 'src', 'cli', 'main.js'), 'serve', MODEL, '--listen', '127.0.0.1:0'];
   const dist = join(here, '..');
   const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
-  const off = await startServer(script(dist), untraced());
-  // Its own process, so whatever the pass-through leaves behind (garbage, a warmer
-  // trace path) cannot tax "off".
-  const passing = await startServer(script(dist), untraced());
-  const on = await startServer(script(dist), {
+  const traced = {
     ...untraced(),
     OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
     OTEL_TRACES_SAMPLER: 'always_on',
     OTEL_SERVICE_NAME: 'bench-tracing',
+  };
+  // Several processes per configuration: processes of one build differ by ~10 % in CPU per request
+  // (memory layout, JIT decisions), more than the effects measured here. The pass-through
+  // has its own processes, so whatever it leaves behind (garbage, a warmer trace path) cannot tax "off".
+  const servers = async (root: string, env: NodeJS.ProcessEnv) => {
+    const out: Config['servers'] = [];
+    for (let k = 0; k < PROCESSES; k++) out.push(await startServer(script(root), env));
+    return out;
+  };
+  const config = (name: string, s: Config['servers'], headers: Record<string, string>): Config => ({
+    name,
+    servers: s,
+    headers,
+    cpu: [],
+    cpuByProcess: s.map(() => []),
+    rps: [],
+    p99: [],
   });
-  const base = BASELINE ? await startServer(script(join(BASELINE, 'dist')), untraced()) : undefined;
   const configs: Config[] = [
-    { name: 'off', ...off, headers: {}, rps: [], p99: [], cpu: [] },
-    { name: 'on (always_on, OTLP/protobuf)', ...on, headers: {}, rps: [], p99: [], cpu: [] },
-    { name: 'off + traceparent', ...passing, headers: TRACEPARENT, rps: [], p99: [], cpu: [] },
+    config('off', await servers(dist, untraced()), {}),
+    config('on (always_on, OTLP/protobuf)', await servers(dist, traced), {}),
+    config('off + traceparent', await servers(dist, untraced()), TRACEPARENT),
   ];
-  if (base) configs.push({ name: `base (${BASELINE})`, ...base, headers: {}, rps: [], p99: [], cpu: [] });
+  if (BASELINE) configs.push(config(`base (${BASELINE})`, await servers(join(BASELINE, 'dist'), untraced()), {}));
   if (process.env.BENCH_PIN === '1') {
-    for (const c of configs) pin(c.proc.pid, 1);
+    for (const c of configs) for (const s of c.servers) pin(s.proc.pid, 1);
     pin(sink.proc.pid, 0);
     pin(process.pid, 0);
   }
+  const slots = configs.flatMap((c) => c.servers.map((s, k) => ({ c, s, k })));
   try {
-    for (const c of configs) await load(c.url, '/', body, CONC, 1, c.headers); // warm-up
+    for (const { c, s } of slots) await load(s.url, '/', body, CONC, 1, c.headers); // warm-up
     for (let i = 0; i < ROUNDS; i++) {
-      // Each round in a rotated order, so no configuration always runs right after another.
-      for (let k = 0; k < configs.length; k++) {
-        const c = configs[(i + k) % configs.length] as Config;
-        const cpu0 = cpuSeconds(c.proc);
-        const r: LoadResult = await load(c.url, '/', body, CONC, SECS, c.headers);
-        c.cpu.push(((cpuSeconds(c.proc) - cpu0) * 1e6) / r.requests);
+      // Each round in a rotated order, so no process always runs right after another.
+      for (let n = 0; n < slots.length; n++) {
+        const { c, s, k } = slots[(i + n) % slots.length] as (typeof slots)[number];
+        const cpu0 = cpuSeconds(s.proc);
+        const r: LoadResult = await load(s.url, '/', body, CONC, SECS, c.headers);
+        const cpu = ((cpuSeconds(s.proc) - cpu0) * 1e6) / r.requests;
         if (r.errors) throw new Error(`${r.errors} errors (${c.name})`);
+        c.cpu.push(cpu);
+        c.cpuByProcess[k]?.push(cpu);
         c.rps.push(r.rps);
         c.p99.push(r.p99);
       }
     }
   } finally {
-    for (const p of [off, passing, on, base, sink]) if (p) await stopServer(p.proc);
+    for (const { s } of slots) await stopServer(s.proc);
+    await stopServer(sink.proc);
   }
   const offRps = median(configs[0]?.rps ?? []);
   const offCpu = median(configs[0]?.cpu ?? []);
@@ -163,13 +183,24 @@ export async function run(): Promise<Record<string, number>> {
     const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
     const vs = i === 0 ? '' : i < 3 ? pct(rps / offRps) : `off: ${pct(offRps / rps)}`;
     const cpuVs = i === 0 ? '' : i < 3 ? pct(cpu / offCpu) : `off: ${pct(offCpu / cpu)}`;
-    return [c.name, rps, median(c.p99), vs, cpu, cpuVs];
+    const spread = c.cpuByProcess.map((x) => median(x).toFixed(0)).join(' / ');
+    return [c.name, rps, median(c.p99), vs, cpu, cpuVs, spread];
   });
   const pinned = process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : '';
   console.log(
-    `\nTracing overhead: ${MODEL ?? 'identity'} ([${shape}] float32, GraphPipe, loopback), c=${CONC}, ${ROUNDS} rounds × ${SECS} s, medians${pinned}\n`,
+    `\nTracing overhead: ${MODEL ?? 'identity'} ([${shape}] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes per configuration, ${ROUNDS} rounds × ${SECS} s each, medians${pinned}\n`,
   );
-  console.log(table(['configuration', 'req/s', 'p99 ms', 'req/s vs off', 'server CPU µs/req', 'CPU vs off'], rows));
-  console.log(JSON.stringify({ bench: 'tracing', model: MODEL ?? 'identity', concurrency: CONC, rounds: ROUNDS, seconds: SECS, ...out }));
+  console.log(table(['configuration', 'req/s', 'p99 ms', 'req/s vs off', 'server CPU µs/req', 'CPU vs off', 'by process'], rows));
+  console.log(
+    JSON.stringify({
+      bench: 'tracing',
+      model: MODEL ?? 'identity',
+      concurrency: CONC,
+      processes: PROCESSES,
+      rounds: ROUNDS,
+      seconds: SECS,
+      ...out,
+    }),
+  );
   return out;
 }

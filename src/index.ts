@@ -13,7 +13,8 @@ export { resolveModelSource } from './models/source.js';
 export { Engine, type InferOutcome } from './core/engine.js';
 export type { InferCall } from './scheduling/call.js';
 export { Metrics } from './observe/metrics.js';
-export { startTracing, stopTracing, traceEvent, runInTrace, tracingOn } from './observe/tracing.js';
+export { startTracing, stopTracing, tracingOn } from './observe/tracing.js';
+export { traceEvent, runInTrace } from './observe/run-context.js';
 export { traceConfigFrom, type TraceConfig } from './observe/trace-config.js';
 export type { SchedulerOptions, BatchingOptions } from './scheduling/options.js';
 export {

@@ -1,16 +1,19 @@
-import type {
-  AttributeValue,
-  Attributes,
-  Exception,
-  HrTime,
-  Link,
-  Span,
-  SpanAttributes,
-  SpanContext,
-  SpanKind,
-  SpanStatus,
-  TimeInput,
+import {
+  type AttributeValue,
+  type Attributes,
+  type Exception,
+  type HrTime,
+  type Link,
+  type Span,
+  type SpanAttributes,
+  type SpanContext,
+  type SpanKind,
+  type SpanStatus,
+  type TimeInput,
+  TraceFlags,
+  type TraceState,
 } from '@opentelemetry/api';
+import { idHex } from './span-ids.js';
 
 /*
  * A sampled span as modelpipe records it on the request path: plain fields set in
@@ -38,12 +41,20 @@ export interface SpanLink {
   attributes: Attributes | undefined;
 }
 
-/** What an encoder reads of an ended span (otlp/): fields, no methods. */
+/**
+ * What an encoder reads of an ended span (otlp/): fields, no methods. Ids are id
+ * bytes, one char per byte (span-ids.ts).
+ */
 export interface FinishedSpan {
   readonly name: string;
   readonly kind: number;
-  readonly ctx: SpanContext;
-  readonly parent: SpanContext | undefined;
+  readonly traceBytes: string;
+  readonly spanBytes: string;
+  /** The parent's span id bytes; undefined for a root span. */
+  readonly parentBytes: string | undefined;
+  readonly parentRemote: boolean;
+  readonly traceFlags: number;
+  readonly traceState: TraceState | undefined;
   readonly startMs: number;
   readonly endMs: number;
   readonly attributes: Attributes;
@@ -61,6 +72,11 @@ const origin = performance.timeOrigin;
 /** Epoch milliseconds now (sub-µs resolution). */
 export function nowMs(): number {
   return origin + performance.now();
+}
+
+/** A performance.now() reading as epoch ms. */
+export function perfMs(t: number): number {
+  return origin + t;
 }
 
 /**
@@ -84,8 +100,17 @@ export function secondsAndNanos(ms: number): [number, number] {
 
 export type OnEnd = (span: RecordedSpan) => void;
 
-/** A sampled span being recorded; once ended, the encoder reads it as a FinishedSpan and it is dropped. */
+/**
+ * A sampled span being recorded; once ended, the encoder reads it as a FinishedSpan
+ * and it is dropped. The tracer sets its ids right after constructing it.
+ */
 export class RecordedSpan implements Span, FinishedSpan {
+  traceBytes = '';
+  spanBytes = '';
+  parentBytes: string | undefined = undefined;
+  parentRemote = false;
+  traceFlags: number = TraceFlags.SAMPLED;
+  traceState: TraceState | undefined = undefined;
   readonly attributes: Attributes = {};
   private nAttributes = 0;
   events: SpanEvent[] | undefined;
@@ -96,17 +121,39 @@ export class RecordedSpan implements Span, FinishedSpan {
   droppedEvents = 0;
   droppedLinks = 0;
   endMs = -1;
+  /** The hex SpanContext, made the first time something asks (a traceparent, a link, a foreign API call). */
+  private ctx: SpanContext | undefined = undefined;
 
   constructor(
-    readonly ctx: SpanContext,
     public name: string,
     readonly kind: SpanKind,
-    readonly parent: SpanContext | undefined,
     readonly startMs: number,
     private readonly onEnd: OnEnd,
   ) {}
 
+  /** This span's trace id and its parent taken from `parent` (a child in the same trace). */
+  under(parent: RecordedSpan): this {
+    this.traceBytes = parent.traceBytes;
+    this.parentBytes = parent.spanBytes;
+    this.traceState = parent.traceState;
+    return this;
+  }
+
+  /** The sampler's trace state (it may change the parent's). */
+  setTraceState(state: TraceState | undefined): void {
+    this.traceState = state;
+    this.ctx = undefined;
+  }
+
   spanContext(): SpanContext {
+    if (this.ctx === undefined) {
+      const traceId = idHex(this.traceBytes);
+      const spanId = idHex(this.spanBytes);
+      this.ctx =
+        this.traceState === undefined
+          ? { traceId, spanId, traceFlags: this.traceFlags }
+          : { traceId, spanId, traceFlags: this.traceFlags, traceState: this.traceState };
+    }
     return this.ctx;
   }
 

@@ -1,7 +1,7 @@
-import { randomFillSync } from 'node:crypto';
 import {
   type Attributes,
   type Context,
+  ROOT_CONTEXT,
   type Link,
   type Span,
   type SpanContext,
@@ -13,84 +13,109 @@ import {
   isSpanContextValid,
   trace,
 } from '@opentelemetry/api';
-import { type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
-import { type OnEnd, RecordedSpan, epochMs, nowMs } from './span-record.js';
+import { AlwaysOnSampler, ParentBasedSampler, type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
+import { hexIdBytes, randomIdBytes } from './span-ids.js';
+import { type OnEnd, RecordedSpan, epochMs } from './span-record.js';
 
 /*
  * The Tracer behind modelpipe's spans: the SDK's sampling rules (the configured
  * Sampler decides, with the parent's context, exactly as BasicTracerProvider's tracer
- * does) but RecordedSpan for the sampled spans, and ids cut from a pooled random
- * buffer (one getrandom per 256 spans, not Math.random per byte).
+ * does) but RecordedSpan for the sampled spans, with ids as bytes from a pooled
+ * random buffer (span-ids.ts), and a context-free path for the request's own children.
  */
 
-const POOL = 4096;
-let pool = Buffer.alloc(0);
-let at = POOL;
-
-function randomHex(bytes: number): string {
-  if (at + bytes > pool.length) {
-    pool = randomFillSync(Buffer.allocUnsafe(POOL));
-    at = 0;
-  }
-  let zero = true;
-  for (let i = at; i < at + bytes && zero; i++) zero = pool[i] === 0;
-  const s = pool.toString('hex', at, at + bytes);
-  at += bytes;
-  // All-zero ids are invalid (W3C); at 2^-64 odds, draw again rather than ship one.
-  return zero ? randomHex(bytes) : s;
-}
-
-/** Where span and trace ids come from (a test gives a fixed sequence). */
+/** Where span and trace ids come from when not from the random pool (a test gives a fixed sequence). */
 export interface IdSource {
   traceId(): string;
   spanId(): string;
 }
 
-const randomIds: IdSource = { traceId: () => randomHex(16), spanId: () => randomHex(8) };
-
 // Shared empties for the sampler's arguments: no allocation per span for what is absent.
 const NO_LINKS: Link[] = [];
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
 
+/** Whether `sampler` samples every child of a sampled span of this process without looking at it. */
+function keepsSampledChildren(sampler: Sampler): boolean {
+  if (sampler instanceof AlwaysOnSampler) return true;
+  return sampler instanceof ParentBasedSampler && sampler.toString().includes('localParentSampled=AlwaysOnSampler,');
+}
+
 export class RecordingTracer implements Tracer {
+  /** always_on: nothing to ask. */
+  private readonly keepsAll: boolean;
+  /** always_on and every parentbased_* sampler: a child of a sampled local span is sampled. */
+  private readonly keepsChildren: boolean;
+
   constructor(
     private readonly sampler: Sampler,
     private readonly onEnd: OnEnd,
-    private readonly ids: IdSource = randomIds,
-  ) {}
+    private readonly ids?: IdSource,
+  ) {
+    this.keepsAll = sampler instanceof AlwaysOnSampler;
+    this.keepsChildren = keepsSampledChildren(sampler);
+  }
 
   startSpan(name: string, options: SpanOptions = {}, ctx: Context = contextApi.active()): Span {
     const parentSpan = options.root ? undefined : trace.getSpan(ctx);
-    const parent = parentSpan?.spanContext();
-    // A span of ours has valid ids by construction; only a remote or foreign one is checked.
-    const hasParent = parent !== undefined && (parentSpan instanceof RecordedSpan || isSpanContextValid(parent));
-    const spanId = this.ids.spanId(); // before the trace id, in the SDK's order (a test compares the two with one id sequence)
-    const traceId = hasParent ? parent.traceId : this.ids.traceId();
+    const own = parentSpan instanceof RecordedSpan ? parentSpan : undefined;
+    const foreignCtx = own === undefined ? parentSpan?.spanContext() : undefined;
+    const foreign = foreignCtx !== undefined && isSpanContextValid(foreignCtx) ? foreignCtx : undefined;
     const kind = options.kind ?? SpanKind.INTERNAL;
     const links = options.links ?? NO_LINKS;
-    const sampled = this.sampler.shouldSample(ctx, traceId, name, kind, options.attributes ?? NO_ATTRIBUTES, links);
-    const traceState = sampled.traceState ?? (hasParent ? parent.traceState : undefined);
-    const spanContext: SpanContext =
-      traceState === undefined
-        ? { traceId, spanId, traceFlags: TraceFlags.NONE }
-        : { traceId, spanId, traceFlags: TraceFlags.NONE, traceState };
-    if (sampled.decision !== SamplingDecision.RECORD_AND_SAMPLED) {
-      // Not exported: a non-recording span still carries the ids (and the unsampled flag) on to the next hop.
-      return trace.wrapSpanContext(spanContext);
-    }
-    spanContext.traceFlags = TraceFlags.SAMPLED;
-    const span = new RecordedSpan(
-      spanContext,
-      name,
-      kind,
-      hasParent ? parent : undefined,
-      epochMs(options.startTime ?? nowMs()),
-      this.onEnd,
-    );
-    if (options.attributes !== undefined) span.setAttributes(options.attributes);
-    if (sampled.attributes !== undefined) span.setAttributes(sampled.attributes);
+    const span = new RecordedSpan(name, kind, epochMs(options.startTime), this.onEnd);
+    // The span id before the trace id, in the SDK's order (a test compares the two with one id sequence).
+    this.spanIdOf(span);
+    if (own !== undefined) span.under(own);
+    else if (foreign !== undefined) {
+      span.traceBytes = hexIdBytes(foreign.traceId);
+      span.parentBytes = hexIdBytes(foreign.spanId);
+      span.parentRemote = foreign.isRemote === true;
+      span.traceState = foreign.traceState;
+    } else this.traceIdOf(span);
+    if (!(this.keepsAll || (own !== undefined && this.keepsChildren))) {
+      const sc = span.spanContext();
+      const sampled = this.sampler.shouldSample(ctx, sc.traceId, name, kind, options.attributes ?? NO_ATTRIBUTES, links);
+      const traceState = sampled.traceState ?? span.traceState;
+      if (sampled.decision !== SamplingDecision.RECORD_AND_SAMPLED) {
+        // Not exported: a non-recording span still carries the ids (and the unsampled flag) on to the next hop.
+        const out: SpanContext = { traceId: sc.traceId, spanId: sc.spanId, traceFlags: TraceFlags.NONE };
+        if (traceState !== undefined) out.traceState = traceState;
+        return trace.wrapSpanContext(out);
+      }
+      if (traceState !== span.traceState) span.setTraceState(traceState);
+      if (options.attributes !== undefined) span.setAttributes(options.attributes);
+      if (sampled.attributes !== undefined) span.setAttributes(sampled.attributes);
+    } else if (options.attributes !== undefined) span.setAttributes(options.attributes);
     if (links.length > 0) span.addLinks(links);
     return span;
+  }
+
+  /**
+   * A span under `parent`, a sampled span of this process (the request path's queue,
+   * batch, compute and encode spans): no context to make or read, and no sampler to ask
+   * when the sampler keeps such children anyway.
+   */
+  child(parent: RecordedSpan, name: string, startMs: number, attributes?: Attributes, links?: Link[]): Span {
+    if (!this.keepsChildren) {
+      const options: SpanOptions = { startTime: startMs };
+      if (attributes !== undefined) options.attributes = attributes;
+      if (links !== undefined) options.links = links;
+      return this.startSpan(name, options, trace.setSpan(ROOT_CONTEXT, parent));
+    }
+    const span = new RecordedSpan(name, SpanKind.INTERNAL, startMs, this.onEnd);
+    this.spanIdOf(span);
+    span.under(parent);
+    if (attributes !== undefined) span.setAttributes(attributes);
+    if (links !== undefined) span.addLinks(links);
+    return span;
+  }
+
+  private spanIdOf(span: RecordedSpan): void {
+    span.spanBytes = this.ids === undefined ? randomIdBytes(8) : hexIdBytes(this.ids.spanId());
+  }
+
+  private traceIdOf(span: RecordedSpan): void {
+    span.traceBytes = this.ids === undefined ? randomIdBytes(16) : hexIdBytes(this.ids.traceId());
   }
 
   startActiveSpan<F extends (span: Span) => unknown>(name: string, ...args: unknown[]): ReturnType<F> {

@@ -35,7 +35,7 @@ export interface TracingStats {
 
 export class SpanShipper {
   private readonly encoding: SpanEncoding;
-  private readonly exporter: OTLPExporterBase<SpanBatch[]>;
+  private readonly exporter: OTLPExporterBase<SpanBatch>;
   private timer: NodeJS.Timeout | undefined;
   /** Spans handed to the transport and not yet answered. */
   private inFlight = 0;
@@ -54,11 +54,11 @@ export class SpanShipper {
     // The collector's answer (a partial success, logged by the transport) is read by the official serializer of the same encoding.
     const answers = settings.protocol === 'http/protobuf' ? ProtobufTraceSerializer : JsonTraceSerializer;
     const serializer = {
-      serializeRequest: (batches: SpanBatch[]) => encoding.request(batches),
+      serializeRequest: (batch: SpanBatch) => batch.body,
       deserializeResponse: (data: Uint8Array) => answers.deserializeResponse(data),
     };
     const options = convertLegacyHttpOptions({ url: settings.url }, 'TRACES', 'v1/traces', { 'Content-Type': encoding.contentType });
-    const metrics = { name: 'span' as const, countItems: (b: SpanBatch[]) => b.reduce((n, x) => n + x.count, 0) };
+    const metrics = { name: 'span' as const, countItems: (b: SpanBatch) => b.count };
     this.exporter = new OTLPExporterBase(
       createOtlpHttpExportDelegate(options, serializer, 'modelpipe_otlp_http_span_exporter', metrics, undefined),
     );
@@ -102,8 +102,9 @@ export class SpanShipper {
     if (batch === undefined) return;
     this.inFlight += batch.count;
     const sent = new Promise<void>((resolve) => {
-      this.exporter.export([batch], (result: ExportResult) => {
+      this.exporter.export(batch, (result: ExportResult) => {
         this.inFlight -= batch.count;
+        this.encoding.release(batch);
         if (result.code === 0) this.counts.exported += batch.count;
         else this.counts.failed += batch.count;
         resolve();

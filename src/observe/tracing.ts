@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type Attributes,
   type Context,
@@ -6,15 +5,17 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type TextMapGetter,
-  type Tracer,
   defaultTextMapSetter,
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Counter } from 'prom-client';
 import { addProcessMetrics } from './metrics.js';
+import { currentContext } from './run-context.js';
+import { RecordedSpan, nowMs, perfMs } from './span-record.js';
 import { RecordingTracer } from './span-recorder.js';
 import { SpanShipper, type TracingStats } from './span-shipper.js';
 import type { TraceConfig } from './trace-config.js';
@@ -33,10 +34,9 @@ import type { TraceConfig } from './trace-config.js';
  * one such run makes every later promise in the process pay for its hooks.
  */
 
-let tracer: Tracer | undefined;
+let tracer: RecordingTracer | undefined;
 let shipper: SpanShipper | undefined;
 const w3c = new W3CTraceContextPropagator();
-const active = new AsyncLocalStorage<Context>();
 
 /** A trace context as calls carry it explicitly (RunRequest.trace, a client call's `trace`). */
 export type TraceContext = Context;
@@ -57,6 +57,21 @@ export const SPAN = {
 export interface RequestTrace {
   readonly ctx: Context;
   readonly span: Span | undefined;
+}
+
+/** A traced request: its context (what its span is under, plus the span) is made only if something asks for it. */
+class TracedRequest implements RequestTrace {
+  private made: Context | undefined = undefined;
+
+  constructor(
+    private readonly parent: Context,
+    readonly span: Span,
+  ) {}
+
+  get ctx(): Context {
+    if (this.made === undefined) this.made = trace.setSpan(this.parent, this.span);
+    return this.made;
+  }
 }
 
 /** Reads a header from Node's IncomingHttpHeaders, http2 headers or a plain record. */
@@ -139,7 +154,7 @@ export function requestTrace(headers: Headers, protocol: string, bytes?: number)
   const parent = carried ? w3c.extract(ROOT_CONTEXT, headers, headerGetter) : ROOT_CONTEXT;
   const span = t.startSpan(SPAN.request, { kind: SpanKind.SERVER, attributes: { 'modelpipe.protocol': protocol } }, parent);
   if (bytes !== undefined) span.setAttribute('modelpipe.request_bytes', bytes);
-  return { ctx: trace.setSpan(parent, span), span };
+  return new TracedRequest(parent, span);
 }
 
 /**
@@ -161,15 +176,13 @@ export function recordTrace(traceparent: string | undefined, tracestate?: string
   if (tracestate !== undefined) headers.tracestate = tracestate;
   if (tracer === undefined) return { ctx: w3c.extract(ROOT_CONTEXT, headers, headerGetter), span: undefined };
   const parent = traceparent === undefined ? ROOT_CONTEXT : w3c.extract(ROOT_CONTEXT, headers, headerGetter);
-  const span = tracer.startSpan(SPAN.record, { kind: SpanKind.CONSUMER }, parent);
-  return { ctx: trace.setSpan(parent, span), span };
+  return new TracedRequest(parent, tracer.startSpan(SPAN.record, { kind: SpanKind.CONSUMER }, parent));
 }
 
 /** The trace of a client command's whole run (`classy`): a root span, undefined when tracing is off. */
 export function commandTrace(name: string, attributes: Attributes): RequestTrace | undefined {
   if (tracer === undefined) return undefined;
-  const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ROOT_CONTEXT);
-  return { ctx: trace.setSpan(ROOT_CONTEXT, span), span };
+  return new TracedRequest(ROOT_CONTEXT, tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, ROOT_CONTEXT));
 }
 
 /** What the engine resolved a request to: its model entry and version. */
@@ -191,10 +204,33 @@ export function endRequest(t: RequestTrace | undefined): void {
   t?.span?.end();
 }
 
-/** A child span of a request (encode); undefined when the request is not traced. */
+/** A child span of a request (encode), starting now; undefined when the request is not traced. */
 export function childSpan(t: RequestTrace | undefined, name: string): Span | undefined {
-  if (t?.span === undefined || tracer === undefined) return undefined;
-  return tracer.startSpan(name, {}, t.ctx);
+  if (t?.span === undefined) return undefined;
+  return spanBelow(t, name, undefined);
+}
+
+/**
+ * A span under a request's (or a batch's) span, starting at `start` (performance.now(),
+ * or now): through the tracer's context-free path when the parent is a sampled span
+ * of ours, else under the request's context.
+ */
+export function spanBelow(
+  t: RequestTrace,
+  name: string,
+  start: number | undefined,
+  attributes?: Attributes,
+  links?: Link[],
+): Span | undefined {
+  const tr = tracer;
+  if (tr === undefined) return undefined;
+  const parent = t.span;
+  if (parent instanceof RecordedSpan) return tr.child(parent, name, start === undefined ? nowMs() : perfMs(start), attributes, links);
+  const options: SpanOptions = {};
+  if (start !== undefined) options.startTime = start;
+  if (attributes !== undefined) options.attributes = attributes;
+  if (links !== undefined) options.links = links;
+  return tr.startSpan(name, options, t.ctx);
 }
 
 /** Ends an encode span; the response's size goes on the request span. */
@@ -204,48 +240,6 @@ export function endEncode(t: RequestTrace | undefined, encode: Span | undefined,
   for (const c of chunks) n += c.byteLength;
   t.span.setAttribute('modelpipe.response_bytes', n);
   encode?.end();
-}
-
-/** A span under `parent` with links and an explicit start time (queue spans start when the request was queued). */
-export function spanUnder(parent: Context, name: string, attributes: Attributes, startTime?: number, links: Link[] = []): Span | undefined {
-  return tracer?.startSpan(name, startTime === undefined ? { attributes, links } : { attributes, links, startTime }, parent);
-}
-
-/** The context of a run that does not call out, for its synchronous part (see runInTrace). */
-let syncCtx: Context | undefined;
-
-/** The context a model run works under: the async one, else that of a synchronous run part. */
-function current(): Context | undefined {
-  return active.getStore() ?? syncCtx;
-}
-
-/**
- * Runs `fn` with `ctx` as the context outgoing calls are traced under. With
- * `followAwaits` false (a model that never calls out) the context holds only while
- * `fn` runs synchronously — enough for what it records on its span — and no
- * AsyncLocalStorage is entered, so Node never installs its promise hooks.
- */
-export function runInTrace<T>(ctx: Context, fn: () => T, followAwaits = true): T {
-  if (followAwaits) return active.run(ctx, fn);
-  const prev = syncCtx;
-  syncCtx = ctx;
-  try {
-    return fn();
-  } finally {
-    syncCtx = prev;
-  }
-}
-
-/** Adds an event to the span outgoing calls run under (a retry, a failover); nothing when untraced. */
-export function traceEvent(name: string, attributes?: Attributes, explicit?: Context): void {
-  const ctx = explicit ?? current();
-  if (ctx !== undefined) trace.getSpan(ctx)?.addEvent(name, attributes);
-}
-
-/** Sets an attribute on the span a model runs under (the compute span: its instance). */
-export function traceAttribute(key: string, value: string | number): void {
-  const ctx = current();
-  if (ctx !== undefined) trace.getSpan(ctx)?.setAttribute(key, value);
 }
 
 /** An outgoing call's trace headers, and its client span when tracing is on. */
@@ -261,7 +255,7 @@ export interface OutgoingTrace {
  * came when off (pass-through).
  */
 export function outgoingTrace(method: string, url: string, explicit?: Context): OutgoingTrace | undefined {
-  const parent = explicit ?? current();
+  const parent = explicit ?? currentContext();
   if (tracer === undefined && parent === undefined) return undefined;
   const headers: Record<string, string> = {};
   if (tracer === undefined) {

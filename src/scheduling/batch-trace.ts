@@ -1,5 +1,6 @@
-import { type Link, type Span, trace } from '@opentelemetry/api';
-import { SPAN, type RequestTrace, failSpan, runInTrace, spanUnder, tracingOn } from '../observe/tracing.js';
+import { type Context, type Link, type Span, trace } from '@opentelemetry/api';
+import { type TraceSource, runUnder } from '../observe/run-context.js';
+import { SPAN, type RequestTrace, failSpan, spanBelow, tracingOn } from '../observe/tracing.js';
 
 /** What batchTrace needs of a queued request: its trace and when it was queued (performance.now()). */
 export interface Traced {
@@ -15,27 +16,35 @@ export interface Traced {
  * traced under. With tracing off but a request carrying a traceparent, only that
  * context is kept, so the run's outgoing calls pass it on.
  */
-export class BatchTrace {
+export class BatchTrace implements TraceSource {
   private ended = false;
+  private made: Context | undefined;
 
   constructor(
-    private readonly ctx: RequestTrace['ctx'],
+    /** The first traced request's context, which the compute span's goes under (or, untraced, is passed through). */
+    private readonly base: RequestTrace,
     private readonly batch: Span | undefined,
     private readonly compute: Span | undefined,
   ) {}
 
-  /** The context the run's outgoing calls continue: its compute span's (or the passed-through one). */
-  get context(): RequestTrace['ctx'] {
-    return this.ctx;
+  /** The context the run's outgoing calls continue: its compute span's (or the passed-through one), made when first asked. */
+  get context(): Context {
+    if (this.made === undefined) this.made = this.compute === undefined ? this.base.ctx : trace.setSpan(this.base.ctx, this.compute);
+    return this.made;
+  }
+
+  /** The compute span, for what the run records on it (its instance, a retry event). */
+  get span(): Span | undefined {
+    return this.compute;
   }
 
   /**
-   * Runs the model's call under the run's context. `followAwaits`: through an
+   * Runs the model's call under the run's trace. `followAwaits`: through an
    * AsyncLocalStorage, for code that takes no explicit context (RunInference's
    * handlers); false when the run gets it explicitly (the scheduler's RunRequest.trace).
    */
   run<T>(fn: () => T, followAwaits: boolean): T {
-    return runInTrace(this.ctx, fn, followAwaits);
+    return runUnder(this, fn, followAwaits);
   }
 
   /** Ends the spans once (a failure after the run, splitting its outputs, ends them failed if they are still open). */
@@ -51,8 +60,6 @@ export class BatchTrace {
   }
 }
 
-const NO_ATTRIBUTES = Object.freeze({});
-
 /** The trace of a run of `jobs` that starts now (`t0`, performance.now()); undefined when none is traced. */
 export function batchTrace(jobs: readonly Traced[], rows: number, parts: number, t0: number): BatchTrace | undefined {
   let first: RequestTrace | undefined;
@@ -63,28 +70,23 @@ export function batchTrace(jobs: readonly Traced[], rows: number, parts: number,
     }
   }
   if (first === undefined) return undefined;
-  if (!tracingOn()) return new BatchTrace(first.ctx, undefined, undefined);
+  if (!tracingOn()) return new BatchTrace(first, undefined, undefined);
   const links: Link[] | undefined = jobs.length > 1 ? [] : undefined;
   for (const j of jobs) {
     if (j.trace === undefined) continue;
-    spanUnder(j.trace.ctx, SPAN.queue, NO_ATTRIBUTES, j.enqueuedAt)?.end(t0);
+    spanBelow(j.trace, SPAN.queue, j.enqueuedAt)?.end(t0);
+    if (links === undefined) continue;
     const context = j.trace.span?.spanContext() ?? trace.getSpanContext(j.trace.ctx);
-    if (links !== undefined && context !== undefined) links.push({ context });
+    if (context !== undefined) links.push({ context });
   }
   // A lone request needs no batch span (there is nothing to link): its compute span
   // sits under it directly, one span fewer to export per unbatched request.
-  const batch =
-    links === undefined
-      ? undefined
-      : spanUnder(first.ctx, SPAN.batch, { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows }, t0, links);
-  const batchCtx = batch === undefined ? first.ctx : trace.setSpan(first.ctx, batch);
-  const compute = spanUnder(
-    batchCtx,
-    SPAN.compute,
-    batch === undefined
-      ? { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows, 'modelpipe.instances': parts }
-      : { 'modelpipe.instances': parts },
-  );
-  if (compute === undefined) return undefined;
-  return new BatchTrace(trace.setSpan(batchCtx, compute), batch, compute);
+  if (links === undefined) {
+    const attributes = { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows, 'modelpipe.instances': parts };
+    return new BatchTrace(first, undefined, spanBelow(first, SPAN.compute, t0, attributes));
+  }
+  const batch = spanBelow(first, SPAN.batch, t0, { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows }, links);
+  if (batch === undefined) return undefined;
+  const compute = spanBelow({ ctx: trace.setSpan(first.ctx, batch), span: batch }, SPAN.compute, t0, { 'modelpipe.instances': parts });
+  return new BatchTrace(first, batch, compute);
 }

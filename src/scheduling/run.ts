@@ -1,3 +1,4 @@
+import type { TraceSource } from '../observe/run-context.js';
 import type { TraceContext } from '../observe/tracing.js';
 import { type Cancellation, NEVER_ABORTED } from './cancel.js';
 import type { RunRequest } from '../models/model.js';
@@ -32,9 +33,13 @@ export class Run implements RunRequest, Execution {
     private readonly cancel: Cancellation | undefined,
     readonly jobs: readonly Job[],
     readonly slots: number,
-    /** Set once the run's trace is made (RunRequest.trace). */
-    public trace: TraceContext | undefined = undefined,
+    /** Set once the run's trace is made; its context (RunRequest.trace) is built only if the model asks. */
+    public traced: TraceSource | undefined = undefined,
   ) {}
+
+  get trace(): TraceContext | undefined {
+    return this.traced?.context;
+  }
 
   get signal(): AbortSignal {
     return this.cancel?.signal ?? NEVER_ABORTED;

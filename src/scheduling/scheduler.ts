@@ -238,7 +238,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
     for (const j of live) j.exec = run;
     this.running += k; // before the first await: pump() counts it at once
     const bt = batchTrace(live, rows, k, t0);
-    run.trace = bt?.context; // explicit (RunRequest.trace): no AsyncLocalStorage for the run
+    run.traced = bt; // explicit (RunRequest.trace): no AsyncLocalStorage for the run
     try {
       let outputs: Tensor[];
       let counts: number[] | undefined;
@@ -246,7 +246,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
       if (k > 1) {
         const split = splitInputs(inputs, rows, k, transferable);
         counts = split.counts;
-        run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1, run.trace));
+        run.parts = split.parts.map((p) => new Run(p, true, outputNames, config, cancel, live, 1, bt));
         started = performance.now();
         const all = () => Promise.all((run.parts as Run[]).map((p) => this.model.run(p)));
         outputs = joinOutputs(await (bt ? bt.run(all, false) : all()));

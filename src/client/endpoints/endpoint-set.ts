@@ -1,5 +1,6 @@
 import { ModelpipeError } from '../../errors/index.js';
-import { type TraceContext, traceEvent } from '../../observe/tracing.js';
+import { traceEvent } from '../../observe/run-context.js';
+import type { TraceContext } from '../../observe/tracing.js';
 import { trackSet, untrackSet } from './client-metrics.js';
 import { type BalancePolicy, type Balancer, balancer } from './balancer.js';
 import type { Discovery, DiscoveryOptions } from './discovery.js';

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { traceAttribute } from '../../observe/tracing.js';
+import { traceAttribute } from '../../observe/run-context.js';
 import { ModelpipeError } from '../../errors/index.js';
 import { type NumericArray, Tensor, largeBuffers } from '../../tensor/index.js';
 import type { FromWorker, IOSpecMsg, SessionSettings, ToWorker, WireTensor } from './worker-messages.js';

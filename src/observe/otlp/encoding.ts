@@ -3,15 +3,15 @@ import type { FinishedSpan } from '../span-record.js';
 
 /*
  * An OTLP trace encoding (http/protobuf or http/json). Spans are encoded one at a
- * time as they end, into the encoder's open batch; `take` closes the batch and
- * `request` wraps batches in an ExportTraceServiceRequest with the process's
- * resource and modelpipe's instrumentation scope. So a span is converted once, on
+ * time as they end, into the encoder's open batch; `take` closes the batch as an
+ * ExportTraceServiceRequest with the process's resource and modelpipe's
+ * instrumentation scope. So a span is converted once, on
  * the thread that ended it, and never held as an object until export.
  */
 
-/** Encoded spans awaiting export, and how many. */
+/** Encoded spans as one export request's body, and how many. */
 export interface SpanBatch {
-  readonly bytes: Uint8Array;
+  readonly body: Uint8Array;
   readonly count: number;
 }
 
@@ -21,10 +21,10 @@ export interface SpanEncoding {
   add(span: FinishedSpan): void;
   /** How many spans the open batch holds. */
   readonly pending: number;
-  /** Closes the open batch (undefined when empty) and starts a new one. */
+  /** Closes the open batch as one ExportTraceServiceRequest (undefined when empty) and starts a new one. */
   take(): SpanBatch | undefined;
-  /** One export request of `batches`. */
-  request(batches: readonly SpanBatch[]): Uint8Array;
+  /** Its export is answered: the batch's memory may be written again. */
+  release(batch: SpanBatch): void;
 }
 
 /** Who exports (OTLP Resource and InstrumentationScope). */

@@ -1,4 +1,5 @@
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
+import { idHex } from '../span-ids.js';
 import { type FinishedSpan, secondsAndNanos } from '../span-record.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 
@@ -30,11 +31,10 @@ function attributes(attrs: Attributes | undefined): Json[] {
 }
 
 function span(s: FinishedSpan): Json {
-  const ctx = s.ctx;
-  const o: Json = { traceId: ctx.traceId, spanId: ctx.spanId };
-  const state = ctx.traceState?.serialize();
+  const o: Json = { traceId: idHex(s.traceBytes), spanId: idHex(s.spanBytes) };
+  const state = s.traceState?.serialize();
   if (state) o.traceState = state;
-  if (s.parent !== undefined) o.parentSpanId = s.parent.spanId;
+  if (s.parentBytes !== undefined) o.parentSpanId = idHex(s.parentBytes);
   o.name = s.name;
   o.kind = s.kind + 1;
   o.startTimeUnixNano = nanos(s.startMs);
@@ -57,7 +57,7 @@ function span(s: FinishedSpan): Json {
     flags: spanFlags(l.traceFlags, l.remote),
   }));
   o.droppedLinksCount = s.droppedLinks;
-  o.flags = spanFlags(ctx.traceFlags, s.parent?.isRemote);
+  o.flags = spanFlags(s.traceFlags, s.parentRemote);
   return o;
 }
 
@@ -77,12 +77,6 @@ export class JsonEncoding implements SpanEncoding {
 
   take(): SpanBatch | undefined {
     if (this.parts.length === 0) return undefined;
-    const batch = { bytes: Buffer.from(this.parts.join(',')), count: this.parts.length };
-    this.parts = [];
-    return batch;
-  }
-
-  request(batches: readonly SpanBatch[]): Uint8Array {
     const scope: Json = { name: this.origin.scope.name };
     if (this.origin.scope.version) scope.version = this.origin.scope.version;
     const head = JSON.stringify({
@@ -90,13 +84,11 @@ export class JsonEncoding implements SpanEncoding {
       scopeSpans: [{ scope, spans: [] }],
     });
     // The spans go into the empty list at the end of `head`: ...,"spans":[ HERE ]}]}
-    const open = head.slice(0, -4);
-    const parts: Uint8Array[] = [Buffer.from(`{"resourceSpans":[${open}`)];
-    batches.forEach((b, i) => {
-      if (i > 0) parts.push(Buffer.from(','));
-      parts.push(b.bytes);
-    });
-    parts.push(Buffer.from(']}]}]}'));
-    return Buffer.concat(parts);
+    const body = Buffer.from(`{"resourceSpans":[${head.slice(0, -4)}${this.parts.join(',')}]}]}]}`);
+    const batch = { body, count: this.parts.length };
+    this.parts = [];
+    return batch;
   }
+
+  release(): void {}
 }

@@ -5,16 +5,10 @@
  * the official serializer does too: the output is canonical, byte for byte.
  */
 
+import { HEX_DIGIT } from '../span-ids.js';
 import { secondsAndNanos } from '../span-record.js';
 
 const TWO32 = 0x1_0000_0000;
-
-/** Hex digit values by char code (-1: not a hex digit). */
-const HEX = new Int8Array(128).fill(-1);
-for (let i = 0; i < 16; i++) {
-  HEX['0123456789abcdef'.charCodeAt(i)] = i;
-  HEX['0123456789ABCDEF'.charCodeAt(i)] = i;
-}
 
 /*
  * Span names, attribute keys and most attribute values repeat (a few dozen strings
@@ -38,20 +32,34 @@ function encoded(s: string): Uint8Array | undefined {
 
 export class ProtoWriter {
   buf: Buffer;
-  pos = 0;
+  pos: number;
 
-  constructor(size = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** `headroom`: bytes left free at the start, for a head written once the rest is known. */
+  constructor(
+    size = 64 * 1024,
+    private readonly headroom = 0,
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, headroom + 64));
+    this.pos = headroom;
   }
 
   /** Empties the writer, keeping its memory. */
   reset(): void {
-    this.pos = 0;
+    this.pos = this.headroom;
+  }
+
+  /** Empties the writer and goes on in `buf` (the old memory now belongs to the caller). */
+  restart(buf: Buffer): void {
+    this.buf = buf;
+    this.pos = this.headroom;
   }
 
   /** A copy of what was written (the writer's memory is reused). */
   take(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    // Buffer.copy is a memcpy; Buffer.from(a Buffer's subarray) copies it as an array-like, byte by byte (~3 ns a byte).
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
   }
 
   private ensure(n: number): void {
@@ -110,10 +118,22 @@ export class ProtoWriter {
     let p = this.pos;
     buf[p++] = n;
     for (let i = 0; i < n; i++) {
-      const hi = HEX[hex.charCodeAt(2 * i)] ?? -1;
-      const lo = HEX[hex.charCodeAt(2 * i + 1)] ?? -1;
+      const hi = HEX_DIGIT[hex.charCodeAt(2 * i)] ?? -1;
+      const lo = HEX_DIGIT[hex.charCodeAt(2 * i + 1)] ?? -1;
       buf[p++] = ((hi & 0xf) << 4) | (lo & 0xf);
     }
+    this.pos = p;
+  }
+
+  /** An id field (trace_id, span_id, parent_span_id) from its id bytes (span-ids.ts). */
+  idBytes(field: number, id: string): void {
+    this.tag(field, 2);
+    const n = id.length;
+    this.ensure(n + 1);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = n;
+    for (let i = 0; i < n; i++) buf[p++] = id.charCodeAt(i);
     this.pos = p;
   }
 

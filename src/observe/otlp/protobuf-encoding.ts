@@ -50,12 +50,11 @@ function attributes(w: ProtoWriter, field: number, attrs: Attributes): void {
 function span(w: ProtoWriter, s: FinishedSpan): void {
   w.tag(2, 2); // ScopeSpans.spans
   const at = w.begin();
-  const ctx = s.ctx;
-  w.hex(1, ctx.traceId);
-  w.hex(2, ctx.spanId);
-  const state = ctx.traceState?.serialize();
+  w.idBytes(1, s.traceBytes);
+  w.idBytes(2, s.spanBytes);
+  const state = s.traceState?.serialize();
   if (state) w.string(3, state);
-  if (s.parent !== undefined) w.hex(4, s.parent.spanId);
+  if (s.parentBytes !== undefined) w.idBytes(4, s.parentBytes);
   w.string(5, s.name);
   w.tag(6, 0);
   w.varint(s.kind + 1); // the API has no "unspecified" kind: OTLP's values are one up
@@ -95,17 +94,23 @@ function span(w: ProtoWriter, s: FinishedSpan): void {
   w.tag(3, 0);
   w.varint(s.statusCode);
   w.end(status);
-  w.fixed32(16, spanFlags(ctx.traceFlags, s.parent?.isRemote));
+  w.fixed32(16, spanFlags(s.traceFlags, s.parentRemote));
   w.end(at);
 }
 
+/** Write buffers kept for reuse: a fresh one per batch would be page-faulted in every time. */
+const SPARE = 4;
+
 export class ProtobufEncoding implements SpanEncoding {
   readonly contentType = 'application/x-protobuf';
-  private readonly w = new ProtoWriter();
+  private readonly w: ProtoWriter;
   private n = 0;
   /** ResourceSpans.resource and ScopeSpans.scope, tags and lengths included: the same in every request. */
   private readonly resourceField: Buffer;
   private readonly scopeField: Buffer;
+  /** Room left before the spans for the request's head (its two tags and lengths, the resource and the scope). */
+  private readonly headroom: number;
+  private readonly spare: Buffer[] = [];
 
   constructor(origin: Origin) {
     const w = new ProtoWriter(1024);
@@ -123,6 +128,9 @@ export class ProtobufEncoding implements SpanEncoding {
     if (origin.scope.version) w.string(2, origin.scope.version);
     w.end(scope);
     this.scopeField = w.take();
+    // Two tags and two lengths (at most 1 + 10 bytes each) besides the constant parts.
+    this.headroom = this.resourceField.length + this.scopeField.length + 22;
+    this.w = new ProtoWriter(64 * 1024, this.headroom);
   }
 
   get pending(): number {
@@ -134,22 +142,16 @@ export class ProtobufEncoding implements SpanEncoding {
     this.n++;
   }
 
-  take(): SpanBatch | undefined {
-    if (this.n === 0) return undefined;
-    const batch = { bytes: this.w.take(), count: this.n };
-    this.w.reset();
-    this.n = 0;
-    return batch;
-  }
-
   /**
    * ExportTraceServiceRequest { resource_spans { resource, scope_spans { scope, spans… } } }:
-   * the lengths are known from the parts, so the encoded spans are copied once, into the body.
+   * the spans were written after room for the head, which goes in front of them once
+   * their length is known. The body is the writer's own memory, so nothing is copied;
+   * the writer goes on in a spare buffer.
    */
-  request(batches: readonly SpanBatch[]): Uint8Array {
-    let spans = 0;
-    for (const b of batches) spans += b.bytes.length;
-    const scopeSpans = this.scopeField.length + spans;
+  take(): SpanBatch | undefined {
+    if (this.n === 0) return undefined;
+    const w = this.w;
+    const scopeSpans = this.scopeField.length + (w.pos - this.headroom);
     const head = new ProtoWriter(32);
     head.tag(2, 2); // ResourceSpans.scope_spans
     head.varint(scopeSpans);
@@ -157,6 +159,19 @@ export class ProtobufEncoding implements SpanEncoding {
     head.reset();
     head.tag(1, 2); // ExportTraceServiceRequest.resource_spans
     head.varint(this.resourceField.length + scopeHead.length + scopeSpans);
-    return Buffer.concat([head.take(), this.resourceField, scopeHead, this.scopeField, ...batches.map((b) => b.bytes)]);
+    let at = this.headroom;
+    for (const part of [this.scopeField, scopeHead, this.resourceField, head.take()]) {
+      at -= part.length;
+      w.buf.set(part, at);
+    }
+    const batch = { body: w.buf.subarray(at, w.pos), count: this.n, memory: w.buf };
+    w.restart(this.spare.pop() ?? Buffer.allocUnsafe(w.buf.length));
+    this.n = 0;
+    return batch;
+  }
+
+  release(batch: SpanBatch): void {
+    const memory = (batch as { memory?: Buffer }).memory;
+    if (memory !== undefined && this.spare.length < SPARE) this.spare.push(memory);
   }
 }

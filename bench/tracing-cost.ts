@@ -1,0 +1,123 @@
+/**
+ * What tracing's own code costs per request, without the server around it: a child
+ * process makes the calls a traced unbatched request makes (request span, engine tags,
+ * queue and compute spans, encode span, the ends) and its spans are encoded and
+ * exported over OTLP/HTTP to a loopback sink, as in a server. On a noisy 2-core VM the
+ * server benchmark (tracing.ts) cannot resolve a few µs per request; CPU time of this
+ * loop can, and it says how much of the server's "on" cost is tracing's code.
+ * Configurations, alternated over rounds, one fresh child each time:
+ *  - off: tracing never started (the calls find no tracer);
+ *  - on: always_on, OTLP/protobuf;
+ *  - base on (only with BENCH_BASELINE=DIR, a built worktree of another commit): the same calls there.
+ * Medians of CPU µs per request; a table and a final JSON line.
+ *   BENCH_REQUESTS (per child, default 100 000), BENCH_ROUNDS (default 5)
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startServer, stopServer, table } from './load.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const BASELINE = process.env.BENCH_BASELINE;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** In the child: the request path's tracing calls, `n` times, yielding to the event loop as a server would. */
+async function child(root: string, sinkUrl: string | undefined, n: number): Promise<void> {
+  const load = (p: string) => import(pathToFileURL(join(root, p)).href);
+  const tracing = await load('src/observe/tracing.js');
+  const { batchTrace } = await load('src/scheduling/batch-trace.js');
+  const { traceConfigFrom } = await load('src/observe/trace-config.js');
+  if (sinkUrl !== undefined) {
+    await tracing.startTracing(
+      traceConfigFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: 'cost' }),
+    );
+  }
+  const headers = { host: '127.0.0.1', 'content-type': 'application/octet-stream', 'content-length': '144' };
+  const response = [new Uint8Array(120)];
+  const one = () => {
+    const t = tracing.requestTrace(headers, 'graphpipe', 144);
+    if (t?.span !== undefined) tracing.tagRequest(t.span, 'identity', '1');
+    const queued = performance.now();
+    const bt = batchTrace([{ trace: t, enqueuedAt: queued }], 1, 1, performance.now());
+    bt?.run(() => 0, false);
+    bt?.end();
+    t?.span?.setAttribute('modelpipe.outcome', 'ok');
+    const encode = tracing.childSpan(t, 'modelpipe.encode');
+    tracing.endEncode(t, encode, response);
+    tracing.endRequest(t);
+  };
+  const pass = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      one();
+      // A server yields between requests; exports (and their answers) run in those gaps.
+      if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+    }
+  };
+  await pass(Math.min(20_000, n)); // warm-up: JIT, the exporter's connection
+  const c0 = process.cpuUsage();
+  await pass(n);
+  const c = process.cpuUsage(c0);
+  const stats = tracing.tracingStats?.();
+  await tracing.stopTracing?.();
+  process.stdout.write(`${JSON.stringify({ us: (c.user + c.system) / n, dropped: stats?.dropped ?? 0 })}\n`);
+}
+
+function runChild(root: string, sinkUrl: string | undefined): Promise<{ us: number; dropped: number }> {
+  return new Promise((resolve, reject) => {
+    const args = [fileURLToPath(import.meta.url), '--child', root, sinkUrl ?? '-', String(REQUESTS)];
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}: ${out}`))));
+  });
+}
+
+export async function run(): Promise<Record<string, number>> {
+  const dist = join(here, '..');
+  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
+  const configs: { name: string; root: string; sink: string | undefined; us: number[] }[] = [
+    { name: 'off', root: dist, sink: undefined, us: [] },
+    { name: 'on (always_on, OTLP/protobuf)', root: dist, sink: sink.url, us: [] },
+  ];
+  if (BASELINE) configs.push({ name: `base on (${BASELINE})`, root: join(BASELINE, 'dist'), sink: sink.url, us: [] });
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      for (let k = 0; k < configs.length; k++) {
+        const c = configs[(i + k) % configs.length] as (typeof configs)[number];
+        const r = await runChild(c.root, c.sink);
+        if (r.dropped > 0) throw new Error(`${c.name}: ${r.dropped} spans dropped (the sink fell behind)`);
+        c.us.push(r.us);
+      }
+    }
+  } finally {
+    await stopServer(sink.proc);
+  }
+  const off = median(configs[0]?.us ?? []);
+  const out: Record<string, number> = {};
+  const keys = ['off', 'on', 'base_on'];
+  const rows = configs.map((c, i) => {
+    const us = median(c.us);
+    out[`${keys[i]}_us_per_request`] = us;
+    if (i > 0) out[`${keys[i]}_tracing_us`] = us - off;
+    return [c.name, us, i === 0 ? '' : (us - off).toFixed(2), c.us.map((x) => x.toFixed(2)).join(' ')];
+  });
+  if (BASELINE) out.on_vs_base_tracing = (out.on_tracing_us as number) / (out.base_on_tracing_us as number);
+  console.log(`\nTracing's own code per traced request (in-process, ${REQUESTS} requests per child, ${ROUNDS} rounds, medians)\n`);
+  console.log(table(['configuration', 'CPU µs/request', 'tracing µs/request', 'rounds'], rows));
+  console.log(JSON.stringify({ bench: 'tracing-cost', requests: REQUESTS, rounds: ROUNDS, ...out }));
+  return out;
+}
+
+if (process.argv[2] === '--child') {
+  const [root, sink, n] = process.argv.slice(3);
+  await child(root as string, sink === '-' ? undefined : sink, Number(n));
+}
