@@ -53,6 +53,27 @@ const shapes: Shape[] = [
     },
   },
   {
+    name: 'a plain child span as the request path makes them: short attributes, nothing else',
+    make: (t) => {
+      const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, isRemote: false });
+      const s = t.startSpan(
+        'modelpipe.compute',
+        {
+          startTime: T0,
+          attributes: {
+            'modelpipe.batch_requests': 1,
+            'modelpipe.batch_rows': 300,
+            'modelpipe.model': 'identity',
+            big: 2 ** 50,
+            empty: '',
+          },
+        },
+        parent,
+      );
+      s.end(T0 + 0.5);
+    },
+  },
+  {
     name: 'a root internal span with links and no attributes',
     make: (t) => {
       const s = t.startSpan(

@@ -30,6 +30,13 @@ function encoded(s: string): Uint8Array | undefined {
   return b;
 }
 
+/** Bytes of a non-negative integer below 2^53 as a varint. */
+function varintLength(v: number): number {
+  let n = 1;
+  for (; v >= 0x80; v = Math.floor(v / 0x80)) n++;
+  return n;
+}
+
 export class ProtoWriter {
   buf: Buffer;
   pos: number;
@@ -109,6 +116,75 @@ export class ProtoWriter {
     this.end(at);
   }
 
+  /**
+   * Span.attributes' KeyValue {key, value: AnyValue {string_value | int_value}} for a
+   * short key and a short string or a non-negative integer, written as the general path
+   * would (one-byte lengths), without its nested begin/end. False (nothing written)
+   * when the pair is not that short.
+   */
+  shortAttribute(key: string, v: string | number): boolean {
+    const k = key.length <= SHORT ? encoded(key) : undefined;
+    if (k === undefined) return false;
+    let vb: Uint8Array | undefined;
+    let any: number; // AnyValue's length
+    if (typeof v === 'string') {
+      vb = v.length <= SHORT ? encoded(v) : undefined;
+      if (vb === undefined || vb.length >= 0x80) return false;
+      any = 2 + vb.length;
+    } else {
+      if (v >= 2 ** 49) return false;
+      any = 1 + varintLength(v);
+    }
+    const kv = 2 + k.length + 2 + any;
+    if (kv >= 0x80) return false;
+    this.ensure(kv + 2);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = 0x4a; // field 9 (Span.attributes), length-delimited
+    buf[p++] = kv;
+    buf[p++] = 0x0a; // KeyValue.key
+    buf[p++] = k.length;
+    for (let i = 0; i < k.length; i++) buf[p++] = k[i] as number;
+    buf[p++] = 0x12; // KeyValue.value
+    buf[p++] = any;
+    this.pos = p;
+    if (vb === undefined) {
+      this.buf[this.pos++] = 0x18; // AnyValue.int_value
+      this.varint(v as number);
+      return true;
+    }
+    buf[p++] = 0x0a; // AnyValue.string_value
+    buf[p++] = vb.length;
+    for (let i = 0; i < vb.length; i++) buf[p++] = vb[i] as number;
+    this.pos = p;
+    return true;
+  }
+
+  /**
+   * A span's fields after its attributes when nothing was dropped and it has no events,
+   * links or status message: the three dropped counts (0), its status {code} and flags.
+   */
+  plainTail(statusCode: number, flags: number): void {
+    this.ensure(16);
+    const buf = this.buf;
+    const p = this.pos;
+    buf[p] = 0x50; // dropped_attributes_count
+    buf[p + 1] = 0;
+    buf[p + 2] = 0x60; // dropped_events_count
+    buf[p + 3] = 0;
+    buf[p + 4] = 0x70; // dropped_links_count
+    buf[p + 5] = 0;
+    buf[p + 6] = 0x7a; // status
+    buf[p + 7] = 2;
+    buf[p + 8] = 0x18; // Status.code
+    buf[p + 9] = statusCode;
+    buf[p + 10] = 0x85; // flags (field 16, fixed32): a two-byte tag
+    buf[p + 11] = 0x01;
+    this.pos = p + 12;
+    this.buf.writeUInt32LE(flags >>> 0, this.pos);
+    this.pos += 4;
+  }
+
   /** A bytes field from its hex text (trace and span ids: 32 or 16 hex digits, checked where they were read). */
   hex(field: number, hex: string): void {
     this.tag(field, 2);
@@ -163,14 +239,17 @@ export class ProtoWriter {
    */
   nanos(field: number, ms: number): void {
     const [secs, ns] = secondsAndNanos(ms);
-    const lo16 = (secs % 0x10000) * 1e9 + ns;
-    const hi = Math.floor(secs / 0x10000) * 1e9; // × 2^16
-    const low = (hi % 0x10000) * 0x10000 + lo16;
-    const high = Math.floor(hi / 0x10000) + Math.floor(low / TWO32);
+    // Integer halves by floor, not %: a double's % is a call to fmod, the dearest step here.
+    const secsHi = Math.floor(secs / 0x10000);
+    const lo16 = (secs - secsHi * 0x10000) * 1e9 + ns;
+    const hi = secsHi * 1e9; // × 2^16
+    const hiHi = Math.floor(hi / 0x10000);
+    const low = (hi - hiHi * 0x10000) * 0x10000 + lo16;
+    const carry = Math.floor(low / TWO32);
     this.tag(field, 1);
     this.ensure(8);
-    this.buf.writeUInt32LE(low % TWO32, this.pos);
-    this.buf.writeUInt32LE(high >>> 0, this.pos + 4);
+    this.buf.writeUInt32LE(low - carry * TWO32, this.pos);
+    this.buf.writeUInt32LE((hiHi + carry) >>> 0, this.pos + 4);
     this.pos += 8;
   }
 

@@ -36,6 +36,9 @@ function anyValue(w: ProtoWriter, v: AttributeValue): void {
 function attributes(w: ProtoWriter, field: number, attrs: Attributes): void {
   for (const key in attrs) {
     const v = attrs[key];
+    // The request path's attributes (short strings, small integers) in one go; the rest through the general writer.
+    if (field === 9 && (typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0)) && w.shortAttribute(key, v))
+      continue;
     w.tag(field, 2);
     const kv = w.begin();
     w.string(1, key);
@@ -61,6 +64,12 @@ function span(w: ProtoWriter, s: FinishedSpan): void {
   w.nanos(7, s.startMs);
   w.nanos(8, s.endMs);
   attributes(w, 9, s.attributes);
+  if (s.droppedAttributes === 0 && s.events === undefined && s.links === undefined && s.statusMessage === undefined) {
+    // Most spans: nothing dropped, no events or links, no status message.
+    w.plainTail(s.statusCode, spanFlags(s.traceFlags, s.parentRemote));
+    w.end(at);
+    return;
+  }
   w.tag(10, 0);
   w.varint(s.droppedAttributes);
   for (const e of s.events ?? []) {
