@@ -7,10 +7,19 @@ import { serve } from '../../src/server/serve.js';
 const tracing = traceConfigFrom(process.env);
 if (tracing) await startTracing(tracing);
 
-const s = await serve((inputs) => ({ y: inputs.x as never }), {
-  name: 'identity',
-  inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }],
-  outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 4] }],
-  batchable: false,
-});
+/** BENCH_BURN_US: busy work per request, the tracing benchmark's control (what a longer request path costs here). */
+const burnMs = Number(process.env.BENCH_BURN_US ?? 0) / 1000;
+
+const s = await serve(
+  (inputs) => {
+    if (burnMs > 0) for (const end = performance.now() + burnMs; performance.now() < end; );
+    return { y: inputs.x as never };
+  },
+  {
+    name: 'identity',
+    inputs: [{ name: 'x', dtype: 'float32', shape: [-1, 4] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 4] }],
+    batchable: false,
+  },
+);
 console.log(`listening on ${s.url}`);

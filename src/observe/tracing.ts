@@ -16,8 +16,8 @@ import { Counter } from 'prom-client';
 import { addProcessMetrics } from './metrics.js';
 import { currentContext } from './run-context.js';
 import { RecordedSpan, nowMs, perfMs } from './span-record.js';
-import { RecordingTracer } from './span-recorder.js';
-import { SpanShipper, type TracingStats } from './span-shipper.js';
+import type { RecordingTracer } from './span-recorder.js';
+import type { SpanShipper, TracingStats } from './span-shipper.js';
 import type { TraceConfig } from './trace-config.js';
 
 /*
@@ -92,6 +92,9 @@ export function tracingOn(): boolean {
 /** Starts exporting spans as `config` says (replacing an earlier provider). */
 export async function startTracing(config: TraceConfig): Promise<void> {
   await stopTracing();
+  // Loaded only when tracing starts: the OTLP transport, its serializers and the SDK's
+  // samplers would otherwise add to the start-up of every process, traced or not.
+  const [{ SpanShipper }, { RecordingTracer }] = await Promise.all([import('./span-shipper.js'), import('./span-recorder.js')]);
   // Short delay by default: a hop's spans should reach the collector soon after its request.
   shipper = new SpanShipper(
     { url: config.url, serviceName: config.serviceName, resource: config.resource, protocol: config.protocol },
