@@ -10,6 +10,7 @@
  *  - on: always_on, OTLP/protobuf;
  *  - base on (only with BENCH_BASELINE=DIR, a built worktree of another commit): the same calls there.
  * Medians of CPU µs per request; a table and a final JSON line.
+ *  - on, batches of 512: the same with OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 (the SDK's default; four times the exports);
  *   BENCH_REQUESTS (per child, default 100 000), BENCH_ROUNDS (default 5)
  */
 import { spawn } from 'node:child_process';
@@ -36,7 +37,13 @@ async function child(root: string, sinkUrl: string | undefined, n: number): Prom
   const { traceConfigFrom } = await load('src/observe/trace-config.js');
   if (sinkUrl !== undefined) {
     await tracing.startTracing(
-      traceConfigFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: 'cost' }),
+      traceConfigFrom({
+        // The configuration's batching settings (OTEL_BSP_*), to compare them.
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('OTEL_BSP_'))),
+        OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+        OTEL_TRACES_SAMPLER: 'always_on',
+        OTEL_SERVICE_NAME: 'cost',
+      }),
     );
   }
   const headers = { host: '127.0.0.1', 'content-type': 'application/octet-stream', 'content-length': '144' };
@@ -79,10 +86,10 @@ async function child(root: string, sinkUrl: string | undefined, n: number): Prom
   process.stdout.write(`${JSON.stringify({ us: (c.user + c.system) / n, dropped: stats?.dropped ?? 0 })}\n`);
 }
 
-function runChild(root: string, sinkUrl: string | undefined): Promise<{ us: number; dropped: number }> {
+function runChild(root: string, sinkUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<{ us: number; dropped: number }> {
   return new Promise((resolve, reject) => {
     const args = [fileURLToPath(import.meta.url), '--child', root, sinkUrl ?? '-', String(REQUESTS)];
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     let out = '';
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -94,16 +101,20 @@ function runChild(root: string, sinkUrl: string | undefined): Promise<{ us: numb
 export async function run(): Promise<Record<string, number>> {
   const dist = join(here, '..');
   const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
-  const configs: { name: string; root: string; sink: string | undefined; us: number[] }[] = [
-    { name: 'off', root: dist, sink: undefined, us: [] },
-    { name: 'on (always_on, OTLP/protobuf)', root: dist, sink: sink.url, us: [] },
+  const plain = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
+  const small = { ...plain, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512' };
+  const configs: { name: string; key: string; root: string; sink: string | undefined; env: NodeJS.ProcessEnv; us: number[] }[] = [
+    { name: 'off', key: 'off', root: dist, sink: undefined, env: plain, us: [] },
+    { name: 'on (always_on, OTLP/protobuf)', key: 'on', root: dist, sink: sink.url, env: plain, us: [] },
+    { name: 'on, batches of 512 spans', key: 'on_batch512', root: dist, sink: sink.url, env: small, us: [] },
   ];
-  if (BASELINE) configs.push({ name: `base on (${BASELINE})`, root: join(BASELINE, 'dist'), sink: sink.url, us: [] });
+  if (BASELINE)
+    configs.push({ name: `base on (${BASELINE})`, key: 'base_on', root: join(BASELINE, 'dist'), sink: sink.url, env: plain, us: [] });
   try {
     for (let i = 0; i < ROUNDS; i++) {
       for (let k = 0; k < configs.length; k++) {
         const c = configs[(i + k) % configs.length] as (typeof configs)[number];
-        const r = await runChild(c.root, c.sink);
+        const r = await runChild(c.root, c.sink, c.env);
         if (r.dropped > 0) throw new Error(`${c.name}: ${r.dropped} spans dropped (the sink fell behind)`);
         c.us.push(r.us);
       }
@@ -113,11 +124,10 @@ export async function run(): Promise<Record<string, number>> {
   }
   const off = median(configs[0]?.us ?? []);
   const out: Record<string, number> = {};
-  const keys = ['off', 'on', 'base_on'];
   const rows = configs.map((c, i) => {
     const us = median(c.us);
-    out[`${keys[i]}_us_per_request`] = us;
-    if (i > 0) out[`${keys[i]}_tracing_us`] = us - off;
+    out[`${c.key}_us_per_request`] = us;
+    if (i > 0) out[`${c.key}_tracing_us`] = us - off;
     return [c.name, us, i === 0 ? '' : (us - off).toFixed(2), c.us.map((x) => x.toFixed(2)).join(' ')];
   });
   if (BASELINE) out.on_vs_base_tracing = (out.on_tracing_us as number) / (out.base_on_tracing_us as number);

@@ -45,7 +45,7 @@ export class SpanShipper {
   constructor(
     settings: ExportSettings,
     private readonly delayMs: number,
-    private readonly maxBatch = 512,
+    private readonly maxBatch = 2048,
     private readonly maxQueue = 8192,
   ) {
     const origin: Origin = { resource: { ...settings.resource, 'service.name': settings.serviceName }, scope: { name: 'modelpipe' } };

@@ -28,6 +28,23 @@ export interface TraceConfig {
   protocol: 'http/json' | 'http/protobuf';
   /** How often queued spans are exported (OTEL_BSP_SCHEDULE_DELAY; default 500 ms, so a hop's spans show soon). */
   scheduleDelayMs?: number;
+  /**
+   * Spans per export request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE; at most maxQueue). Default 2048,
+   * not the SDK's 512: an export costs a few hundred µs of the server's CPU whatever its size,
+   * which at 512 was a third of tracing's cost per request (bench/RESULTS.md).
+   */
+  maxExportBatch?: number;
+  /** Spans that may wait for the collector before more are dropped (OTEL_BSP_MAX_QUEUE_SIZE; default 8192). */
+  maxQueue?: number;
+}
+
+/** A whole number of `env[name]` at least `min`, or `fallback` when unset. */
+function count(env: Env, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw bad(`${name} ${JSON.stringify(raw)} is not a whole number of at least ${min}`);
+  return n;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -105,9 +122,10 @@ export function traceConfigFrom(env: Env, otlpEndpoint?: string): TraceConfig | 
   const named = otlpEndpoint !== undefined || !!env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || !!env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (!named && exporter !== 'otlp') return undefined;
   const s = samplerOf(env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG);
-  const delay = env.OTEL_BSP_SCHEDULE_DELAY ? Number(env.OTEL_BSP_SCHEDULE_DELAY) : 500;
-  if (!Number.isInteger(delay) || delay < 0)
-    throw bad(`OTEL_BSP_SCHEDULE_DELAY ${JSON.stringify(env.OTEL_BSP_SCHEDULE_DELAY)} is not a number of milliseconds`);
+  const delay = count(env, 'OTEL_BSP_SCHEDULE_DELAY', 500, 0);
+  const maxQueue = count(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 8192, 1);
+  // As the SDK does: an export batch larger than the queue is cut to the queue's size.
+  const maxExportBatch = Math.min(count(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 2048, 1), maxQueue);
   const url = tracesUrl(env, otlpEndpoint);
   const protocol = protocolOf(env);
   const resource = parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES);
@@ -120,5 +138,7 @@ export function traceConfigFrom(env: Env, otlpEndpoint?: string): TraceConfig | 
     samplerName: s.name,
     protocol,
     scheduleDelayMs: delay,
+    maxExportBatch,
+    maxQueue,
   };
 }

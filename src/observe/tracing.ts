@@ -99,6 +99,8 @@ export async function startTracing(config: TraceConfig): Promise<void> {
   shipper = new SpanShipper(
     { url: config.url, serviceName: config.serviceName, resource: config.resource, protocol: config.protocol },
     config.scheduleDelayMs ?? 500,
+    config.maxExportBatch ?? 2048,
+    config.maxQueue ?? 8192,
   );
   tracer = new RecordingTracer(config.sampler, shipper.onEnd);
 }
