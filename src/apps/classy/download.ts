@@ -210,6 +210,12 @@ function describe(err: unknown): string {
   return code !== undefined && !msg.includes(code) ? `${msg} (${code})` : msg;
 }
 
+function isUndiciTimeout(err: unknown): boolean {
+  const code =
+    (err as { code?: unknown; cause?: { code?: unknown } } | undefined)?.code ?? (err as { cause?: { code?: unknown } })?.cause?.code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+}
+
 async function attempt(url: string, index: number, s: Settings, agent: Agent, outer: AbortSignal | undefined): Promise<DownloadResult> {
   const timer = AbortSignal.timeout(s.timeoutMs);
   const signal = outer === undefined ? timer : AbortSignal.any([outer, timer]);
@@ -222,7 +228,8 @@ async function attempt(url: string, index: number, s: Settings, agent: Agent, ou
     if (own !== undefined) {
       code = own.code;
       why = own.message;
-    } else if (timer.aborted) {
+    } else if (timer.aborted || isUndiciTimeout(err)) {
+      // undici's own header/body timers run with the same bound and may fire first under load: a timeout either way.
       code = 'MP_ERR_TIMEOUT';
       why = `timed out after ${s.timeoutMs} ms`;
     } else if (outer?.aborted === true) {
