@@ -120,8 +120,14 @@ export async function liveMetrics(): Promise<{ single: string; cluster: string |
   let single: string;
   try {
     for (const body of [GOOD_SLOW, GOOD_SLOW, BAD_SHAPE_SLOW, NOT_JSON]) await oipInfer(srv.url, 'slow', body);
-    for (let i = 0; i < 8; i++) await client.metadata();
-    single = await (await fetch(`${srv.url}/metrics`)).text();
+    // Until a try has failed over: the draining endpoint joins the rotation only once its
+    // probe has passed, which on a loaded machine can come after the first calls.
+    single = '';
+    for (let i = 0; i < 200 && !single.includes('modelpipe_client_failures_total{'); i++) {
+      for (let k = 0; k < 8; k++) await client.metadata();
+      single = await (await fetch(`${srv.url}/metrics`)).text();
+      if (!single.includes('modelpipe_client_failures_total{')) await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     await client.close();
     await srv.close();
