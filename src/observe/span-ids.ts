@@ -38,7 +38,7 @@ export function idHex(bytes: string): string {
 }
 
 /** Hex digit values by char code (-1: not a hex digit). */
-export const HEX_DIGIT = new Int8Array(128).fill(-1);
+const HEX_DIGIT = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) {
   HEX_DIGIT['0123456789abcdef'.charCodeAt(i)] = i;
   HEX_DIGIT['0123456789ABCDEF'.charCodeAt(i)] = i;

@@ -13,7 +13,7 @@ import {
   TraceFlags,
   type TraceState,
 } from '@opentelemetry/api';
-import { idHex } from './span-ids.js';
+import { hexIdBytes, idHex } from './span-ids.js';
 
 /*
  * A sampled span as modelpipe records it on the request path: plain fields set in
@@ -34,8 +34,9 @@ export interface SpanEvent {
   attributes: Attributes | undefined;
 }
 export interface SpanLink {
-  traceId: string;
-  spanId: string;
+  /** Id bytes, as a span's own (span-ids.ts). */
+  traceBytes: string;
+  spanBytes: string;
   traceFlags: number;
   remote: boolean;
   attributes: Attributes | undefined;
@@ -109,7 +110,8 @@ export class RecordedSpan implements Span, FinishedSpan {
   spanBytes = '';
   parentBytes: string | undefined = undefined;
   parentRemote = false;
-  traceFlags: number = TraceFlags.SAMPLED;
+  /** A recorded span is a sampled one (an unsampled span is the API's non-recording span). */
+  readonly traceFlags: number = TraceFlags.SAMPLED;
   traceState: TraceState | undefined = undefined;
   readonly attributes: Attributes = {};
   private nAttributes = 0;
@@ -213,7 +215,13 @@ export class RecordedSpan implements Span, FinishedSpan {
       return this;
     }
     const c = link.context;
-    list.push({ traceId: c.traceId, spanId: c.spanId, traceFlags: c.traceFlags, remote: c.isRemote === true, attributes: link.attributes });
+    list.push({
+      traceBytes: hexIdBytes(c.traceId),
+      spanBytes: hexIdBytes(c.spanId),
+      traceFlags: c.traceFlags,
+      remote: c.isRemote === true,
+      attributes: link.attributes,
+    });
     return this;
   }
 

@@ -31,7 +31,7 @@ export interface TraceConfig {
   /**
    * Spans per export request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE; at most maxQueue). Default 2048,
    * not the SDK's 512: an export costs a few hundred µs of the server's CPU whatever its size,
-   * which at 512 was a third of tracing's cost per request (bench/RESULTS.md).
+   * which at 512 was over 40 % of tracing's cost per request (bench/RESULTS.md).
    */
   maxExportBatch?: number;
   /** Spans that may wait for the collector before more are dropped (OTEL_BSP_MAX_QUEUE_SIZE; default 8192). */

@@ -87,6 +87,13 @@ export function batchTrace(jobs: readonly Traced[], rows: number, parts: number,
   }
   const batch = spanBelow(first, SPAN.batch, t0, { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows }, links);
   if (batch === undefined) return undefined;
-  const compute = spanBelow({ ctx: trace.setSpan(first.ctx, batch), span: batch }, SPAN.compute, t0, { 'modelpipe.instances': parts });
+  // The batch's context is made only if the compute span cannot be made from the batch span directly.
+  const under: RequestTrace = {
+    get ctx() {
+      return trace.setSpan(first.ctx, batch);
+    },
+    span: batch,
+  };
+  const compute = spanBelow(under, SPAN.compute, t0, { 'modelpipe.instances': parts });
   return new BatchTrace(first, batch, compute);
 }

@@ -51,8 +51,8 @@ function span(s: FinishedSpan): Json {
   o.status = s.statusMessage === undefined ? { code: s.statusCode } : { code: s.statusCode, message: s.statusMessage };
   o.links = (s.links ?? []).map((l) => ({
     attributes: attributes(l.attributes),
-    spanId: l.spanId,
-    traceId: l.traceId,
+    spanId: idHex(l.spanBytes),
+    traceId: idHex(l.traceBytes),
     droppedAttributesCount: 0,
     flags: spanFlags(l.traceFlags, l.remote),
   }));

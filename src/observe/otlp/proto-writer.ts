@@ -5,7 +5,6 @@
  * the official serializer does too: the output is canonical, byte for byte.
  */
 
-import { HEX_DIGIT } from '../span-ids.js';
 import { secondsAndNanos } from '../span-record.js';
 
 const TWO32 = 0x1_0000_0000;
@@ -104,11 +103,8 @@ export class ProtoWriter {
     this.ensure(s.length * 3 + 2);
     const b = s.length <= SHORT ? encoded(s) : undefined;
     if (b !== undefined && b.length < 0x80) {
-      const buf = this.buf;
-      let p = this.pos;
-      buf[p++] = b.length;
-      for (let i = 0; i < b.length; i++) buf[p++] = b[i] as number;
-      this.pos = p;
+      this.buf[this.pos] = b.length;
+      this.pos = this.put(b, this.pos + 1);
       return;
     }
     const at = this.begin();
@@ -144,7 +140,7 @@ export class ProtoWriter {
     buf[p++] = kv;
     buf[p++] = 0x0a; // KeyValue.key
     buf[p++] = k.length;
-    for (let i = 0; i < k.length; i++) buf[p++] = k[i] as number;
+    p = this.put(k, p);
     buf[p++] = 0x12; // KeyValue.value
     buf[p++] = any;
     this.pos = p;
@@ -155,9 +151,15 @@ export class ProtoWriter {
     }
     buf[p++] = 0x0a; // AnyValue.string_value
     buf[p++] = vb.length;
-    for (let i = 0; i < vb.length; i++) buf[p++] = vb[i] as number;
-    this.pos = p;
+    this.pos = this.put(vb, p);
     return true;
+  }
+
+  /** Copies a short cached string's bytes to `p` (room ensured by the caller); the position after them. */
+  private put(b: Uint8Array, p: number): number {
+    const buf = this.buf;
+    for (let i = 0; i < b.length; i++) buf[p++] = b[i] as number;
+    return p;
   }
 
   /**
@@ -183,22 +185,6 @@ export class ProtoWriter {
     this.pos = p + 12;
     this.buf.writeUInt32LE(flags >>> 0, this.pos);
     this.pos += 4;
-  }
-
-  /** A bytes field from its hex text (trace and span ids: 32 or 16 hex digits, checked where they were read). */
-  hex(field: number, hex: string): void {
-    this.tag(field, 2);
-    const n = hex.length >> 1;
-    this.ensure(n + 1);
-    const buf = this.buf;
-    let p = this.pos;
-    buf[p++] = n;
-    for (let i = 0; i < n; i++) {
-      const hi = HEX_DIGIT[hex.charCodeAt(2 * i)] ?? -1;
-      const lo = HEX_DIGIT[hex.charCodeAt(2 * i + 1)] ?? -1;
-      buf[p++] = ((hi & 0xf) << 4) | (lo & 0xf);
-    }
-    this.pos = p;
   }
 
   /** An id field (trace_id, span_id, parent_span_id) from its id bytes (span-ids.ts). */

@@ -87,8 +87,8 @@ function span(w: ProtoWriter, s: FinishedSpan): void {
   for (const l of s.links ?? []) {
     w.tag(13, 2);
     const link = w.begin();
-    w.hex(1, l.traceId);
-    w.hex(2, l.spanId);
+    w.idBytes(1, l.traceBytes);
+    w.idBytes(2, l.spanBytes);
     if (l.attributes !== undefined) attributes(w, 4, l.attributes);
     w.tag(5, 0);
     w.varint(0);
@@ -180,7 +180,7 @@ export class ProtobufEncoding implements SpanEncoding {
   }
 
   release(batch: SpanBatch): void {
-    const memory = (batch as { memory?: Buffer }).memory;
-    if (memory !== undefined && this.spare.length < SPARE) this.spare.push(memory);
+    // take()'s batches carry the writer memory they were written in.
+    if ('memory' in batch && batch.memory instanceof Buffer && this.spare.length < SPARE) this.spare.push(batch.memory);
   }
 }
