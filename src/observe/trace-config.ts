@@ -6,6 +6,7 @@ import {
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { ModelpipeError } from '../errors/index.js';
+import { EXPORT_DEFAULTS } from './export-batching.js';
 import { parseResourceAttributes } from './resource-attributes.js';
 
 /**
@@ -28,13 +29,9 @@ export interface TraceConfig {
   protocol: 'http/json' | 'http/protobuf';
   /** How often queued spans are exported (OTEL_BSP_SCHEDULE_DELAY; default 500 ms, so a hop's spans show soon). */
   scheduleDelayMs?: number;
-  /**
-   * Spans per export request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE; at most maxQueue). Default 2048,
-   * not the SDK's 512: an export costs a few hundred µs of the server's CPU whatever its size,
-   * which at 512 was over 40 % of tracing's cost per request (bench/RESULTS.md).
-   */
+  /** Spans per export request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE; at most maxQueue; default EXPORT_DEFAULTS.batch). */
   maxExportBatch?: number;
-  /** Spans that may wait for the collector before more are dropped (OTEL_BSP_MAX_QUEUE_SIZE; default 8192). */
+  /** Spans that may wait for the collector before more are dropped (OTEL_BSP_MAX_QUEUE_SIZE; default EXPORT_DEFAULTS.queue). */
   maxQueue?: number;
 }
 
@@ -123,9 +120,9 @@ export function traceConfigFrom(env: Env, otlpEndpoint?: string): TraceConfig | 
   if (!named && exporter !== 'otlp') return undefined;
   const s = samplerOf(env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG);
   const delay = count(env, 'OTEL_BSP_SCHEDULE_DELAY', 500, 0);
-  const maxQueue = count(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 8192, 1);
+  const maxQueue = count(env, 'OTEL_BSP_MAX_QUEUE_SIZE', EXPORT_DEFAULTS.queue, 1);
   // As the SDK does: an export batch larger than the queue is cut to the queue's size.
-  const maxExportBatch = Math.min(count(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 2048, 1), maxQueue);
+  const maxExportBatch = Math.min(count(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', EXPORT_DEFAULTS.batch, 1), maxQueue);
   const url = tracesUrl(env, otlpEndpoint);
   const protocol = protocolOf(env);
   const resource = parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES);

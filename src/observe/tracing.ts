@@ -18,6 +18,7 @@ import { currentContext } from './run-context.js';
 import { RecordedSpan, nowMs, perfMs } from './span-record.js';
 import type { RecordingTracer } from './span-recorder.js';
 import type { SpanShipper, TracingStats } from './span-shipper.js';
+import { EXPORT_DEFAULTS } from './export-batching.js';
 import type { TraceConfig } from './trace-config.js';
 
 /*
@@ -99,8 +100,8 @@ export async function startTracing(config: TraceConfig): Promise<void> {
   shipper = new SpanShipper(
     { url: config.url, serviceName: config.serviceName, resource: config.resource, protocol: config.protocol },
     config.scheduleDelayMs ?? 500,
-    config.maxExportBatch ?? 2048,
-    config.maxQueue ?? 8192,
+    config.maxExportBatch ?? EXPORT_DEFAULTS.batch,
+    config.maxQueue ?? EXPORT_DEFAULTS.queue,
   );
   tracer = new RecordingTracer(config.sampler, shipper.onEnd);
 }

@@ -60,7 +60,7 @@ describe('tracing settings from OTEL_* and --otlp-endpoint', () => {
   test('batching: OTEL_BSP_* with their defaults; an export batch larger than the queue is cut to it; bad values refused', () => {
     const of = (env: Record<string, string>) => traceConfigFrom({ OTEL_TRACES_EXPORTER: 'otlp', ...env });
     const d = of({});
-    assert.deepEqual([d?.scheduleDelayMs, d?.maxExportBatch, d?.maxQueue], [500, 2048, 8192]);
+    assert.deepEqual([d?.scheduleDelayMs, d?.maxExportBatch, d?.maxQueue], [500, 8192, 32768]);
     const c = of({ OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048', OTEL_BSP_MAX_QUEUE_SIZE: '16384' });
     assert.deepEqual([c?.scheduleDelayMs, c?.maxExportBatch, c?.maxQueue], [100, 2048, 16384]);
     assert.equal(of({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4096', OTEL_BSP_MAX_QUEUE_SIZE: '1000' })?.maxExportBatch, 1000);

@@ -10,7 +10,7 @@ import { sampleSum } from '../helpers/prom.js';
 
 /*
  * A collector that takes the connection and never answers: what waits for it is
- * bounded (8192 spans), the rest is dropped and counted in every server's /metrics,
+ * bounded (32768 spans by default), the rest is dropped and counted in every server's /metrics,
  * and a stop does not hang on it.
  */
 describe('tracing against a collector that never answers', () => {
@@ -41,12 +41,12 @@ describe('tracing against a collector that never answers', () => {
     await new Promise((r) => silent.close(r));
   });
 
-  test('holds at most 8192 spans, drops and counts the rest, and stops within its bound', async () => {
+  test('holds at most 32768 spans, drops and counts the rest, and stops within its bound', async () => {
     await startTracing({ url, serviceName: 'bounds', sampler: new AlwaysOnSampler(), samplerName: 'always_on', protocol: 'http/protobuf' });
-    for (let i = 0; i < 10_000; i++) endRequest(commandTrace(SPAN.classify, {}));
+    for (let i = 0; i < 40_000; i++) endRequest(commandTrace(SPAN.classify, {}));
     const text = await (await fetch(`${srv.url}/metrics`)).text();
-    assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="ended"/), 10_000);
-    assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="dropped"/), 10_000 - 8192);
+    assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="ended"/), 40_000);
+    assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="dropped"/), 40_000 - 32768);
     assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="exported"/), 0);
     const t0 = Date.now();
     await stopTracing(1000);
@@ -69,7 +69,7 @@ describe('tracing against a collector that never answers', () => {
     const text = await (await fetch(`${srv.url}/metrics`)).text();
     assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="dropped"/), 900);
     assert.equal(sampleSum(text, 'modelpipe_trace_spans_total', /outcome="failed"/), 0, 'no export was refused for concurrency');
-    // Batches of 10: the 100 spans left as ten export requests (with the default 2048, none would have left yet).
+    // Batches of 10: the 100 spans left as ten export requests (with the default 8192, none would have left yet).
     for (let t = 0; t < 100 && requests < 10; t++) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(requests, 10);

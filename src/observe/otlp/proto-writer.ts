@@ -182,9 +182,8 @@ export class ProtoWriter {
     buf[p + 9] = statusCode;
     buf[p + 10] = 0x85; // flags (field 16, fixed32): a two-byte tag
     buf[p + 11] = 0x01;
-    this.pos = p + 12;
-    this.buf.writeUInt32LE(flags >>> 0, this.pos);
-    this.pos += 4;
+    this.u32(p + 12, flags);
+    this.pos = p + 16;
   }
 
   /** An id field (trace_id, span_id, parent_span_id) from its id bytes (span-ids.ts). */
@@ -208,7 +207,7 @@ export class ProtoWriter {
   fixed32(field: number, v: number): void {
     this.tag(field, 5);
     this.ensure(4);
-    this.buf.writeUInt32LE(v >>> 0, this.pos);
+    this.u32(this.pos, v);
     this.pos += 4;
   }
 
@@ -234,9 +233,19 @@ export class ProtoWriter {
     const carry = Math.floor(low / TWO32);
     this.tag(field, 1);
     this.ensure(8);
-    this.buf.writeUInt32LE(low - carry * TWO32, this.pos);
-    this.buf.writeUInt32LE((hiHi + carry) >>> 0, this.pos + 4);
+    this.u32(this.pos, low - carry * TWO32);
+    this.u32(this.pos + 4, hiHi + carry);
     this.pos += 8;
+  }
+
+  /** A little-endian uint32 at `p` (room ensured): byte stores, cheaper than writeUInt32LE's range checks. */
+  private u32(p: number, v: number): void {
+    const w = v >>> 0;
+    const b = this.buf;
+    b[p] = w & 0xff;
+    b[p + 1] = (w >>> 8) & 0xff;
+    b[p + 2] = (w >>> 16) & 0xff;
+    b[p + 3] = w >>> 24;
   }
 
   /** Reserves a nested message's length byte; returns its place for end(). */
