@@ -10,9 +10,9 @@ import type { RecordedSpan } from './span-record.js';
 /*
  * Takes ended spans from the request path, encodes each once into the open batch (a
  * few dozen at a time, HELD below), and every `delayMs` (or at `maxBatch` spans) hands
- * the batch to the official OTLP/HTTP transport (@opentelemetry/otlp-exporter-base), which POSTs it with every
- * OTEL_EXPORTER_OTLP_* setting applied (headers, timeout, compression, certificates)
- * and retries what the spec says to retry. What waits is bounded: at most `maxQueue`
+ * the batch to the official OTLP/HTTP transport (@opentelemetry/otlp-exporter-base),
+ * which POSTs it with every OTEL_EXPORTER_OTLP_* setting applied (headers, timeout,
+ * compression, certificates) and retries what the spec says to retry. What waits is bounded: at most `maxQueue`
  * spans across batches not yet sent; past that, spans are dropped and counted, so a
  * collector that is slow or down costs spans, never the server's memory.
  */
