@@ -8,6 +8,8 @@
  *    pass-through path);
  *  - base (only with BENCH_BASELINE=DIR): the same server built from the commit
  *    before tracing (a `git worktree` of it, built, in DIR), for "off costs ≤ 2 %";
+ *  - base on (only with BENCH_BASELINE=DIR and BENCH_BASELINE_ON=1): that build traced, to
+ *    compare two tracing designs in one run (on against base on, paired);
  *  - off + BENCH_CONTROL_US (default 10) µs of busy work per request (identity only): the
  *    control. On a 2-core VM a longer request path costs more than its own CPU (the load
  *    generator idles, and waking it is charged to the server's writes), so "on" is read
@@ -100,8 +102,6 @@ interface Config {
   headers: Record<string, string>;
   rps: number[];
   p99: number[];
-  /** Per group (a round's k-th processes, loaded back to back), in the same order for every configuration. */
-  group: { rps: number; cpu: number }[];
 }
 
 export async function run(): Promise<Record<string, number>> {
@@ -144,7 +144,6 @@ export async function run(): Promise<Record<string, number>> {
     cpuByProcess: s.map(() => []),
     rps: [],
     p99: [],
-    group: [],
   });
   const configs: Config[] = [
     config('off', 'off', await servers(dist, untraced()), {}),
@@ -152,6 +151,9 @@ export async function run(): Promise<Record<string, number>> {
     config('off + traceparent', 'off_traceparent', await servers(dist, untraced()), TRACEPARENT),
   ];
   if (BASELINE) configs.push(config(`base (${BASELINE})`, 'base', await servers(join(BASELINE, 'dist'), untraced()), {}));
+  // BENCH_BASELINE_ON=1: the baseline traced too, to compare two tracing designs in one run.
+  if (BASELINE && process.env.BENCH_BASELINE_ON === '1')
+    configs.push(config(`base on (${BASELINE})`, 'base_on', await servers(join(BASELINE, 'dist'), traced), {}));
   // The control: off with CONTROL_US of busy work per request. On a small VM a longer request
   // path costs more than its own CPU (the load generator idles, and its wake-ups are dearer), so
   // "on" is read against what the same machine does with a known amount of extra work.
@@ -185,7 +187,6 @@ export async function run(): Promise<Record<string, number>> {
           c.cpuByProcess[k]?.push(cpu);
           c.rps.push(r.rps);
           c.p99.push(r.p99);
-          c.group.push({ rps: r.rps, cpu });
         }
       }
     }
@@ -198,9 +199,9 @@ export async function run(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   const off = configs[0] as Config;
+  // Every configuration's n-th load fell in the same group (each group loads each configuration once).
   /** Median over groups of a / b: loads seconds apart, so the VM's slow spells fall on both. */
-  const paired = (a: Config, b: Config, f: (x: { rps: number; cpu: number }) => number) =>
-    median(a.group.map((x, g) => f(x) / f(b.group[g] as { rps: number; cpu: number })));
+  const paired = (a: readonly number[], b: readonly number[]) => median(a.map((x, g) => x / (b[g] as number)));
   const rows = configs.map((c, i) => {
     const rps = median(c.rps);
     const cpu = median(c.cpu);
@@ -213,15 +214,15 @@ export async function run(): Promise<Record<string, number>> {
     if (c.key === 'base') {
       out.off_vs_base = offRps / rps;
       out.off_cpu_vs_base = offCpu / cpu;
-      out.off_vs_base_paired = paired(off, c, (x) => x.rps);
+      out.off_vs_base_paired = paired(off.rps, c.rps);
       vs = `off: ${pct(offRps / rps)}`;
       cpuVs = `off: ${pct(offCpu / cpu)}`;
       pairs = `off: ${pct(out.off_vs_base_paired)}`;
     } else if (i > 0) {
       out[`${c.key}_vs_off`] = rps / offRps;
       out[`${c.key}_cpu_vs_off`] = cpu / offCpu;
-      out[`${c.key}_vs_off_paired`] = paired(c, off, (x) => x.rps);
-      out[`${c.key}_cpu_vs_off_paired`] = paired(c, off, (x) => x.cpu);
+      out[`${c.key}_vs_off_paired`] = paired(c.rps, off.rps);
+      out[`${c.key}_cpu_vs_off_paired`] = paired(c.cpu, off.cpu);
       vs = pct(rps / offRps);
       cpuVs = pct(cpu / offCpu);
       pairs = `${pct(out[`${c.key}_vs_off_paired`] as number)} / ${pct(out[`${c.key}_cpu_vs_off_paired`] as number)}`;
@@ -229,6 +230,12 @@ export async function run(): Promise<Record<string, number>> {
     const spread = c.cpuByProcess.map((x) => median(x).toFixed(0)).join(' / ');
     return [c.name, rps, median(c.p99), vs, cpu, cpuVs, pairs, spread];
   });
+  const on = configs[1] as Config;
+  const baseOn = configs.find((c) => c.key === 'base_on');
+  if (baseOn) {
+    out.on_vs_base_on_paired = paired(on.rps, baseOn.rps);
+    out.on_cpu_vs_base_on_paired = paired(on.cpu, baseOn.cpu);
+  }
   const pinned = process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : '';
   console.log(
     `\nTracing overhead: ${MODEL ?? 'identity'} ([${shape}] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes per configuration, ${ROUNDS} rounds × ${SECS} s each, medians${pinned}\n`,
@@ -239,6 +246,10 @@ export async function run(): Promise<Record<string, number>> {
       rows,
     ),
   );
+  if (baseOn)
+    console.log(
+      `\non against base on, paired: req/s ${pct(out.on_vs_base_on_paired as number)}, CPU ${pct(out.on_cpu_vs_base_on_paired as number)}`,
+    );
   console.log(
     JSON.stringify({
       bench: 'tracing',

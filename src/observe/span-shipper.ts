@@ -8,23 +8,14 @@ import { ProtobufEncoding } from './otlp/protobuf-encoding.js';
 import type { RecordedSpan } from './span-record.js';
 
 /*
- * Takes ended spans from the request path, encodes each once into the open batch (a
- * few dozen at a time, HELD below), and every `delayMs` (or at `maxBatch` spans) hands
- * the batch to the official OTLP/HTTP transport (@opentelemetry/otlp-exporter-base),
- * which POSTs it with every OTEL_EXPORTER_OTLP_* setting applied (headers, timeout,
- * compression, certificates) and retries what the spec says to retry. What waits is bounded: at most `maxQueue`
+ * Takes ended spans from the request path, encodes each once into the open batch, and
+ * every `delayMs` (or at `maxBatch` spans) hands the batch to the official OTLP/HTTP
+ * transport (@opentelemetry/otlp-exporter-base), which POSTs it with every
+ * OTEL_EXPORTER_OTLP_* setting applied (headers, timeout, compression, certificates)
+ * and retries what the spec says to retry. What waits is bounded: at most `maxQueue`
  * spans across batches not yet sent; past that, spans are dropped and counted, so a
  * collector that is slow or down costs spans, never the server's memory.
  */
-
-/**
- * Spans are encoded HELD at a time rather than each as it ends: the encoder then runs
- * in a tight loop, its code and tables warm, instead of once between every other step of
- * every request. In the small-request server this read 3–5 points of throughput (paired
- * rounds, bench/RESULTS.md); the spans held are young garbage all the same (64 spans
- * are ~16 requests, well under a millisecond of serving).
- */
-const HELD = 64;
 
 export interface ExportSettings {
   url: string;
@@ -50,8 +41,6 @@ export class SpanShipper {
   private inFlight = 0;
   private readonly counts: TracingStats = { ended: 0, dropped: 0, exported: 0, failed: 0 };
   private readonly sends = new Set<Promise<void>>();
-  /** Ended spans not encoded yet (fewer than HELD). */
-  private readonly held: RecordedSpan[] = [];
 
   constructor(
     settings: ExportSettings,
@@ -78,13 +67,12 @@ export class SpanShipper {
   /** A span ended on the request path. */
   readonly onEnd = (span: RecordedSpan): void => {
     this.counts.ended++;
-    if (this.inFlight + this.encoding.pending + this.held.length >= this.maxQueue) {
+    if (this.inFlight + this.encoding.pending >= this.maxQueue) {
       this.counts.dropped++;
       return;
     }
-    this.held.push(span);
-    if (this.held.length >= HELD) this.encodeHeld();
-    if (this.encoding.pending + this.held.length >= this.maxBatch) this.ship();
+    this.encoding.add(span);
+    if (this.encoding.pending >= this.maxBatch) this.ship();
     else if (this.timer === undefined) {
       this.timer = setTimeout(() => this.ship(), this.delayMs);
       this.timer.unref();
@@ -107,17 +95,9 @@ export class SpanShipper {
     await this.exporter.shutdown();
   }
 
-  /** Encodes the spans held back, in one go. */
-  private encodeHeld(): void {
-    const held = this.held;
-    for (let i = 0; i < held.length; i++) this.encoding.add(held[i] as RecordedSpan);
-    held.length = 0;
-  }
-
   private ship(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.encodeHeld();
     const batch = this.encoding.take();
     if (batch === undefined) return;
     this.inFlight += batch.count;

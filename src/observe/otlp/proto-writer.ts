@@ -238,7 +238,7 @@ export class ProtoWriter {
     this.pos += 8;
   }
 
-  /** A little-endian uint32 at `p` (room ensured): byte stores, cheaper than writeUInt32LE's range checks. */
+  /** A little-endian uint32 at `p` (room ensured), by byte stores: writeUInt32LE checks its range on every call (a profile's checkInt). */
   private u32(p: number, v: number): void {
     const w = v >>> 0;
     const b = this.buf;
