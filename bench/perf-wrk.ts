@@ -14,7 +14,7 @@
  * (default 64) the request's float32 values. `PERF_CPU_PROF=DIR` runs perf under
  * --cpu-prof and leaves its profiles in DIR.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { startServer, stopServer, table } from './load.js';
+import { runWrk, wrkPostScript } from './wrk.js';
 
 const here = join(fileURLToPath(import.meta.url), '..');
 const CLI = join(here, '..', 'src', 'cli', 'main.js');
@@ -53,41 +54,9 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-/** wrk's "50%   1.23ms" lines, in milliseconds. */
-function wrkLatency(out: string, pct: string): number {
-  const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
-  if (!m) return Number.NaN;
-  const v = Number(m[1]);
-  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-}
-
-function runWrk(url: string, script: string, round: number): Measure {
-  // wrk's CPU time: bash's children's times (cutime, cstime in /proc/$$/stat) once wrk is waited for.
-  const r = spawnSync(
-    'bash',
-    [
-      '-c',
-      'wrk "$@"; s=$?; echo "CPUSTAT $(cat /proc/$$/stat)" >&2; exit $s',
-      'bash',
-      '-t1',
-      `-c${CONC}`,
-      `-d${SECS}s`,
-      '--latency',
-      '-s',
-      script,
-      url,
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status === 127) throw new Error('wrk not found (install it: apt-get install -y wrk)');
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
-  if (r.status !== 0 || !rps) throw new Error(`wrk failed (${r.status}): ${r.stdout}${r.stderr}`);
-  if (/Non-2xx/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
-  const stat = /CPUSTAT .*\) (.*)$/m.exec(r.stderr)?.[1]?.split(' ') ?? [];
-  const cpuSecs = (Number(stat[13]) + Number(stat[14])) / 100; // USER_HZ
-  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1]);
-  const cpuUs = (cpuSecs * 1e6) / requests;
-  return { tool: 'wrk', round, rps: Number(rps[1]), p50Ms: wrkLatency(r.stdout, '50'), p99Ms: wrkLatency(r.stdout, '99'), cpuUs };
+function wrkMeasure(url: string, script: string, round: number): Measure {
+  const r = runWrk(url, script, CONC, SECS);
+  return { tool: 'wrk', round, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUs: r.cpuUs };
 }
 
 async function runPerfCli(url: string, dir: string, round: number, httpClient: 'socket' | 'undici'): Promise<Measure> {
@@ -148,10 +117,7 @@ export async function run(): Promise<void> {
   // The body perf's GraphPipe client sends for this model: inferManyRaw's request, encoded once.
   const zeros = Tensor.zeros('float32', [1, FLOATS]);
   writeFileSync(body, encodeRequest({ type: 'infer', config: '', inputNames: ['in0'], inputs: [zeros], outputNames: [] }));
-  writeFileSync(
-    script,
-    `local f = assert(io.open(${JSON.stringify(body)}, "rb"))\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/octet-stream"\n`,
-  );
+  wrkPostScript(script, body);
   const server = await startServer([join(here, 'servers', 'mp-echo.js')]);
   const results: Measure[] = [];
   try {
@@ -161,7 +127,7 @@ export async function run(): Promise<void> {
       for (const tool of order) {
         const m =
           tool === 'wrk'
-            ? runWrk(`${server.url}/`, script, round)
+            ? wrkMeasure(`${server.url}/`, script, round)
             : tool === 'bare-socket'
               ? await runBare(`${server.url}/`, body, round)
               : await runPerfCli(server.url, dir, round, tool === 'perf' ? 'socket' : 'undici');

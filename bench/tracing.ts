@@ -29,6 +29,10 @@
  *   BENCH_PIN=1: the servers on core 1, this process (the load generator) and the sink on
  *   core 0 (`taskset`, Linux). On a 2-core VM unpinned rounds of one build differ by up
  *   to 2x; pinned they agree within ~10 %, so a ratio says more.
+ *   BENCH_LOAD=wrk: wrk (bench/wrk.ts) loads the servers instead of this process's undici
+ *   pool. The undici load keeps its core ~85 % busy, so the sink's work on that core
+ *   (a few ms per export) slows the load, and through it every traced server; wrk
+ *   leaves that core mostly idle, so the ratio is more nearly the server's own cost.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -37,7 +41,10 @@ import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { type LoadResult, load, startServer, stopServer, table } from './load.js';
+import { runWrk, wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -50,6 +57,7 @@ const BASELINE = process.env.BENCH_BASELINE;
 /** BENCH_MODEL: an ONNX model served by the CLI instead of the identity function; BENCH_SHAPE its float32 input shape. */
 const MODEL = process.env.BENCH_MODEL;
 const SHAPE = (process.env.BENCH_SHAPE ?? '1,1,28,28').split(',').map(Number);
+const WRK = process.env.BENCH_LOAD === 'wrk';
 const TRACEPARENT = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
 
 /** Moves every thread of `pid` to `core` (taskset -a: the threads it has; later ones inherit). */
@@ -100,8 +108,17 @@ interface Config {
   /** The same, by process: how far processes of one build differ. */
   cpuByProcess: number[][];
   headers: Record<string, string>;
+  /** BENCH_LOAD=wrk: the script that POSTs the body with `headers`. */
+  wrkScript: string | undefined;
   rps: number[];
   p99: number[];
+}
+
+/** One closed-loop load of `seconds` at CONC: this process's undici pool, or wrk (BENCH_LOAD=wrk) with the configuration's script. */
+async function measure(url: string, body: Uint8Array, c: Config, seconds: number): Promise<LoadResult> {
+  if (c.wrkScript === undefined) return load(url, '/', body, CONC, seconds, c.headers);
+  const r = runWrk(`${url}/`, c.wrkScript, CONC, seconds);
+  return { requests: r.requests, seconds, rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: 0 };
 }
 
 export async function run(): Promise<Record<string, number>> {
@@ -113,6 +130,9 @@ export async function run(): Promise<Record<string, number>> {
     inputs: [new Tensor('float32', shape, new Float32Array(shape.reduce((a, d) => a * d, 1)))],
     outputNames: [],
   });
+  const dir = mkdtempSync(join(tmpdir(), 'mp-bench-tracing-'));
+  const bodyFile = join(dir, 'body.bin');
+  writeFileSync(bodyFile, body);
   const flag = heapFlag();
   // The identity function model, or `modelpipe serve BENCH_MODEL` (an ONNX model: a real run).
   const script = (root: string) =>
@@ -140,6 +160,7 @@ export async function run(): Promise<Record<string, number>> {
     key,
     servers: s,
     headers,
+    wrkScript: WRK ? wrkPostScript(join(dir, `${key}.lua`), bodyFile, headers) : undefined,
     cpu: [],
     cpuByProcess: s.map(() => []),
     rps: [],
@@ -169,18 +190,20 @@ export async function run(): Promise<Record<string, number>> {
   }
   const slots = configs.flatMap((c) => c.servers.map((s, k) => ({ c, s, k })));
   try {
-    for (const { c, s } of slots) await load(s.url, '/', body, CONC, 1, c.headers); // warm-up
+    for (const { c, s } of slots) await measure(s.url, body, c, 1); // warm-up
     for (let i = 0; i < ROUNDS; i++) {
       // A round is PROCESSES groups; a group loads every configuration's k-th process back to
       // back, so its loads are seconds apart and compared as a pair (the VM's speed drifts
-      // over tens of seconds). Groups and the order within them rotate from round to round.
+      // over tens of seconds). Groups and the order within them rotate from round to round,
+      // and the order runs backwards in odd rounds, so no configuration always follows the same one.
       for (let g = 0; g < PROCESSES; g++) {
         const k = (g + i) % PROCESSES;
         for (let j = 0; j < configs.length; j++) {
-          const c = configs[(j + i) % configs.length] as Config;
+          const step = i % 2 === 0 ? j : configs.length - 1 - j;
+          const c = configs[(step + i) % configs.length] as Config;
           const s = c.servers[k] as Config['servers'][number];
           const cpu0 = cpuSeconds(s.proc);
-          const r: LoadResult = await load(s.url, '/', body, CONC, SECS, c.headers);
+          const r: LoadResult = await measure(s.url, body, c, SECS);
           const cpu = ((cpuSeconds(s.proc) - cpu0) * 1e6) / r.requests;
           if (r.errors) throw new Error(`${r.errors} errors (${c.name})`);
           c.cpu.push(cpu);
@@ -193,6 +216,7 @@ export async function run(): Promise<Record<string, number>> {
   } finally {
     for (const { s } of slots) await stopServer(s.proc);
     await stopServer(sink.proc);
+    rmSync(dir, { recursive: true, force: true });
   }
   const offRps = median(configs[0]?.rps ?? []);
   const offCpu = median(configs[0]?.cpu ?? []);
@@ -236,7 +260,7 @@ export async function run(): Promise<Record<string, number>> {
     out.on_vs_base_on_paired = paired(on.rps, baseOn.rps);
     out.on_cpu_vs_base_on_paired = paired(on.cpu, baseOn.cpu);
   }
-  const pinned = process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : '';
+  const pinned = `${process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : ''}${WRK ? ', load by wrk' : ''}`;
   console.log(
     `\nTracing overhead: ${MODEL ?? 'identity'} ([${shape}] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes per configuration, ${ROUNDS} rounds × ${SECS} s each, medians${pinned}\n`,
   );
@@ -255,6 +279,7 @@ export async function run(): Promise<Record<string, number>> {
       bench: 'tracing',
       model: MODEL ?? 'identity',
       concurrency: CONC,
+      load: WRK ? 'wrk' : 'undici',
       processes: PROCESSES,
       rounds: ROUNDS,
       seconds: SECS,

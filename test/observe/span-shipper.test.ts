@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace-base';
+import { SpanShipper } from '../../src/observe/span-shipper.js';
+import { RecordingTracer } from '../../src/observe/span-recorder.js';
+import { OtlpReceiver } from '../helpers/otlp.js';
+
+/*
+ * The shipper holds the spans ended in one turn of the event loop and encodes them
+ * after that turn's I/O; a flush in the same turn, the batch size and the delay still
+ * decide when they leave, and the receiver gets each span once, with its attributes.
+ */
+describe('span shipper: spans of a turn encoded after it', () => {
+  const receiver = new OtlpReceiver();
+  before(async () => {
+    await receiver.start();
+  });
+  after(async () => {
+    await receiver.close();
+  });
+
+  const shipper = (maxBatch: number, delayMs: number) =>
+    new SpanShipper({ url: `${receiver.url}/v1/traces`, serviceName: 'shipper', protocol: 'http/protobuf' }, delayMs, maxBatch, 1000);
+
+  test('a flush in the turn the spans ended sends them, attributes as last set', async () => {
+    const s = shipper(100, 60_000);
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
+    for (let i = 0; i < 3; i++) {
+      const span = tracer.startSpan('flushed', { attributes: { n: i, kind: 'first' } }, ROOT_CONTEXT);
+      span.setAttribute('kind', 'replaced');
+      span.setAttribute('extra', true);
+      span.end();
+    }
+    await s.flush();
+    await receiver.waitFor((spans) => spans.filter((x) => x.name === 'flushed').length === 3);
+    const got = receiver.spans.filter((x) => x.name === 'flushed');
+    assert.deepEqual(got.map((x) => x.attributes.n).sort(), [0, 1, 2]);
+    for (const x of got) assert.deepEqual({ ...x.attributes, n: 0 }, { n: 0, kind: 'replaced', extra: true });
+    assert.equal(s.stats().exported, 3);
+    await s.shutdown();
+  });
+
+  test('full batches leave after the turn, the rest within the delay', async () => {
+    const s = shipper(10, 50);
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
+    const exportsBefore = receiver.paths.length;
+    // All in one turn: the drain after it ships two full batches.
+    for (let i = 0; i < 25; i++) tracer.startSpan('batched', {}, ROOT_CONTEXT).end();
+    await receiver.waitFor((spans) => spans.filter((x) => x.name === 'batched').length === 25);
+    // Two full batches of 10, then the 5 left when the delay ran out.
+    assert.equal(receiver.paths.length - exportsBefore, 3);
+    assert.deepEqual(s.stats(), { ended: 25, dropped: 0, exported: 25, failed: 0 });
+    await s.shutdown();
+  });
+});
