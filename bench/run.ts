@@ -24,6 +24,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   tune: () => import('./tune.js'),
   tracing: () => import('./tracing.js'),
   'tracing-cost': () => import('./tracing-cost.js'),
+  'tracing-toggle': () => import('./tracing-toggle.js'),
   'metrics-cost': () => import('./metrics-cost.js'),
   replicas: () => import('./replicas.js'),
 };

@@ -61,18 +61,18 @@ const WRK = process.env.BENCH_LOAD === 'wrk';
 const TRACEPARENT = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
 
 /** Moves every thread of `pid` to `core` (taskset -a: the threads it has; later ones inherit). */
-function pin(pid: number | undefined, core: number): void {
+export function pin(pid: number | undefined, core: number): void {
   const r = spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`BENCH_PIN: taskset failed for pid ${pid}: ${r.error?.message ?? r.stderr}`);
 }
 
-function median(xs: readonly number[]): number {
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-function cpuSeconds(proc: ChildProcess): number {
+export function cpuSeconds(proc: ChildProcess): number {
   return proc.pid === undefined ? Number.NaN : treeCpu(proc.pid);
 }
 
@@ -93,7 +93,7 @@ function treeCpu(pid: number): number {
 }
 
 /** The environment without any OTEL_* setting of the caller's. */
-function untraced(): NodeJS.ProcessEnv {
+export function untraced(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
 }
 

@@ -1,0 +1,158 @@
+/**
+ * Tracing's cost on the small-request server (identity model, [1,4] float32, GraphPipe
+ * over loopback), measured within each server process: every process is started traced
+ * (always_on, OTLP/protobuf to a loopback sink) and told to turn tracing off and on
+ * again (SIGUSR2, bench/servers/identity.ts with BENCH_TOGGLE=1), and each pair of
+ * loads, one off and one on, seconds apart, gives one on/off ratio of req/s and of
+ * server CPU per request.
+ *
+ * Why beside `tracing` (separate processes per configuration): identical server
+ * processes here differ by 10–25 % in CPU per request (memory layout, JIT decisions), so
+ * an off process and an on process differ by more than tracing does; within one process
+ * that difference cancels. What it does not measure: an off phase runs code that has
+ * seen tracing on, so it can be a little slower than a never-traced process (`tracing`
+ * gives that figure). The order within a pair alternates by round.
+ * Prints a table and a final JSON line.
+ *   BENCH_SECONDS (per load, default 1), BENCH_ROUNDS (default 20), BENCH_PROCESSES (default 3),
+ *   BENCH_CONCURRENCY (default 8), BENCH_LOAD=wrk (wrk instead of this process's undici pool),
+ *   BENCH_PIN=1 (servers on core 1, load and sink on core 0).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { heapFlag } from '../src/cli/relaunch.js';
+import { encodeRequest } from '../src/protocol/graphpipe/index.js';
+import { Tensor } from '../src/tensor/index.js';
+import { type LoadResult, load, startServer, stopServer, table } from './load.js';
+import { cpuSeconds, median, pin, untraced } from './tracing.js';
+import { runWrk, wrkPostScript } from './wrk.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SECS = Number(process.env.BENCH_SECONDS ?? 1);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
+const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const WRK = process.env.BENCH_LOAD === 'wrk';
+/** After a toggle: stopping flushes the spans left (one export), starting connects anew. */
+const SETTLE_MS = 500;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.round(q * (s.length - 1))] as number;
+}
+
+export async function run(): Promise<Record<string, number>> {
+  const body = encodeRequest({
+    type: 'infer',
+    config: '',
+    inputNames: [],
+    inputs: [new Tensor('float32', [1, 4], new Float32Array(4))],
+    outputNames: [],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'mp-bench-toggle-'));
+  const bodyFile = join(dir, 'body.bin');
+  writeFileSync(bodyFile, body);
+  const script = WRK ? wrkPostScript(join(dir, 'post.lua'), bodyFile) : '';
+  const measure = async (url: string, seconds: number): Promise<LoadResult> => {
+    if (!WRK) return load(url, '/', body, CONC, seconds);
+    const r = runWrk(`${url}/`, script, CONC, seconds);
+    return { requests: r.requests, seconds, rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: 0 };
+  };
+  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
+  const env = {
+    ...untraced(),
+    OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+    OTEL_TRACES_SAMPLER: 'always_on',
+    OTEL_SERVICE_NAME: 'bench-tracing-toggle',
+    BENCH_TOGGLE: '1',
+  };
+  const flag = heapFlag();
+  const args = [...(flag === undefined ? [] : [flag]), join(here, 'servers', 'identity.js')];
+  const servers: Awaited<ReturnType<typeof startServer>>[] = [];
+  const rps: number[] = [];
+  const cpu: number[] = [];
+  const byProcess: number[][] = [];
+  try {
+    for (let k = 0; k < PROCESSES; k++) servers.push(await startServer(args, env));
+    if (process.env.BENCH_PIN === '1') {
+      for (const s of servers) pin(s.proc.pid, 1);
+      pin(sink.proc.pid, 0);
+      pin(process.pid, 0);
+    }
+    const on = servers.map(() => true);
+    const toggle = async (k: number) => {
+      servers[k]?.proc.kill('SIGUSR2');
+      on[k] = !on[k];
+      await sleep(SETTLE_MS);
+    };
+    // Warm-up: each process traced, then off (both paths compiled before the first pair).
+    for (let k = 0; k < servers.length; k++) {
+      await measure((servers[k] as (typeof servers)[number]).url, 2);
+      await toggle(k);
+      await measure((servers[k] as (typeof servers)[number]).url, 1);
+      byProcess.push([]);
+    }
+    for (let i = 0; i < ROUNDS; i++) {
+      for (let k = 0; k < servers.length; k++) {
+        const s = servers[k] as (typeof servers)[number];
+        // Off first in even rounds, on first in odd ones.
+        if (on[k] !== (i % 2 === 1)) await toggle(k);
+        const got: Record<'on' | 'off', { rps: number; cpu: number }> = { on: { rps: 0, cpu: 0 }, off: { rps: 0, cpu: 0 } };
+        for (let phase = 0; phase < 2; phase++) {
+          const c0 = cpuSeconds(s.proc);
+          const r = await measure(s.url, SECS);
+          if (r.errors) throw new Error(`${r.errors} errors`);
+          got[on[k] ? 'on' : 'off'] = { rps: r.rps, cpu: ((cpuSeconds(s.proc) - c0) * 1e6) / r.requests };
+          if (phase === 0) await toggle(k);
+        }
+        rps.push(got.on.rps / got.off.rps);
+        cpu.push(got.on.cpu / got.off.cpu);
+        byProcess[k]?.push(got.on.rps / got.off.rps);
+      }
+    }
+  } finally {
+    for (const s of servers) await stopServer(s.proc);
+    await stopServer(sink.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  const out = {
+    on_vs_off: median(rps),
+    on_vs_off_q1: quantile(rps, 0.25),
+    on_vs_off_q3: quantile(rps, 0.75),
+    on_cpu_vs_off: median(cpu),
+    pairs: rps.length,
+  };
+  console.log(
+    `\nTracing on/off within each process: identity ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes × ${ROUNDS} pairs of ${SECS} s loads, load by ${WRK ? 'wrk' : 'undici'}${process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : ''}\n`,
+  );
+  console.log(
+    table(
+      ['reading', 'median of pairs', 'quartiles', 'by process'],
+      [
+        [
+          'req/s on / off',
+          pct(out.on_vs_off),
+          `${pct(out.on_vs_off_q1)} – ${pct(out.on_vs_off_q3)}`,
+          byProcess.map((x) => pct(median(x))).join(' / '),
+        ],
+        ['server CPU µs/request on / off', pct(out.on_cpu_vs_off), `${pct(quantile(cpu, 0.25))} – ${pct(quantile(cpu, 0.75))}`, ''],
+      ],
+    ),
+  );
+  console.log(
+    JSON.stringify({
+      bench: 'tracing-toggle',
+      load: WRK ? 'wrk' : 'undici',
+      concurrency: CONC,
+      processes: PROCESSES,
+      rounds: ROUNDS,
+      seconds: SECS,
+      ...out,
+    }),
+  );
+  return out;
+}
