@@ -24,15 +24,14 @@ import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
-import { type LoadResult, load, startServer, stopServer, table } from './load.js';
-import { cpuSeconds, median, pin, untraced } from './tracing.js';
-import { runWrk, wrkPostScript } from './wrk.js';
+import { type LoadResult, startServer, stopServer, table } from './load.js';
+import { CONC, cpuSeconds, loadOnce, median, pin, tracedSink } from './tracing.js';
+import { wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
-const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const WRK = process.env.BENCH_LOAD === 'wrk';
 /** After a toggle: stopping flushes the spans left (one export), starting connects anew. */
 const SETTLE_MS = 500;
@@ -55,20 +54,11 @@ export async function run(): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'mp-bench-toggle-'));
   const bodyFile = join(dir, 'body.bin');
   writeFileSync(bodyFile, body);
-  const script = WRK ? wrkPostScript(join(dir, 'post.lua'), bodyFile) : '';
-  const measure = async (url: string, seconds: number): Promise<LoadResult> => {
-    if (!WRK) return load(url, '/', body, CONC, seconds);
-    const r = runWrk(`${url}/`, script, CONC, seconds);
-    return { requests: r.requests, seconds, rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: 0 };
-  };
-  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
-  const env = {
-    ...untraced(),
-    OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
-    OTEL_TRACES_SAMPLER: 'always_on',
-    OTEL_SERVICE_NAME: 'bench-tracing-toggle',
-    BENCH_TOGGLE: '1',
-  };
+  const script = WRK ? wrkPostScript(join(dir, 'post.lua'), bodyFile) : undefined;
+  const measure = (url: string, seconds: number): Promise<LoadResult> => loadOnce(url, body, seconds, {}, script);
+  const traced = await tracedSink('bench-tracing-toggle');
+  const sink = traced.sink;
+  const env = { ...traced.env, BENCH_TOGGLE: '1' };
   const flag = heapFlag();
   const args = [...(flag === undefined ? [] : [flag]), join(here, 'servers', 'identity.js')];
   const servers: Awaited<ReturnType<typeof startServer>>[] = [];

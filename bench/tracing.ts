@@ -52,7 +52,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 /** BENCH_CONTROL_US: busy work per request of the control configuration (0: none). */
 const CONTROL_US = Number(process.env.BENCH_CONTROL_US ?? 10);
-const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
+export const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const BASELINE = process.env.BENCH_BASELINE;
 /** BENCH_MODEL: an ONNX model served by the CLI instead of the identity function; BENCH_SHAPE its float32 input shape. */
 const MODEL = process.env.BENCH_MODEL;
@@ -114,11 +114,24 @@ interface Config {
   p99: number[];
 }
 
-/** One closed-loop load of `seconds` at CONC: this process's undici pool, or wrk (BENCH_LOAD=wrk) with the configuration's script. */
-async function measure(url: string, body: Uint8Array, c: Config, seconds: number): Promise<LoadResult> {
-  if (c.wrkScript === undefined) return load(url, '/', body, CONC, seconds, c.headers);
-  const r = runWrk(`${url}/`, c.wrkScript, CONC, seconds);
+/** One closed-loop load of `seconds` at CONC (BENCH_CONCURRENCY): this process's undici pool, or wrk with `wrkScript` (BENCH_LOAD=wrk). */
+export async function loadOnce(
+  url: string,
+  body: Uint8Array,
+  seconds: number,
+  headers: Record<string, string>,
+  wrkScript: string | undefined,
+): Promise<LoadResult> {
+  if (wrkScript === undefined) return load(url, '/', body, CONC, seconds, headers);
+  const r = runWrk(`${url}/`, wrkScript, CONC, seconds);
   return { requests: r.requests, seconds, rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: 0 };
+}
+
+/** The loopback OTLP sink (bench/servers/otlp-sink.ts) and the environment that traces a server to it, every request sampled. */
+export async function tracedSink(serviceName: string): Promise<{ sink: Awaited<ReturnType<typeof startServer>>; env: NodeJS.ProcessEnv }> {
+  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
+  const env = { ...untraced(), OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: serviceName };
+  return { sink, env };
 }
 
 export async function run(): Promise<Record<string, number>> {
@@ -140,13 +153,7 @@ export async function run(): Promise<Record<string, number>> {
       ? [...(flag === undefined ? [] : [flag]), join(root, 'bench', 'servers', 'identity.js')]
       : [join(root, 'src', 'cli', 'main.js'), 'serve', MODEL, '--listen', '127.0.0.1:0'];
   const dist = join(here, '..');
-  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
-  const traced = {
-    ...untraced(),
-    OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
-    OTEL_TRACES_SAMPLER: 'always_on',
-    OTEL_SERVICE_NAME: 'bench-tracing',
-  };
+  const { sink, env: traced } = await tracedSink('bench-tracing');
   // Several processes per configuration: processes of one build differ by ~10 % in CPU per request
   // (memory layout, JIT decisions), more than the effects measured here. The pass-through
   // has its own processes, so whatever it leaves behind (garbage, a warmer trace path) cannot tax "off".
@@ -190,7 +197,7 @@ export async function run(): Promise<Record<string, number>> {
   }
   const slots = configs.flatMap((c) => c.servers.map((s, k) => ({ c, s, k })));
   try {
-    for (const { c, s } of slots) await measure(s.url, body, c, 1); // warm-up
+    for (const { c, s } of slots) await loadOnce(s.url, body, 1, c.headers, c.wrkScript); // warm-up
     for (let i = 0; i < ROUNDS; i++) {
       // A round is PROCESSES groups; a group loads every configuration's k-th process back to
       // back, so its loads are seconds apart and compared as a pair (the VM's speed drifts
@@ -203,7 +210,7 @@ export async function run(): Promise<Record<string, number>> {
           const c = configs[(step + i) % configs.length] as Config;
           const s = c.servers[k] as Config['servers'][number];
           const cpu0 = cpuSeconds(s.proc);
-          const r: LoadResult = await measure(s.url, body, c, SECS);
+          const r: LoadResult = await loadOnce(s.url, body, SECS, c.headers, c.wrkScript);
           const cpu = ((cpuSeconds(s.proc) - cpu0) * 1e6) / r.requests;
           if (r.errors) throw new Error(`${r.errors} errors (${c.name})`);
           c.cpu.push(cpu);
