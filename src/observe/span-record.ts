@@ -58,10 +58,6 @@ export interface FinishedSpan {
   readonly traceState: TraceState | undefined;
   readonly startMs: number;
   readonly endMs: number;
-  /** Attribute keys and values, in the order first set. */
-  readonly attrKeys: readonly string[];
-  readonly attrValues: readonly AttributeValue[];
-  /** The same as an object (the JSON encoding reads it). */
   readonly attributes: Attributes;
   readonly events: readonly SpanEvent[] | undefined;
   readonly links: readonly SpanLink[] | undefined;
@@ -117,13 +113,8 @@ export class RecordedSpan implements Span, FinishedSpan {
   /** A recorded span is a sampled one (an unsampled span is the API's non-recording span). */
   readonly traceFlags: number = TraceFlags.SAMPLED;
   traceState: TraceState | undefined = undefined;
-  /*
-   * Attributes as two arrays of one shape for every span: an object per span took a
-   * new hidden class for each set of keys, and its stores, `in` checks and the
-   * encoder's reads went megamorphic on the request path.
-   */
-  readonly attrKeys: string[] = [];
-  readonly attrValues: AttributeValue[] = [];
+  readonly attributes: Attributes = {};
+  private nAttributes = 0;
   events: SpanEvent[] | undefined;
   links: SpanLink[] | undefined;
   statusCode = 0;
@@ -168,32 +159,36 @@ export class RecordedSpan implements Span, FinishedSpan {
     return this.ctx;
   }
 
-  /** The attributes as an object (made on each call: for the JSON encoding and tests). */
-  get attributes(): Attributes {
-    const out: Attributes = {};
-    for (let i = 0; i < this.attrKeys.length; i++) out[this.attrKeys[i] as string] = this.attrValues[i];
-    return out;
-  }
-
   setAttribute(key: string, value: AttributeValue | undefined): this {
     if (this.endMs >= 0 || value === undefined || value === null) return this;
-    const keys = this.attrKeys;
-    for (let i = 0; i < keys.length; i++) {
-      if (keys[i] === key) {
-        this.attrValues[i] = value;
+    if (!(key in this.attributes)) {
+      if (this.nAttributes >= LIMITS.attributes) {
+        this.droppedAttributes++;
         return this;
       }
+      this.nAttributes++;
     }
-    if (keys.length >= LIMITS.attributes) this.droppedAttributes++;
-    else {
-      keys.push(key);
-      this.attrValues.push(value);
-    }
+    this.attributes[key] = value;
     return this;
   }
 
   setAttributes(attributes: SpanAttributes): this {
+    if (this.nAttributes === 0 && this.endMs < 0) return this.firstAttributes(attributes);
     for (const k in attributes) this.setAttribute(k, attributes[k]);
+    return this;
+  }
+
+  /** The common case (a span's attributes given at its start): no key can repeat, so no lookups. */
+  private firstAttributes(attributes: SpanAttributes): this {
+    for (const k in attributes) {
+      const v = attributes[k];
+      if (v === undefined || v === null) continue;
+      if (this.nAttributes >= LIMITS.attributes) this.droppedAttributes++;
+      else {
+        this.attributes[k] = v;
+        this.nAttributes++;
+      }
+    }
     return this;
   }
 

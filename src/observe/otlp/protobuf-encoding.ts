@@ -7,8 +7,7 @@ import { ProtoWriter } from './proto-writer.js';
  * OTLP/HTTP protobuf (opentelemetry/proto/trace/v1/trace.proto). Fields in the order
  * and form the official serializer (@opentelemetry/otlp-transformer) writes them, so
  * the bytes are the same as its for the same span: test/observe/otlp-encoding.test.ts
- * checks that. (A span's attributes are written in the order first set; the official
- * serializer reads an object, which puts integer-like keys such as "1" first.)
+ * checks that.
  */
 
 function anyValue(w: ProtoWriter, v: AttributeValue): void {
@@ -35,22 +34,20 @@ function anyValue(w: ProtoWriter, v: AttributeValue): void {
 }
 
 function attributes(w: ProtoWriter, field: number, attrs: Attributes): void {
-  for (const key in attrs) attribute(w, field, key, attrs[key]);
-}
-
-/** One KeyValue of `field` (a span's, an event's or a link's attributes). */
-function attribute(w: ProtoWriter, field: number, key: string, v: AttributeValue | undefined): void {
-  // The request path's attributes (short strings, small integers) in one go; the rest through the general writer.
-  if (field === 9 && (typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0)) && w.shortAttribute(key, v))
-    return;
-  w.tag(field, 2);
-  const kv = w.begin();
-  w.string(1, key);
-  w.tag(2, 2);
-  const val = w.begin();
-  if (v !== undefined) anyValue(w, v);
-  w.end(val);
-  w.end(kv);
+  for (const key in attrs) {
+    const v = attrs[key];
+    // The request path's attributes (short strings, small integers) in one go; the rest through the general writer.
+    if (field === 9 && (typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0)) && w.shortAttribute(key, v))
+      continue;
+    w.tag(field, 2);
+    const kv = w.begin();
+    w.string(1, key);
+    w.tag(2, 2);
+    const val = w.begin();
+    if (v !== undefined) anyValue(w, v);
+    w.end(val);
+    w.end(kv);
+  }
 }
 
 function span(w: ProtoWriter, s: FinishedSpan): void {
@@ -66,8 +63,7 @@ function span(w: ProtoWriter, s: FinishedSpan): void {
   w.varint(s.kind + 1); // the API has no "unspecified" kind: OTLP's values are one up
   w.nanos(7, s.startMs);
   w.nanos(8, s.endMs);
-  const keys = s.attrKeys;
-  for (let i = 0; i < keys.length; i++) attribute(w, 9, keys[i] as string, s.attrValues[i]);
+  attributes(w, 9, s.attributes);
   if (s.droppedAttributes === 0 && s.events === undefined && s.links === undefined && s.statusMessage === undefined) {
     // Most spans: nothing dropped, no events or links, no status message.
     w.plainTail(s.statusCode, spanFlags(s.traceFlags, s.parentRemote));
