@@ -25,14 +25,13 @@ import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { type LoadResult, startServer, stopServer, table } from './load.js';
-import { CONC, cpuSeconds, loadOnce, median, pin, tracedSink } from './tracing.js';
+import { CONC, WRK, cpuSeconds, loadOnce, median, pin, tracedSink } from './tracing-load.js';
 import { wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
-const WRK = process.env.BENCH_LOAD === 'wrk';
 /** After a toggle: stopping flushes the spans left (one export), starting connects anew. */
 const SETTLE_MS = 500;
 

@@ -34,8 +34,7 @@
  *   (a few ms per export) slows the load, and through it every traced server; wrk
  *   leaves that core mostly idle, so the ratio is more nearly the server's own cost.
  */
-import { type ChildProcess, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
@@ -43,8 +42,9 @@ import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { type LoadResult, load, startServer, stopServer, table } from './load.js';
-import { runWrk, wrkPostScript } from './wrk.js';
+import { type LoadResult, startServer, stopServer, table } from './load.js';
+import { CONC, WRK, cpuSeconds, loadOnce, median, pin, tracedSink, untraced } from './tracing-load.js';
+import { wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -52,50 +52,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 /** BENCH_CONTROL_US: busy work per request of the control configuration (0: none). */
 const CONTROL_US = Number(process.env.BENCH_CONTROL_US ?? 10);
-export const CONC = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const BASELINE = process.env.BENCH_BASELINE;
 /** BENCH_MODEL: an ONNX model served by the CLI instead of the identity function; BENCH_SHAPE its float32 input shape. */
 const MODEL = process.env.BENCH_MODEL;
 const SHAPE = (process.env.BENCH_SHAPE ?? '1,1,28,28').split(',').map(Number);
-const WRK = process.env.BENCH_LOAD === 'wrk';
 const TRACEPARENT = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
-
-/** Moves every thread of `pid` to `core` (taskset -a: the threads it has; later ones inherit). */
-export function pin(pid: number | undefined, core: number): void {
-  const r = spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`BENCH_PIN: taskset failed for pid ${pid}: ${r.error?.message ?? r.stderr}`);
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-export function cpuSeconds(proc: ChildProcess): number {
-  return proc.pid === undefined ? Number.NaN : treeCpu(proc.pid);
-}
-
-/** CPU seconds of `pid` and its descendants (the CLI's launcher runs the server as its child). */
-function treeCpu(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    let total = (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      for (const k of kids === '' ? [] : kids.split(' ')) total += treeCpu(Number(k));
-    }
-    return total;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** The environment without any OTEL_* setting of the caller's. */
-export function untraced(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
-}
 
 interface Config {
   name: string;
@@ -112,26 +73,6 @@ interface Config {
   wrkScript: string | undefined;
   rps: number[];
   p99: number[];
-}
-
-/** One closed-loop load of `seconds` at CONC (BENCH_CONCURRENCY): this process's undici pool, or wrk with `wrkScript` (BENCH_LOAD=wrk). */
-export async function loadOnce(
-  url: string,
-  body: Uint8Array,
-  seconds: number,
-  headers: Record<string, string>,
-  wrkScript: string | undefined,
-): Promise<LoadResult> {
-  if (wrkScript === undefined) return load(url, '/', body, CONC, seconds, headers);
-  const r = runWrk(`${url}/`, wrkScript, CONC, seconds);
-  return { requests: r.requests, seconds, rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: 0 };
-}
-
-/** The loopback OTLP sink (bench/servers/otlp-sink.ts) and the environment that traces a server to it, every request sampled. */
-export async function tracedSink(serviceName: string): Promise<{ sink: Awaited<ReturnType<typeof startServer>>; env: NodeJS.ProcessEnv }> {
-  const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
-  const env = { ...untraced(), OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: serviceName };
-  return { sink, env };
 }
 
 export async function run(): Promise<Record<string, number>> {

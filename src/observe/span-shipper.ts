@@ -8,11 +8,8 @@ import { ProtobufEncoding } from './otlp/protobuf-encoding.js';
 import type { RecordedSpan } from './span-record.js';
 
 /*
- * Takes ended spans from the request path, holds those of one turn of the event loop
- * and encodes them once into the open batch after that turn's I/O (setImmediate): the
- * responses of the turn are written before their spans are encoded, so the encoding,
- * and a full batch's hand-over, are not on any request's latency, and the encoder runs
- * over several spans in a row. Every `delayMs` (or at `maxBatch` spans) it hands the batch to the official OTLP/HTTP
+ * Takes ended spans from the request path, encodes each once into the open batch, and
+ * every `delayMs` (or at `maxBatch` spans) hands the batch to the official OTLP/HTTP
  * transport (@opentelemetry/otlp-exporter-base), which POSTs it with every
  * OTEL_EXPORTER_OTLP_* setting applied (headers, timeout, compression, certificates)
  * and retries what the spec says to retry. What waits is bounded: at most `maxQueue`
@@ -44,10 +41,6 @@ export class SpanShipper {
   private inFlight = 0;
   private readonly counts: TracingStats = { ended: 0, dropped: 0, exported: 0, failed: 0 };
   private readonly sends = new Set<Promise<void>>();
-  /** Spans ended in this turn of the event loop, encoded after its I/O (see onEnd). */
-  private readonly held: (RecordedSpan | undefined)[] = [];
-  private nHeld = 0;
-  private draining = false;
 
   constructor(
     settings: ExportSettings,
@@ -74,29 +67,13 @@ export class SpanShipper {
   /** A span ended on the request path. */
   readonly onEnd = (span: RecordedSpan): void => {
     this.counts.ended++;
-    if (this.inFlight + this.encoding.pending + this.nHeld >= this.maxQueue) {
+    if (this.inFlight + this.encoding.pending >= this.maxQueue) {
       this.counts.dropped++;
       return;
     }
-    this.held[this.nHeld++] = span;
-    if (!this.draining) {
-      this.draining = true;
-      setImmediate(this.drain);
-    }
-  };
-
-  /** Encodes the spans held, ships a full batch, and otherwise makes sure a partial one leaves within delayMs. */
-  private readonly drain = (): void => {
-    this.draining = false;
-    const held = this.held;
-    // Entries are cleared, not the array shortened: a shortened array gives up its backing store, and each turn would grow a new one.
-    for (let i = 0; i < this.nHeld; i++) {
-      this.encoding.add(held[i] as RecordedSpan);
-      held[i] = undefined;
-      if (this.encoding.pending >= this.maxBatch) this.ship();
-    }
-    this.nHeld = 0;
-    if (this.encoding.pending > 0 && this.timer === undefined) {
+    this.encoding.add(span);
+    if (this.encoding.pending >= this.maxBatch) this.ship();
+    else if (this.timer === undefined) {
       this.timer = setTimeout(() => this.ship(), this.delayMs);
       this.timer.unref();
     }
@@ -108,7 +85,6 @@ export class SpanShipper {
 
   /** Sends what waits and resolves when every send so far is answered (or has failed). */
   async flush(): Promise<void> {
-    this.drain();
     this.ship();
     await Promise.all([...this.sends]);
   }

@@ -7,11 +7,11 @@ import { RecordingTracer } from '../../src/observe/span-recorder.js';
 import { OtlpReceiver } from '../helpers/otlp.js';
 
 /*
- * The shipper holds the spans ended in one turn of the event loop and encodes them
- * after that turn's I/O; a flush in the same turn, the batch size and the delay still
- * decide when they leave, and the receiver gets each span once, with its attributes.
+ * When ended spans leave the shipper: a flush sends what it holds, a full batch leaves
+ * as it fills, the rest within the delay; the receiver gets each span once, with the
+ * attributes as last set.
  */
-describe('span shipper: spans of a turn encoded after it', () => {
+describe('span shipper: when spans leave', () => {
   const receiver = new OtlpReceiver();
   before(async () => {
     await receiver.start();
@@ -23,7 +23,7 @@ describe('span shipper: spans of a turn encoded after it', () => {
   const shipper = (maxBatch: number, delayMs: number) =>
     new SpanShipper({ url: `${receiver.url}/v1/traces`, serviceName: 'shipper', protocol: 'http/protobuf' }, delayMs, maxBatch, 1000);
 
-  test('a flush in the turn the spans ended sends them, attributes as last set', async () => {
+  test('a flush right after the spans end sends them, attributes as last set', async () => {
     const s = shipper(100, 60_000);
     const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
     for (let i = 0; i < 3; i++) {
@@ -41,11 +41,10 @@ describe('span shipper: spans of a turn encoded after it', () => {
     await s.shutdown();
   });
 
-  test('full batches leave after the turn, the rest within the delay', async () => {
+  test('full batches leave as they fill, the rest within the delay', async () => {
     const s = shipper(10, 50);
     const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
     const exportsBefore = receiver.paths.length;
-    // All in one turn: the drain after it ships two full batches.
     for (let i = 0; i < 25; i++) tracer.startSpan('batched', {}, ROOT_CONTEXT).end();
     await receiver.waitFor((spans) => spans.filter((x) => x.name === 'batched').length === 25);
     // Two full batches of 10, then the 5 left when the delay ran out.
