@@ -15,7 +15,9 @@
  * Prints a table and a final JSON line.
  *   BENCH_SECONDS (per load, default 1), BENCH_ROUNDS (default 20), BENCH_PROCESSES (default 3),
  *   BENCH_CONCURRENCY (default 8), BENCH_LOAD=wrk (wrk instead of this process's undici pool),
- *   BENCH_PIN=1 (servers on core 1, load and sink on core 0).
+ *   BENCH_PIN=1 (servers on core 1, load and sink on core 0), BENCH_BASELINE=DIR (the same
+ *   server from another build, a worktree with dist/: as many processes again, interleaved
+ *   with these, each build's ratios side by side; DIR's identity server must know BENCH_TOGGLE).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +36,25 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 /** After a toggle: stopping flushes the spans left (one export), starting connects anew. */
 const SETTLE_MS = 500;
+const BASELINE = process.env.BENCH_BASELINE;
+
+/** A build under test: its dist/ and the on/off ratios of its pairs. */
+interface Build {
+  name: string;
+  /** Prefix of its keys in the JSON line ('' for this build). */
+  key: string;
+  dist: string;
+  rps: number[];
+  cpu: number[];
+}
+
+/** One server process, whether tracing is on in it now, and its pairs' req/s ratios. */
+interface Proc {
+  build: Build;
+  server: Awaited<ReturnType<typeof startServer>>;
+  on: boolean;
+  pairs: number[];
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -59,79 +80,84 @@ export async function run(): Promise<Record<string, number>> {
   const sink = traced.sink;
   const env = { ...traced.env, BENCH_TOGGLE: '1' };
   const flag = heapFlag();
-  const args = [...(flag === undefined ? [] : [flag]), join(here, 'servers', 'identity.js')];
-  const servers: Awaited<ReturnType<typeof startServer>>[] = [];
-  const rps: number[] = [];
-  const cpu: number[] = [];
-  const byProcess: number[][] = [];
+  const builds: Build[] = [{ name: 'this build', key: '', dist: join(here, '..'), rps: [], cpu: [] }];
+  // BENCH_BASELINE=DIR: the same server from another build (a worktree with dist/), its processes interleaved with these.
+  if (BASELINE) builds.push({ name: `base (${BASELINE})`, key: 'base_', dist: join(BASELINE, 'dist'), rps: [], cpu: [] });
+  const procs: Proc[] = [];
   try {
-    for (let k = 0; k < PROCESSES; k++) servers.push(await startServer(args, env));
+    for (let k = 0; k < PROCESSES; k++)
+      for (const b of builds) {
+        const args = [...(flag === undefined ? [] : [flag]), join(b.dist, 'bench', 'servers', 'identity.js')];
+        procs.push({ build: b, server: await startServer(args, env), on: true, pairs: [] });
+      }
     if (process.env.BENCH_PIN === '1') {
-      for (const s of servers) pin(s.proc.pid, 1);
+      for (const p of procs) pin(p.server.proc.pid, 1);
       pin(sink.proc.pid, 0);
       pin(process.pid, 0);
     }
-    const on = servers.map(() => true);
-    const toggle = async (k: number) => {
-      servers[k]?.proc.kill('SIGUSR2');
-      on[k] = !on[k];
+    const toggle = async (p: Proc) => {
+      p.server.proc.kill('SIGUSR2');
+      p.on = !p.on;
       await sleep(SETTLE_MS);
     };
     // Warm-up: each process traced, then off (both paths compiled before the first pair).
-    for (let k = 0; k < servers.length; k++) {
-      await measure((servers[k] as (typeof servers)[number]).url, 2);
-      await toggle(k);
-      await measure((servers[k] as (typeof servers)[number]).url, 1);
-      byProcess.push([]);
+    for (const p of procs) {
+      await measure(p.server.url, 2);
+      await toggle(p);
+      await measure(p.server.url, 1);
     }
     for (let i = 0; i < ROUNDS; i++) {
-      for (let k = 0; k < servers.length; k++) {
-        const s = servers[k] as (typeof servers)[number];
+      for (const p of procs) {
         // Off first in even rounds, on first in odd ones.
-        if (on[k] !== (i % 2 === 1)) await toggle(k);
+        if (p.on !== (i % 2 === 1)) await toggle(p);
         const got: Record<'on' | 'off', { rps: number; cpu: number }> = { on: { rps: 0, cpu: 0 }, off: { rps: 0, cpu: 0 } };
         for (let phase = 0; phase < 2; phase++) {
-          const c0 = cpuSeconds(s.proc);
-          const r = await measure(s.url, SECS);
+          const c0 = cpuSeconds(p.server.proc);
+          const r = await measure(p.server.url, SECS);
           if (r.errors) throw new Error(`${r.errors} errors`);
-          got[on[k] ? 'on' : 'off'] = { rps: r.rps, cpu: ((cpuSeconds(s.proc) - c0) * 1e6) / r.requests };
-          if (phase === 0) await toggle(k);
+          got[p.on ? 'on' : 'off'] = { rps: r.rps, cpu: ((cpuSeconds(p.server.proc) - c0) * 1e6) / r.requests };
+          if (phase === 0) await toggle(p);
         }
-        rps.push(got.on.rps / got.off.rps);
-        cpu.push(got.on.cpu / got.off.cpu);
-        byProcess[k]?.push(got.on.rps / got.off.rps);
+        p.build.rps.push(got.on.rps / got.off.rps);
+        p.build.cpu.push(got.on.cpu / got.off.cpu);
+        p.pairs.push(got.on.rps / got.off.rps);
       }
     }
   } finally {
-    for (const s of servers) await stopServer(s.proc);
+    for (const p of procs) await stopServer(p.server.proc);
     await stopServer(sink.proc);
     rmSync(dir, { recursive: true, force: true });
   }
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-  const out = {
-    on_vs_off: median(rps),
-    on_vs_off_q1: quantile(rps, 0.25),
-    on_vs_off_q3: quantile(rps, 0.75),
-    on_cpu_vs_off: median(cpu),
-    pairs: rps.length,
-  };
+  const out: Record<string, number> = {};
+  const rows: string[][] = [];
+  for (const b of builds) {
+    out[`${b.key}on_vs_off`] = median(b.rps);
+    out[`${b.key}on_vs_off_q1`] = quantile(b.rps, 0.25);
+    out[`${b.key}on_vs_off_q3`] = quantile(b.rps, 0.75);
+    out[`${b.key}on_cpu_vs_off`] = median(b.cpu);
+    out[`${b.key}pairs`] = b.rps.length;
+    const mine = procs.filter((p) => p.build === b);
+    const label = builds.length > 1 ? `${b.name}: ` : '';
+    rows.push([
+      `${label}req/s on / off`,
+      pct(median(b.rps)),
+      `${pct(quantile(b.rps, 0.25))} – ${pct(quantile(b.rps, 0.75))}`,
+      mine.map((p) => pct(median(p.pairs))).join(' / '),
+    ]);
+    rows.push([
+      `${label}server CPU µs/request on / off`,
+      pct(median(b.cpu)),
+      `${pct(quantile(b.cpu, 0.25))} – ${pct(quantile(b.cpu, 0.75))}`,
+      '',
+    ]);
+  }
+  // Each build's tracing cost in the other's units: >1, this build keeps more of its untraced throughput.
+  if (BASELINE) out.on_vs_off_vs_base = (out.on_vs_off as number) / (out.base_on_vs_off as number);
   console.log(
-    `\nTracing on/off within each process: identity ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes × ${ROUNDS} pairs of ${SECS} s loads, load by ${WRK ? 'wrk' : 'undici'}${process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : ''}\n`,
+    `\nTracing on/off within each process: identity ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes${builds.length > 1 ? ' per build' : ''} × ${ROUNDS} pairs of ${SECS} s loads, load by ${WRK ? 'wrk' : 'undici'}${process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : ''}\n`,
   );
-  console.log(
-    table(
-      ['reading', 'median of pairs', 'quartiles', 'by process'],
-      [
-        [
-          'req/s on / off',
-          pct(out.on_vs_off),
-          `${pct(out.on_vs_off_q1)} – ${pct(out.on_vs_off_q3)}`,
-          byProcess.map((x) => pct(median(x))).join(' / '),
-        ],
-        ['server CPU µs/request on / off', pct(out.on_cpu_vs_off), `${pct(quantile(cpu, 0.25))} – ${pct(quantile(cpu, 0.75))}`, ''],
-      ],
-    ),
-  );
+  console.log(table(['reading', 'median of pairs', 'quartiles', 'by process'], rows));
   console.log(
     JSON.stringify({
       bench: 'tracing-toggle',

@@ -81,13 +81,19 @@ export function perfMs(t: number): number {
 }
 
 /**
- * A TimeInput as epoch ms. As in the SDK's Span, a number not past performance.now()
- * is a performance.now() reading (the scheduler's enqueue times are), a larger one
- * epoch ms.
+ * Below this a number is a performance.now() reading, above it epoch ms: the SDK's
+ * Span compares with performance.now() instead, a clock read per explicit time; the
+ * two rules differ only for a process up for more than three years or a time before 1973.
+ */
+const PERF_BELOW = 1e11;
+
+/**
+ * A TimeInput as epoch ms. As in the SDK's Span, a performance.now() reading (the
+ * scheduler's enqueue times are) or epoch ms.
  */
 export function epochMs(t: TimeInput | undefined): number {
   if (t === undefined) return nowMs();
-  if (typeof t === 'number') return t <= performance.now() ? origin + t : t;
+  if (typeof t === 'number') return t < PERF_BELOW ? origin + t : t;
   if (t instanceof Date) return t.getTime();
   const hr = t as HrTime;
   return hr[0] * 1e3 + hr[1] / 1e6;
@@ -125,6 +131,11 @@ export class RecordedSpan implements Span, FinishedSpan {
   endMs = -1;
   /** The hex SpanContext, made the first time something asks (a traceparent, a link, a foreign API call). */
   private ctx: SpanContext | undefined = undefined;
+  /**
+   * Children that ended before this span, recorded as values only (name, startMs, endMs,
+   * span id bytes; four entries each): see addLeaf. Undefined when there are none.
+   */
+  leaves: (string | number)[] | undefined = undefined;
 
   constructor(
     public name: string,
@@ -139,6 +150,20 @@ export class RecordedSpan implements Span, FinishedSpan {
     this.parentBytes = parent.spanBytes;
     this.traceState = parent.traceState;
     return this;
+  }
+
+  /**
+   * Records an ended child that carries nothing but its name and times (the request
+   * path's queue and encode spans): no span object, no export of its own; it is
+   * encoded right after this span, when this one ends (LeafSpan). False once this span
+   * has ended or holds LIMITS.events leaves: the caller then makes an ordinary span.
+   */
+  addLeaf(name: string, startMs: number, endMs: number, spanBytes: string): boolean {
+    // Bounded as events are (a span holds at most that many leaves; past it, ordinary spans).
+    if (this.endMs >= 0 || (this.leaves !== undefined && this.leaves.length >= LIMITS.events * 4)) return false;
+    if (this.leaves === undefined) this.leaves = [name, startMs, Math.max(endMs, startMs), spanBytes];
+    else this.leaves.push(name, startMs, Math.max(endMs, startMs), spanBytes);
+    return true;
   }
 
   /** The sampler's trace state (it may change the parent's). */

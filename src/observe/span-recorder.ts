@@ -15,7 +15,7 @@ import {
 } from '@opentelemetry/api';
 import { AlwaysOnSampler, ParentBasedSampler, type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import { hexIdBytes, randomIdBytes } from './span-ids.js';
-import { type OnEnd, RecordedSpan, epochMs } from './span-record.js';
+import { type OnEnd, RecordedSpan, epochMs, nowMs } from './span-record.js';
 
 /*
  * The Tracer behind modelpipe's spans: the SDK's sampling rules (the configured
@@ -91,6 +91,18 @@ export class RecordingTracer implements Tracer {
   }
 
   /**
+   * startSpan(name, { kind, attributes }, ROOT_CONTEXT): a new trace's root (a request
+   * that carried no traceparent), with no context to read when every span is sampled.
+   */
+  root(name: string, kind: SpanKind, attributes: Attributes): Span {
+    if (!this.keepsAll) return this.startSpan(name, { kind, attributes }, ROOT_CONTEXT);
+    const span = new RecordedSpan(name, kind, nowMs(), this.onEnd);
+    this.spanIdOf(span);
+    this.traceIdOf(span);
+    return span.setAttributes(attributes);
+  }
+
+  /**
    * A span under `parent`, a sampled span of this process (the request path's queue,
    * batch, compute and encode spans): no context to make or read, and no sampler to ask
    * when the sampler keeps such children anyway.
@@ -108,6 +120,17 @@ export class RecordingTracer implements Tracer {
     if (attributes !== undefined) span.setAttributes(attributes);
     if (links !== undefined) span.addLinks(links);
     return span;
+  }
+
+  /**
+   * An ended child of `parent` with only a name and times, kept on the parent as a
+   * leaf (RecordedSpan.addLeaf) when the sampler keeps such children anyway. False
+   * when it cannot be (another sampler, or the parent has ended): the caller makes an
+   * ordinary span instead.
+   */
+  leaf(parent: RecordedSpan, name: string, startMs: number, endMs: number): boolean {
+    if (!this.keepsChildren || !parent.isRecording()) return false;
+    return parent.addLeaf(name, startMs, endMs, this.ids === undefined ? randomIdBytes(8) : hexIdBytes(this.ids.spanId()));
   }
 
   private spanIdOf(span: RecordedSpan): void {

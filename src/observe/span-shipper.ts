@@ -5,7 +5,8 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import type { Origin, SpanBatch, SpanEncoding } from './otlp/encoding.js';
 import { JsonEncoding } from './otlp/json-encoding.js';
 import { ProtobufEncoding } from './otlp/protobuf-encoding.js';
-import type { RecordedSpan } from './span-record.js';
+import { LeafSpan } from './leaf-span.js';
+import type { FinishedSpan, RecordedSpan } from './span-record.js';
 
 /*
  * Takes ended spans from the request path, encodes each once into the open batch, and
@@ -41,6 +42,8 @@ export class SpanShipper {
   private inFlight = 0;
   private readonly counts: TracingStats = { ended: 0, dropped: 0, exported: 0, failed: 0 };
   private readonly sends = new Set<Promise<void>>();
+  /** The view each leaf of an ended span is encoded through (encoding copies what it reads). */
+  private readonly leaf = new LeafSpan();
 
   constructor(
     settings: ExportSettings,
@@ -64,8 +67,15 @@ export class SpanShipper {
     );
   }
 
-  /** A span ended on the request path. */
+  /** A span ended on the request path: it, then its leaves (RecordedSpan.addLeaf). */
   readonly onEnd = (span: RecordedSpan): void => {
+    this.add(span);
+    const leaves = span.leaves;
+    if (leaves === undefined) return;
+    for (let i = 0; i * 4 < leaves.length; i++) this.add(this.leaf.of(span, leaves, i));
+  };
+
+  private add(span: FinishedSpan): void {
     this.counts.ended++;
     if (this.inFlight + this.encoding.pending >= this.maxQueue) {
       this.counts.dropped++;
@@ -77,7 +87,7 @@ export class SpanShipper {
       this.timer = setTimeout(() => this.ship(), this.delayMs);
       this.timer.unref();
     }
-  };
+  }
 
   stats(): TracingStats {
     return { ...this.counts };

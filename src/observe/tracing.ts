@@ -158,7 +158,10 @@ export function requestTrace(headers: Headers, protocol: string, bytes?: number)
   const carried = headers.traceparent !== undefined;
   if (t === undefined) return carried ? { ctx: w3c.extract(ROOT_CONTEXT, headers, headerGetter), span: undefined } : undefined;
   const parent = carried ? w3c.extract(ROOT_CONTEXT, headers, headerGetter) : ROOT_CONTEXT;
-  const span = t.startSpan(SPAN.request, { kind: SpanKind.SERVER, attributes: { 'modelpipe.protocol': protocol } }, parent);
+  const attributes = { 'modelpipe.protocol': protocol };
+  const span = carried
+    ? t.startSpan(SPAN.request, { kind: SpanKind.SERVER, attributes }, parent)
+    : t.root(SPAN.request, SpanKind.SERVER, attributes);
   if (bytes !== undefined) span.setAttribute('modelpipe.request_bytes', bytes);
   return new TracedRequest(parent, span);
 }
@@ -210,12 +213,6 @@ export function endRequest(t: RequestTrace | undefined): void {
   t?.span?.end();
 }
 
-/** A child span of a request (encode), starting now; undefined when the request is not traced. */
-export function childSpan(t: RequestTrace | undefined, name: string): Span | undefined {
-  if (t?.span === undefined) return undefined;
-  return spanBelow(t, name, undefined);
-}
-
 /**
  * A span under a request's (or a batch's) span, starting at `start` (performance.now(),
  * or now): through the tracer's context-free path when the parent is a sampled span
@@ -239,13 +236,26 @@ export function spanBelow(
   return tr.startSpan(name, options, t.ctx);
 }
 
-/** Ends an encode span; the response's size goes on the request span. */
-export function endEncode(t: RequestTrace | undefined, encode: Span | undefined, chunks: readonly Uint8Array[]): void {
-  if (t?.span === undefined) return;
+/**
+ * A child of a request's span that ran from `start` to `end` (performance.now()
+ * readings) and carries nothing else (queue, encode). Under a sampled span of ours it
+ * is a leaf of that span, encoded when the request span ends; otherwise an ordinary span.
+ */
+export function endedChild(t: RequestTrace, name: string, start: number, end: number): void {
+  const tr = tracer;
+  if (tr === undefined) return;
+  const parent = t.span;
+  if (parent instanceof RecordedSpan && tr.leaf(parent, name, perfMs(start), perfMs(end))) return;
+  spanBelow(t, name, start)?.end(end);
+}
+
+/** A request's encode span (from `start` to `end`, performance.now()); the response's size goes on the request span. */
+export function encoded(t: RequestTrace, start: number, end: number, chunks: readonly Uint8Array[]): void {
+  if (t.span === undefined) return;
   let n = 0;
   for (const c of chunks) n += c.byteLength;
   t.span.setAttribute('modelpipe.response_bytes', n);
-  encode?.end();
+  endedChild(t, SPAN.encode, start, end);
 }
 
 /** An outgoing call's trace headers, and its client span when tracing is on. */

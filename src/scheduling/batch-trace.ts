@@ -1,6 +1,6 @@
 import { type Context, type Link, type Span, trace } from '@opentelemetry/api';
 import { type TraceSource, runUnder } from '../observe/run-context.js';
-import { SPAN, type RequestTrace, failSpan, spanBelow, tracingOn } from '../observe/tracing.js';
+import { SPAN, type RequestTrace, endedChild, failSpan, spanBelow, tracingOn } from '../observe/tracing.js';
 
 /** What batchTrace needs of a queued request: its trace and when it was queued (performance.now()). */
 export interface Traced {
@@ -47,16 +47,20 @@ export class BatchTrace implements TraceSource {
     return runUnder(this, fn, followAwaits);
   }
 
-  /** Ends the spans once (a failure after the run, splitting its outputs, ends them failed if they are still open). */
-  end(err?: unknown): void {
+  /**
+   * Ends the spans once (a failure after the run, splitting its outputs, ends them
+   * failed if they are still open), at `at` (performance.now(), the caller's own clock
+   * read) or now.
+   */
+  end(err?: unknown, at?: number): void {
     if (this.ended) return;
     this.ended = true;
     if (err !== undefined) {
       failSpan(this.compute, err);
       failSpan(this.batch, err);
     }
-    this.compute?.end();
-    this.batch?.end();
+    this.compute?.end(at);
+    this.batch?.end(at);
   }
 }
 
@@ -74,7 +78,7 @@ export function batchTrace(jobs: readonly Traced[], rows: number, parts: number,
   const links: Link[] | undefined = jobs.length > 1 ? [] : undefined;
   for (const j of jobs) {
     if (j.trace === undefined) continue;
-    spanBelow(j.trace, SPAN.queue, j.enqueuedAt)?.end(t0);
+    endedChild(j.trace, SPAN.queue, j.enqueuedAt, t0);
     if (links === undefined) continue;
     const context = j.trace.span?.spanContext() ?? trace.getSpanContext(j.trace.ctx);
     if (context !== undefined) links.push({ context });

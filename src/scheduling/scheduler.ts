@@ -256,7 +256,7 @@ export class ModelScheduler implements Batcher<PreparedCall, JobResult> {
         outputs = await (bt ? bt.run(() => this.model.run(run), false) : this.model.run(run));
       }
       const ran = performance.now();
-      bt?.end();
+      bt?.end(undefined, ran);
       const parts = merged ? splitOutputs(outputs, live) : [outputs];
       const inputMs = started - t0;
       const computeMs = ran - started;

@@ -1,5 +1,5 @@
 import type { Engine, InferOutcome } from '../core/engine.js';
-import { type RequestTrace, SPAN, childSpan, endEncode, endRequest, failSpan } from '../observe/tracing.js';
+import { type RequestTrace, encoded, endRequest, failSpan } from '../observe/tracing.js';
 
 /*
  * The two request phases that happen in a frontend, around Engine.infer: decoding
@@ -49,11 +49,11 @@ export function encodeTimed<T>(
   encode: () => T,
   chunksOf: (value: T) => readonly Uint8Array[],
 ): T {
-  const span = childSpan(trace, SPAN.encode);
   const t0 = performance.now();
   const value = encode();
-  out.encode.observe((performance.now() - t0) / 1000);
-  if (span !== undefined) endEncode(trace, span, chunksOf(value));
+  const t1 = performance.now();
+  out.encode.observe((t1 - t0) / 1000);
+  if (trace?.span !== undefined) encoded(trace, t0, t1, chunksOf(value));
   return value;
 }
 

@@ -8,7 +8,8 @@ import { AlwaysOnSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanP
 import type { Origin, SpanEncoding } from '../../src/observe/otlp/encoding.js';
 import { JsonEncoding } from '../../src/observe/otlp/json-encoding.js';
 import { ProtobufEncoding } from '../../src/observe/otlp/protobuf-encoding.js';
-import type { RecordedSpan } from '../../src/observe/span-record.js';
+import { LeafSpan } from '../../src/observe/leaf-span.js';
+import { RecordedSpan } from '../../src/observe/span-record.js';
 import { RecordingTracer } from '../../src/observe/span-recorder.js';
 
 /*
@@ -144,5 +145,85 @@ describe('OTLP encodings match the official serializer', () => {
       enc.release(batch);
     }
     assert.equal(enc.take(), undefined);
+  });
+
+  test('attributes whose values change span to span encode as the official serializer, past the cache of repeated fields', () => {
+    // One encoder for all: its remembered KeyValue fields (attribute-pairs.ts) are hit,
+    // missed and, past 64 changes of a key, no longer updated.
+    const enc = new ProtobufEncoding(origin);
+    for (let i = 0; i < 150; i++) {
+      const shape: Shape = {
+        name: `changing ${i}`,
+        make: (t) => {
+          const attributes = { 'modelpipe.request_bytes': i % 5 === 0 ? 144 : i, 'modelpipe.model': i % 3 === 0 ? 'a' : 'bb', same: 'x' };
+          t.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0, attributes }, ROOT_CONTEXT).end(T0 + 1);
+        },
+      };
+      const tracer = new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom());
+      shape.make(tracer);
+      const batch = enc.take();
+      assert.ok(batch);
+      const [want] = official(shape);
+      assert.deepEqual(Buffer.from(batch.body), Buffer.from(want as Uint8Array), shape.name);
+      enc.release(batch);
+    }
+  });
+
+  // The request path's queue and encode spans are leaves of the request span
+  // (RecordedSpan.addLeaf), encoded right after it; the SDK makes them as child spans.
+  // The official side ends the parent first, so both write the spans in one order.
+  const ENDS = [
+    ['modelpipe.queue', T0 + 0.01, T0 + 0.2],
+    ['modelpipe.encode', T0 + 0.7, T0 + 0.75],
+  ] as const;
+
+  function officialLeaves(): Uint8Array[] {
+    const exporter = new InMemorySpanExporter();
+    const ids = idsFrom();
+    const provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'enc-test' }),
+      sampler: new AlwaysOnSampler(),
+      idGenerator: { generateTraceId: ids.traceId, generateSpanId: ids.spanId },
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const t = provider.getTracer('modelpipe');
+    const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('vendor=x') });
+    const req = t.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0 }, parent);
+    const under = trace.setSpan(ROOT_CONTEXT, req);
+    const kids = ENDS.map(([name, start]) => t.startSpan(name, { startTime: start }, under));
+    req.end(T0 + 1);
+    for (const [i, k] of kids.entries()) k.end((ENDS[i] as (typeof ENDS)[number])[2]);
+    const spans = exporter.getFinishedSpans();
+    return [ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array, JsonTraceSerializer.serializeRequest(spans) as Uint8Array];
+  }
+
+  function ourLeaves(encoding: SpanEncoding): Uint8Array {
+    const view = new LeafSpan();
+    const onEnd = (s: RecordedSpan) => {
+      encoding.add(s);
+      for (let i = 0; i * 4 < (s.leaves?.length ?? 0); i++) encoding.add(view.of(s, s.leaves ?? [], i));
+    };
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), onEnd, idsFrom());
+    const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('vendor=x') });
+    const req = tracer.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0 }, parent);
+    assert.ok(req instanceof RecordedSpan);
+    for (const [name, start, end] of ENDS) assert.equal(tracer.leaf(req, name, start, end), true);
+    req.end(T0 + 1);
+    assert.equal(tracer.leaf(req, 'late', T0, T0 + 2), false, 'a leaf of an ended span is refused');
+    const batch = encoding.take();
+    assert.ok(batch);
+    assert.equal(batch.count, 3);
+    return batch.body;
+  }
+
+  test('leaves: protobuf, byte for byte, as the SDK writes the same children', () => {
+    const [want] = officialLeaves();
+    assert.deepEqual(Buffer.from(ourLeaves(new ProtobufEncoding(origin))), Buffer.from(want as Uint8Array));
+  });
+
+  test('leaves: JSON, the same document as the SDK writes for the same children', () => {
+    const [, want] = officialLeaves();
+    const got = JSON.parse(Buffer.from(ourLeaves(new JsonEncoding(origin))).toString('utf8'));
+    assert.deepEqual(got, JSON.parse(Buffer.from(want as Uint8Array).toString('utf8')));
   });
 });

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { AlwaysOnSampler } from '@opentelemetry/sdk-trace-base';
 import { SpanShipper } from '../../src/observe/span-shipper.js';
+import { RecordedSpan } from '../../src/observe/span-record.js';
 import { RecordingTracer } from '../../src/observe/span-recorder.js';
 import { OtlpReceiver } from '../helpers/otlp.js';
 
@@ -50,6 +51,28 @@ describe('span shipper: when spans leave', () => {
     // Two full batches of 10, then the 5 left when the delay ran out.
     assert.equal(receiver.paths.length - exportsBefore, 3);
     assert.deepEqual(s.stats(), { ended: 25, dropped: 0, exported: 25, failed: 0 });
+    await s.shutdown();
+  });
+
+  test('leaves leave with their span: counted, under it, across a batch boundary', async () => {
+    // Batches of 4: a span with five leaves fills one batch and spills into the next.
+    const s = shipper(4, 50);
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
+    const parent = tracer.startSpan('with-leaves', {}, ROOT_CONTEXT);
+    assert.ok(parent instanceof RecordedSpan);
+    const t0 = performance.timeOrigin + performance.now();
+    for (let i = 0; i < 5; i++) assert.equal(tracer.leaf(parent, `leaf-${i}`, t0 + i, t0 + i + 0.5), true);
+    parent.end();
+    await receiver.waitFor((spans) => spans.filter((x) => x.name.startsWith('leaf-')).length === 5);
+    const [p] = receiver.spans.filter((x) => x.name === 'with-leaves');
+    assert.ok(p);
+    const leaves = receiver.spans.filter((x) => x.name.startsWith('leaf-'));
+    for (const l of leaves) {
+      assert.equal(l.traceId, p.traceId);
+      assert.equal(l.parentSpanId, p.spanId);
+    }
+    assert.equal(new Set(leaves.map((l) => l.spanId)).size, 5, 'each leaf has its own id');
+    assert.deepEqual(s.stats(), { ended: 6, dropped: 0, exported: 6, failed: 0 });
     await s.shutdown();
   });
 });
