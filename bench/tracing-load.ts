@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type LoadResult, load, startServer } from './load.js';
-import { runWrk } from './wrk.js';
+import { runWrkAsync } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** BENCH_CONCURRENCY: connections of every load (default 8). */
@@ -62,7 +62,7 @@ export async function loadOnce(
   wrkScript: string | undefined,
 ): Promise<LoadResult> {
   if (wrkScript === undefined) return load(url, '/', body, CONC, seconds, headers);
-  const r = runWrk(`${url}/`, wrkScript, CONC, seconds);
+  const r = await runWrkAsync(`${url}/`, wrkScript, CONC, seconds);
   return { requests: r.requests, seconds, rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: 0 };
 }
 

@@ -17,7 +17,10 @@
  *   BENCH_CONCURRENCY (default 8), BENCH_LOAD=wrk (wrk instead of this process's undici pool),
  *   BENCH_PIN=1 (servers on core 1, load and sink on core 0), BENCH_BASELINE=DIR (the same
  *   server from another build, a worktree with dist/: as many processes again, interleaved
- *   with these, each build's ratios side by side; DIR's identity server must know BENCH_TOGGLE).
+ *   with these, each build's ratios side by side; DIR's identity server must know BENCH_TOGGLE),
+ *   BENCH_SIMULTANEOUS=1 (pairs of processes, one on and one off, loaded at the same time,
+ *   swapping every round: the VM's slow spells, seconds long, then hit both halves of a pair;
+ *   two rounds make one reading; BENCH_PROCESSES is rounded to an even number per build).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +40,7 @@ const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 /** After a toggle: stopping flushes the spans left (one export), starting connects anew. */
 const SETTLE_MS = 500;
 const BASELINE = process.env.BENCH_BASELINE;
+const SIMULTANEOUS = process.env.BENCH_SIMULTANEOUS === '1';
 
 /** A build under test: its dist/ and the on/off ratios of its pairs. */
 interface Build {
@@ -46,6 +50,12 @@ interface Build {
   dist: string;
   rps: number[];
   cpu: number[];
+}
+
+/** One load's req/s and the server's CPU µs per request. */
+interface Phase {
+  rps: number;
+  cpu: number;
 }
 
 /** One server process, whether tracing is on in it now, and its pairs' req/s ratios. */
@@ -85,11 +95,14 @@ export async function run(): Promise<Record<string, number>> {
   if (BASELINE) builds.push({ name: `base (${BASELINE})`, key: 'base_', dist: join(BASELINE, 'dist'), rps: [], cpu: [] });
   const procs: Proc[] = [];
   try {
-    for (let k = 0; k < PROCESSES; k++)
-      for (const b of builds) {
-        const args = [...(flag === undefined ? [] : [flag]), join(b.dist, 'bench', 'servers', 'identity.js')];
-        procs.push({ build: b, server: await startServer(args, env), on: true, pairs: [] });
-      }
+    // Simultaneous: each build's processes in adjacent pairs (an even number per build).
+    const perBuild = SIMULTANEOUS ? 2 * Math.max(1, Math.round(PROCESSES / 2)) : PROCESSES;
+    for (let k = 0; k < perBuild; k += SIMULTANEOUS ? 2 : 1)
+      for (const b of builds)
+        for (let j = 0; j < (SIMULTANEOUS ? 2 : 1); j++) {
+          const args = [...(flag === undefined ? [] : [flag]), join(b.dist, 'bench', 'servers', 'identity.js')];
+          procs.push({ build: b, server: await startServer(args, env), on: true, pairs: [] });
+        }
     if (process.env.BENCH_PIN === '1') {
       for (const p of procs) pin(p.server.proc.pid, 1);
       pin(sink.proc.pid, 0);
@@ -106,23 +119,53 @@ export async function run(): Promise<Record<string, number>> {
       await toggle(p);
       await measure(p.server.url, 1);
     }
-    for (let i = 0; i < ROUNDS; i++) {
-      for (const p of procs) {
-        // Off first in even rounds, on first in odd ones.
-        if (p.on !== (i % 2 === 1)) await toggle(p);
-        const got: Record<'on' | 'off', { rps: number; cpu: number }> = { on: { rps: 0, cpu: 0 }, off: { rps: 0, cpu: 0 } };
-        for (let phase = 0; phase < 2; phase++) {
-          const c0 = cpuSeconds(p.server.proc);
-          const r = await measure(p.server.url, SECS);
-          if (r.errors) throw new Error(`${r.errors} errors`);
-          got[p.on ? 'on' : 'off'] = { rps: r.rps, cpu: ((cpuSeconds(p.server.proc) - c0) * 1e6) / r.requests };
-          if (phase === 0) await toggle(p);
+    const loaded = async (p: Proc): Promise<Phase> => {
+      const c0 = cpuSeconds(p.server.proc);
+      const r = await measure(p.server.url, SECS);
+      if (r.errors) throw new Error(`${r.errors} errors`);
+      return { rps: r.rps, cpu: ((cpuSeconds(p.server.proc) - c0) * 1e6) / r.requests };
+    };
+    const record = (p: Proc, on: Phase, off: Phase) => {
+      p.build.rps.push(on.rps / off.rps);
+      p.build.cpu.push(on.cpu / off.cpu);
+      p.pairs.push(on.rps / off.rps);
+    };
+    if (SIMULTANEOUS) {
+      // Two processes of a build, one on and one off, loaded at the same moment on the same
+      // core: a slow spell of the VM hits both halves of the pair. They swap every round,
+      // so the difference between the two processes cancels over rounds.
+      // A pair's two rounds, one with each process on, make one reading: the geometric mean
+      // of their ratios, in which the two processes' own difference cancels.
+      for (let k = 0; k + 1 < procs.length; k += 2) await toggle(procs[k] as Proc);
+      const held = new Map<Proc, { on: Phase; off: Phase }>();
+      for (let i = 0; i < ROUNDS; i++) {
+        for (let k = 0; k + 1 < procs.length; k += 2) {
+          const [a, b] = [procs[k] as Proc, procs[k + 1] as Proc];
+          const [ra, rb] = await Promise.all([loaded(a), loaded(b)]);
+          const now = a.on ? { on: ra, off: rb } : { on: rb, off: ra };
+          const before = held.get(a);
+          if (before === undefined) held.set(a, now);
+          else {
+            held.delete(a);
+            const mean = (x: Phase, y: Phase): Phase => ({ rps: Math.sqrt(x.rps * y.rps), cpu: Math.sqrt(x.cpu * y.cpu) });
+            record(a, mean(before.on, now.on), mean(before.off, now.off));
+          }
+          await Promise.all([toggle(a), toggle(b)]);
         }
-        p.build.rps.push(got.on.rps / got.off.rps);
-        p.build.cpu.push(got.on.cpu / got.off.cpu);
-        p.pairs.push(got.on.rps / got.off.rps);
       }
-    }
+    } else
+      for (let i = 0; i < ROUNDS; i++) {
+        for (const p of procs) {
+          // Off first in even rounds, on first in odd ones.
+          if (p.on !== (i % 2 === 1)) await toggle(p);
+          const first = await loaded(p);
+          const firstOn = p.on;
+          await toggle(p);
+          const second = await loaded(p);
+          if (firstOn) record(p, first, second);
+          else record(p, second, first);
+        }
+      }
   } finally {
     for (const p of procs) await stopServer(p.server.proc);
     await stopServer(sink.proc);
@@ -143,7 +186,10 @@ export async function run(): Promise<Record<string, number>> {
       `${label}req/s on / off`,
       pct(median(b.rps)),
       `${pct(quantile(b.rps, 0.25))} – ${pct(quantile(b.rps, 0.75))}`,
-      mine.map((p) => pct(median(p.pairs))).join(' / '),
+      mine
+        .filter((p) => p.pairs.length > 0)
+        .map((p) => pct(median(p.pairs)))
+        .join(' / '),
     ]);
     rows.push([
       `${label}server CPU µs/request on / off`,
@@ -155,9 +201,9 @@ export async function run(): Promise<Record<string, number>> {
   // Each build's tracing cost in the other's units: >1, this build keeps more of its untraced throughput.
   if (BASELINE) out.on_vs_off_vs_base = (out.on_vs_off as number) / (out.base_on_vs_off as number);
   console.log(
-    `\nTracing on/off within each process: identity ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${PROCESSES} processes${builds.length > 1 ? ' per build' : ''} × ${ROUNDS} pairs of ${SECS} s loads, load by ${WRK ? 'wrk' : 'undici'}${process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : ''}\n`,
+    `\nTracing on/off within each process: identity ([1,4] float32, GraphPipe, loopback), c=${CONC}, ${procs.length / builds.length} processes${builds.length > 1 ? ' per build' : ''}, ${ROUNDS} rounds of ${SECS} s loads${SIMULTANEOUS ? ' (on and off processes loaded at once)' : ''}, load by ${WRK ? 'wrk' : 'undici'}${process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, load and sink to core 0' : ''}\n`,
   );
-  console.log(table(['reading', 'median of pairs', 'quartiles', 'by process'], rows));
+  console.log(table(['reading', 'median of pairs', 'quartiles', SIMULTANEOUS ? 'by pair of processes' : 'by process'], rows));
   console.log(
     JSON.stringify({
       bench: 'tracing-toggle',
@@ -166,6 +212,7 @@ export async function run(): Promise<Record<string, number>> {
       processes: PROCESSES,
       rounds: ROUNDS,
       seconds: SECS,
+      simultaneous: SIMULTANEOUS,
       ...out,
     }),
   );

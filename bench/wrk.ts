@@ -3,7 +3,7 @@
  * that need the load to cost the machine as little as possible: a POST of one body
  * file, its figures read from wrk's report, and wrk's own CPU time per request.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 
 export interface WrkResult {
@@ -33,36 +33,64 @@ function latency(out: string, pct: string): number {
 }
 
 /** Runs `wrk -t1 -c<connections> -d<seconds>s --latency -s <script> <url>`; throws on errors or non-2xx answers. */
-export function runWrk(url: string, script: string, connections: number, seconds: number): WrkResult {
-  // wrk's CPU time: bash's children's times (cutime, cstime in /proc/$$/stat) once wrk is waited for.
-  const r = spawnSync(
+/** bash running wrk, then printing its own /proc stat: bash's children's times are wrk's CPU time once wrk is waited for. */
+function wrkCommand(url: string, script: string, connections: number, seconds: number): string[] {
+  return [
+    '-c',
+    'wrk "$@"; s=$?; echo "CPUSTAT $(cat /proc/$$/stat)" >&2; exit $s',
     'bash',
-    [
-      '-c',
-      'wrk "$@"; s=$?; echo "CPUSTAT $(cat /proc/$$/stat)" >&2; exit $s',
-      'bash',
-      '-t1',
-      `-c${connections}`,
-      `-d${seconds}s`,
-      '--latency',
-      '-s',
-      script,
-      url,
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status === 127) throw new Error('wrk not found (install it: apt-get install -y wrk)');
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
-  if (r.status !== 0 || !rps) throw new Error(`wrk failed (${r.status}): ${r.stdout}${r.stderr}`);
-  if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
-  const stat = /CPUSTAT .*\) (.*)$/m.exec(r.stderr)?.[1]?.split(' ') ?? [];
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--latency',
+    '-s',
+    script,
+    url,
+  ];
+}
+
+function wrkResult(status: number | null, stdout: string, stderr: string): WrkResult {
+  if (status === 127) throw new Error('wrk not found (install it: apt-get install -y wrk)');
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+  if (status !== 0 || !rps) throw new Error(`wrk failed (${status}): ${stdout}${stderr}`);
+  if (/Non-2xx|Socket errors/.test(stdout)) throw new Error(`wrk saw errors: ${stdout}`);
+  const stat = /CPUSTAT .*\) (.*)$/m.exec(stderr)?.[1]?.split(' ') ?? [];
   const cpuSecs = (Number(stat[13]) + Number(stat[14])) / 100; // USER_HZ
-  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1]);
   return {
     rps: Number(rps[1]),
     requests,
-    p50Ms: latency(r.stdout, '50'),
-    p99Ms: latency(r.stdout, '99'),
+    p50Ms: latency(stdout, '50'),
+    p99Ms: latency(stdout, '99'),
     cpuUs: (cpuSecs * 1e6) / requests,
   };
+}
+
+/** One wrk load of `seconds` (the calling process waits). */
+export function runWrk(url: string, script: string, connections: number, seconds: number): WrkResult {
+  const r = spawnSync('bash', wrkCommand(url, script, connections, seconds), { encoding: 'utf8' });
+  return wrkResult(r.status, r.stdout, r.stderr);
+}
+
+/** The same, without blocking: several loads can run at once. */
+export function runWrkAsync(url: string, script: string, connections: number, seconds: number): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', wrkCommand(url, script, connections, seconds));
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    p.once('error', reject);
+    p.once('close', (code) => {
+      try {
+        resolve(wrkResult(code, out, err));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
 }
