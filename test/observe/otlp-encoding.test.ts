@@ -177,25 +177,18 @@ describe('OTLP encodings match the official serializer', () => {
     ['modelpipe.encode', T0 + 0.7, T0 + 0.75],
   ] as const;
 
-  function officialLeaves(): Uint8Array[] {
-    const exporter = new InMemorySpanExporter();
-    const ids = idsFrom();
-    const provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': 'enc-test' }),
-      sampler: new AlwaysOnSampler(),
-      idGenerator: { generateTraceId: ids.traceId, generateSpanId: ids.spanId },
-      spanProcessors: [new SimpleSpanProcessor(exporter)],
+  const officialLeaves = (): Uint8Array[] =>
+    official({
+      name: 'leaves',
+      make: (t) => {
+        const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('vendor=x') });
+        const req = t.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0 }, parent);
+        const under = trace.setSpan(ROOT_CONTEXT, req);
+        const kids = ENDS.map(([name, start]) => t.startSpan(name, { startTime: start }, under));
+        req.end(T0 + 1);
+        for (const [i, k] of kids.entries()) k.end((ENDS[i] as (typeof ENDS)[number])[2]);
+      },
     });
-    const t = provider.getTracer('modelpipe');
-    const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('vendor=x') });
-    const req = t.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0 }, parent);
-    const under = trace.setSpan(ROOT_CONTEXT, req);
-    const kids = ENDS.map(([name, start]) => t.startSpan(name, { startTime: start }, under));
-    req.end(T0 + 1);
-    for (const [i, k] of kids.entries()) k.end((ENDS[i] as (typeof ENDS)[number])[2]);
-    const spans = exporter.getFinishedSpans();
-    return [ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array, JsonTraceSerializer.serializeRequest(spans) as Uint8Array];
-  }
 
   function ourLeaves(encoding: SpanEncoding): Uint8Array {
     const view = new LeafSpan();
