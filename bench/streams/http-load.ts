@@ -19,6 +19,8 @@ export interface HttpLoadResult {
   lost: number;
   /** Records in the sink whose request was not answered 2xx. */
   unconfirmed: number;
+  /** Records answered 2xx before the SIGTERM was sent (the ones in flight then may be refused by the drain). */
+  acceptedBeforeTerm: number;
   exitCode: number | null;
   summary: boolean;
   seconds: number;
@@ -57,12 +59,14 @@ export async function runHttpLoad(o: { dir: string; records: number; perRequest:
   let refused = 0;
   let next = 0;
   let termSent = false;
+  let acceptedBeforeTerm = 0;
   const worker = async (): Promise<void> => {
     while (next < o.records) {
       const first = next;
       next = Math.min(o.records, next + o.perRequest);
       if (!termSent && first >= o.records / 2) {
         termSent = true;
+        acceptedBeforeTerm = accepted.size;
         child.kill('SIGTERM');
       }
       const xs = Array.from({ length: next - first }, (_, i) => first + i);
@@ -92,6 +96,7 @@ export async function runHttpLoad(o: { dir: string; records: number; perRequest:
     inSink: sink.length,
     lost: [...accepted].filter((x) => !inSink.has(x)).length,
     unconfirmed: sink.filter((x) => !accepted.has(x)).length,
+    acceptedBeforeTerm,
     exitCode,
     summary: /RunInference summary/.test(stderr),
     seconds: (Date.now() - t0) / 1000,

@@ -55,7 +55,12 @@ describe('streams under faults (short)', () => {
     assert.equal(r.lost, 0, msg);
     assert.equal(r.unconfirmed, 0, msg);
     assert.equal(r.accepted + r.refused, 1000, msg);
-    assert.ok(r.accepted >= 500, msg);
+    // SIGTERM goes out as record 500 is posted; the requests in flight then (up to
+    // concurrency − 1 of perRequest records) may be refused by the drain, so the run is
+    // "in the middle" when ≥ 500 − 3 × 20 were answered 2xx before it, and none of those
+    // can be lost.
+    assert.ok(r.acceptedBeforeTerm >= 500 - 3 * 20, msg);
+    assert.ok(r.accepted >= r.acceptedBeforeTerm, msg);
     assert.equal(r.exitCode, 0, msg);
     assert.ok(r.summary, msg);
   });
