@@ -61,7 +61,7 @@ async function child(root: string, sinkUrl: string | undefined, n: number): Prom
     const e0 = performance.now();
     if (tracing.encoded !== undefined) {
       if (t?.span !== undefined) tracing.encoded(t, e0, performance.now(), response);
-    } else tracing.endEncode(t, tracing.childSpan(t, 'modelpipe.encode'), response); // a baseline before leaves (1e6f… and earlier)
+    } else tracing.endEncode(t, tracing.childSpan(t, 'modelpipe.encode'), response); // a baseline from before the leaves (fa85d73 and earlier)
     tracing.endRequest(t);
   };
   // Spans ended and not yet answered by the collector: a loop outruns any network, so

@@ -96,10 +96,11 @@ export async function run(): Promise<Record<string, number>> {
   const procs: Proc[] = [];
   try {
     // Simultaneous: each build's processes in adjacent pairs (an even number per build).
-    const perBuild = SIMULTANEOUS ? 2 * Math.max(1, Math.round(PROCESSES / 2)) : PROCESSES;
-    for (let k = 0; k < perBuild; k += SIMULTANEOUS ? 2 : 1)
+    const group = SIMULTANEOUS ? 2 : 1;
+    const groups = SIMULTANEOUS ? Math.max(1, Math.round(PROCESSES / 2)) : PROCESSES;
+    for (let k = 0; k < groups; k++)
       for (const b of builds)
-        for (let j = 0; j < (SIMULTANEOUS ? 2 : 1); j++) {
+        for (let j = 0; j < group; j++) {
           const args = [...(flag === undefined ? [] : [flag]), join(b.dist, 'bench', 'servers', 'identity.js')];
           procs.push({ build: b, server: await startServer(args, env), on: true, pairs: [] });
         }
@@ -133,9 +134,9 @@ export async function run(): Promise<Record<string, number>> {
     if (SIMULTANEOUS) {
       // Two processes of a build, one on and one off, loaded at the same moment on the same
       // core: a slow spell of the VM hits both halves of the pair. They swap every round,
-      // so the difference between the two processes cancels over rounds.
-      // A pair's two rounds, one with each process on, make one reading: the geometric mean
-      // of their ratios, in which the two processes' own difference cancels.
+      // and two rounds (each process on once) make one reading: the geometric mean of their
+      // ratios, in which the two processes' own difference cancels.
+      const mean = (x: Phase, y: Phase): Phase => ({ rps: Math.sqrt(x.rps * y.rps), cpu: Math.sqrt(x.cpu * y.cpu) });
       for (let k = 0; k + 1 < procs.length; k += 2) await toggle(procs[k] as Proc);
       const held = new Map<Proc, { on: Phase; off: Phase }>();
       for (let i = 0; i < ROUNDS; i++) {
@@ -147,7 +148,6 @@ export async function run(): Promise<Record<string, number>> {
           if (before === undefined) held.set(a, now);
           else {
             held.delete(a);
-            const mean = (x: Phase, y: Phase): Phase => ({ rps: Math.sqrt(x.rps * y.rps), cpu: Math.sqrt(x.cpu * y.cpu) });
             record(a, mean(before.on, now.on), mean(before.off, now.off));
           }
           await Promise.all([toggle(a), toggle(b)]);

@@ -33,7 +33,8 @@ export class LeafSpan implements FinishedSpan {
   readonly droppedLinks = 0;
 
   /** Points this view at leaf `i` of `parent` (its entries from `i * 4`). */
-  of(parent: RecordedSpan, leaves: readonly (string | number)[], i: number): this {
+  of(parent: RecordedSpan, i: number): this {
+    const leaves = parent.leaves as readonly (string | number)[];
     this.name = leaves[i * 4] as string;
     this.startMs = leaves[i * 4 + 1] as number;
     this.endMs = leaves[i * 4 + 2] as number;

@@ -102,7 +102,12 @@ export function epochMs(t: TimeInput | undefined): number {
 /** Epoch ms as whole seconds and nanoseconds (how both OTLP encodings write a time). */
 export function secondsAndNanos(ms: number): [number, number] {
   const secs = Math.floor(ms / 1000);
-  return [secs, Math.min(Math.round((ms - secs * 1000) * 1e6), 999_999_999)];
+  return [secs, nanosWithin(ms, secs)];
+}
+
+/** The nanoseconds of epoch `ms` past its whole second `secs` (Math.floor(ms / 1000)). */
+export function nanosWithin(ms: number, secs: number): number {
+  return Math.min(Math.round((ms - secs * 1000) * 1e6), 999_999_999);
 }
 
 export type OnEnd = (span: RecordedSpan) => void;
@@ -161,8 +166,8 @@ export class RecordedSpan implements Span, FinishedSpan {
   addLeaf(name: string, startMs: number, endMs: number, spanBytes: string): boolean {
     // Bounded as events are (a span holds at most that many leaves; past it, ordinary spans).
     if (this.endMs >= 0 || (this.leaves !== undefined && this.leaves.length >= LIMITS.events * 4)) return false;
-    if (this.leaves === undefined) this.leaves = [name, startMs, Math.max(endMs, startMs), spanBytes];
-    else this.leaves.push(name, startMs, Math.max(endMs, startMs), spanBytes);
+    this.leaves ??= [];
+    this.leaves.push(name, startMs, Math.max(endMs, startMs), spanBytes);
     return true;
   }
 

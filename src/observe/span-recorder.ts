@@ -129,12 +129,16 @@ export class RecordingTracer implements Tracer {
    * ordinary span instead.
    */
   leaf(parent: RecordedSpan, name: string, startMs: number, endMs: number): boolean {
-    if (!this.keepsChildren || !parent.isRecording()) return false;
-    return parent.addLeaf(name, startMs, endMs, this.ids === undefined ? randomIdBytes(8) : hexIdBytes(this.ids.spanId()));
+    // isRecording first: no id drawn for a leaf its ended parent would refuse.
+    return this.keepsChildren && parent.isRecording() && parent.addLeaf(name, startMs, endMs, this.newSpanId());
+  }
+
+  private newSpanId(): string {
+    return this.ids === undefined ? randomIdBytes(8) : hexIdBytes(this.ids.spanId());
   }
 
   private spanIdOf(span: RecordedSpan): void {
-    span.spanBytes = this.ids === undefined ? randomIdBytes(8) : hexIdBytes(this.ids.spanId());
+    span.spanBytes = this.newSpanId();
   }
 
   private traceIdOf(span: RecordedSpan): void {

@@ -72,7 +72,7 @@ export class SpanShipper {
     this.add(span);
     const leaves = span.leaves;
     if (leaves === undefined) return;
-    for (let i = 0; i * 4 < leaves.length; i++) this.add(this.leaf.of(span, leaves, i));
+    for (let i = 0; i * 4 < leaves.length; i++) this.add(this.leaf.of(span, i));
   };
 
   private add(span: FinishedSpan): void {

@@ -194,7 +194,7 @@ describe('OTLP encodings match the official serializer', () => {
     const view = new LeafSpan();
     const onEnd = (s: RecordedSpan) => {
       encoding.add(s);
-      for (let i = 0; i * 4 < (s.leaves?.length ?? 0); i++) encoding.add(view.of(s, s.leaves ?? [], i));
+      for (let i = 0; i * 4 < (s.leaves?.length ?? 0); i++) encoding.add(view.of(s, i));
     };
     const tracer = new RecordingTracer(new AlwaysOnSampler(), onEnd, idsFrom());
     const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('vendor=x') });
