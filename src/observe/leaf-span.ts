@@ -1,12 +1,12 @@
 import { type Attributes, SpanKind, type TraceState } from '@opentelemetry/api';
-import type { FinishedSpan, RecordedSpan, SpanEvent, SpanLink } from './span-record.js';
+import { type FinishedSpan, LEAF, type RecordedSpan, type SpanEvent, type SpanLink } from './span-record.js';
 
 /*
  * A leaf child of a RecordedSpan (RecordedSpan.addLeaf) as the encoders read it: an
- * internal span under that span, in its trace, with its name, times and id, and
- * nothing else. One LeafSpan is pointed at each leaf in turn while its parent's spans
- * are encoded, so the request path's queue and encode spans cost four array entries
- * each instead of a span object, its attribute object and a call per end.
+ * internal span under that span, in its trace, with its name, times, id and
+ * attributes, and nothing else. One LeafSpan is pointed at each leaf in turn while its
+ * parent's spans are encoded, so the request path's queue, compute and encode spans
+ * cost five array entries each instead of a span object and a call per end.
  */
 
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
@@ -23,7 +23,7 @@ export class LeafSpan implements FinishedSpan {
   traceState: TraceState | undefined = undefined;
   startMs = 0;
   endMs = 0;
-  readonly attributes = NO_ATTRIBUTES;
+  attributes: Attributes = NO_ATTRIBUTES;
   readonly events: readonly SpanEvent[] | undefined = undefined;
   readonly links: readonly SpanLink[] | undefined = undefined;
   readonly statusCode = 0;
@@ -32,13 +32,15 @@ export class LeafSpan implements FinishedSpan {
   readonly droppedEvents = 0;
   readonly droppedLinks = 0;
 
-  /** Points this view at leaf `i` of `parent` (its entries from `i * 4`). */
+  /** Points this view at leaf `i` of `parent` (its entries from `i * LEAF`). */
   of(parent: RecordedSpan, i: number): this {
-    const leaves = parent.leaves as readonly (string | number)[];
-    this.name = leaves[i * 4] as string;
-    this.startMs = leaves[i * 4 + 1] as number;
-    this.endMs = leaves[i * 4 + 2] as number;
-    this.spanBytes = leaves[i * 4 + 3] as string;
+    const leaves = parent.leaves as NonNullable<RecordedSpan['leaves']>;
+    const at = i * LEAF;
+    this.name = leaves[at] as string;
+    this.startMs = leaves[at + 1] as number;
+    this.endMs = leaves[at + 2] as number;
+    this.spanBytes = leaves[at + 3] as string;
+    this.attributes = (leaves[at + 4] as Attributes | undefined) ?? NO_ATTRIBUTES;
     this.traceBytes = parent.traceBytes;
     this.parentBytes = parent.spanBytes;
     this.traceFlags = parent.traceFlags;

@@ -18,6 +18,8 @@ import { type Attributes, type Context, type Span, trace } from '@opentelemetry/
 export interface TraceSource {
   readonly context: Context;
   readonly span: Span | undefined;
+  /** Sets an attribute on the source's span, which may still be only values (a BatchTrace's unasked compute span). */
+  attribute?(key: string, value: string | number): void;
 }
 
 const active = new AsyncLocalStorage<Context>();
@@ -67,5 +69,7 @@ export function traceEvent(name: string, attributes?: Attributes, explicit?: Con
 
 /** Sets an attribute on the span a model runs under (the compute span: its instance). */
 export function traceAttribute(key: string, value: string | number): void {
-  currentSpan()?.setAttribute(key, value);
+  const sync = active.getStore() === undefined ? syncSource : undefined;
+  if (sync?.attribute !== undefined) sync.attribute(key, value);
+  else currentSpan()?.setAttribute(key, value);
 }

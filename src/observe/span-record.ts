@@ -2,7 +2,6 @@ import {
   type AttributeValue,
   type Attributes,
   type Exception,
-  type HrTime,
   type Link,
   type Span,
   type SpanAttributes,
@@ -14,6 +13,7 @@ import {
   type TraceState,
 } from '@opentelemetry/api';
 import { hexIdBytes, idHex } from './span-ids.js';
+import { epochMs } from './span-time.js';
 
 /*
  * A sampled span as modelpipe records it on the request path: plain fields set in
@@ -68,49 +68,10 @@ export interface FinishedSpan {
   readonly droppedLinks: number;
 }
 
-const origin = performance.timeOrigin;
-
-/** Epoch milliseconds now (sub-µs resolution). */
-export function nowMs(): number {
-  return origin + performance.now();
-}
-
-/** A performance.now() reading as epoch ms. */
-export function perfMs(t: number): number {
-  return origin + t;
-}
-
-/**
- * Below this a number is a performance.now() reading, above it epoch ms: the SDK's
- * Span compares with performance.now() instead, a clock read per explicit time; the
- * two rules differ only for a process up for more than three years or a time before 1973.
- */
-const PERF_BELOW = 1e11;
-
-/**
- * A TimeInput as epoch ms. As in the SDK's Span, a performance.now() reading (the
- * scheduler's enqueue times are) or epoch ms.
- */
-export function epochMs(t: TimeInput | undefined): number {
-  if (t === undefined) return nowMs();
-  if (typeof t === 'number') return t < PERF_BELOW ? origin + t : t;
-  if (t instanceof Date) return t.getTime();
-  const hr = t as HrTime;
-  return hr[0] * 1e3 + hr[1] / 1e6;
-}
-
-/** Epoch ms as whole seconds and nanoseconds (how both OTLP encodings write a time). */
-export function secondsAndNanos(ms: number): [number, number] {
-  const secs = Math.floor(ms / 1000);
-  return [secs, nanosWithin(ms, secs)];
-}
-
-/** The nanoseconds of epoch `ms` past its whole second `secs` (Math.floor(ms / 1000)). */
-export function nanosWithin(ms: number, secs: number): number {
-  return Math.min(Math.round((ms - secs * 1000) * 1e6), 999_999_999);
-}
-
 export type OnEnd = (span: RecordedSpan) => void;
+
+/** Entries per leaf in RecordedSpan.leaves. */
+export const LEAF = 5;
 
 /**
  * A sampled span being recorded; once ended, the encoder reads it as a FinishedSpan
@@ -138,9 +99,10 @@ export class RecordedSpan implements Span, FinishedSpan {
   private ctx: SpanContext | undefined = undefined;
   /**
    * Children that ended before this span, recorded as values only (name, startMs, endMs,
-   * span id bytes; four entries each): see addLeaf. Undefined when there are none.
+   * span id bytes, attributes or undefined; LEAF entries each): see addLeaf. Undefined
+   * when there are none.
    */
-  leaves: (string | number)[] | undefined = undefined;
+  leaves: (string | number | Attributes | undefined)[] | undefined = undefined;
 
   constructor(
     public name: string,
@@ -158,17 +120,23 @@ export class RecordedSpan implements Span, FinishedSpan {
   }
 
   /**
-   * Records an ended child that carries nothing but its name and times (the request
-   * path's queue and encode spans): no span object, no export of its own; it is
-   * encoded right after this span, when this one ends (LeafSpan). False once this span
-   * has ended or holds LIMITS.events leaves: the caller then makes an ordinary span.
+   * Records an ended child that carries nothing but its name, times and attributes
+   * given at its start (the request path's queue, compute and encode spans): no span
+   * object, no export of its own; it is encoded right after this span, when this one
+   * ends (LeafSpan). False once this span has ended or holds LIMITS.events leaves: the
+   * caller then makes an ordinary span. `attributes` is kept as given, not copied.
    */
-  addLeaf(name: string, startMs: number, endMs: number, spanBytes: string): boolean {
+  addLeaf(name: string, startMs: number, endMs: number, spanBytes: string, attributes?: Attributes): boolean {
     // Bounded as events are (a span holds at most that many leaves; past it, ordinary spans).
-    if (this.endMs >= 0 || (this.leaves !== undefined && this.leaves.length >= LIMITS.events * 4)) return false;
+    if (this.endMs >= 0 || this.leafCount >= LIMITS.events) return false;
     this.leaves ??= [];
-    this.leaves.push(name, startMs, Math.max(endMs, startMs), spanBytes);
+    this.leaves.push(name, startMs, Math.max(endMs, startMs), spanBytes, attributes);
     return true;
+  }
+
+  /** How many leaves this span holds. */
+  get leafCount(): number {
+    return this.leaves === undefined ? 0 : this.leaves.length / LEAF;
   }
 
   /** The sampler's trace state (it may change the parent's). */

@@ -15,7 +15,8 @@ import {
 } from '@opentelemetry/api';
 import { AlwaysOnSampler, ParentBasedSampler, type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import { hexIdBytes, randomIdBytes } from './span-ids.js';
-import { type OnEnd, RecordedSpan, epochMs, nowMs } from './span-record.js';
+import { type OnEnd, RecordedSpan } from './span-record.js';
+import { epochMs, nowMs } from './span-time.js';
 
 /*
  * The Tracer behind modelpipe's spans: the SDK's sampling rules (the configured
@@ -123,14 +124,14 @@ export class RecordingTracer implements Tracer {
   }
 
   /**
-   * An ended child of `parent` with only a name and times, kept on the parent as a
-   * leaf (RecordedSpan.addLeaf) when the sampler keeps such children anyway. False
-   * when it cannot be (another sampler, or the parent has ended): the caller makes an
-   * ordinary span instead.
+   * An ended child of `parent` with only a name, times and attributes, kept on the
+   * parent as a leaf (RecordedSpan.addLeaf) when the sampler keeps such children
+   * anyway. False when it cannot be (another sampler, or the parent has ended): the
+   * caller makes an ordinary span instead.
    */
-  leaf(parent: RecordedSpan, name: string, startMs: number, endMs: number): boolean {
+  leaf(parent: RecordedSpan, name: string, startMs: number, endMs: number, attributes?: Attributes): boolean {
     // isRecording first: no id drawn for a leaf its ended parent would refuse.
-    return this.keepsChildren && parent.isRecording() && parent.addLeaf(name, startMs, endMs, this.newSpanId());
+    return this.keepsChildren && parent.isRecording() && parent.addLeaf(name, startMs, endMs, this.newSpanId(), attributes);
   }
 
   private newSpanId(): string {

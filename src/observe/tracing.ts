@@ -15,7 +15,8 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Counter } from 'prom-client';
 import { addProcessMetrics } from './metrics.js';
 import { currentContext } from './run-context.js';
-import { RecordedSpan, nowMs, perfMs } from './span-record.js';
+import { RecordedSpan } from './span-record.js';
+import { nowMs, perfMs } from './span-time.js';
 import type { RecordingTracer } from './span-recorder.js';
 import type { SpanShipper, TracingStats } from './span-shipper.js';
 import { EXPORT_DEFAULTS } from './export-batching.js';
@@ -238,15 +239,16 @@ export function spanBelow(
 
 /**
  * A child of a request's span that ran from `start` to `end` (performance.now()
- * readings) and carries nothing else (queue, encode). Under a sampled span of ours it
- * is a leaf of that span, encoded when the request span ends; otherwise an ordinary span.
+ * readings) and carries nothing but `attributes` (queue, an unasked compute span,
+ * encode; a few, none undefined: they are kept as given). Under a sampled span of ours
+ * it is a leaf of that span, encoded when the request span ends; otherwise an ordinary span.
  */
-export function endedChild(t: RequestTrace, name: string, start: number, end: number): void {
+export function endedChild(t: RequestTrace, name: string, start: number, end: number, attributes?: Attributes): void {
   const tr = tracer;
   if (tr === undefined) return;
   const parent = t.span;
-  if (parent instanceof RecordedSpan && tr.leaf(parent, name, perfMs(start), perfMs(end))) return;
-  spanBelow(t, name, start)?.end(end);
+  if (parent instanceof RecordedSpan && tr.leaf(parent, name, perfMs(start), perfMs(end), attributes)) return;
+  spanBelow(t, name, start, attributes)?.end(end);
 }
 
 /** A request's encode span (from `start` to `end`, performance.now()); the response's size goes on the request span. */

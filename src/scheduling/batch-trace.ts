@@ -1,4 +1,4 @@
-import { type Context, type Link, type Span, trace } from '@opentelemetry/api';
+import { type Attributes, type Context, type Link, type Span, trace } from '@opentelemetry/api';
 import { type TraceSource, runUnder } from '../observe/run-context.js';
 import { SPAN, type RequestTrace, endedChild, failSpan, spanBelow, tracingOn } from '../observe/tracing.js';
 
@@ -24,18 +24,39 @@ export class BatchTrace implements TraceSource {
     /** The first traced request's context, which the compute span's goes under (or, untraced, is passed through). */
     private readonly base: RequestTrace,
     private readonly batch: Span | undefined,
-    private readonly compute: Span | undefined,
+    private compute: Span | undefined,
+    /**
+     * A lone request's compute span while nothing has asked for it, as values: its
+     * start (performance.now()) and attributes. Ended so, it is a leaf of the request
+     * span (endedChild): no span object for the run of a model that neither calls out
+     * nor records on its span.
+     */
+    private pendingStart = -1,
+    private readonly pendingAttributes: Attributes | undefined = undefined,
   ) {}
 
   /** The context the run's outgoing calls continue: its compute span's (or the passed-through one), made when first asked. */
   get context(): Context {
-    if (this.made === undefined) this.made = this.compute === undefined ? this.base.ctx : trace.setSpan(this.base.ctx, this.compute);
+    if (this.made === undefined) {
+      const compute = this.span;
+      this.made = compute === undefined ? this.base.ctx : trace.setSpan(this.base.ctx, compute);
+    }
     return this.made;
   }
 
-  /** The compute span, for what the run records on it (its instance, a retry event). */
+  /** The compute span, for what the run records on it (a retry event): made now if it was still values. */
   get span(): Span | undefined {
+    if (this.pendingStart >= 0) {
+      this.compute = spanBelow(this.base, SPAN.compute, this.pendingStart, this.pendingAttributes);
+      this.pendingStart = -1;
+    }
     return this.compute;
+  }
+
+  /** An attribute of the compute span (its instance), kept with its values while it has no span object. */
+  attribute(key: string, value: string | number): void {
+    if (this.pendingStart >= 0 && this.pendingAttributes !== undefined) this.pendingAttributes[key] = value;
+    else this.span?.setAttribute(key, value);
   }
 
   /**
@@ -55,11 +76,18 @@ export class BatchTrace implements TraceSource {
   end(err?: unknown, at?: number): void {
     if (this.ended) return;
     this.ended = true;
+    const start = this.pendingStart;
+    if (start >= 0 && err === undefined) {
+      this.pendingStart = -1;
+      endedChild(this.base, SPAN.compute, start, at ?? performance.now(), this.pendingAttributes);
+      return;
+    }
+    const compute = this.span;
     if (err !== undefined) {
-      failSpan(this.compute, err);
+      failSpan(compute, err);
       failSpan(this.batch, err);
     }
-    this.compute?.end(at);
+    compute?.end(at);
     this.batch?.end(at);
   }
 }
@@ -86,8 +114,8 @@ export function batchTrace(jobs: readonly Traced[], rows: number, parts: number,
   // A lone request needs no batch span (there is nothing to link): its compute span
   // sits under it directly, one span fewer to export per unbatched request.
   if (links === undefined) {
-    const attributes = { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows, 'modelpipe.instances': parts };
-    return new BatchTrace(first, undefined, spanBelow(first, SPAN.compute, t0, attributes));
+    const attributes: Attributes = { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows, 'modelpipe.instances': parts };
+    return new BatchTrace(first, undefined, undefined, t0, attributes);
   }
   const batch = spanBelow(first, SPAN.batch, t0, { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows }, links);
   if (batch === undefined) return undefined;

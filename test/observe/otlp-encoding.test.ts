@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
+import { type Attributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -169,6 +169,59 @@ describe('OTLP encodings match the official serializer', () => {
     }
   });
 
+  test('spans of one name that change size and attributes encode as the official serializer (span-shapes.ts)', () => {
+    // One encoder: each name's shape (its attribute bytes, whether its length takes two
+    // bytes) is made by one span and reused, partly reused or rewritten by the next.
+    const enc = new ProtobufEncoding(origin);
+    const list = ['a', 'b'];
+    const steps: Record<string, unknown>[] = [
+      { p: 'graphpipe', m: 'id' }, // under 128 bytes
+      { p: 'graphpipe', m: 'id', long: 'x'.repeat(200) }, // 128 bytes or more: two length bytes
+      { p: 'graphpipe', m: 'id', long: 'x'.repeat(200) }, // the same again: the shape's bytes whole
+      { p: 'graphpipe', m: 'id' }, // shorter than the shape: its prefix, and back under 128
+      { p: 'graphpipe', m: 'id', long: 'y'.repeat(20_000) }, // three length bytes
+      { m: 'id', p: 'graphpipe' }, // the same pairs in another order
+      { p: 'oip', m: 'id' }, // the first pair differs
+      { p: 'oip', m: 'other', n: 7 },
+      { p: 'oip', m: 'other', list }, // an array is never taken as unchanged ...
+    ];
+    for (const [i, attributes] of steps.entries()) {
+      const shape: Shape = {
+        name: `step ${i}`,
+        make: (t) => {
+          t.startSpan(
+            'modelpipe.request',
+            { kind: SpanKind.SERVER, startTime: T0, attributes: attributes as Attributes },
+            ROOT_CONTEXT,
+          ).end(T0 + 1);
+        },
+      };
+      const tracer = new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom());
+      shape.make(tracer);
+      const batch = enc.take();
+      assert.ok(batch);
+      const [want] = official(shape);
+      assert.deepEqual(Buffer.from(batch.body), Buffer.from(want as Uint8Array), shape.name);
+      enc.release(batch);
+      if (i === steps.length - 1) list.push('c'); // ... so a list changed in place is written anew below
+    }
+    const again: Shape = {
+      name: 'the list changed in place',
+      make: (t) =>
+        t
+          .startSpan(
+            'modelpipe.request',
+            { kind: SpanKind.SERVER, startTime: T0, attributes: { p: 'oip', m: 'other', list } },
+            ROOT_CONTEXT,
+          )
+          .end(T0 + 1),
+    };
+    again.make(new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom()));
+    const batch = enc.take();
+    assert.ok(batch);
+    assert.deepEqual(Buffer.from(batch.body), Buffer.from(official(again)[0] as Uint8Array));
+  });
+
   // The request path's queue and encode spans are leaves of the request span
   // (RecordedSpan.addLeaf), encoded right after it; the SDK makes them as child spans.
   // The official side ends the parent first, so both write the spans in one order.
@@ -194,7 +247,7 @@ describe('OTLP encodings match the official serializer', () => {
     const view = new LeafSpan();
     const onEnd = (s: RecordedSpan) => {
       encoding.add(s);
-      for (let i = 0; i * 4 < (s.leaves?.length ?? 0); i++) encoding.add(view.of(s, i));
+      for (let i = 0; i < s.leafCount; i++) encoding.add(view.of(s, i));
     };
     const tracer = new RecordingTracer(new AlwaysOnSampler(), onEnd, idsFrom());
     const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('vendor=x') });

@@ -1,6 +1,7 @@
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import { idHex } from '../span-ids.js';
-import { type FinishedSpan, secondsAndNanos } from '../span-record.js';
+import type { FinishedSpan } from '../span-record.js';
+import { secondsAndNanos } from '../span-time.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 
 /*

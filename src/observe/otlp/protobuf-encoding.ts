@@ -2,6 +2,8 @@ import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import type { FinishedSpan } from '../span-record.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 import { ProtoWriter } from './proto-writer.js';
+import { ShortAttributes } from './short-attribute.js';
+import { type SpanShape, SpanShapes } from './span-shapes.js';
 
 /*
  * OTLP/HTTP protobuf (opentelemetry/proto/trace/v1/trace.proto). Fields in the order
@@ -33,43 +35,118 @@ function anyValue(w: ProtoWriter, v: AttributeValue): void {
   }
 }
 
-function attributes(w: ProtoWriter, field: number, attrs: Attributes): void {
-  for (const key in attrs) {
-    const v = attrs[key];
-    // The request path's attributes (short strings, small integers) in one go; the rest through the general writer.
-    if (field === 9 && (typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0)) && w.shortAttribute(key, v))
-      continue;
-    w.tag(field, 2);
-    const kv = w.begin();
-    w.string(1, key);
-    w.tag(2, 2);
-    const val = w.begin();
-    if (v !== undefined) anyValue(w, v);
-    w.end(val);
-    w.end(kv);
-  }
+/**
+ * One KeyValue field (`field`: Span.attributes 9, an event's 3, a link's 4, the
+ * resource's 1). A span's short ones (short strings, small integers) go through
+ * `short` in one go; the rest through the general writer.
+ */
+function attribute(w: ProtoWriter, field: number, key: string, v: AttributeValue | undefined, short?: ShortAttributes): void {
+  if (short !== undefined && (typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0)) && short.write(w, key, v))
+    return;
+  w.tag(field, 2);
+  const kv = w.begin();
+  w.string(1, key);
+  w.tag(2, 2);
+  const val = w.begin();
+  if (v !== undefined) anyValue(w, v);
+  w.end(val);
+  w.end(kv);
 }
 
-function span(w: ProtoWriter, s: FinishedSpan): void {
+function attributes(w: ProtoWriter, field: number, attrs: Attributes, short?: ShortAttributes): void {
+  for (const key in attrs) attribute(w, field, key, attrs[key], short);
+}
+
+/**
+ * A span's attributes through its name's shape: the pairs that match the shape's, in
+ * order, are one copy of its bytes; from the first that differs on, they are written
+ * one by one, and (within the shape's rewrites) become the shape's pairs.
+ */
+function shapedAttributes(w: ProtoWriter, attrs: Attributes, shape: SpanShape, short: ShortAttributes): void {
+  const keys = shape.keys;
+  const values = shape.values;
+  const n = keys.length;
+  let same = 0; // leading pairs equal to the shape's
+  let differs = false;
+  let start = 0; // where this span's attributes start, once they differ
+  let k: string[] | undefined;
+  let vs: unknown[] | undefined;
+  let ends: number[] | undefined;
+  for (const key in attrs) {
+    const v = attrs[key];
+    if (!differs) {
+      // An array is never the same: one the caller changed in place would keep its old bytes.
+      if (same < n && keys[same] === key && values[same] === v && typeof v !== 'object') {
+        same++;
+        continue;
+      }
+      differs = true;
+      start = w.pos;
+      const prefix = same === 0 ? 0 : (shape.ends[same - 1] as number);
+      if (prefix > 0) w.rawPrefix(shape.bytes, prefix);
+      if (shape.rewritable) {
+        k = keys.slice(0, same);
+        vs = values.slice(0, same);
+        ends = shape.ends.slice(0, same);
+      }
+    }
+    attribute(w, 9, key, v, short);
+    if (k !== undefined) {
+      k.push(key);
+      (vs as unknown[]).push(v);
+      (ends as number[]).push(w.pos - start);
+    }
+  }
+  if (!differs) {
+    // The shape's first `same` pairs, all this span has (fewer than the shape's only when it lacks its last ones).
+    if (same > 0) w.rawPrefix(shape.bytes, shape.ends[same - 1] as number);
+    return;
+  }
+  if (k !== undefined) shape.remember(k, vs as unknown[], ends as number[], Uint8Array.prototype.slice.call(w.buf, start, w.pos));
+}
+
+/** Span fields 5 and 6: its name and kind (the API has no "unspecified" kind: OTLP's values are one up). */
+function head(name: string, kind: number): Uint8Array {
+  const w = new ProtoWriter(64);
+  w.string(5, name);
+  w.tag(6, 0);
+  w.varint(kind + 1);
+  return w.take();
+}
+
+function span(w: ProtoWriter, s: FinishedSpan, shapes: SpanShapes, short: ShortAttributes): void {
+  const shape = shapes.of(s.name, s.kind, head);
   w.tag(2, 2); // ScopeSpans.spans
-  const at = w.begin();
+  const wide = shape?.wide === true;
+  const at = wide ? w.beginWide() : w.begin();
   w.idBytes(1, s.traceBytes);
   w.idBytes(2, s.spanBytes);
   const state = s.traceState?.serialize();
   if (state) w.string(3, state);
   if (s.parentBytes !== undefined) w.idBytes(4, s.parentBytes);
-  w.string(5, s.name);
-  w.tag(6, 0);
-  w.varint(s.kind + 1); // the API has no "unspecified" kind: OTLP's values are one up
+  if (shape !== undefined) w.raw(shape.head);
+  else {
+    w.string(5, s.name);
+    w.tag(6, 0);
+    w.varint(s.kind + 1);
+  }
   w.nanos(7, s.startMs);
   w.nanos(8, s.endMs);
-  attributes(w, 9, s.attributes);
+  if (shape !== undefined) shapedAttributes(w, s.attributes, shape, short);
+  else attributes(w, 9, s.attributes, short);
   if (s.droppedAttributes === 0 && s.events === undefined && s.links === undefined && s.statusMessage === undefined) {
     // Most spans: nothing dropped, no events or links, no status message.
     w.plainTail(s.statusCode, spanFlags(s.traceFlags, s.parentRemote));
+  } else rareFields(w, s);
+  if (wide) shape.wide = w.endWide(at) >= 0x80;
+  else {
     w.end(at);
-    return;
+    if (shape !== undefined) shape.wide = w.pos - at > 0x81; // the span's length took two bytes or more
   }
+}
+
+/** A span's fields 10 to 16 when something was dropped or it has events, links or a status message. */
+function rareFields(w: ProtoWriter, s: FinishedSpan): void {
   w.tag(10, 0);
   w.varint(s.droppedAttributes);
   for (const e of s.events ?? []) {
@@ -104,7 +181,6 @@ function span(w: ProtoWriter, s: FinishedSpan): void {
   w.varint(s.statusCode);
   w.end(status);
   w.fixed32(16, spanFlags(s.traceFlags, s.parentRemote));
-  w.end(at);
 }
 
 /** Write buffers kept for reuse: a fresh one per batch would be page-faulted in every time. */
@@ -120,6 +196,8 @@ export class ProtobufEncoding implements SpanEncoding {
   /** Room left before the spans for the request's head (its two tags and lengths, the resource and the scope). */
   private readonly headroom: number;
   private readonly spare: Buffer[] = [];
+  private readonly shapes = new SpanShapes();
+  private readonly short = new ShortAttributes();
 
   constructor(origin: Origin) {
     const w = new ProtoWriter(1024);
@@ -147,7 +225,7 @@ export class ProtobufEncoding implements SpanEncoding {
   }
 
   add(s: FinishedSpan): void {
-    span(this.w, s);
+    span(this.w, s, this.shapes, this.short);
     this.n++;
   }
 
