@@ -17,7 +17,7 @@ import { epochMs } from './span-time.js';
 
 /*
  * A sampled span as modelpipe records it on the request path: plain fields set in
- * place, encoded to OTLP once, when it ends (span-shipper.ts, otlp/). The SDK's own
+ * place, encoded to OTLP once, soon after it ends (span-shipper.ts, otlp/). The SDK's own
  * Span does more per call (hrtime arithmetic, limit objects, processor fan-out, a
  * ReadableSpan that its exporter converts twice more) than a ~80 µs request can afford
  * four times over. This one implements the same API interface, so contexts,

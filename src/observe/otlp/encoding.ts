@@ -3,10 +3,10 @@ import type { FinishedSpan } from '../span-record.js';
 
 /*
  * An OTLP trace encoding (http/protobuf or http/json). Spans are encoded one at a
- * time as they end, into the encoder's open batch; `take` closes the batch as an
- * ExportTraceServiceRequest with the process's resource and modelpipe's
- * instrumentation scope. So a span is converted once, on
- * the thread that ended it, and never held as an object until export.
+ * time soon after they end (span-shipper.ts holds at most 64), into the encoder's
+ * open batch; `take` closes the batch as an ExportTraceServiceRequest with the
+ * process's resource and modelpipe's instrumentation scope. So a span is converted
+ * once, on the thread that ended it, and not held as an object until export.
  */
 
 /** Encoded spans as one export request's body, and how many. */
