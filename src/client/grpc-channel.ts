@@ -1,7 +1,8 @@
 import http2 from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { grpcPrefix } from '../protocol/oip/index.js';
-import { type TraceContext, endOutgoing, outgoingTrace } from '../observe/tracing.js';
+import { endOutgoing, outgoingTrace } from '../observe/outgoing-trace.js';
+import type { TraceContext } from '../observe/tracing.js';
 import type { TransportFailure } from './errors.js';
 
 /**

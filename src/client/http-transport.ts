@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
-import { type TraceContext, endOutgoing, outgoingTrace } from '../observe/tracing.js';
+import { endOutgoing, outgoingTrace } from '../observe/outgoing-trace.js';
+import type { TraceContext } from '../observe/tracing.js';
 import { transportError } from './errors.js';
 import { type ClientSecurity, PerSecurity, authHeaders, newAgent, tlsKey } from './security.js';
 

@@ -8,13 +8,11 @@ import {
   type SpanOptions,
   SpanStatusCode,
   type TextMapGetter,
-  defaultTextMapSetter,
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Counter } from 'prom-client';
 import { addProcessMetrics } from './metrics.js';
-import { currentContext } from './run-context.js';
 import { RecordedSpan } from './span-record.js';
 import { nowMs, perfMs } from './span-time.js';
 import type { RecordingTracer } from './span-recorder.js';
@@ -68,11 +66,20 @@ class TracedRequest implements RequestTrace {
   constructor(
     private readonly parent: Context,
     readonly span: Span,
+    /** The body's size: set last (sizes()), so the attributes that repeat stay one copy in encoding (otlp/span-shapes.ts). */
+    private requestBytes = -1,
   ) {}
 
   get ctx(): Context {
     if (this.made === undefined) this.made = trace.setSpan(this.parent, this.span);
     return this.made;
+  }
+
+  /** Sets the request's size on its span, once, before the response's (encoded(), endRequest()). */
+  sizes(): void {
+    if (this.requestBytes < 0) return;
+    this.span.setAttribute('modelpipe.request_bytes', this.requestBytes);
+    this.requestBytes = -1;
   }
 }
 
@@ -163,8 +170,7 @@ export function requestTrace(headers: Headers, protocol: string, bytes?: number)
   const span = carried
     ? t.startSpan(SPAN.request, { kind: SpanKind.SERVER, attributes }, parent)
     : t.root(SPAN.request, SpanKind.SERVER, attributes);
-  if (bytes !== undefined) span.setAttribute('modelpipe.request_bytes', bytes);
-  return new TracedRequest(parent, span);
+  return new TracedRequest(parent, span, bytes);
 }
 
 /**
@@ -211,6 +217,7 @@ export function failSpan(span: Span | undefined, err: unknown): void {
 
 /** Ends a request's span (its outcome: "ok" set by the engine, or the error code set by failSpan). */
 export function endRequest(t: RequestTrace | undefined): void {
+  if (t instanceof TracedRequest) t.sizes();
   t?.span?.end();
 }
 
@@ -256,44 +263,12 @@ export function encoded(t: RequestTrace, start: number, end: number, chunks: rea
   if (t.span === undefined) return;
   let n = 0;
   for (const c of chunks) n += c.byteLength;
+  if (t instanceof TracedRequest) t.sizes();
   t.span.setAttribute('modelpipe.response_bytes', n);
   endedChild(t, SPAN.encode, start, end);
 }
 
-/** An outgoing call's trace headers, and its client span when tracing is on. */
-export interface OutgoingTrace {
-  readonly headers: Record<string, string>;
-  readonly span: Span | undefined;
-}
-
-/**
- * The trace of a call about to go out: undefined when tracing is off and no traced
- * request is being served (nothing to send); otherwise the traceparent (and
- * tracestate) headers — of a new client span when on, of the incoming request as it
- * came when off (pass-through).
- */
-export function outgoingTrace(method: string, url: string, explicit?: Context): OutgoingTrace | undefined {
-  const parent = explicit ?? currentContext();
-  if (tracer === undefined && parent === undefined) return undefined;
-  const headers: Record<string, string> = {};
-  if (tracer === undefined) {
-    w3c.inject(parent as Context, headers, defaultTextMapSetter);
-    return { headers, span: undefined };
-  }
-  const span = tracer.startSpan(
-    SPAN.call,
-    { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': url } },
-    parent ?? ROOT_CONTEXT,
-  );
-  w3c.inject(trace.setSpan(parent ?? ROOT_CONTEXT, span), headers, defaultTextMapSetter);
-  return { headers, span };
-}
-
-/** Ends an outgoing call's span: with the answer's status, or failed. */
-export function endOutgoing(o: OutgoingTrace | undefined, status: number | undefined, err?: unknown): void {
-  const s = o?.span;
-  if (s === undefined) return;
-  if (status !== undefined) s.setAttribute('http.response.status_code', status);
-  if (err !== undefined || (status !== undefined && status >= 400)) failSpan(s, err ?? { code: `HTTP ${status}` });
-  s.end();
+/** An outgoing call's client span under `parent` (outgoing-trace.ts); undefined when tracing is off. */
+export function callSpan(parent: Context, attributes: Attributes): Span | undefined {
+  return tracer?.startSpan(SPAN.call, { kind: SpanKind.CLIENT, attributes }, parent);
 }
