@@ -87,6 +87,14 @@ const shapes: Shape[] = [
   },
 ];
 
+/** A server span named modelpipe.request with `attributes`, at T0 for 1 ms. */
+function requestShape(name: string, attributes: Attributes): Shape {
+  return {
+    name,
+    make: (t) => t.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0, attributes }, ROOT_CONTEXT).end(T0 + 1),
+  };
+}
+
 /** Runs `shape` through a tracer whose ids come from a fixed sequence, so both tracers make the same ids. */
 function idsFrom(): { traceId: () => string; spanId: () => string } {
   let n = 0;
@@ -119,6 +127,16 @@ function ours(shape: Shape, encoding: SpanEncoding): Uint8Array {
   return batch.body;
 }
 
+/** Makes `shape` through our tracer into `enc` (an encoder kept across calls), checks the batch against the official bytes, and releases it. */
+function sameAsOfficial(enc: ProtobufEncoding, shape: Shape): void {
+  shape.make(new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom()));
+  const batch = enc.take();
+  assert.ok(batch);
+  const [want] = official(shape);
+  assert.deepEqual(Buffer.from(batch.body), Buffer.from(want as Uint8Array), shape.name);
+  enc.release(batch);
+}
+
 describe('OTLP encodings match the official serializer', () => {
   for (const shape of shapes) {
     test(`protobuf, byte for byte: ${shape.name}`, () => {
@@ -135,15 +153,7 @@ describe('OTLP encodings match the official serializer', () => {
   test('batches written into released memory are whole: each matches the official request byte for byte', () => {
     const enc = new ProtobufEncoding(origin);
     // Every shape twice; each batch is checked, then released, so later batches are written over earlier ones.
-    for (const shape of [...shapes, ...shapes]) {
-      const tracer = new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom());
-      shape.make(tracer);
-      const batch = enc.take();
-      assert.ok(batch);
-      const [want] = official(shape);
-      assert.deepEqual(Buffer.from(batch.body), Buffer.from(want as Uint8Array));
-      enc.release(batch);
-    }
+    for (const shape of [...shapes, ...shapes]) sameAsOfficial(enc, shape);
     assert.equal(enc.take(), undefined);
   });
 
@@ -152,20 +162,8 @@ describe('OTLP encodings match the official serializer', () => {
     // missed and, past 64 changes of a key, no longer updated.
     const enc = new ProtobufEncoding(origin);
     for (let i = 0; i < 150; i++) {
-      const shape: Shape = {
-        name: `changing ${i}`,
-        make: (t) => {
-          const attributes = { 'modelpipe.request_bytes': i % 5 === 0 ? 144 : i, 'modelpipe.model': i % 3 === 0 ? 'a' : 'bb', same: 'x' };
-          t.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0, attributes }, ROOT_CONTEXT).end(T0 + 1);
-        },
-      };
-      const tracer = new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom());
-      shape.make(tracer);
-      const batch = enc.take();
-      assert.ok(batch);
-      const [want] = official(shape);
-      assert.deepEqual(Buffer.from(batch.body), Buffer.from(want as Uint8Array), shape.name);
-      enc.release(batch);
+      const attributes = { 'modelpipe.request_bytes': i % 5 === 0 ? 144 : i, 'modelpipe.model': i % 3 === 0 ? 'a' : 'bb', same: 'x' };
+      sameAsOfficial(enc, requestShape(`changing ${i}`, attributes));
     }
   });
 
@@ -174,7 +172,7 @@ describe('OTLP encodings match the official serializer', () => {
     // bytes) is made by one span and reused, partly reused or rewritten by the next.
     const enc = new ProtobufEncoding(origin);
     const list = ['a', 'b'];
-    const steps: Record<string, unknown>[] = [
+    const steps: Attributes[] = [
       { p: 'graphpipe', m: 'id' }, // under 128 bytes
       { p: 'graphpipe', m: 'id', long: 'x'.repeat(200) }, // 128 bytes or more: two length bytes
       { p: 'graphpipe', m: 'id', long: 'x'.repeat(200) }, // the same again: the shape's bytes whole
@@ -185,41 +183,9 @@ describe('OTLP encodings match the official serializer', () => {
       { p: 'oip', m: 'other', n: 7 },
       { p: 'oip', m: 'other', list }, // an array is never taken as unchanged ...
     ];
-    for (const [i, attributes] of steps.entries()) {
-      const shape: Shape = {
-        name: `step ${i}`,
-        make: (t) => {
-          t.startSpan(
-            'modelpipe.request',
-            { kind: SpanKind.SERVER, startTime: T0, attributes: attributes as Attributes },
-            ROOT_CONTEXT,
-          ).end(T0 + 1);
-        },
-      };
-      const tracer = new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom());
-      shape.make(tracer);
-      const batch = enc.take();
-      assert.ok(batch);
-      const [want] = official(shape);
-      assert.deepEqual(Buffer.from(batch.body), Buffer.from(want as Uint8Array), shape.name);
-      enc.release(batch);
-      if (i === steps.length - 1) list.push('c'); // ... so a list changed in place is written anew below
-    }
-    const again: Shape = {
-      name: 'the list changed in place',
-      make: (t) =>
-        t
-          .startSpan(
-            'modelpipe.request',
-            { kind: SpanKind.SERVER, startTime: T0, attributes: { p: 'oip', m: 'other', list } },
-            ROOT_CONTEXT,
-          )
-          .end(T0 + 1),
-    };
-    again.make(new RecordingTracer(new AlwaysOnSampler(), (s: RecordedSpan) => enc.add(s), idsFrom()));
-    const batch = enc.take();
-    assert.ok(batch);
-    assert.deepEqual(Buffer.from(batch.body), Buffer.from(official(again)[0] as Uint8Array));
+    for (const [i, attributes] of steps.entries()) sameAsOfficial(enc, requestShape(`step ${i}`, attributes));
+    list.push('c'); // ... so the same list, changed in place, is written anew
+    sameAsOfficial(enc, requestShape('the list changed in place', { p: 'oip', m: 'other', list }));
   });
 
   // The request path's queue and encode spans are leaves of the request span
