@@ -31,8 +31,7 @@ export class BatchTrace implements TraceSource {
      * span (endedChild): no span object for the run of a model that neither calls out
      * nor records on its span.
      */
-    private pendingStart = -1,
-    private readonly pendingAttributes: Attributes | undefined = undefined,
+    private pending: { readonly start: number; readonly attributes: Attributes } | undefined = undefined,
   ) {}
 
   /** The context the run's outgoing calls continue: its compute span's (or the passed-through one), made when first asked. */
@@ -46,16 +45,17 @@ export class BatchTrace implements TraceSource {
 
   /** The compute span, for what the run records on it (a retry event): made now if it was still values. */
   get span(): Span | undefined {
-    if (this.pendingStart >= 0) {
-      this.compute = spanBelow(this.base, SPAN.compute, this.pendingStart, this.pendingAttributes);
-      this.pendingStart = -1;
+    const p = this.pending;
+    if (p !== undefined) {
+      this.pending = undefined;
+      this.compute = spanBelow(this.base, SPAN.compute, p.start, p.attributes);
     }
     return this.compute;
   }
 
   /** An attribute of the compute span (its instance), kept with its values while it has no span object. */
   attribute(key: string, value: string | number): void {
-    if (this.pendingStart >= 0 && this.pendingAttributes !== undefined) this.pendingAttributes[key] = value;
+    if (this.pending !== undefined) this.pending.attributes[key] = value;
     else this.span?.setAttribute(key, value);
   }
 
@@ -76,10 +76,10 @@ export class BatchTrace implements TraceSource {
   end(err?: unknown, at?: number): void {
     if (this.ended) return;
     this.ended = true;
-    const start = this.pendingStart;
-    if (start >= 0 && err === undefined) {
-      this.pendingStart = -1;
-      endedChild(this.base, SPAN.compute, start, at ?? performance.now(), this.pendingAttributes);
+    const p = this.pending;
+    if (p !== undefined && err === undefined) {
+      this.pending = undefined;
+      endedChild(this.base, SPAN.compute, p.start, at ?? performance.now(), p.attributes);
       return;
     }
     const compute = this.span;
@@ -115,7 +115,7 @@ export function batchTrace(jobs: readonly Traced[], rows: number, parts: number,
   // sits under it directly, one span fewer to export per unbatched request.
   if (links === undefined) {
     const attributes: Attributes = { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows, 'modelpipe.instances': parts };
-    return new BatchTrace(first, undefined, undefined, t0, attributes);
+    return new BatchTrace(first, undefined, undefined, { start: t0, attributes });
   }
   const batch = spanBelow(first, SPAN.batch, t0, { 'modelpipe.batch_requests': jobs.length, 'modelpipe.batch_rows': rows }, links);
   if (batch === undefined) return undefined;

@@ -14,8 +14,7 @@ export class ShortAttributes {
   write(w: ProtoWriter, key: string, v: string | number): boolean {
     const known = this.pairs.get(key, v);
     if (known !== undefined) {
-      w.ensure(known.length);
-      w.pos = w.put(known, w.pos);
+      w.raw(known);
       return true;
     }
     const start = w.pos;
