@@ -25,6 +25,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   tracing: () => import('./tracing.js'),
   'tracing-cost': () => import('./tracing-cost.js'),
   'tracing-toggle': () => import('./tracing-toggle.js'),
+  'tracing-flip': () => import('./tracing-flip.js'),
   'metrics-cost': () => import('./metrics-cost.js'),
   replicas: () => import('./replicas.js'),
 };

@@ -20,7 +20,8 @@
  *   with these, each build's ratios side by side; DIR's identity server must know BENCH_TOGGLE),
  *   BENCH_SIMULTANEOUS=1 (pairs of processes, one on and one off, loaded at the same time,
  *   swapping every round: the VM's slow spells, seconds long, then hit both halves of a pair;
- *   two rounds make one reading; BENCH_PROCESSES is rounded to an even number per build).
+ *   two rounds make one reading; BENCH_PROCESSES is rounded to an even number per build),
+ *   BENCH_WARM_SECONDS (an unmeasured load after each toggle, default 1, whole seconds under wrk; 0 for none).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +40,13 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 /** After a toggle: stopping flushes the spans left (one export), starting connects anew. */
 const SETTLE_MS = 500;
+/**
+ * An unmeasured load after each toggle (seconds; wrk takes whole ones). Each start of tracing makes a new
+ * shipper and encoder, so the request path's optimized code meets new call targets
+ * and maps and is deoptimized and compiled again (--trace-deopt shows it): a cost of
+ * the toggling, which a server traced from its start never pays.
+ */
+const WARM = Number(process.env.BENCH_WARM_SECONDS ?? 1);
 const BASELINE = process.env.BENCH_BASELINE;
 const SIMULTANEOUS = process.env.BENCH_SIMULTANEOUS === '1';
 
@@ -114,6 +122,10 @@ export async function run(): Promise<Record<string, number>> {
       p.on = !p.on;
       await sleep(SETTLE_MS);
     };
+    // After toggling (simultaneous: a pair at once, loaded together as they are measured).
+    const warm = async (ps: readonly Proc[]) => {
+      if (WARM > 0) await Promise.all(ps.map((p) => measure(p.server.url, WARM)));
+    };
     // Warm-up: each process traced, then off (both paths compiled before the first pair).
     for (const p of procs) {
       await measure(p.server.url, 2);
@@ -138,6 +150,7 @@ export async function run(): Promise<Record<string, number>> {
       // ratios, in which the two processes' own difference cancels.
       const mean = (x: Phase, y: Phase): Phase => ({ rps: Math.sqrt(x.rps * y.rps), cpu: Math.sqrt(x.cpu * y.cpu) });
       for (let k = 0; k + 1 < procs.length; k += 2) await toggle(procs[k] as Proc);
+      for (let k = 0; k + 1 < procs.length; k += 2) await warm([procs[k] as Proc, procs[k + 1] as Proc]);
       const held = new Map<Proc, { on: Phase; off: Phase }>();
       for (let i = 0; i < ROUNDS; i++) {
         for (let k = 0; k + 1 < procs.length; k += 2) {
@@ -151,16 +164,21 @@ export async function run(): Promise<Record<string, number>> {
             record(a, mean(before.on, now.on), mean(before.off, now.off));
           }
           await Promise.all([toggle(a), toggle(b)]);
+          await warm([a, b]);
         }
       }
     } else
       for (let i = 0; i < ROUNDS; i++) {
         for (const p of procs) {
           // Off first in even rounds, on first in odd ones.
-          if (p.on !== (i % 2 === 1)) await toggle(p);
+          if (p.on !== (i % 2 === 1)) {
+            await toggle(p);
+            await warm([p]);
+          }
           const first = await loaded(p);
           const firstOn = p.on;
           await toggle(p);
+          await warm([p]);
           const second = await loaded(p);
           if (firstOn) record(p, first, second);
           else record(p, second, first);

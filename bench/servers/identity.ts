@@ -6,14 +6,31 @@ import { serve } from '../../src/server/serve.js';
 // OTEL_* in the environment trace it (the tracing benchmark); unset, tracing stays off.
 const tracing = traceConfigFrom(process.env);
 if (tracing) await startTracing(tracing);
-// BENCH_TOGGLE=1 (the tracing-toggle benchmark): SIGUSR2 turns tracing off, and on again, in this process.
+// BENCH_TOGGLE=1 (the tracing-toggle and tracing-flip benchmarks): SIGUSR2 turns tracing off, and on again, in this process.
 if (tracing && process.env.BENCH_TOGGLE === '1') process.on('SIGUSR2', () => void (tracingOn() ? stopTracing() : startTracing(tracing)));
+
+/*
+ * BENCH_TOGGLE=1, for tracing-flip: SIGUSR1 marks a phase. It prints the requests
+ * served and the process's CPU time since the last mark ("mark <requests> <cpu µs>
+ * <wall ms>"), measured here because the load runs on without a pause across phases.
+ */
+let served = 0;
+let since = { cpu: process.cpuUsage(), at: performance.now() };
+if (process.env.BENCH_TOGGLE === '1')
+  process.on('SIGUSR1', () => {
+    const cpu = process.cpuUsage(since.cpu);
+    const at = performance.now();
+    console.log(`mark ${served} ${cpu.user + cpu.system} ${(at - since.at).toFixed(1)}`);
+    served = 0;
+    since = { cpu: process.cpuUsage(), at };
+  });
 
 /** BENCH_BURN_US: busy work per request, the tracing benchmark's control (what a longer request path costs here). */
 const burnMs = Number(process.env.BENCH_BURN_US ?? 0) / 1000;
 
 const s = await serve(
   (inputs) => {
+    served++;
     if (burnMs > 0) for (const end = performance.now() + burnMs; performance.now() < end; );
     return { y: inputs.x as never };
   },

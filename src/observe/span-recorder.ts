@@ -16,7 +16,7 @@ import {
 import { AlwaysOnSampler, ParentBasedSampler, type Sampler, SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import { hexIdBytes, randomIdBytes } from './span-ids.js';
 import { type OnEnd, RecordedSpan } from './span-record.js';
-import { epochMs, nowMs } from './span-time.js';
+import { epochMs } from './span-time.js';
 
 /*
  * The Tracer behind modelpipe's spans: the SDK's sampling rules (the configured
@@ -92,12 +92,13 @@ export class RecordingTracer implements Tracer {
   }
 
   /**
-   * startSpan(name, { kind, attributes }, ROOT_CONTEXT): a new trace's root (a request
-   * that carried no traceparent), with no context to read when every span is sampled.
+   * startSpan(name, { kind, attributes, startTime: startMs }, ROOT_CONTEXT): a new
+   * trace's root (a request that carried no traceparent), with no context to read when
+   * every span is sampled.
    */
-  root(name: string, kind: SpanKind, attributes: Attributes): Span {
-    if (!this.keepsAll) return this.startSpan(name, { kind, attributes }, ROOT_CONTEXT);
-    const span = new RecordedSpan(name, kind, nowMs(), this.onEnd);
+  root(name: string, kind: SpanKind, attributes: Attributes, startMs: number): Span {
+    if (!this.keepsAll) return this.startSpan(name, { kind, attributes, startTime: startMs }, ROOT_CONTEXT);
+    const span = new RecordedSpan(name, kind, startMs, this.onEnd);
     this.spanIdOf(span);
     this.traceIdOf(span);
     return span.setAttributes(attributes);

@@ -80,8 +80,10 @@ export class SpanShipper {
    * it ends runs the encoder cold, between a request's other work; in the server,
    * encoding HOLD in one go cost ~4 points of throughput less (bench/RESULTS.md, seventh
    * round). Spans leave on that timer or in full batches anyway, so holding delays nothing.
+   * A method, not a closure per shipper: the request path's optimized code calls it
+   * through one function (tracing.ts), and a new shipper must not be a new call target.
    */
-  readonly onEnd = (span: RecordedSpan): void => {
+  onEnd(span: RecordedSpan): void {
     const n = 1 + span.leafCount;
     this.counts.ended += n;
     // The bound counts spans held, encoded and in flight; a span and its leaves are kept or dropped together.
@@ -93,19 +95,28 @@ export class SpanShipper {
     this.held.push(span);
     if (this.held.length >= HOLD) this.encodeHeld();
     else if (this.timer === undefined) this.arm();
-  };
+  }
 
   /** Encodes the held spans, each followed by its leaves (RecordedSpan.addLeaf), into the open batch. */
   private encodeHeld(): void {
     const held = this.held;
-    for (let i = 0; i < held.length; i++) {
-      const span = held[i] as RecordedSpan;
-      this.add(span);
-      const n = span.leafCount;
-      for (let j = 0; j < n; j++) this.add(this.leaf.of(span, j));
-    }
+    for (let i = 0; i < held.length; i++) this.addFamily(held[i] as RecordedSpan);
     held.length = 0;
     this.heldSpans = 0;
+  }
+
+  /** A span and its leaves, in one batch when they fit in one (they are encoded as one unit: otlp/span-family.ts). */
+  private addFamily(span: RecordedSpan): void {
+    const n = 1 + span.leafCount;
+    if (n > this.maxBatch) {
+      this.add(span);
+      for (let j = 1; j < n; j++) this.add(this.leaf.of(span, j - 1));
+      return;
+    }
+    if (this.encoding.pending + n > this.maxBatch) this.send();
+    this.encoding.addFamily(span, this.leaf);
+    if (this.encoding.pending >= this.maxBatch) this.send();
+    else if (this.timer === undefined) this.arm();
   }
 
   private arm(): void {

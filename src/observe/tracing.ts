@@ -111,7 +111,17 @@ export async function startTracing(config: TraceConfig): Promise<void> {
     config.maxExportBatch ?? EXPORT_DEFAULTS.batch,
     config.maxQueue ?? EXPORT_DEFAULTS.queue,
   );
-  tracer = new RecordingTracer(config.sampler, shipper.onEnd);
+  tracer = new RecordingTracer(config.sampler, shipEnded);
+}
+
+/**
+ * Where every sampled span goes when it ends: the shipper of now (none once tracing
+ * stopped: a span that outlives its tracing is dropped). One function for every
+ * start of tracing, so code optimized while one shipper ran still holds after a restart
+ * (a closure per shipper was a new call target: deoptimized, compiled again).
+ */
+function shipEnded(span: RecordedSpan): void {
+  shipper?.onEnd(span);
 }
 
 /** Span counts since tracing started; undefined when it is off. */
@@ -159,17 +169,19 @@ export async function flushTracing(): Promise<void> {
 /**
  * A request's trace from its headers (HTTP or gRPC metadata): undefined when tracing
  * is off and no traceparent came, a pass-through context when off with one, a server
- * span child of the caller's span when on.
+ * span child of the caller's span when on, from `startedAt` (performance.now(), when
+ * the server began the request: its clock read, none of tracing's own) or now.
  */
-export function requestTrace(headers: Headers, protocol: string, bytes?: number): RequestTrace | undefined {
+export function requestTrace(headers: Headers, protocol: string, bytes?: number, startedAt?: number): RequestTrace | undefined {
   const t = tracer;
   const carried = headers.traceparent !== undefined;
   if (t === undefined) return carried ? { ctx: w3c.extract(ROOT_CONTEXT, headers, headerGetter), span: undefined } : undefined;
   const parent = carried ? w3c.extract(ROOT_CONTEXT, headers, headerGetter) : ROOT_CONTEXT;
   const attributes = { 'modelpipe.protocol': protocol };
+  const start = startedAt === undefined ? nowMs() : perfMs(startedAt);
   const span = carried
-    ? t.startSpan(SPAN.request, { kind: SpanKind.SERVER, attributes }, parent)
-    : t.root(SPAN.request, SpanKind.SERVER, attributes);
+    ? t.startSpan(SPAN.request, { kind: SpanKind.SERVER, attributes, startTime: start }, parent)
+    : t.root(SPAN.request, SpanKind.SERVER, attributes, start);
   return new TracedRequest(parent, span, bytes);
 }
 

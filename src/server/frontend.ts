@@ -16,6 +16,8 @@ export interface RequestContext {
   bodyLimit: number;
   timeoutMs: number | undefined;
   path: string;
+  /** When the server began the request (performance.now()): its request span starts there. */
+  readonly startedAt: number;
   /** Set by a frontend once it made the request's trace; an error answered before that gets a failed request span of its own. */
   traced: boolean;
 }

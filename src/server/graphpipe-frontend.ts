@@ -73,7 +73,7 @@ export class GraphPipeFrontend implements HttpFrontend {
       sendChunks(res, 200, FB, [encodeMetadataResponse(toGraphPipeMetadata(ctx.engine.metadata(model)))]);
       return true;
     }
-    const t = requestTrace(req.headers, 'graphpipe', body.length);
+    const t = requestTrace(req.headers, 'graphpipe', body.length, ctx.startedAt);
     ctx.traced = true;
     await underRequestTrace(t, async () => {
       const out = await ctx.engine.infer(

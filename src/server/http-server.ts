@@ -65,6 +65,7 @@ class Context implements RequestContext {
     readonly bodyLimit: number,
     readonly timeoutMs: number | undefined,
     readonly path: string,
+    readonly startedAt: number,
   ) {}
 
   get signal(): AbortSignal {
@@ -148,6 +149,7 @@ export class HttpServer {
       this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
       this.opts.timeoutMs,
       path,
+      performance.now(),
     );
   }
 
@@ -175,7 +177,6 @@ export class HttpServer {
     });
     // While draining, each answer also closes its connection.
     if (this.draining) res.setHeader('connection', 'close');
-    const t0 = performance.now();
     let handling: HttpFrontend | undefined;
     try {
       const refused = this.opts.auth?.admit(req, res, path);
@@ -196,7 +197,7 @@ export class HttpServer {
     } finally {
       if (this.log.isLevelEnabled('debug'))
         this.log.debug(
-          { reqId: id, method: req.method, path, status: res.statusCode, ms: +(performance.now() - t0).toFixed(2) },
+          { reqId: id, method: req.method, path, status: res.statusCode, ms: +(performance.now() - ctx.startedAt).toFixed(2) },
           'request',
         );
     }

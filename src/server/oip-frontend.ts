@@ -91,7 +91,7 @@ export class OipFrontend implements HttpFrontend {
       return { key, parsed };
     });
     const { key, parsed } = value;
-    const t = requestTrace(req.headers, 'oip-rest', body.length);
+    const t = requestTrace(req.headers, 'oip-rest', body.length, ctx.startedAt);
     ctx.traced = true;
     await underRequestTrace(t, async () => {
       const out = await ctx.engine.infer(

@@ -206,7 +206,7 @@ export class OipGrpcServer {
     }
     // The client's deadline aborts `call.signal`; this is the server's own limit.
     const timeoutMs = this.opts.timeoutMs;
-    const t = requestTrace(call.headers, PROTOCOL, body.length);
+    const t = requestTrace(call.headers, PROTOCOL, body.length, since);
     return underRequestTrace(t, async () => {
       const out = await engine.infer(
         key,

@@ -54,6 +54,17 @@ const shapes: Shape[] = [
     },
   },
   {
+    name: 'past the limit of 128 attributes: held keys still set, new ones dropped and counted',
+    make: (t) => {
+      const s = t.startSpan('modelpipe.request', { kind: SpanKind.SERVER, startTime: T0, attributes: { first: 0 } }, ROOT_CONTEXT);
+      // k0…k126 fill the 128; k127…k129 are dropped; k0…k9 set again are kept (a key set twice is one).
+      for (let i = 0; i < 140; i++) s.setAttribute(`k${i % 130}`, i);
+      for (let i = 0; i < 3; i++) s.setAttribute('first', i + 1);
+      s.setAttribute('late', 'dropped');
+      s.end(T0 + 1);
+    },
+  },
+  {
     name: 'a plain child span as the request path makes them: short attributes, nothing else',
     make: (t) => {
       const parent = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, isRemote: false });

@@ -26,7 +26,7 @@ describe('span shipper: when spans leave', () => {
 
   test('a flush right after the spans end sends them, attributes as last set', async () => {
     const s = shipper(100, 60_000);
-    const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), (span) => s.onEnd(span));
     for (let i = 0; i < 3; i++) {
       const span = tracer.startSpan('flushed', { attributes: { n: i, kind: 'first' } }, ROOT_CONTEXT);
       span.setAttribute('kind', 'replaced');
@@ -44,7 +44,7 @@ describe('span shipper: when spans leave', () => {
 
   test('full batches leave as they fill, the rest within the delay', async () => {
     const s = shipper(10, 50);
-    const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), (span) => s.onEnd(span));
     const exportsBefore = receiver.paths.length;
     for (let i = 0; i < 25; i++) tracer.startSpan('batched', {}, ROOT_CONTEXT).end();
     await receiver.waitFor((spans) => spans.filter((x) => x.name === 'batched').length === 25);
@@ -57,7 +57,7 @@ describe('span shipper: when spans leave', () => {
   test('leaves leave with their span: counted, under it, across a batch boundary', async () => {
     // Batches of 4: a span with five leaves fills one batch and spills into the next.
     const s = shipper(4, 50);
-    const tracer = new RecordingTracer(new AlwaysOnSampler(), s.onEnd);
+    const tracer = new RecordingTracer(new AlwaysOnSampler(), (span) => s.onEnd(span));
     const parent = tracer.startSpan('with-leaves', {}, ROOT_CONTEXT);
     assert.ok(parent instanceof RecordedSpan);
     const t0 = performance.timeOrigin + performance.now();

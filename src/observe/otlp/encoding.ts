@@ -1,5 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { FinishedSpan } from '../span-record.js';
+import type { LeafSpan } from '../leaf-span.js';
+import type { FinishedSpan, RecordedSpan } from '../span-record.js';
 
 /*
  * An OTLP trace encoding (http/protobuf or http/json). Spans are encoded one at a
@@ -19,6 +20,8 @@ export interface SpanEncoding {
   readonly contentType: string;
   /** Appends one ended span to the open batch. */
   add(span: FinishedSpan): void;
+  /** Appends an ended span and its leaves (RecordedSpan.addLeaf), each read through `leaf`, to the open batch. */
+  addFamily(span: RecordedSpan, leaf: LeafSpan): void;
   /** How many spans the open batch holds. */
   readonly pending: number;
   /** Closes the open batch as one ExportTraceServiceRequest (undefined when empty) and starts a new one. */

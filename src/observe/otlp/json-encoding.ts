@@ -1,6 +1,7 @@
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import { idHex } from '../span-ids.js';
-import type { FinishedSpan } from '../span-record.js';
+import type { LeafSpan } from '../leaf-span.js';
+import type { FinishedSpan, RecordedSpan } from '../span-record.js';
 import { secondsAndNanos } from '../span-time.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 
@@ -74,6 +75,11 @@ export class JsonEncoding implements SpanEncoding {
 
   add(s: FinishedSpan): void {
     this.parts.push(JSON.stringify(span(s)));
+  }
+
+  addFamily(s: RecordedSpan, leaf: LeafSpan): void {
+    this.add(s);
+    for (let j = 0; j < s.leafCount; j++) this.add(leaf.of(s, j));
   }
 
   take(): SpanBatch | undefined {

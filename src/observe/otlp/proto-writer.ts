@@ -36,9 +36,19 @@ export function varintLength(v: number): number {
   return n;
 }
 
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 export class ProtoWriter {
   buf: Buffer;
   pos: number;
+  /** `buf` as a DataView: four bytes per copy in copyAt (a byte loop, or charCodeAt per byte, costs several times more). */
+  private view: DataView;
+  /** The whole second nanosAt wrote last, and its nanoseconds' 32-bit words. */
+  private second = -1;
+  private secondLow = 0;
+  private secondHigh = 0;
 
   /** `headroom`: bytes left free at the start, for a head written once the rest is known. */
   constructor(
@@ -46,6 +56,7 @@ export class ProtoWriter {
     private readonly headroom = 0,
   ) {
     this.buf = Buffer.allocUnsafe(Math.max(size, headroom + 64));
+    this.view = viewOf(this.buf);
     this.pos = headroom;
   }
 
@@ -57,6 +68,7 @@ export class ProtoWriter {
   /** Empties the writer and goes on in `buf` (the old memory now belongs to the caller). */
   restart(buf: Buffer): void {
     this.buf = buf;
+    this.view = viewOf(buf);
     this.pos = this.headroom;
   }
 
@@ -74,6 +86,7 @@ export class ProtoWriter {
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.view = viewOf(next);
   }
 
   tag(field: number, wireType: number): void {
@@ -182,36 +195,61 @@ export class ProtoWriter {
     this.pos += 8;
   }
 
-  /**
-   * Epoch milliseconds as fixed64 nanoseconds. The seconds are split at 2^16 so
-   * every product stays an exact double (ns since 1970 pass 2^53).
-   */
+  /** Epoch milliseconds as a fixed64 field of nanoseconds. */
   nanos(field: number, ms: number): void {
-    // secondsAndNanos without its array: two times per span, on the request path.
+    this.tag(field, 1);
+    this.ensure(8);
+    this.nanosAt(this.pos, ms);
+    this.pos += 8;
+  }
+
+  /**
+   * Epoch milliseconds as fixed64 nanoseconds at `p` (room ensured), also over bytes
+   * already written (span-family.ts).
+   */
+  nanosAt(p: number, ms: number): void {
     const secs = Math.floor(ms / 1000);
-    const ns = nanosWithin(ms, secs);
-    // Integer halves by floor, not %: a double's % is a call to fmod, the dearest step here.
+    if (secs !== this.second) this.toSecond(secs);
+    // The second's nanoseconds as two 32-bit words, plus those within it (below 2^30): one carry at most.
+    const low = this.secondLow + nanosWithin(ms, secs);
+    const carry = low >= TWO32 ? 1 : 0;
+    this.u32(p, low - carry * TWO32);
+    this.u32(p + 4, this.secondHigh + carry);
+  }
+
+  /**
+   * Sets `second` and its nanoseconds (secs × 10^9) as low and high 32-bit words: a
+   * request's eight times mostly fall in one second. The seconds are split at 2^16 so
+   * every product stays an exact double (ns since 1970 pass 2^53). Integer halves by
+   * floor, not %: a double's % is a call to fmod.
+   */
+  private toSecond(secs: number): void {
     const secsHi = Math.floor(secs / 0x10000);
-    const lo16 = (secs - secsHi * 0x10000) * 1e9 + ns;
+    const lo16 = (secs - secsHi * 0x10000) * 1e9;
     const hi = secsHi * 1e9; // × 2^16
     const hiHi = Math.floor(hi / 0x10000);
     const low = (hi - hiHi * 0x10000) * 0x10000 + lo16;
     const carry = Math.floor(low / TWO32);
-    this.tag(field, 1);
-    this.ensure(8);
-    this.u32(this.pos, low - carry * TWO32);
-    this.u32(this.pos + 4, hiHi + carry);
-    this.pos += 8;
+    this.second = secs;
+    this.secondLow = low - carry * TWO32;
+    this.secondHigh = hiHi + carry;
   }
 
-  /** A little-endian uint32 at `p` (room ensured), by byte stores: writeUInt32LE checks its range on every call (a profile's checkInt). */
+  /** Copies `n` bytes (a multiple of 4) written at `from` over those at `to` (not overlapping). */
+  copyAt(to: number, from: number, n: number): void {
+    const v = this.view;
+    for (let i = 0; i < n; i += 4) v.setUint32(to + i, v.getUint32(from + i));
+  }
+
+  /** Id bytes (span-ids.ts) over `n` bytes already written at `p`. */
+  idAt(p: number, id: string, n: number): void {
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) buf[p + i] = id.charCodeAt(i);
+  }
+
+  /** A little-endian uint32 at `p` (room ensured): one DataView store (writeUInt32LE checks its range on every call). */
   private u32(p: number, v: number): void {
-    const w = v >>> 0;
-    const b = this.buf;
-    b[p] = w & 0xff;
-    b[p + 1] = (w >>> 8) & 0xff;
-    b[p + 2] = (w >>> 16) & 0xff;
-    b[p + 3] = w >>> 24;
+    this.view.setUint32(p, v >>> 0, true);
   }
 
   /** Reserves a nested message's length byte; returns its place for end(). */

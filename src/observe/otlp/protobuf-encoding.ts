@@ -1,8 +1,10 @@
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
-import type { FinishedSpan } from '../span-record.js';
+import type { LeafSpan } from '../leaf-span.js';
+import type { FinishedSpan, RecordedSpan } from '../span-record.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 import { ProtoWriter } from './proto-writer.js';
 import { ShortAttributes } from './short-attribute.js';
+import { MARKS, SpanFamilies } from './span-family.js';
 import { type SpanShape, SpanShapes } from './span-shapes.js';
 
 /*
@@ -114,15 +116,24 @@ function head(name: string, kind: number): Uint8Array {
   return w.take();
 }
 
-function span(w: ProtoWriter, s: FinishedSpan, shapes: SpanShapes, short: ShortAttributes): void {
+/**
+ * One span. `marks`: where its ids and times are written is pushed there (MARKS
+ * offsets: span-family.ts), for a family of spans kept to be written again.
+ */
+function span(w: ProtoWriter, s: FinishedSpan, shapes: SpanShapes, short: ShortAttributes, marks?: number[]): void {
   const shape = shapes.of(s.name, s.kind, head);
   w.tag(2, 2); // ScopeSpans.spans
   const wide = shape?.wide === true;
   const at = wide ? w.beginWide() : w.begin();
+  const from = w.pos; // where the span's fields start, before its length is known
+  // An id's data follows its tag and length byte; a time's its tag.
+  marks?.push(w.pos + 2);
   w.idBytes(1, s.traceBytes);
+  marks?.push(w.pos + 2);
   w.idBytes(2, s.spanBytes);
   const state = s.traceState?.serialize();
   if (state) w.string(3, state);
+  marks?.push(s.parentBytes === undefined ? -1 : w.pos + 2);
   if (s.parentBytes !== undefined) w.idBytes(4, s.parentBytes);
   if (shape !== undefined) w.raw(shape.head);
   else {
@@ -130,7 +141,9 @@ function span(w: ProtoWriter, s: FinishedSpan, shapes: SpanShapes, short: ShortA
     w.tag(6, 0);
     w.varint(s.kind + 1);
   }
+  marks?.push(w.pos + 1);
   w.nanos(7, s.startMs);
+  marks?.push(w.pos + 1);
   w.nanos(8, s.endMs);
   if (shape !== undefined) shapedAttributes(w, s.attributes, shape, short);
   else attributes(w, 9, s.attributes, short);
@@ -138,10 +151,18 @@ function span(w: ProtoWriter, s: FinishedSpan, shapes: SpanShapes, short: ShortA
     // Most spans: nothing dropped, no events or links, no status message.
     w.plainTail(s.statusCode, spanFlags(s.traceFlags, s.parentRemote));
   } else rareFields(w, s);
+  const before = w.pos;
   if (wide) shape.wide = w.endWide(at) >= 0x80;
   else {
     w.end(at);
     if (shape !== undefined) shape.wide = w.pos - at > 0x81; // the span's length took two bytes or more
+  }
+  // A length that took more or fewer bytes than reserved moved the fields.
+  if (marks !== undefined && w.pos !== before) {
+    for (let i = marks.length - MARKS; i < marks.length; i++) {
+      const m = marks[i] as number;
+      if (m >= from) marks[i] = m + w.pos - before;
+    }
   }
 }
 
@@ -198,6 +219,7 @@ export class ProtobufEncoding implements SpanEncoding {
   private readonly spare: Buffer[] = [];
   private readonly shapes = new SpanShapes();
   private readonly short = new ShortAttributes();
+  private readonly families = new SpanFamilies();
 
   constructor(origin: Origin) {
     const w = new ProtoWriter(1024);
@@ -227,6 +249,22 @@ export class ProtobufEncoding implements SpanEncoding {
   add(s: FinishedSpan): void {
     span(this.w, s, this.shapes, this.short);
     this.n++;
+  }
+
+  /** A span and its leaves: one copy of their family's bytes when they repeat it (span-family.ts), else span by span. */
+  addFamily(s: RecordedSpan, leaf: LeafSpan): void {
+    const n = s.leafCount;
+    const w = this.w;
+    const family = this.families.of(s.name, s.kind);
+    if (family?.matches(s)) family.write(w, s);
+    else {
+      const marks = family?.capturable(s) ? [] : undefined;
+      const start = w.pos;
+      span(w, s, this.shapes, this.short, marks);
+      for (let j = 0; j < n; j++) span(w, leaf.of(s, j), this.shapes, this.short, marks);
+      if (marks !== undefined) family?.capture(s, w.buf, start, w.pos, marks);
+    }
+    this.n += 1 + n;
   }
 
   /**

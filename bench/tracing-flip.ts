@@ -1,0 +1,213 @@
+/**
+ * Tracing's cost on the small-request server (identity model, [1,4] float32, GraphPipe
+ * over loopback), with tracing flipped off and on every second inside one server
+ * process under one load that never stops (bench/servers/identity.ts, BENCH_TOGGLE=1:
+ * SIGUSR2 flips, SIGUSR1 prints the requests served and the CPU used since the last
+ * mark, counted by the server itself).
+ *
+ * Why beside `tracing-toggle`: on this VM slow spells last seconds and take a third or
+ * more of the throughput, so a pair of 2-second loads often straddles one. Here a
+ * phase is a second and each "on" phase is read against the mean of the "off" phases
+ * on either side of it, which cancels a drift over those three seconds; a 40-second
+ * load gives ~19 such readings. After each flip, BENCH_SKIP_MS are not counted: the
+ * new shipper and encoder are compiled into the request path again then (--trace-deopt
+ * shows it), a cost of flipping that a server traced from its start never pays.
+ * Prints a table and a final JSON line.
+ *   BENCH_SECONDS (one load per process per round, default 40), BENCH_FLIP_MS (phase,
+ *   default 1000), BENCH_SKIP_MS (uncounted start of a phase, default 250), BENCH_ROUNDS
+ *   (default 2), BENCH_PROCESSES (per build, default 1), BENCH_CONCURRENCY (default 8),
+ *   BENCH_PIN=1 (servers on core 1, wrk and the sink on core 0), BENCH_BASELINE=DIR (the
+ *   same server from another build, whose identity server knows these marks; its loads
+ *   interleaved with these).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { heapFlag } from '../src/cli/relaunch.js';
+import { encodeRequest } from '../src/protocol/graphpipe/index.js';
+import { Tensor } from '../src/tensor/index.js';
+import { startServer, stopServer, table } from './load.js';
+import { CONC, median, pin, tracedSink } from './tracing-load.js';
+import { runWrkAsync, wrkPostScript } from './wrk.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SECS = Number(process.env.BENCH_SECONDS ?? 40);
+const FLIP_MS = Number(process.env.BENCH_FLIP_MS ?? 1000);
+const SKIP_MS = Number(process.env.BENCH_SKIP_MS ?? 250);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1);
+const BASELINE = process.env.BENCH_BASELINE;
+
+/** One counted phase: whether tracing was on, req/s and CPU µs per request. */
+interface Phase {
+  on: boolean;
+  rps: number;
+  cpu: number;
+}
+
+interface Build {
+  name: string;
+  key: string;
+  dist: string;
+  /** Per "on" phase: its req/s and CPU per request against the mean of the "off" phases beside it. */
+  rps: number[];
+  cpu: number[];
+}
+
+interface Proc {
+  build: Build;
+  server: Awaited<ReturnType<typeof startServer>>;
+  on: boolean;
+  /** What each mark the server prints is for, in the order they were asked: a counted phase's state, or skipped. */
+  expect: ('on' | 'off' | 'skip')[];
+  phases: Phase[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.round(q * (s.length - 1))] as number;
+}
+
+/** Reads the server's "mark <requests> <cpu µs> <wall ms>" lines into its phases, in the order the marks were asked. */
+function listen(p: Proc): void {
+  let buf = '';
+  p.server.proc.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const m = /^mark (\d+) (\d+) ([\d.]+)$/.exec(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      if (m === null) continue;
+      const what = p.expect.shift();
+      const [requests, cpu, ms] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      if (what === 'on' || what === 'off') p.phases.push({ on: what === 'on', rps: (requests * 1000) / ms, cpu: cpu / requests });
+    }
+  });
+}
+
+/** Each "on" phase against the mean of the "off" phases on either side (both present, none a slow outlier dropped: all kept). */
+function readings(phases: readonly Phase[]): { rps: number[]; cpu: number[] } {
+  const rps: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 1; i + 1 < phases.length; i++) {
+    const [before, on, after] = [phases[i - 1] as Phase, phases[i] as Phase, phases[i + 1] as Phase];
+    if (!on.on || before.on || after.on) continue;
+    rps.push(on.rps / ((before.rps + after.rps) / 2));
+    cpu.push(on.cpu / ((before.cpu + after.cpu) / 2));
+  }
+  return { rps, cpu };
+}
+
+/** One continuous load of `p`, flipping tracing every FLIP_MS; its readings go to its build. */
+async function flipUnderLoad(p: Proc, script: string): Promise<void> {
+  p.phases = [];
+  const load = runWrkAsync(`${p.server.url}/`, script, CONC, SECS);
+  await sleep(1000); // wrk's connections up
+  const until = performance.now() + (SECS - 2) * 1000;
+  while (performance.now() + FLIP_MS < until) {
+    p.server.proc.kill('SIGUSR2');
+    p.on = !p.on;
+    await sleep(SKIP_MS);
+    p.expect.push('skip');
+    p.server.proc.kill('SIGUSR1');
+    await sleep(FLIP_MS - SKIP_MS);
+    p.expect.push(p.on ? 'on' : 'off');
+    p.server.proc.kill('SIGUSR1');
+  }
+  await load;
+  await sleep(100); // the last mark's line
+  const r = readings(p.phases);
+  p.build.rps.push(...r.rps);
+  p.build.cpu.push(...r.cpu);
+}
+
+export async function run(): Promise<Record<string, number>> {
+  const body = encodeRequest({
+    type: 'infer',
+    config: '',
+    inputNames: [],
+    inputs: [new Tensor('float32', [1, 4], new Float32Array(4))],
+    outputNames: [],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'mp-bench-flip-'));
+  const bodyFile = join(dir, 'body.bin');
+  writeFileSync(bodyFile, body);
+  const script = wrkPostScript(join(dir, 'post.lua'), bodyFile);
+  const traced = await tracedSink('bench-tracing-flip');
+  const sink = traced.sink;
+  const env = { ...traced.env, BENCH_TOGGLE: '1' };
+  const flag = heapFlag();
+  const builds: Build[] = [{ name: 'this build', key: '', dist: join(here, '..'), rps: [], cpu: [] }];
+  if (BASELINE) builds.push({ name: `base (${BASELINE})`, key: 'base_', dist: join(BASELINE, 'dist'), rps: [], cpu: [] });
+  const procs: Proc[] = [];
+  try {
+    for (let k = 0; k < PROCESSES; k++)
+      for (const b of builds) {
+        const args = [...(flag === undefined ? [] : [flag]), join(b.dist, 'bench', 'servers', 'identity.js')];
+        const p: Proc = { build: b, server: await startServer(args, env), on: true, expect: [], phases: [] };
+        listen(p);
+        procs.push(p);
+      }
+    if (process.env.BENCH_PIN === '1') {
+      for (const p of procs) pin(p.server.proc.pid, 1);
+      pin(sink.proc.pid, 0);
+      pin(process.pid, 0);
+    }
+    // Warm-up: each process loaded with tracing on, then off (both paths compiled), readings dropped.
+    for (const p of procs) {
+      await runWrkAsync(`${p.server.url}/`, script, CONC, 3);
+      p.server.proc.kill('SIGUSR2');
+      p.on = false;
+      await runWrkAsync(`${p.server.url}/`, script, CONC, 2);
+    }
+    // Rounds: each process in turn, in the other order every other round.
+    for (let i = 0; i < ROUNDS; i++) for (const p of i % 2 === 0 ? procs : [...procs].reverse()) await flipUnderLoad(p, script);
+  } finally {
+    for (const p of procs) await stopServer(p.server.proc);
+    await stopServer(sink.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  const out: Record<string, number> = {};
+  const rows: string[][] = [];
+  for (const b of builds) {
+    out[`${b.key}on_vs_off`] = median(b.rps);
+    out[`${b.key}on_vs_off_q1`] = quantile(b.rps, 0.25);
+    out[`${b.key}on_vs_off_q3`] = quantile(b.rps, 0.75);
+    out[`${b.key}on_cpu_vs_off`] = median(b.cpu);
+    out[`${b.key}readings`] = b.rps.length;
+    const label = builds.length > 1 ? `${b.name}: ` : '';
+    rows.push([
+      `${label}req/s on / off`,
+      pct(median(b.rps)),
+      `${pct(quantile(b.rps, 0.25))} – ${pct(quantile(b.rps, 0.75))}`,
+      String(b.rps.length),
+    ]);
+    rows.push([
+      `${label}server CPU µs/request on / off`,
+      pct(median(b.cpu)),
+      `${pct(quantile(b.cpu, 0.25))} – ${pct(quantile(b.cpu, 0.75))}`,
+      '',
+    ]);
+  }
+  if (BASELINE) out.on_vs_off_vs_base = (out.on_vs_off as number) / (out.base_on_vs_off as number);
+  console.log(
+    `\nTracing flipped every ${FLIP_MS} ms under one load (first ${SKIP_MS} ms of each phase not counted): identity ([1,4] float32, GraphPipe, loopback), c=${CONC}, wrk, ${PROCESSES} process${PROCESSES > 1 ? 'es' : ''} per build, ${ROUNDS} rounds of ${SECS} s${process.env.BENCH_PIN === '1' ? ', servers pinned to core 1, wrk and sink to core 0' : ''}\n`,
+  );
+  console.log(table(['reading (each on phase / the off phases beside it)', 'median', 'quartiles', 'readings'], rows));
+  console.log(
+    JSON.stringify({
+      bench: 'tracing-flip',
+      concurrency: CONC,
+      processes: PROCESSES,
+      rounds: ROUNDS,
+      seconds: SECS,
+      flip_ms: FLIP_MS,
+      skip_ms: SKIP_MS,
+      ...out,
+    }),
+  );
+  return out;
+}
