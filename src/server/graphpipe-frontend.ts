@@ -9,9 +9,9 @@ import {
   encodeInferResponseChunks,
   encodeMetadataResponse,
 } from '../protocol/graphpipe/index.js';
-import { requestTrace } from '../observe/tracing.js';
+import { endRequest, failSpan, requestTrace } from '../observe/tracing.js';
 import { readBody } from './body.js';
-import { decodeTimed, encodeTimed, underRequestTrace } from './phases.js';
+import { decodeTimed, encodeTimed } from './phases.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { errorHeaders, logFailure, reasonPhrase, sendChunks, sendJSON } from './respond.js';
@@ -75,7 +75,7 @@ export class GraphPipeFrontend implements HttpFrontend {
     }
     const t = requestTrace(req.headers, 'graphpipe', body.length, ctx.startedAt);
     ctx.traced = true;
-    await underRequestTrace(t, async () => {
+    try {
       const out = await ctx.engine.infer(
         model,
         {
@@ -100,7 +100,12 @@ export class GraphPipeFrontend implements HttpFrontend {
       sendChunks(res, 200, FB, chunks, {
         'server-timing': `queue;dur=${out.timings.queueMs.toFixed(2)}, compute;dur=${out.timings.computeMs.toFixed(2)}`,
       });
-    });
+    } catch (err: unknown) {
+      failSpan(t?.span, err); // the request span fails with the error's code, and ends either way
+      throw err;
+    } finally {
+      endRequest(t);
+    }
     return true;
   }
 

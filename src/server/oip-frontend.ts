@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ModelpipeError, clip } from '../errors/index.js';
 import { HEADER_LENGTH, encodeInferResponse, parseInferRequest, requireInputs, wantsBinary } from '../protocol/oip/index.js';
 import type { Tensor } from '../tensor/index.js';
-import { requestTrace } from '../observe/tracing.js';
+import { endRequest, failSpan, requestTrace } from '../observe/tracing.js';
 import { readBody } from './body.js';
-import { decodeTimed, encodeTimed, underRequestTrace } from './phases.js';
+import { decodeTimed, encodeTimed } from './phases.js';
 import { decodeSegment } from './path.js';
 import type { HttpFrontend, RequestContext } from './frontend.js';
 import { type LabelSource, applyClassification } from './oip-classification.js';
@@ -93,7 +93,7 @@ export class OipFrontend implements HttpFrontend {
     const { key, parsed } = value;
     const t = requestTrace(req.headers, 'oip-rest', body.length, ctx.startedAt);
     ctx.traced = true;
-    await underRequestTrace(t, async () => {
+    try {
       const out = await ctx.engine.infer(
         key,
         {
@@ -131,7 +131,12 @@ export class OipFrontend implements HttpFrontend {
       const enc = encodeTimed(out, t, encode, (e) => e.chunks);
       const extra = enc.headerLength === undefined ? {} : { 'inference-header-content-length': String(enc.headerLength) };
       sendChunks(res, 200, enc.contentType, enc.chunks, extra);
-    });
+    } catch (err: unknown) {
+      failSpan(t?.span, err); // the request span fails with the error's code, and ends either way
+      throw err;
+    } finally {
+      endRequest(t);
+    }
   }
 
   /** Only consulted when a requested output asks for classification. */

@@ -17,9 +17,9 @@ import { type Tensor, largeBuffers } from '../tensor/index.js';
 import { type GrpcCallContext, GrpcError, GrpcHttp2Server, type GrpcLimits, type UnaryHandler } from './grpc-transport.js';
 import { DEFAULT_BODY_LIMIT } from './http-server.js';
 import { type Logger, silentLogger } from '../observe/logger.js';
-import { refusedRequest, requestTrace } from '../observe/tracing.js';
+import { endRequest, failSpan, refusedRequest, requestTrace } from '../observe/tracing.js';
 import { errorLogLevel } from './respond.js';
-import { decodeTimed, encodeTimed, underRequestTrace } from './phases.js';
+import { decodeTimed, encodeTimed } from './phases.js';
 import type { TokenAuth } from './auth.js';
 import type { ServerTls } from './tls.js';
 import { type LabelSource, applyClassification } from './oip-classification.js';
@@ -207,7 +207,7 @@ export class OipGrpcServer {
     // The client's deadline aborts `call.signal`; this is the server's own limit.
     const timeoutMs = this.opts.timeoutMs;
     const t = requestTrace(call.headers, PROTOCOL, body.length, since);
-    return underRequestTrace(t, async () => {
+    try {
       const out = await engine.infer(
         key,
         {
@@ -229,7 +229,12 @@ export class OipGrpcServer {
         () => this.answer(r, key, raw.length > 0, out),
         (a) => a.appended,
       );
-    });
+    } catch (err: unknown) {
+      failSpan(t?.span, err); // the request span fails with the error's code, and ends either way
+      throw err;
+    } finally {
+      endRequest(t);
+    }
   }
 
   /** The request's tensors and the entry it addresses (the decode phase after deserializing). */

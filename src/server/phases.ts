@@ -1,5 +1,5 @@
 import type { Engine, InferOutcome } from '../core/engine.js';
-import { type RequestTrace, encoded, endRequest, failSpan } from '../observe/tracing.js';
+import { type RequestTrace, encoded } from '../observe/tracing.js';
 
 /*
  * The two request phases that happen in a frontend, around Engine.infer: decoding
@@ -7,8 +7,9 @@ import { type RequestTrace, encoded, endRequest, failSpan } from '../observe/tra
  * them through these helpers, so "decode" and "encode" in /metrics mean the same thing
  * for GraphPipe, OIP REST and OIP gRPC; the engine observes them in the same
  * histogram as its own phases, and counts a decode failure once, by its code.
- * The same helpers make the request's trace spans (encode, and the request span's
- * end), so metrics and tracing see one set of phase boundaries.
+ * The encode helper also makes the request's encode span, so metrics and tracing see
+ * one set of phase boundaries. (A frontend ends the request span itself, in the
+ * try/finally around its engine call: a closure and a promise fewer per request.)
  */
 
 export interface Decoded<T> {
@@ -55,24 +56,4 @@ export function encodeTimed<T>(
   out.encode.observe((t1 - t0) / 1000);
   if (trace?.span !== undefined) encoded(trace, t0, t1, chunksOf(value));
   return value;
-}
-
-/**
- * Runs the engine-and-encode part of a request under its trace: a failure marks the
- * request span, which ends either way. Not an async function: one promise fewer per
- * traced request.
- */
-export function underRequestTrace<T>(trace: RequestTrace | undefined, run: () => Promise<T>): Promise<T> {
-  if (trace === undefined) return run();
-  return run().then(
-    (value) => {
-      endRequest(trace);
-      return value;
-    },
-    (err: unknown) => {
-      failSpan(trace.span, err);
-      endRequest(trace);
-      throw err;
-    },
-  );
 }
