@@ -1,21 +1,22 @@
 /**
  * Tracing's cost on the small-request server (identity model, [1,4] float32, GraphPipe
- * over loopback), with tracing flipped off and on every second inside one server
+ * over loopback), with tracing flipped off and on every two seconds inside one server
  * process under one load that never stops (bench/servers/identity.ts, BENCH_TOGGLE=1:
  * SIGUSR2 flips, SIGUSR1 prints the requests served and the CPU used since the last
  * mark, counted by the server itself).
  *
  * Why beside `tracing-toggle`: on this VM slow spells last seconds and take a third or
- * more of the throughput, so a pair of 2-second loads often straddles one. Here a
- * phase is a second and each "on" phase is read against the mean of the "off" phases
- * on either side of it, which cancels a drift over those three seconds; a 40-second
- * load gives ~19 such readings. After each flip, BENCH_SKIP_MS are not counted: the
- * new shipper and encoder are compiled into the request path again then (--trace-deopt
- * shows it), a cost of flipping that a server traced from its start never pays.
+ * more of the throughput, so two separate loads often straddle one. Here the load
+ * never stops, and each "on" phase is read against the mean of the "off" phases on
+ * either side of it, which cancels a drift over those six seconds; a 60-second load
+ * gives ~14 such readings. After each flip, BENCH_SKIP_MS are not counted: the new
+ * shipper and encoder are compiled into the request path again then (--trace-deopt
+ * shows it; req/s per 100 ms dips for ~300 ms after tracing starts), a cost of
+ * flipping that a server traced from its start never pays.
  * Prints a table and a final JSON line.
- *   BENCH_SECONDS (one load per process per round, default 40), BENCH_FLIP_MS (phase,
- *   default 1000), BENCH_SKIP_MS (uncounted start of a phase, default 250), BENCH_ROUNDS
- *   (default 2), BENCH_PROCESSES (per build, default 1), BENCH_CONCURRENCY (default 8),
+ *   BENCH_SECONDS (one load per process per round, default 60), BENCH_FLIP_MS (phase,
+ *   default 2000), BENCH_SKIP_MS (uncounted start of a phase, default 500), BENCH_ROUNDS
+ *   (default 3), BENCH_PROCESSES (per build, default 1), BENCH_CONCURRENCY (default 8),
  *   BENCH_PIN=1 (servers on core 1, wrk and the sink on core 0), BENCH_BASELINE=DIR (the
  *   same server from another build, whose identity server knows these marks; its loads
  *   interleaved with these).
@@ -32,10 +33,10 @@ import { CONC, median, pin, tracedSink } from './tracing-load.js';
 import { runWrkAsync, wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SECS = Number(process.env.BENCH_SECONDS ?? 40);
-const FLIP_MS = Number(process.env.BENCH_FLIP_MS ?? 1000);
-const SKIP_MS = Number(process.env.BENCH_SKIP_MS ?? 250);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const SECS = Number(process.env.BENCH_SECONDS ?? 60);
+const FLIP_MS = Number(process.env.BENCH_FLIP_MS ?? 2000);
+const SKIP_MS = Number(process.env.BENCH_SKIP_MS ?? 500);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1);
 const BASELINE = process.env.BENCH_BASELINE;
 

@@ -161,13 +161,10 @@ export class ProtoWriter {
   /** An id field (trace_id, span_id, parent_span_id) from its id bytes (span-ids.ts). */
   idBytes(field: number, id: string): void {
     this.tag(field, 2);
-    const n = id.length;
-    this.ensure(n + 1);
-    const buf = this.buf;
-    let p = this.pos;
-    buf[p++] = n;
-    for (let i = 0; i < n; i++) buf[p++] = id.charCodeAt(i);
-    this.pos = p;
+    this.ensure(id.length + 1);
+    this.buf[this.pos] = id.length;
+    this.idAt(this.pos + 1, id, id.length);
+    this.pos += id.length + 1;
   }
 
   raw(bytes: Uint8Array): void {

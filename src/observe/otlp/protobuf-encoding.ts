@@ -4,7 +4,7 @@ import type { FinishedSpan, RecordedSpan } from '../span-record.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 import { ProtoWriter } from './proto-writer.js';
 import { ShortAttributes } from './short-attribute.js';
-import { MARKS, SpanFamilies } from './span-family.js';
+import { SpanFamilies, shiftMarks } from './span-family.js';
 import { type SpanShape, SpanShapes } from './span-shapes.js';
 
 /*
@@ -157,13 +157,8 @@ function span(w: ProtoWriter, s: FinishedSpan, shapes: SpanShapes, short: ShortA
     w.end(at);
     if (shape !== undefined) shape.wide = w.pos - at > 0x81; // the span's length took two bytes or more
   }
-  // A length that took more or fewer bytes than reserved moved the fields.
-  if (marks !== undefined && w.pos !== before) {
-    for (let i = marks.length - MARKS; i < marks.length; i++) {
-      const m = marks[i] as number;
-      if (m >= from) marks[i] = m + w.pos - before;
-    }
-  }
+  // A length that took more or fewer bytes than reserved moved the fields, and so their marks.
+  if (marks !== undefined && w.pos !== before) shiftMarks(marks, from, w.pos - before);
 }
 
 /** A span's fields 10 to 16 when something was dropped or it has events, links or a status message. */

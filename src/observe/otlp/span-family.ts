@@ -16,6 +16,14 @@ import type { ProtoWriter } from './proto-writer.js';
 /** Offsets span() records per span, in order: its trace id, span id, parent span id (-1: none), start time, end time. */
 export const MARKS = 5;
 
+/** Moves the last span's marks (those at or after `from`, where its fields start) by `by` bytes. */
+export function shiftMarks(marks: number[], from: number, by: number): void {
+  for (let i = marks.length - MARKS; i < marks.length; i++) {
+    const m = marks[i] as number;
+    if (m >= from) marks[i] = m + by;
+  }
+}
+
 /** Families kept, by the name of their head span: a process's request path has one or two. */
 const MAX_FAMILIES = 8;
 /** Times a name's family is replaced: a family that changes at every request (a size that varies) stops being copied, once. */
