@@ -29,7 +29,7 @@ import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { startServer, stopServer, table } from './load.js';
-import { CONC, median, pin, tracedSink } from './tracing-load.js';
+import { CONC, onOffSummary, pin, tracedSink } from './tracing-load.js';
 import { runWrkAsync, wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -66,11 +66,6 @@ interface Proc {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.round(q * (s.length - 1))] as number;
-}
 
 /** Reads the server's "mark <requests> <cpu µs> <wall ms>" lines into its phases, in the order the marks were asked. */
 function listen(p: Proc): void {
@@ -125,6 +120,9 @@ async function flipUnderLoad(p: Proc, script: string): Promise<void> {
 }
 
 export async function run(): Promise<Record<string, number>> {
+  // A reading needs an "on" phase with an "off" one either side: six phases leave room for two.
+  if ((SECS - 2) * 1000 < 6 * FLIP_MS)
+    throw new Error(`BENCH_SECONDS=${SECS} is too short for phases of ${FLIP_MS} ms: at least ${2 + (6 * FLIP_MS) / 1000}`);
   const body = encodeRequest({
     type: 'infer',
     config: '',
@@ -170,28 +168,12 @@ export async function run(): Promise<Record<string, number>> {
     await stopServer(sink.proc);
     rmSync(dir, { recursive: true, force: true });
   }
-  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   const out: Record<string, number> = {};
   const rows: string[][] = [];
   for (const b of builds) {
-    out[`${b.key}on_vs_off`] = median(b.rps);
-    out[`${b.key}on_vs_off_q1`] = quantile(b.rps, 0.25);
-    out[`${b.key}on_vs_off_q3`] = quantile(b.rps, 0.75);
-    out[`${b.key}on_cpu_vs_off`] = median(b.cpu);
-    out[`${b.key}readings`] = b.rps.length;
-    const label = builds.length > 1 ? `${b.name}: ` : '';
-    rows.push([
-      `${label}req/s on / off`,
-      pct(median(b.rps)),
-      `${pct(quantile(b.rps, 0.25))} – ${pct(quantile(b.rps, 0.75))}`,
-      String(b.rps.length),
-    ]);
-    rows.push([
-      `${label}server CPU µs/request on / off`,
-      pct(median(b.cpu)),
-      `${pct(quantile(b.cpu, 0.25))} – ${pct(quantile(b.cpu, 0.75))}`,
-      '',
-    ]);
+    const r = onOffSummary(b.key, builds.length > 1 ? `${b.name}: ` : '', b.rps, b.cpu, 'readings', String(b.rps.length));
+    Object.assign(out, r.out);
+    rows.push(...r.rows);
   }
   if (BASELINE) out.on_vs_off_vs_base = (out.on_vs_off as number) / (out.base_on_vs_off as number);
   console.log(

@@ -28,6 +28,41 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+export function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.round(q * (s.length - 1))] as number;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/**
+ * A build's on/off ratios (req/s, and server CPU per request) as the tracing-toggle
+ * and tracing-flip benches report them: JSON entries prefixed `key` (median, quartiles,
+ * CPU median, `count` readings) and two table rows, `last` in the req/s row's last column.
+ */
+export function onOffSummary(
+  key: string,
+  label: string,
+  rps: readonly number[],
+  cpu: readonly number[],
+  count: string,
+  last: string,
+): { out: Record<string, number>; rows: string[][] } {
+  const out = {
+    [`${key}on_vs_off`]: median(rps),
+    [`${key}on_vs_off_q1`]: quantile(rps, 0.25),
+    [`${key}on_vs_off_q3`]: quantile(rps, 0.75),
+    [`${key}on_cpu_vs_off`]: median(cpu),
+    [`${key}${count}`]: rps.length,
+  };
+  const spread = (xs: readonly number[]) => `${pct(quantile(xs, 0.25))} – ${pct(quantile(xs, 0.75))}`;
+  const rows = [
+    [`${label}req/s on / off`, pct(median(rps)), spread(rps), last],
+    [`${label}server CPU µs/request on / off`, pct(median(cpu)), spread(cpu), ''],
+  ];
+  return { out, rows };
+}
+
 export function cpuSeconds(proc: ChildProcess): number {
   return proc.pid === undefined ? Number.NaN : treeCpu(proc.pid);
 }

@@ -31,7 +31,7 @@ import { heapFlag } from '../src/cli/relaunch.js';
 import { encodeRequest } from '../src/protocol/graphpipe/index.js';
 import { Tensor } from '../src/tensor/index.js';
 import { type LoadResult, startServer, stopServer, table } from './load.js';
-import { CONC, WRK, cpuSeconds, loadOnce, median, pin, tracedSink } from './tracing-load.js';
+import { CONC, WRK, cpuSeconds, loadOnce, median, onOffSummary, pin, tracedSink } from './tracing-load.js';
 import { wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -75,11 +75,6 @@ interface Proc {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.round(q * (s.length - 1))] as number;
-}
 
 export async function run(): Promise<Record<string, number>> {
   const body = encodeRequest({
@@ -193,28 +188,13 @@ export async function run(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const rows: string[][] = [];
   for (const b of builds) {
-    out[`${b.key}on_vs_off`] = median(b.rps);
-    out[`${b.key}on_vs_off_q1`] = quantile(b.rps, 0.25);
-    out[`${b.key}on_vs_off_q3`] = quantile(b.rps, 0.75);
-    out[`${b.key}on_cpu_vs_off`] = median(b.cpu);
-    out[`${b.key}pairs`] = b.rps.length;
-    const mine = procs.filter((p) => p.build === b);
-    const label = builds.length > 1 ? `${b.name}: ` : '';
-    rows.push([
-      `${label}req/s on / off`,
-      pct(median(b.rps)),
-      `${pct(quantile(b.rps, 0.25))} – ${pct(quantile(b.rps, 0.75))}`,
-      mine
-        .filter((p) => p.pairs.length > 0)
-        .map((p) => pct(median(p.pairs)))
-        .join(' / '),
-    ]);
-    rows.push([
-      `${label}server CPU µs/request on / off`,
-      pct(median(b.cpu)),
-      `${pct(quantile(b.cpu, 0.25))} – ${pct(quantile(b.cpu, 0.75))}`,
-      '',
-    ]);
+    const byProcess = procs
+      .filter((p) => p.build === b && p.pairs.length > 0)
+      .map((p) => pct(median(p.pairs)))
+      .join(' / ');
+    const r = onOffSummary(b.key, builds.length > 1 ? `${b.name}: ` : '', b.rps, b.cpu, 'pairs', byProcess);
+    Object.assign(out, r.out);
+    rows.push(...r.rows);
   }
   // Each build's tracing cost in the other's units: >1, this build keeps more of its untraced throughput.
   if (BASELINE) out.on_vs_off_vs_base = (out.on_vs_off as number) / (out.base_on_vs_off as number);

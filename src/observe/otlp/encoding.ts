@@ -3,8 +3,9 @@ import type { LeafSpan } from '../leaf-span.js';
 import type { FinishedSpan, RecordedSpan } from '../span-record.js';
 
 /*
- * An OTLP trace encoding (http/protobuf or http/json). Spans are encoded one at a
- * time soon after they end (span-shipper.ts holds at most 64), into the encoder's
+ * An OTLP trace encoding (http/protobuf or http/json). Spans are encoded soon after
+ * they end (span-shipper.ts holds at most 64), a span with its leaves as one family
+ * (addFamily: protobuf copies one that repeats, span-family.ts), into the encoder's
  * open batch; `take` closes the batch as an ExportTraceServiceRequest with the
  * process's resource and modelpipe's instrumentation scope. So a span is converted
  * once, on the thread that ended it, and not held as an object until export.
