@@ -21,16 +21,13 @@
  *   same server from another build, whose identity server knows these marks; its loads
  *   interleaved with these).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
-import { encodeRequest } from '../src/protocol/graphpipe/index.js';
-import { Tensor } from '../src/tensor/index.js';
 import { startServer, stopServer, table } from './load.js';
-import { CONC, onOffSummary, pin, tracedSink } from './tracing-load.js';
-import { runWrkAsync, wrkPostScript } from './wrk.js';
+import { CONC, onOffSummary, pin, toggleSetup } from './tracing-load.js';
+import { runWrkAsync } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -123,20 +120,7 @@ export async function run(): Promise<Record<string, number>> {
   // A reading needs an "on" phase with an "off" one either side: six phases leave room for two.
   if ((SECS - 2) * 1000 < 6 * FLIP_MS)
     throw new Error(`BENCH_SECONDS=${SECS} is too short for phases of ${FLIP_MS} ms: at least ${2 + (6 * FLIP_MS) / 1000}`);
-  const body = encodeRequest({
-    type: 'infer',
-    config: '',
-    inputNames: [],
-    inputs: [new Tensor('float32', [1, 4], new Float32Array(4))],
-    outputNames: [],
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'mp-bench-flip-'));
-  const bodyFile = join(dir, 'body.bin');
-  writeFileSync(bodyFile, body);
-  const script = wrkPostScript(join(dir, 'post.lua'), bodyFile);
-  const traced = await tracedSink('bench-tracing-flip');
-  const sink = traced.sink;
-  const env = { ...traced.env, BENCH_TOGGLE: '1' };
+  const { dir, script, sink, env } = await toggleSetup('bench-tracing-flip');
   const flag = heapFlag();
   const builds: Build[] = [{ name: 'this build', key: '', dist: join(here, '..'), rps: [], cpu: [] }];
   if (BASELINE) builds.push({ name: `base (${BASELINE})`, key: 'base_', dist: join(BASELINE, 'dist'), rps: [], cpu: [] });

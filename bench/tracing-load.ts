@@ -1,14 +1,17 @@
 /**
- * What the tracing benchmarks (tracing.ts, tracing-toggle.ts) share: one closed-loop
+ * What the tracing benchmarks (tracing.ts, tracing-toggle.ts, tracing-flip.ts) share: one closed-loop
  * load by undici or wrk, the loopback OTLP sink and the environment that traces a
  * server to it, pinning to a core, and a process tree's CPU time.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeRequest } from '../src/protocol/graphpipe/index.js';
+import { Tensor } from '../src/tensor/index.js';
 import { type LoadResult, load, startServer } from './load.js';
-import { runWrkAsync } from './wrk.js';
+import { runWrkAsync, wrkPostScript } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** BENCH_CONCURRENCY: connections of every load (default 8). */
@@ -106,4 +109,25 @@ export async function tracedSink(serviceName: string): Promise<{ sink: Awaited<R
   const sink = await startServer([join(here, 'servers', 'otlp-sink.js')], undefined, /http:\/\/127\.0\.0\.2:\d+/);
   const env = { ...untraced(), OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: serviceName };
   return { sink, env };
+}
+
+/**
+ * What the toggling benches (tracing-toggle, tracing-flip) load and start with: the
+ * small request ([1,4] float32, GraphPipe) and its wrk script in `dir` (theirs to
+ * remove), the sink, and the environment of an identity server that toggles (BENCH_TOGGLE=1).
+ */
+export async function toggleSetup(name: string) {
+  const body = encodeRequest({
+    type: 'infer',
+    config: '',
+    inputNames: [],
+    inputs: [new Tensor('float32', [1, 4], new Float32Array(4))],
+    outputNames: [],
+  });
+  const dir = mkdtempSync(join(tmpdir(), `mp-${name}-`));
+  const bodyFile = join(dir, 'body.bin');
+  writeFileSync(bodyFile, body);
+  const script = wrkPostScript(join(dir, 'post.lua'), bodyFile);
+  const traced = await tracedSink(name);
+  return { body, dir, script, sink: traced.sink, env: { ...traced.env, BENCH_TOGGLE: '1' } };
 }

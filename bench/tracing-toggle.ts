@@ -23,16 +23,12 @@
  *   two rounds make one reading; BENCH_PROCESSES is rounded to an even number per build),
  *   BENCH_WARM_SECONDS (an unmeasured load after each toggle, default 1, whole seconds under wrk; 0 for none).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { heapFlag } from '../src/cli/relaunch.js';
-import { encodeRequest } from '../src/protocol/graphpipe/index.js';
-import { Tensor } from '../src/tensor/index.js';
 import { type LoadResult, startServer, stopServer, table } from './load.js';
-import { CONC, WRK, cpuSeconds, loadOnce, median, onOffSummary, pin, tracedSink } from './tracing-load.js';
-import { wrkPostScript } from './wrk.js';
+import { CONC, WRK, cpuSeconds, loadOnce, median, onOffSummary, pin, toggleSetup } from './tracing-load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 1);
@@ -77,21 +73,8 @@ interface Proc {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(): Promise<Record<string, number>> {
-  const body = encodeRequest({
-    type: 'infer',
-    config: '',
-    inputNames: [],
-    inputs: [new Tensor('float32', [1, 4], new Float32Array(4))],
-    outputNames: [],
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'mp-bench-toggle-'));
-  const bodyFile = join(dir, 'body.bin');
-  writeFileSync(bodyFile, body);
-  const script = WRK ? wrkPostScript(join(dir, 'post.lua'), bodyFile) : undefined;
-  const measure = (url: string, seconds: number): Promise<LoadResult> => loadOnce(url, body, seconds, {}, script);
-  const traced = await tracedSink('bench-tracing-toggle');
-  const sink = traced.sink;
-  const env = { ...traced.env, BENCH_TOGGLE: '1' };
+  const { body, dir, script, sink, env } = await toggleSetup('bench-tracing-toggle');
+  const measure = (url: string, seconds: number): Promise<LoadResult> => loadOnce(url, body, seconds, {}, WRK ? script : undefined);
   const flag = heapFlag();
   const builds: Build[] = [{ name: 'this build', key: '', dist: join(here, '..'), rps: [], cpu: [] }];
   // BENCH_BASELINE=DIR: the same server from another build (a worktree with dist/), its processes interleaved with these.
