@@ -22,14 +22,12 @@
  *   interleaved with these).
  */
 import { rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { heapFlag } from '../src/cli/relaunch.js';
 import { startServer, stopServer, table } from './load.js';
-import { CONC, onOffSummary, pin, toggleSetup } from './tracing-load.js';
+import { CONC, type ToggledBuild, onOffSummary, pin, toggleSetup, toggledBuilds } from './tracing-load.js';
 import { runWrkAsync } from './wrk.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 60);
 const FLIP_MS = Number(process.env.BENCH_FLIP_MS ?? 2000);
 const SKIP_MS = Number(process.env.BENCH_SKIP_MS ?? 500);
@@ -44,17 +42,8 @@ interface Phase {
   cpu: number;
 }
 
-interface Build {
-  name: string;
-  key: string;
-  dist: string;
-  /** Per "on" phase: its req/s and CPU per request against the mean of the "off" phases beside it. */
-  rps: number[];
-  cpu: number[];
-}
-
 interface Proc {
-  build: Build;
+  build: ToggledBuild;
   server: Awaited<ReturnType<typeof startServer>>;
   on: boolean;
   /** What each mark the server prints is for, in the order they were asked: a counted phase's state, or skipped. */
@@ -122,8 +111,7 @@ export async function run(): Promise<Record<string, number>> {
     throw new Error(`BENCH_SECONDS=${SECS} is too short for phases of ${FLIP_MS} ms: at least ${2 + (6 * FLIP_MS) / 1000}`);
   const { dir, script, sink, env } = await toggleSetup('bench-tracing-flip');
   const flag = heapFlag();
-  const builds: Build[] = [{ name: 'this build', key: '', dist: join(here, '..'), rps: [], cpu: [] }];
-  if (BASELINE) builds.push({ name: `base (${BASELINE})`, key: 'base_', dist: join(BASELINE, 'dist'), rps: [], cpu: [] });
+  const builds = toggledBuilds(BASELINE);
   const procs: Proc[] = [];
   try {
     for (let k = 0; k < PROCESSES; k++)

@@ -131,3 +131,20 @@ export async function toggleSetup(name: string) {
   const traced = await tracedSink(name);
   return { body, dir, script, sink: traced.sink, env: { ...traced.env, BENCH_TOGGLE: '1' } };
 }
+
+/** A build under a toggling bench: its dist/ and its on/off ratios (req/s, CPU per request). */
+export interface ToggledBuild {
+  name: string;
+  /** Prefix of its keys in the JSON line ('' for this build). */
+  key: string;
+  dist: string;
+  rps: number[];
+  cpu: number[];
+}
+
+/** This build, and with BENCH_BASELINE=DIR the same server from another (a worktree with dist/). */
+export function toggledBuilds(baseline: string | undefined): ToggledBuild[] {
+  const builds: ToggledBuild[] = [{ name: 'this build', key: '', dist: join(here, '..'), rps: [], cpu: [] }];
+  if (baseline) builds.push({ name: `base (${baseline})`, key: 'base_', dist: join(baseline, 'dist'), rps: [], cpu: [] });
+  return builds;
+}

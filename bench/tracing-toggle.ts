@@ -24,13 +24,22 @@
  *   BENCH_WARM_SECONDS (an unmeasured load after each toggle, default 1, whole seconds under wrk; 0 for none).
  */
 import { rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { heapFlag } from '../src/cli/relaunch.js';
 import { type LoadResult, startServer, stopServer, table } from './load.js';
-import { CONC, WRK, cpuSeconds, loadOnce, median, onOffSummary, pin, toggleSetup } from './tracing-load.js';
+import {
+  CONC,
+  type ToggledBuild,
+  WRK,
+  cpuSeconds,
+  loadOnce,
+  median,
+  onOffSummary,
+  pin,
+  toggleSetup,
+  toggledBuilds,
+} from './tracing-load.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const SECS = Number(process.env.BENCH_SECONDS ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
@@ -46,16 +55,6 @@ const WARM = Number(process.env.BENCH_WARM_SECONDS ?? 1);
 const BASELINE = process.env.BENCH_BASELINE;
 const SIMULTANEOUS = process.env.BENCH_SIMULTANEOUS === '1';
 
-/** A build under test: its dist/ and the on/off ratios of its pairs. */
-interface Build {
-  name: string;
-  /** Prefix of its keys in the JSON line ('' for this build). */
-  key: string;
-  dist: string;
-  rps: number[];
-  cpu: number[];
-}
-
 /** One load's req/s and the server's CPU µs per request. */
 interface Phase {
   rps: number;
@@ -64,7 +63,7 @@ interface Phase {
 
 /** One server process, whether tracing is on in it now, and its pairs' req/s ratios. */
 interface Proc {
-  build: Build;
+  build: ToggledBuild;
   server: Awaited<ReturnType<typeof startServer>>;
   on: boolean;
   pairs: number[];
@@ -76,9 +75,7 @@ export async function run(): Promise<Record<string, number>> {
   const { body, dir, script, sink, env } = await toggleSetup('bench-tracing-toggle');
   const measure = (url: string, seconds: number): Promise<LoadResult> => loadOnce(url, body, seconds, {}, WRK ? script : undefined);
   const flag = heapFlag();
-  const builds: Build[] = [{ name: 'this build', key: '', dist: join(here, '..'), rps: [], cpu: [] }];
-  // BENCH_BASELINE=DIR: the same server from another build (a worktree with dist/), its processes interleaved with these.
-  if (BASELINE) builds.push({ name: `base (${BASELINE})`, key: 'base_', dist: join(BASELINE, 'dist'), rps: [], cpu: [] });
+  const builds = toggledBuilds(BASELINE);
   const procs: Proc[] = [];
   try {
     // Simultaneous: each build's processes in adjacent pairs (an even number per build).
