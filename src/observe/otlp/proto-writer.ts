@@ -46,7 +46,7 @@ export class ProtoWriter {
   /** `buf` as a DataView: four bytes per copy in copyAt (a byte loop, or charCodeAt per byte, costs several times more). */
   private view: DataView;
   /** The whole second nanosAt wrote last, and its nanoseconds' 32-bit words. */
-  private second = -1;
+  private second = Number.NaN; // no second yet (NaN equals none, so -1, a second before 1970, is not mistaken for it)
   private secondLow = 0;
   private secondHigh = 0;
 
