@@ -4,8 +4,8 @@ import type { FinishedSpan, RecordedSpan } from '../span-record.js';
 import { type Origin, type SpanBatch, type SpanEncoding, spanFlags } from './encoding.js';
 import { ProtoWriter } from './proto-writer.js';
 import { ShortAttributes } from './short-attribute.js';
-import { SpanFamilies, shiftMarks } from './span-family.js';
-import { type SpanShape, SpanShapes } from './span-shapes.js';
+import { newFamily, shiftMarks, spanFamilies } from './span-family.js';
+import { type ByName, SpanShape, spanShapes } from './span-shapes.js';
 
 /*
  * OTLP/HTTP protobuf (opentelemetry/proto/trace/v1/trace.proto). Fields in the order
@@ -116,12 +116,15 @@ function head(name: string, kind: number): Uint8Array {
   return w.take();
 }
 
+/** A name's shape, its head written once (ByName's maker). */
+const newShape = (name: string, kind: number): SpanShape => new SpanShape(name, kind, head(name, kind));
+
 /**
  * One span. `marks`: where its ids and times are written is pushed there (MARKS
  * offsets: span-family.ts), for a family of spans kept to be written again.
  */
-function span(w: ProtoWriter, s: FinishedSpan, shapes: SpanShapes, short: ShortAttributes, marks?: number[]): void {
-  const shape = shapes.of(s.name, s.kind, head);
+function span(w: ProtoWriter, s: FinishedSpan, shapes: ByName<SpanShape>, short: ShortAttributes, marks?: number[]): void {
+  const shape = shapes.of(s.name, s.kind, newShape);
   w.tag(2, 2); // ScopeSpans.spans
   const wide = shape?.wide === true;
   const at = wide ? w.beginWide() : w.begin();
@@ -212,9 +215,9 @@ export class ProtobufEncoding implements SpanEncoding {
   /** Room left before the spans for the request's head (its two tags and lengths, the resource and the scope). */
   private readonly headroom: number;
   private readonly spare: Buffer[] = [];
-  private readonly shapes = new SpanShapes();
+  private readonly shapes = spanShapes();
   private readonly short = new ShortAttributes();
-  private readonly families = new SpanFamilies();
+  private readonly families = spanFamilies();
 
   constructor(origin: Origin) {
     const w = new ProtoWriter(1024);
@@ -250,7 +253,7 @@ export class ProtobufEncoding implements SpanEncoding {
   addFamily(s: RecordedSpan, leaf: LeafSpan): void {
     const n = s.leafCount;
     const w = this.w;
-    const family = this.families.of(s.name, s.kind);
+    const family = this.families.of(s.name, s.kind, newFamily);
     if (family?.matches(s)) family.write(w, s);
     else {
       const marks = family?.capturable(s) ? [] : undefined;

@@ -1,6 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import { LEAF, type RecordedSpan } from '../span-record.js';
 import type { ProtoWriter } from './proto-writer.js';
+import { ByName } from './span-shapes.js';
 
 /*
  * A span and its leaves (RecordedSpan.addLeaf: a request's queue, compute and encode
@@ -178,20 +179,8 @@ export class SpanFamily {
   }
 }
 
-/** The kept families, by their head span's name and kind. */
-export class SpanFamilies {
-  private readonly list: SpanFamily[] = [];
+/** The kept families of an encoder, by their head span's name and kind (MAX_FAMILIES). */
+export const spanFamilies = (): ByName<SpanFamily> => new ByName<SpanFamily>(MAX_FAMILIES);
 
-  /** The family of spans named `name` of `kind`, made the first time; undefined past MAX_FAMILIES names. */
-  of(name: string, kind: number): SpanFamily | undefined {
-    const list = this.list;
-    for (let i = 0; i < list.length; i++) {
-      const f = list[i] as SpanFamily;
-      if (f.name === name && f.kind === kind) return f;
-    }
-    if (list.length >= MAX_FAMILIES) return undefined;
-    const f = new SpanFamily(name, kind);
-    list.push(f);
-    return f;
-  }
-}
+/** A new family for spans named `name` of `kind` (ByName's maker). */
+export const newFamily = (name: string, kind: number): SpanFamily => new SpanFamily(name, kind);

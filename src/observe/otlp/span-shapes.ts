@@ -50,20 +50,28 @@ export class SpanShape {
   }
 }
 
-export class SpanShapes {
-  private readonly list: SpanShape[] = [];
+/**
+ * One T per span name and kind (a SpanShape, a SpanFamily), made the first time, at most
+ * `max` of them: a process's request path uses a handful, and a name past them gets none.
+ */
+export class ByName<T extends { readonly name: string; readonly kind: number }> {
+  private readonly list: T[] = [];
 
-  /** The shape of spans named `name` of `kind`, made by `head` the first time; undefined past MAX_SHAPES names. */
-  of(name: string, kind: number, head: (name: string, kind: number) => Uint8Array): SpanShape | undefined {
+  constructor(private readonly max: number) {}
+
+  of(name: string, kind: number, make: (name: string, kind: number) => T): T | undefined {
     // A linear scan: the names are few, and mostly the same string objects (the SPAN constants), so === is a pointer compare.
     const list = this.list;
     for (let i = 0; i < list.length; i++) {
-      const s = list[i] as SpanShape;
+      const s = list[i] as T;
       if (s.name === name && s.kind === kind) return s;
     }
-    if (list.length >= MAX_SHAPES) return undefined;
-    const s = new SpanShape(name, kind, head(name, kind));
+    if (list.length >= this.max) return undefined;
+    const s = make(name, kind);
     list.push(s);
     return s;
   }
 }
+
+/** The shapes of an encoder's spans, by name (MAX_SHAPES). */
+export const spanShapes = (): ByName<SpanShape> => new ByName<SpanShape>(MAX_SHAPES);
